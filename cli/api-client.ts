@@ -1,0 +1,183 @@
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+
+/** The daemon answered with an error document. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: { path: string; message: string }[];
+
+  constructor(status: number, code: string, message: string, details: { path: string; message: string }[]) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** The daemon could not be reached at all. */
+export class UnreachableError extends Error {
+  constructor(endpoint: string, cause: unknown) {
+    super(
+      `cannot reach the daemon at ${endpoint} (${describeCause(cause)}); start one with "testground daemon" or set --endpoint / TESTGROUND_ENDPOINT`,
+    );
+    this.name = 'UnreachableError';
+  }
+}
+
+export interface TaskView {
+  id: string;
+  run_id: string;
+  plan: string;
+  case: string;
+  runner: string;
+  builder: string;
+  instances: number;
+  state: string;
+  outcome: string | null;
+  error: string | null;
+  cancel_requested: boolean;
+  created_at: string;
+  created_by: string;
+  states: { state: string; at: string }[];
+  result: {
+    outcome: string;
+    reason: string;
+    groups: Record<string, { total: number; ok: number; outcomes: Record<string, number> }>;
+    instances: { group: string; index: number; outcome: string; reason: string }[];
+  } | null;
+}
+
+export interface Submitted {
+  task_id: string;
+  run_id: string;
+  state: string;
+}
+
+export type LogLine = { kind: string; ts: string; offset: string } & Record<string, unknown>;
+
+/** A typed client of the daemon's REST API, usable against a remote daemon. */
+export class ApiClient {
+  private readonly endpoint: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(options: { endpoint: string; token?: string; user?: string }) {
+    this.endpoint = options.endpoint.replace(/\/+$/, '');
+    this.headers = {
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(options.user ? { 'x-testground-user': options.user } : {}),
+    };
+  }
+
+  async submitRun(composition: string, planArchive: Buffer): Promise<Submitted> {
+    const form = new FormData();
+    form.set('composition', composition);
+    form.set('plan', new Blob([planArchive], { type: 'application/gzip' }), 'plan.tar.gz');
+    return this.json<Submitted>('/api/v1/runs', { method: 'POST', body: form });
+  }
+
+  getTask(id: string): Promise<TaskView> {
+    return this.json<TaskView>(`/api/v1/tasks/${encodeURIComponent(id)}`);
+  }
+
+  async listTasks(filter: { state?: string; plan?: string; limit?: number }): Promise<TaskView[]> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
+    return (await this.json<{ tasks: TaskView[] }>(`/api/v1/tasks?${query}`)).tasks;
+  }
+
+  cancel(id: string): Promise<TaskView> {
+    return this.json<TaskView>(`/api/v1/tasks/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
+  }
+
+  /**
+   * Reads a task's log, calling `onLine` for each line. Following, it resumes from the last offset
+   * when the connection drops, until the task's `end` line arrives.
+   */
+  async readLogs(id: string, onLine: (line: LogLine) => void, options: { follow: boolean }): Promise<void> {
+    let offset = '0';
+    for (let attempt = 0; ; attempt += 1) {
+      let ended = false;
+      try {
+        const response = await this.request(
+          `/api/v1/tasks/${encodeURIComponent(id)}/logs?follow=${options.follow}&offset=${offset}`,
+        );
+        let partial = '';
+        const decoder = new TextDecoder();
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          partial += decoder.decode(chunk, { stream: true });
+          let newline = partial.indexOf('\n');
+          while (newline !== -1) {
+            const line = JSON.parse(partial.slice(0, newline)) as LogLine;
+            partial = partial.slice(newline + 1);
+            offset = line.offset;
+            if (line.kind === 'end') ended = true;
+            onLine(line);
+            newline = partial.indexOf('\n');
+          }
+        }
+        if (ended || !options.follow) return;
+      } catch (error) {
+        if (error instanceof ApiError || attempt >= 5) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
+    }
+  }
+
+  /** Streams the run's outputs archive to `file` (written under a temporary name, then renamed). */
+  async downloadOutputs(runId: string, file: string): Promise<void> {
+    const response = await this.request(`/api/v1/runs/${encodeURIComponent(runId)}/outputs`);
+    const partial = `${file}.partial`;
+    try {
+      await pipeline(
+        Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
+        createWriteStream(partial),
+      );
+      await rename(partial, file);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
+  }
+
+  private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    return (await (await this.request(path, init)).json()) as T;
+  }
+
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.endpoint}${path}`, {
+        ...init,
+        headers: { ...this.headers, ...(init.headers as Record<string, string> | undefined) },
+      });
+    } catch (error) {
+      throw new UnreachableError(this.endpoint, error);
+    }
+    if (response.ok) return response;
+    const text = await response.text();
+    try {
+      const body = JSON.parse(text) as {
+        error?: { code?: string; message?: string; details?: { path: string; message: string }[] };
+      };
+      throw new ApiError(
+        response.status,
+        body.error?.code ?? 'unknown',
+        body.error?.message ?? text,
+        body.error?.details ?? [],
+      );
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      throw new ApiError(response.status, 'unknown', `HTTP ${response.status}: ${text.slice(0, 500)}`, []);
+    }
+  }
+}
+
+function describeCause(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message;
+}

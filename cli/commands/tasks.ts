@@ -1,0 +1,74 @@
+import path from 'node:path';
+import type { ApiClient } from '../api-client.ts';
+import { exitCodeForOutcome } from '../exit-codes.ts';
+import { formatLogLine } from '../log-printer.ts';
+import { printOutcome, type Output } from './run.ts';
+
+export async function status(client: ApiClient, taskId: string, output: Output): Promise<number> {
+  const task = await client.getTask(taskId);
+  output.out(
+    `task ${task.id} (${task.plan}/${task.case}, ${task.instances} instances, ${task.builder} → ${task.runner}, by ${task.created_by})`,
+  );
+  for (const entry of task.states) output.out(`  ${entry.at}  ${entry.state}`);
+  if (task.result) {
+    for (const instance of task.result.instances.filter((item) => item.outcome !== 'success')) {
+      output.out(`  ${instance.group}[${instance.index}]: ${instance.outcome} (${instance.reason})`);
+    }
+  }
+  printOutcome(task, output);
+  return 0;
+}
+
+export async function logs(
+  client: ApiClient,
+  taskId: string,
+  follow: boolean,
+  output: Output,
+): Promise<number> {
+  await client.readLogs(taskId, (line) => output.out(formatLogLine(line)), { follow });
+  if (!follow) return 0;
+  return exitCodeForOutcome((await client.getTask(taskId)).outcome);
+}
+
+export async function collect(
+  client: ApiClient,
+  runId: string,
+  file: string | undefined,
+  output: Output,
+): Promise<number> {
+  const target = path.resolve(file ?? `${runId}.tgz`);
+  await client.downloadOutputs(runId, target);
+  output.out(`outputs: ${target}`);
+  return 0;
+}
+
+export async function listTasks(
+  client: ApiClient,
+  filter: { state?: string; plan?: string; limit?: number },
+  output: Output,
+): Promise<number> {
+  const tasks = await client.listTasks(filter);
+  output.out(
+    ['ID'.padEnd(16), 'PLAN/CASE'.padEnd(28), 'STATE'.padEnd(10), 'OUTCOME'.padEnd(9), 'CREATED'].join(' '),
+  );
+  for (const task of tasks) {
+    output.out(
+      [
+        task.id.padEnd(16),
+        `${task.plan}/${task.case}`.padEnd(28),
+        task.state.padEnd(10),
+        (task.outcome ?? '-').padEnd(9),
+        task.created_at,
+      ].join(' '),
+    );
+  }
+  return 0;
+}
+
+export async function cancel(client: ApiClient, taskId: string, output: Output): Promise<number> {
+  const task = await client.cancel(taskId);
+  output.out(
+    `task ${task.id}: ${task.cancel_requested ? 'cancel requested' : 'canceled'}, now ${task.state}`,
+  );
+  return 0;
+}

@@ -1,0 +1,43 @@
+import { parseEventLine } from '../runners/events.ts';
+import type { LogLine } from './api-client.ts';
+
+/** One task log line as a person reads it; instance events are shown by their meaning, not as JSON. */
+export function formatLogLine(line: LogLine): string {
+  const time = typeof line.ts === 'string' ? line.ts.slice(11, 23) : '';
+  switch (line.kind) {
+    case 'log':
+      return `${time} ${String(line.level).toUpperCase().padEnd(5)} ${String(line.msg)}`;
+    case 'state':
+      return `${time} task ${String(line.state)}`;
+    case 'output': {
+      const who = `${String(line.group)}[${String(line.instance)}]`;
+      const text = String(line.line);
+      return `${time} ${who} ${line.stream === 'stderr' ? '(stderr) ' : ''}${describeEvent(text) ?? text}`;
+    }
+    case 'instance_end':
+      return `${time} ${String(line.group)}[${String(line.instance)}] ended: ${String(line.outcome)} (${String(line.reason)})`;
+    case 'end':
+      return `${time} task ${String(line.state)}: ${String(line.outcome ?? '')}${line.error ? ` (${String(line.error)})` : ''}`;
+    default:
+      return `${time} ${JSON.stringify(line)}`;
+  }
+}
+
+function describeEvent(text: string): string | undefined {
+  const event = parseEventLine(text);
+  if (!event) return undefined;
+  switch (event.kind) {
+    case 'message':
+      return event.message;
+    case 'start':
+      return 'started';
+    case 'success':
+      return 'finished: ok';
+    case 'failure':
+      return `finished: failure: ${event.error}`;
+    case 'crash':
+      return `finished: crash: ${event.error}`;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,200 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import os from 'node:os';
+import { ApiClient, ApiError, UnreachableError } from './api-client.ts';
+import { runComposition, runSingle, type Output } from './commands/run.ts';
+import { cancel, collect, listTasks, logs, status } from './commands/tasks.ts';
+import { exitCodes } from './exit-codes.ts';
+
+const defaultEndpoint = 'http://127.0.0.1:8042';
+
+/** Runs the `testground` command line and resolves to its exit code. */
+export async function runCli(argv: string[], output: Output = consoleOutput): Promise<number> {
+  let exitCode: number = exitCodes.success;
+  const program = new Command('testground')
+    .description('Testground for TypeScript: run test plans of distributed systems, many instances at a time')
+    .option('--endpoint <url>', 'daemon URL', process.env.TESTGROUND_ENDPOINT ?? defaultEndpoint)
+    .option('--token <token>', 'API token (TESTGROUND_TOKEN)', process.env.TESTGROUND_TOKEN)
+    .option(
+      '--user <name>',
+      'who is asking, recorded on tasks',
+      process.env.TESTGROUND_USER ?? os.userInfo().username,
+    )
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => output.out(text.trimEnd()),
+      writeErr: (text) => output.err(text.trimEnd()),
+    });
+
+  const client = (): ApiClient => {
+    const global = program.opts<{ endpoint: string; token?: string; user?: string }>();
+    return new ApiClient({
+      endpoint: global.endpoint,
+      ...(global.token ? { token: global.token } : {}),
+      ...(global.user ? { user: global.user } : {}),
+    });
+  };
+  const act =
+    <A extends unknown[]>(action: (...args: A) => Promise<number>) =>
+    async (...args: A): Promise<void> => {
+      exitCode = await action(...args);
+    };
+
+  program
+    .command('daemon')
+    .description('start the daemon (HTTP API, queue and worker)')
+    .option('--listen <host:port>', 'listen address (TESTGROUND_LISTEN, default 127.0.0.1:8042)')
+    .option('--home <dir>', 'home directory (TESTGROUND_HOME, default ~/.testground)')
+    .action(
+      act(async (options: { listen?: string; home?: string }) => {
+        const { runDaemonCommand } = await import('../daemon/main.ts');
+        return runDaemonCommand(options);
+      }),
+    );
+
+  program
+    .command('sync-service')
+    .description('run a standalone sync service')
+    .option('--port <port>', 'port', parseInteger, 5050)
+    .option('--host <host>', 'address to listen on', '0.0.0.0')
+    .action(
+      act(async (options: { port: number; host: string }) => {
+        const { runSyncServiceCommand } = await import('../sync/main.ts');
+        await runSyncServiceCommand(options);
+        return 0;
+      }),
+    );
+
+  const run = program.command('run').description('submit a run');
+  const waitOptions = (command: Command): Command =>
+    command
+      .option('--wait', 'follow the run live and exit with its outcome (0 only on success)')
+      .option('--collect', 'after the run, download its outputs as <run_id>.tgz (implies --wait)')
+      .option('--collect-file <file>', 'where --collect writes the archive');
+  waitOptions(
+    run
+      .command('single')
+      .description('run one test case with one group of instances')
+      .requiredOption(
+        '-p, --plan <name|path>',
+        'plan name (looked up in $TESTGROUND_HOME/plans, then ./plans) or directory',
+      )
+      .requiredOption('-t, --testcase <name>', 'test case')
+      .option('-b, --builder <id>', "builder (default: the manifest's)")
+      .option('-r, --runner <id>', "runner (default: the manifest's)")
+      .requiredOption('-i, --instances <n>', 'number of instances', parseInteger)
+      .addOption(
+        new Option('--test-param <key=value>', 'test parameter (repeatable)')
+          .argParser(collectPair)
+          .default({}),
+      )
+      .addOption(
+        new Option('--build-config <key=value>', 'build config entry (repeatable)')
+          .argParser(collectPair)
+          .default({}),
+      )
+      .addOption(
+        new Option('--run-config <key=value>', 'run config entry (repeatable)')
+          .argParser(collectPair)
+          .default({}),
+      )
+      .option('--timeout <duration>', 'run timeout, like 90s or 10m (default 10m)'),
+  ).action(act(async (options: Parameters<typeof runSingle>[1]) => runSingle(client(), options, output)));
+
+  waitOptions(
+    run
+      .command('composition')
+      .description('run a composition file (TOML or JSON)')
+      .requiredOption('-f, --file <file>', 'composition file')
+      .option('-p, --plan <name|path>', "plan location, when not found by the composition's global.plan"),
+  ).action(
+    act(async (options: Parameters<typeof runComposition>[1]) => runComposition(client(), options, output)),
+  );
+
+  program
+    .command('status')
+    .description('show a task')
+    .requiredOption('-t, --task <id>', 'task id')
+    .action(act(async (options: { task: string }) => status(client(), options.task, output)));
+
+  program
+    .command('logs')
+    .description("print a task's log")
+    .requiredOption('-t, --task <id>', 'task id')
+    .option('-f, --follow', 'keep following until the task ends')
+    .action(
+      act(async (options: { task: string; follow?: boolean }) =>
+        logs(client(), options.task, Boolean(options.follow), output),
+      ),
+    );
+
+  program
+    .command('collect')
+    .description("download a run's outputs as <run_id>.tgz")
+    .argument('<run_id>')
+    .option('-o, --output <file>', 'archive path')
+    .action(
+      act(async (runId: string, options: { output?: string }) =>
+        collect(client(), runId, options.output, output),
+      ),
+    );
+
+  program
+    .command('tasks')
+    .description('list tasks, newest first')
+    .option('--state <state>', 'queued, building, running, complete or canceled')
+    .option('--plan <name>', 'only this plan')
+    .option('--limit <n>', 'at most this many', parseInteger, 50)
+    .action(
+      act(async (options: { state?: string; plan?: string; limit?: number }) =>
+        listTasks(client(), options, output),
+      ),
+    );
+
+  program
+    .command('cancel')
+    .description('cancel a queued or running task')
+    .requiredOption('-t, --task <id>', 'task id')
+    .action(act(async (options: { task: string }) => cancel(client(), options.task, output)));
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    return reportError(error, output);
+  }
+}
+
+const consoleOutput: Output = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+function reportError(error: unknown, output: Output): number {
+  if (error instanceof CommanderError) {
+    return error.exitCode === 0 ? exitCodes.success : exitCodes.rejected;
+  }
+  if (error instanceof ApiError) {
+    output.err(`error: ${error.message}`);
+    for (const detail of error.details) output.err(`  ${detail.path}: ${detail.message}`);
+    return error.status >= 500 ? exitCodes.error : exitCodes.rejected;
+  }
+  if (error instanceof UnreachableError) {
+    output.err(`error: ${error.message}`);
+    return exitCodes.error;
+  }
+  output.err(`error: ${(error as Error).message}`);
+  return exitCodes.rejected;
+}
+
+function parseInteger(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0)
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not a whole number`);
+  return parsed;
+}
+
+function collectPair(value: string, previous: Record<string, string>): Record<string, string> {
+  const separator = value.indexOf('=');
+  if (separator <= 0) throw new InvalidArgumentError(`${JSON.stringify(value)} is not key=value`);
+  return { ...previous, [value.slice(0, separator)]: value.slice(separator + 1) };
+}

@@ -1,0 +1,778 @@
+import { z } from 'zod';
+import { parseByteSize } from './byte-size.ts';
+import { parseDuration } from './duration.ts';
+import { type ProblemDetail, ValidationError } from './errors.ts';
+import {
+  describeValue,
+  formatPath,
+  listOrNone,
+  type Manifest,
+  normalizeParamValue,
+  parseTomlDocument,
+  problemsFromZod,
+  strictTable,
+  type TestCaseSpec,
+  throwIfProblems,
+} from './manifest.ts';
+
+const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+const SEVERAL_RUNS =
+  'several [[runs]] in one composition are not supported yet; submit one composition per run';
+
+// ---------------------------------------------------------------------------------------------------------
+// Schema (CONTRACT §6)
+// ---------------------------------------------------------------------------------------------------------
+
+/** Users write `count = 3` or `enabled = true`; instances always receive strings, so values are carried as such. */
+const testParamsSchema = z.record(
+  z.string().min(1),
+  z
+    .union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' })
+    .transform((value) => String(value)),
+);
+
+const configSchema = z.record(z.string(), z.unknown());
+
+const instancesSchema = strictTable({
+  count: z.int().min(1).optional(),
+  percentage: z
+    .number()
+    .gt(0)
+    .lte(1, {
+      error: (issue) =>
+        `percentage is a fraction of total_instances between 0 and 1, like 0.25 for a quarter; got ${describeValue(issue.input)}`,
+    })
+    .optional(),
+}).superRefine((instances, ctx) => {
+  const hasCount = instances.count !== undefined;
+  if (hasCount === (instances.percentage !== undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: hasCount
+        ? 'set count or percentage, not both'
+        : 'set either count (a number of instances) or percentage (a fraction of total_instances, like 0.25)',
+    });
+  }
+});
+
+const resourcesSchema = strictTable({
+  memory: z
+    .union([z.string(), z.number()], { error: 'expected a byte size, like "512MiB"' })
+    .superRefine((memory, ctx) => {
+      try {
+        parseByteSize(memory, 'memory');
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.details[0]?.message ?? err.message });
+      }
+    })
+    .optional(),
+  // The Go composition carried cpu as a string ("0.5"); both spellings mean a number of CPUs.
+  cpu: z
+    .union([z.number(), z.string()], { error: 'expected a number of CPUs, like 0.5 or 2' })
+    .superRefine((cpu, ctx) => {
+      if (parseCpus(cpu) === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a positive number of CPUs, like 0.5 or 2, got ${describeValue(cpu)}`,
+        });
+      }
+    })
+    .optional(),
+});
+
+const runSectionSchema = strictTable({ test_params: testParamsSchema.optional() });
+
+const groupSchema = strictTable({
+  id: z.string(),
+  builder: z.string().min(1).optional(),
+  build_config: configSchema.optional(),
+  resources: resourcesSchema.optional(),
+  instances: instancesSchema.optional(),
+  run: runSectionSchema.optional(),
+});
+
+const globalSchema = strictTable({
+  plan: z.string().min(1),
+  case: z.string().min(1),
+  builder: z.string().min(1).optional(),
+  runner: z.string().min(1).optional(),
+  total_instances: z.int().min(1).optional(),
+  build_config: configSchema.optional(),
+  run_config: configSchema.optional(),
+  run: runSectionSchema.optional(),
+  disable_metrics: z.boolean().optional(),
+});
+
+const runGroupSchema = strictTable({
+  id: z.string(),
+  group_id: z.string().min(1).optional(),
+  instances: instancesSchema.optional(),
+  test_params: testParamsSchema.optional(),
+});
+
+const runSchema = strictTable({
+  id: z.string().min(1),
+  total_instances: z.int().min(1).optional(),
+  test_params: testParamsSchema.optional(),
+  groups: z.array(runGroupSchema).min(1),
+});
+
+const compositionSchema = strictTable({
+  metadata: strictTable({ name: z.string().optional(), author: z.string().optional() }).optional(),
+  global: globalSchema,
+  groups: z.array(groupSchema).min(1, { error: 'declare at least one [[groups]] table' }),
+  runs: z.array(runSchema).max(1, { error: SEVERAL_RUNS }).optional(),
+});
+
+export type Composition = z.infer<typeof compositionSchema>;
+export type CompositionGroup = z.infer<typeof groupSchema>;
+export type CompositionInstances = z.infer<typeof instancesSchema>;
+
+/** One group of one run, with everything the engine needs and nothing left to default. */
+export interface ResolvedGroup {
+  /** The group id instances see as TEST_GROUP_ID; safe to use as a directory name. */
+  id: string;
+  instances: number;
+  builder: string;
+  /** Manifest builder config < global.build_config < group build_config (shallow merge, `enabled` dropped). */
+  buildConfig: Record<string, unknown>;
+  resources: { memoryBytes?: number; cpus?: number };
+  /** After precedence: run-group > run > group > global > manifest default. */
+  testParams: Record<string, string>;
+}
+
+export interface ResolvedRun {
+  /** The manifest name with "/" replaced by "-" (TEST_PLAN). */
+  plan: string;
+  testCase: string;
+  /** The global builder; groups may override it (see ResolvedGroup.builder). */
+  builder: string;
+  runner: string;
+  totalInstances: number;
+  /** Manifest runner config < global.run_config (shallow merge, `enabled` dropped). */
+  runConfig: Record<string, unknown>;
+  /** From run_config.timeout; 10 minutes when absent. */
+  timeoutMs: number;
+  disableMetrics: boolean;
+  groups: ResolvedGroup[];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Parses a composition, TOML or JSON (JSON when the first non-blank character is `{`), and checks its
+ * shape. Unknown keys are rejected with the list of keys accepted there. Checks that need the plan's
+ * manifest happen in `resolveComposition`.
+ *
+ * @throws ValidationError listing every problem, with paths like `groups[1].instances`; a syntax error
+ *   names its line and column.
+ */
+export function parseComposition(text: string): Composition {
+  const raw = text.trimStart().startsWith('{')
+    ? parseJsonDocument(text)
+    : parseTomlDocument(text, 'composition', 'composition');
+  return validateComposition(raw);
+}
+
+function validateComposition(raw: unknown): Composition {
+  const result = compositionSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return result.data;
+  throwIfProblems(problemsFromZod(result.error, ''), 'composition');
+  throw new Error('unreachable: zod failed without issues');
+}
+
+function parseJsonDocument(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    // V8 names a position for some errors ("… in JSON at position 7") but not for others
+    // ("Unexpected token '}', … is not valid JSON"); fall back to finding the offset ourselves.
+    const stated = /at position (\d+)/.exec(err.message)?.[1];
+    const offset = stated === undefined ? findJsonErrorOffset(text) : Number(stated);
+    const reason = err.message.replace(/\s+/g, ' ');
+    const where = offset === undefined ? '' : `${lineAndColumn(text, offset)}: `;
+    const message = `not valid JSON: ${where}${reason}`;
+    throw new ValidationError(`composition is ${message}`, [{ path: 'composition', message }]);
+  }
+}
+
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  return `line ${line}, column ${column}`;
+}
+
+/** Thrown inside the scanner only; carries the offset of the first character that breaks JSON. */
+class JsonSyntaxAt {
+  constructor(readonly offset: number) {}
+}
+
+/** A strict JSON scanner used only to locate a syntax error V8 did not place. */
+function findJsonErrorOffset(text: string): number | undefined {
+  let i = 0;
+  const fail = (): never => {
+    throw new JsonSyntaxAt(i);
+  };
+  const skipSpace = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text.charAt(i))) i += 1;
+  };
+  const expect = (literal: string): void => {
+    for (const ch of literal) {
+      if (text.charAt(i) !== ch) fail();
+      i += 1;
+    }
+  };
+  const string = (): void => {
+    expect('"');
+    for (;;) {
+      if (i >= text.length) fail();
+      const ch = text.charAt(i);
+      if (ch === '"') {
+        i += 1;
+        return;
+      }
+      if (ch < ' ') fail();
+      if (ch === '\\') {
+        i += 1;
+        const escape = text.charAt(i);
+        if (escape === 'u') {
+          i += 1;
+          for (let k = 0; k < 4; k += 1) {
+            if (!/[0-9a-fA-F]/.test(text.charAt(i))) fail();
+            i += 1;
+          }
+          continue;
+        }
+        if (!'"\\/bfnrt'.includes(escape) || escape === '') fail();
+      }
+      i += 1;
+    }
+  };
+  const number = (): void => {
+    const match = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i));
+    if (!match) fail();
+    i += match?.[0].length ?? 0;
+  };
+  const value = (): void => {
+    skipSpace();
+    const ch = text.charAt(i);
+    if (ch === '{') {
+      i += 1;
+      skipSpace();
+      if (text.charAt(i) === '}') {
+        i += 1;
+        return;
+      }
+      for (;;) {
+        skipSpace();
+        string();
+        skipSpace();
+        expect(':');
+        value();
+        skipSpace();
+        if (text.charAt(i) === ',') i += 1;
+        else return expect('}');
+      }
+    }
+    if (ch === '[') {
+      i += 1;
+      skipSpace();
+      if (text.charAt(i) === ']') {
+        i += 1;
+        return;
+      }
+      for (;;) {
+        value();
+        skipSpace();
+        if (text.charAt(i) === ',') i += 1;
+        else return expect(']');
+      }
+    }
+    if (ch === '"') return string();
+    if (ch === 't') return expect('true');
+    if (ch === 'f') return expect('false');
+    if (ch === 'n') return expect('null');
+    return number();
+  };
+  try {
+    value();
+    skipSpace();
+    if (i < text.length) fail();
+    return undefined;
+  } catch (err) {
+    if (err instanceof JsonSyntaxAt) return err.offset;
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// `testground run single`
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The composition `testground run single` stands for: one group named `single` holding every instance.
+ * @throws ValidationError when the options do not make a valid composition (e.g. instances = 0).
+ */
+export function singleRunComposition(opts: {
+  plan: string;
+  testCase: string;
+  builder?: string;
+  runner?: string;
+  instances: number;
+  testParams?: Record<string, string>;
+  runConfig?: Record<string, unknown>;
+  buildConfig?: Record<string, unknown>;
+}): Composition {
+  const global: Record<string, unknown> = {
+    plan: opts.plan,
+    case: opts.testCase,
+    total_instances: opts.instances,
+  };
+  if (opts.builder !== undefined) global.builder = opts.builder;
+  if (opts.runner !== undefined) global.runner = opts.runner;
+  if (opts.buildConfig !== undefined) global.build_config = opts.buildConfig;
+  if (opts.runConfig !== undefined) global.run_config = opts.runConfig;
+  if (opts.testParams !== undefined) global.run = { test_params: opts.testParams };
+  // Going through the schema keeps one definition of "valid" for the CLI and the API.
+  return validateComposition({ global, groups: [{ id: 'single', instances: { count: opts.instances } }] });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Resolution against the plan's manifest
+// ---------------------------------------------------------------------------------------------------------
+
+/** One group of the run being resolved, before its instance count is known. */
+interface Slot {
+  id: string;
+  /** Index into composition.groups, or undefined when the reference is broken. */
+  groupIndex: number | undefined;
+  instances: CompositionInstances | undefined;
+  instancesPath: string;
+  testParams: Record<string, string>;
+}
+
+/**
+ * Applies the plan's manifest and this daemon's capabilities to a parsed composition: picks builders and
+ * runner, computes instance counts, merges configs and test params (run-group > run > group > global >
+ * manifest default) and checks everything against the test case.
+ *
+ * @param known the builders and runners this daemon has.
+ * @throws ValidationError listing every problem found, not just the first.
+ */
+export function resolveComposition(
+  composition: Composition,
+  manifest: Manifest,
+  known: { builders: string[]; runners: string[] },
+): ResolvedRun {
+  const problems: ProblemDetail[] = [];
+  const problem = (path: string, message: string): void => {
+    problems.push({ path, message });
+  };
+  const { global, groups } = composition;
+  const runs = composition.runs ?? [];
+
+  if (global.plan !== manifest.name) {
+    problem(
+      'global.plan',
+      `plan ${q(global.plan)} does not match the uploaded plan, whose manifest is named ${q(manifest.name)}; ` +
+        `set global.plan = ${q(manifest.name)} or upload the plan ${q(global.plan)}`,
+    );
+  }
+
+  const testCase = manifest.testcases.find((tc) => tc.name === global.case);
+  if (testCase === undefined) {
+    problem(
+      'global.case',
+      `test case ${q(global.case)} is not in plan ${q(manifest.name)}; its test cases: ` +
+        listOrNone(manifest.testcases.map((tc) => tc.name)),
+    );
+  }
+
+  const components = { manifest, known, problem };
+  const runner = pickComponent('runner', global.runner, components) ?? '';
+  const globalBuilderExplicit = global.builder !== undefined;
+  const globalBuilder = globalBuilderExplicit
+    ? pickComponent('builder', global.builder, components)
+    : undefined;
+
+  const runConfig = { ...withoutEnabled(manifest.runners[runner]), ...global.run_config };
+  const timeoutMs = resolveTimeout(runConfig, global.run_config?.timeout !== undefined, runner, problem);
+
+  const params = paramChecker(testCase, problem);
+  const defaultParams = manifestDefaults(manifest, testCase, problem);
+  const globalParams = params(global.run?.test_params, 'global.run.test_params');
+  const groupParams = groups.map((group, index) =>
+    params(group.run?.test_params, `groups[${index}].run.test_params`),
+  );
+
+  checkIds(
+    groups.map((group, index) => ({ id: group.id, path: `groups[${index}].id` })),
+    problem,
+  );
+
+  // Without [[runs]] there is one run, `default`, with one run-group per group.
+  let slots: Slot[];
+  let total: { value: number; path: string } | undefined;
+  if (runs.length > 1) {
+    problem('runs', SEVERAL_RUNS);
+  }
+  const run = runs[0];
+  if (run === undefined) {
+    slots = groups.map((group, index) => ({
+      id: group.id,
+      groupIndex: index,
+      instances: group.instances,
+      instancesPath: `groups[${index}].instances`,
+      testParams: {},
+    }));
+    total =
+      global.total_instances === undefined
+        ? undefined
+        : { value: global.total_instances, path: 'global.total_instances' };
+  } else {
+    const runParams = params(run.test_params, 'runs[0].test_params');
+    checkIds(
+      run.groups.map((runGroup, index) => ({ id: runGroup.id, path: `runs[0].groups[${index}].id` })),
+      problem,
+    );
+    slots = run.groups.map((runGroup, index) => {
+      const reference = runGroup.group_id ?? runGroup.id;
+      const found = groups.findIndex((group) => group.id === reference);
+      const groupIndex = found === -1 ? undefined : found;
+      if (groupIndex === undefined) {
+        const via = runGroup.group_id === undefined ? 'id' : 'group_id';
+        problem(
+          `runs[0].groups[${index}].${via}`,
+          `no [[groups]] entry has id ${q(reference)}; declared groups: ${listOrNone(groups.map((g) => g.id))}` +
+            (via === 'id' ? ' (set group_id when the run-group id differs from the group it uses)' : ''),
+        );
+      }
+      const own = runGroup.instances;
+      return {
+        id: runGroup.id,
+        groupIndex,
+        instances: own ?? (groupIndex === undefined ? undefined : groups[groupIndex]?.instances),
+        instancesPath:
+          own !== undefined || groupIndex === undefined
+            ? `runs[0].groups[${index}].instances`
+            : `groups[${groupIndex}].instances`,
+        testParams: { ...runParams, ...params(runGroup.test_params, `runs[0].groups[${index}].test_params`) },
+      };
+    });
+    if (run.total_instances !== undefined)
+      total = { value: run.total_instances, path: 'runs[0].total_instances' };
+    else if (global.total_instances !== undefined)
+      total = { value: global.total_instances, path: 'global.total_instances' };
+  }
+
+  const counts = instanceCounts(slots, total, run !== undefined, problem);
+  let totalInstances = total?.value ?? 0;
+  if (counts !== undefined) {
+    const sum = counts.reduce((a, b) => a + b, 0);
+    if (total !== undefined && sum !== total.value) {
+      const breakdown = slots.map((slot, index) => `${slot.id}: ${counts[index] ?? 0}`).join(', ');
+      const rounding = slots.some((slot) => slot.instances?.percentage !== undefined)
+        ? '; percentages are rounded to whole instances'
+        : '';
+      problem(
+        total.path,
+        `the groups' instances add up to ${sum} (${breakdown}) but total_instances is ${total.value}; ` +
+          `make them add up${rounding}`,
+      );
+    }
+    totalInstances = total?.value ?? sum;
+  }
+  if (testCase !== undefined && (counts !== undefined || total !== undefined)) {
+    const { min, max } = testCase.instances;
+    if (totalInstances < min || totalInstances > max) {
+      problem(
+        total?.path ?? (run === undefined ? 'groups' : 'runs[0].groups'),
+        `${totalInstances} instances is outside the range ${min}..${max} that test case ${q(testCase.name)} accepts`,
+      );
+    }
+  }
+
+  // The manifest's default builder is only checked when some group relies on it.
+  const needsFallbackBuilder = slots.some((slot) => {
+    const group = slot.groupIndex === undefined ? undefined : groups[slot.groupIndex];
+    return group !== undefined && group.builder === undefined;
+  });
+  const fallbackBuilder =
+    globalBuilderExplicit || !needsFallbackBuilder
+      ? globalBuilder
+      : pickComponent('builder', undefined, components);
+  const groupBuilders = groups.map((group, index) =>
+    group.builder === undefined
+      ? fallbackBuilder
+      : pickComponent('builder', group.builder, components, `groups[${index}].builder`),
+  );
+
+  const resolvedGroups: ResolvedGroup[] = slots.map((slot, index) => {
+    const group = slot.groupIndex === undefined ? undefined : groups[slot.groupIndex];
+    const groupIndex = slot.groupIndex ?? 0;
+    const builder = (slot.groupIndex === undefined ? undefined : groupBuilders[slot.groupIndex]) ?? '';
+    return {
+      id: slot.id,
+      instances: counts?.[index] ?? 0,
+      builder,
+      buildConfig: {
+        ...withoutEnabled(manifest.builders[builder]),
+        ...global.build_config,
+        ...group?.build_config,
+      },
+      resources: resolveResources(group, groupIndex, problem),
+      testParams: {
+        ...defaultParams,
+        ...globalParams,
+        ...(group === undefined ? {} : groupParams[groupIndex]),
+        ...slot.testParams,
+      },
+    };
+  });
+
+  throwIfProblems(problems, 'composition');
+  return {
+    plan: manifest.name.replaceAll('/', '-'),
+    testCase: global.case,
+    builder: fallbackBuilder ?? resolvedGroups[0]?.builder ?? '',
+    runner,
+    totalInstances,
+    runConfig,
+    timeoutMs,
+    disableMetrics: global.disable_metrics ?? false,
+    groups: resolvedGroups,
+  };
+}
+
+type Problem = (path: string, message: string) => void;
+
+function q(value: string): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * Picks a builder or runner: the composition's choice, else the manifest default. It must be declared by
+ * the plan and available on this daemon; the message lists the ones that are both.
+ */
+function pickComponent(
+  kind: 'builder' | 'runner',
+  chosen: string | undefined,
+  ctx: { manifest: Manifest; known: { builders: string[]; runners: string[] }; problem: Problem },
+  path = `global.${kind}`,
+): string | undefined {
+  const { manifest, problem } = ctx;
+  const declared = Object.keys(kind === 'builder' ? manifest.builders : manifest.runners);
+  const available = kind === 'builder' ? ctx.known.builders : ctx.known.runners;
+  const usable = `${kind}s usable with this plan here: ${listOrNone(declared.filter((d) => available.includes(d)))}`;
+  const fromManifest = chosen === undefined;
+  const value = chosen ?? manifest.defaults[kind];
+  if (value === undefined) {
+    problem(
+      path,
+      `no ${kind} chosen; set global.${kind} (or defaults.${kind} in the plan's manifest); ${usable}`,
+    );
+    return undefined;
+  }
+  const where = fromManifest ? `manifest.defaults.${kind}` : path;
+  const what = fromManifest ? `${kind} ${q(value)} (the manifest's default)` : `${kind} ${q(value)}`;
+  if (!declared.includes(value)) {
+    problem(
+      where,
+      `${what} is not supported by plan ${q(manifest.name)}, which declares: ${listOrNone(declared)}; ${usable}`,
+    );
+    return undefined;
+  }
+  if (!available.includes(value)) {
+    problem(where, `${what} is not available on this daemon, which has: ${listOrNone(available)}; ${usable}`);
+    return undefined;
+  }
+  return value;
+}
+
+/** `enabled` only says the plan supports a builder/runner; it is not configuration to pass on. */
+function withoutEnabled(config: Record<string, unknown> | undefined): Record<string, unknown> {
+  const { enabled: _enabled, ...rest } = config ?? {};
+  return rest;
+}
+
+function resolveTimeout(
+  runConfig: Record<string, unknown>,
+  fromComposition: boolean,
+  runner: string,
+  problem: Problem,
+): number {
+  const value = runConfig.timeout;
+  if (value === undefined) return DEFAULT_TIMEOUT_MS;
+  const path = fromComposition
+    ? 'global.run_config.timeout'
+    : formatPath(['runners', runner, 'timeout'], 'manifest');
+  if (typeof value !== 'string' && typeof value !== 'number') {
+    problem(path, `expected a duration, like "90s" or "10m", got ${describeValue(value)}`);
+    return DEFAULT_TIMEOUT_MS;
+  }
+  try {
+    return parseDuration(value, path);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    for (const detail of err.details) problem(detail.path, detail.message);
+    return DEFAULT_TIMEOUT_MS;
+  }
+}
+
+/** Returns a function that checks one level's test params against the test case's declarations. */
+function paramChecker(
+  testCase: TestCaseSpec | undefined,
+  problem: Problem,
+): (params: Record<string, string> | undefined, path: string) => Record<string, string> {
+  return (params, path) => {
+    const out: Record<string, string> = {};
+    // Without a known test case there is nothing to check against; that problem is reported already.
+    if (params === undefined || testCase === undefined) return out;
+    const declared = Object.keys(testCase.params);
+    for (const [name, value] of Object.entries(params)) {
+      const paramPath = formatPath([name], path);
+      const spec = Object.hasOwn(testCase.params, name) ? testCase.params[name] : undefined;
+      if (spec === undefined) {
+        problem(
+          paramPath,
+          `unknown param ${q(name)}; test case ${q(testCase.name)} declares: ${listOrNone(declared)}`,
+        );
+        continue;
+      }
+      const checked = normalizeParamValue(spec.type, value);
+      if (checked.ok) out[name] = checked.value;
+      else problem(paramPath, `${checked.message} (param ${q(name)} is declared as ${spec.type})`);
+    }
+    return out;
+  };
+}
+
+function manifestDefaults(
+  manifest: Manifest,
+  testCase: TestCaseSpec | undefined,
+  problem: Problem,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (testCase === undefined) return out;
+  const index = manifest.testcases.indexOf(testCase);
+  for (const [name, spec] of Object.entries(testCase.params)) {
+    if (spec.default === undefined) continue; // params with no default and no value are simply absent
+    const checked = normalizeParamValue(spec.type, spec.default);
+    if (checked.ok) out[name] = checked.value;
+    // parseManifest rejects such defaults; this only guards manifests built some other way.
+    else problem(formatPath(['testcases', index, 'params', name, 'default'], 'manifest'), checked.message);
+  }
+  return out;
+}
+
+const SAFE_ID = /^[A-Za-z0-9._-]+$/;
+
+/** Group ids become directory names (outputs) and TEST_GROUP_ID, so they must be non-empty, unique and plain. */
+function checkIds(entries: { id: string; path: string }[], problem: Problem): void {
+  const firstPathById = new Map<string, string>();
+  for (const { id, path } of entries) {
+    if (id === '') problem(path, 'must not be empty');
+    else if (id === '.' || id === '..') problem(path, `${q(id)} cannot be a group id; it names a directory`);
+    else if (!SAFE_ID.test(id)) {
+      problem(
+        path,
+        `${q(id)} may hold only letters, digits, ".", "_" and "-" (group ids become directory names)`,
+      );
+    }
+    const first = firstPathById.get(id);
+    if (first === undefined) firstPathById.set(id, path);
+    else problem(path, `duplicate group id ${q(id)} (also ${first}); group ids must be unique`);
+  }
+}
+
+/** Instance count per slot, or undefined when any count could not be worked out (already reported). */
+function instanceCounts(
+  slots: Slot[],
+  total: { value: number; path: string } | undefined,
+  explicitRun: boolean,
+  problem: Problem,
+): number[] | undefined {
+  const counts: number[] = [];
+  let complete = true;
+  for (const slot of slots) {
+    const spec = slot.instances;
+    let count: number | undefined;
+    if (spec?.count !== undefined) {
+      count = spec.count;
+      if (!Number.isInteger(count) || count < 1) {
+        problem(
+          `${slot.instancesPath}.count`,
+          `must be a whole number of at least 1, got ${describeValue(count)}`,
+        );
+        count = undefined;
+      }
+    } else if (spec?.percentage !== undefined) {
+      if (total === undefined) {
+        const where = explicitRun
+          ? 'runs[0].total_instances or global.total_instances'
+          : 'global.total_instances';
+        problem(
+          `${slot.instancesPath}.percentage`,
+          `a percentage needs a total to take it from; set ${where}`,
+        );
+      } else {
+        count = Math.round(spec.percentage * total.value);
+        if (count < 1) {
+          problem(
+            `${slot.instancesPath}.percentage`,
+            `${spec.percentage} of ${total.value} instances rounds to 0 instances; raise the percentage or use count`,
+          );
+          count = undefined;
+        }
+      }
+    } else {
+      problem(
+        slot.instancesPath,
+        `missing; set instances.count or instances.percentage for group ${q(slot.id)}`,
+      );
+    }
+    if (count === undefined) complete = false;
+    else counts.push(count);
+  }
+  return complete ? counts : undefined;
+}
+
+function resolveResources(
+  group: CompositionGroup | undefined,
+  groupIndex: number,
+  problem: Problem,
+): ResolvedGroup['resources'] {
+  const resources: ResolvedGroup['resources'] = {};
+  const memory = group?.resources?.memory;
+  const cpu = group?.resources?.cpu;
+  // The schema has checked both for parsed compositions; hand-built ones are checked here.
+  if (memory !== undefined) {
+    try {
+      resources.memoryBytes = parseByteSize(memory, `groups[${groupIndex}].resources.memory`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      for (const detail of err.details) problem(detail.path, detail.message);
+    }
+  }
+  if (cpu !== undefined) {
+    const cpus = parseCpus(cpu);
+    if (cpus === undefined)
+      problem(
+        `groups[${groupIndex}].resources.cpu`,
+        `expected a positive number of CPUs, got ${describeValue(cpu)}`,
+      );
+    else resources.cpus = cpus;
+  }
+  return resources;
+}
+
+function parseCpus(value: number | string): number | undefined {
+  const cpus =
+    typeof value === 'number' ? value : /^\s*\d*\.?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  return Number.isFinite(cpus) && cpus > 0 ? cpus : undefined;
+}

@@ -1,0 +1,60 @@
+/**
+ * One error class per failure mode, each with a stable `code`. The API's error middleware maps codes to
+ * HTTP statuses; nothing else inspects messages.
+ */
+
+/** One problem found in a request, named by the path of the offending field. */
+export interface ProblemDetail {
+  /** Dotted path of the field, e.g. `groups[1].instances.count` or `manifest.testcases[0].params.x`. */
+  path: string;
+  message: string;
+}
+
+export abstract class TestgroundError extends Error {
+  abstract readonly code: string;
+  readonly details: ProblemDetail[];
+
+  constructor(message: string, details: ProblemDetail[] = []) {
+    super(message);
+    this.name = new.target.name;
+    this.details = details;
+  }
+}
+
+/** The request is malformed or refers to things that do not exist (400). Lists every problem at once. */
+export class ValidationError extends TestgroundError {
+  readonly code = 'invalid_request';
+}
+
+/** An uploaded plan archive is not a gzip'd tar, or holds entries that escape its root (400). */
+export class ArchiveError extends TestgroundError {
+  readonly code = 'invalid_archive';
+}
+
+/** A body or upload exceeds a configured limit (413). */
+export class TooLargeError extends TestgroundError {
+  readonly code = 'too_large';
+}
+
+export class NotFoundError extends TestgroundError {
+  readonly code = 'not_found';
+}
+
+/** The request conflicts with the current state, e.g. canceling a finished task (409). */
+export class ConflictError extends TestgroundError {
+  readonly code = 'conflict';
+}
+
+export class UnauthorizedError extends TestgroundError {
+  readonly code = 'unauthorized';
+}
+
+/** A dependency (Redis, Docker) is unreachable (503). */
+export class DependencyError extends TestgroundError {
+  readonly code = 'dependency_unavailable';
+}
+
+/** A builder could not produce an artifact; the task's outcome becomes `error`. */
+export class BuildError extends TestgroundError {
+  readonly code = 'build_failed';
+}

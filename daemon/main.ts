@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { createApp, type HealthReport } from '../api/app.ts';
+import type { Builder } from '../builders/builder.ts';
+import { ExecNodeBuilder } from '../builders/exec-node.ts';
+import { LocalExecRunner } from '../runners/local-exec.ts';
+import type { Runner } from '../runners/runner.ts';
+import { loadDaemonConfig, splitListen, type DaemonConfig, type DaemonFlags } from './config.ts';
+import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.ts';
+import { Engine } from './engine.ts';
+import { LogBus } from './log-bus.ts';
+import { OutputsStore } from './outputs-store.ts';
+import { connectRedis, redisOptions, type RedisTarget } from './redis-connection.ts';
+import { TaskQueue } from './task-queue.ts';
+import { TaskService } from './task-service.ts';
+import { TaskStore } from './task-store.ts';
+
+export const version = '0.1.0';
+
+export interface RunningDaemon {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: the only place that creates Redis clients, the queue, builders, runners and
+ * the HTTP server, and wires them together.
+ */
+export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
+  const dirs = {
+    outputs: path.join(config.home, 'outputs'),
+    // Each task's own copy of its plan; `<home>/plans/<name>` is left to users (the CLI looks there).
+    snapshots: path.join(config.home, 'tasks'),
+    uploads: path.join(config.home, 'uploads'),
+    cache: path.join(config.home, 'cache'),
+    temp: path.join(config.home, 'temp'),
+    redis: path.join(config.home, 'redis'),
+  };
+  for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
+  const daemonId = await readDaemonId(config.home);
+
+  let embedded: EmbeddedRedis | undefined;
+  let target: RedisTarget;
+  if (config.redisUrl) {
+    target = { url: config.redisUrl };
+  } else {
+    embedded = await startEmbeddedRedis(dirs.redis, logger.child({ component: 'redis' }));
+    target = { socketPath: embedded.socketPath };
+  }
+  const redis = connectRedis(target);
+  redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  const store = new TaskStore(redis, config.redisPrefix);
+  const logBus = new LogBus(redis, config.redisPrefix);
+  const outputs = new OutputsStore(dirs.outputs);
+
+  const builders = new Map<string, Builder>(
+    [
+      new ExecNodeBuilder({
+        cacheDir: path.join(dirs.cache, 'exec-node'),
+        sdkEntry: path.resolve(import.meta.dirname, '../sdk/index.ts'),
+      }),
+    ].map((b) => [b.id, b]),
+  );
+  const runners = new Map<string, Runner>(
+    [new LocalExecRunner({ logger: logger.child({ component: 'local:exec' }) })].map((r) => [r.id, r]),
+  );
+
+  const queue = new TaskQueue({
+    connection: redisOptions(target),
+    prefix: config.redisPrefix,
+    concurrency: config.workerConcurrency,
+    logger,
+  });
+  const engine = new Engine({
+    store,
+    logBus,
+    builders,
+    runners,
+    tempRoot: dirs.temp,
+    daemonId,
+    logger: logger.child({ component: 'engine' }),
+  });
+  const recovered = await engine.recoverInterrupted();
+  if (recovered.length > 0)
+    logger.warn({ tasks: recovered }, 'ended tasks interrupted by a previous daemon process');
+
+  const tasks = new TaskService({
+    store,
+    queue,
+    logBus,
+    engine,
+    outputs,
+    plansRoot: dirs.snapshots,
+    known: { builders: [...builders.keys()], runners: [...runners.keys()] },
+    archiveLimits: { maxBytes: config.maxUploadBytes * 8, maxEntries: 20_000 },
+    logger,
+  });
+  const health = async (): Promise<HealthReport> => {
+    const ping = await Promise.race([
+      redis.ping().then(() => ({ ok: true, message: 'reachable' })),
+      new Promise<{ ok: boolean; message: string }>((resolve) =>
+        setTimeout(() => resolve({ ok: false, message: 'no answer within 1000 ms' }), 1_000),
+      ),
+    ]).catch((error: Error) => ({ ok: false, message: error.message }));
+    return { ok: ping.ok, checks: { redis: ping }, version };
+  };
+  const app = createApp({
+    tasks,
+    store,
+    logBus,
+    outputs,
+    openLogReader: () => connectRedis(target, { enableAutoPipelining: false, maxRetriesPerRequest: 1 }),
+    health,
+    ...(config.token ? { token: config.token } : {}),
+    uploadDir: dirs.uploads,
+    maxUploadBytes: config.maxUploadBytes,
+    logger: logger.child({ component: 'api' }),
+  });
+
+  const { host, port } = splitListen(config.listen);
+  const server = app.listen(port, host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  queue.startWorker((taskId) => engine.process(taskId));
+  logger.info(
+    { url, home: config.home, redis: config.redisUrl ? 'REDIS_URL' : 'embedded', daemonId },
+    `daemon listening on ${url}`,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close: () =>
+      (closing ??= (async () => {
+        logger.info('daemon stopping');
+        engine.stopAll();
+        const serverClosed = new Promise((resolve) => server.close(resolve));
+        server.closeAllConnections();
+        await serverClosed;
+        await queue.close();
+        await redis.quit().catch(() => undefined);
+        await embedded?.stop();
+        logger.info('daemon stopped');
+      })()),
+  };
+}
+
+/** `testground daemon`: start, then stop gracefully on SIGINT/SIGTERM. */
+export async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
+  const config = loadDaemonConfig(process.env, flags);
+  const logger = pino({ level: config.logLevel, base: { daemon: true } });
+  const daemon = await startDaemon(config, logger);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await daemon.close();
+  return 0;
+}
+
+async function readDaemonId(home: string): Promise<string> {
+  const file = path.join(home, 'daemon-id');
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+  const id = randomBytes(6).toString('hex');
+  await writeFile(file, id);
+  return id;
+}

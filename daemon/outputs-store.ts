@@ -1,0 +1,50 @@
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { pack as tarPack } from 'tar-stream';
+
+/** Where runs keep their outputs: `<root>/<runner>/<plan>/<run_id>/<group>/<instance>/`. */
+export class OutputsStore {
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  runDir(runner: string, plan: string, runId: string): string {
+    return path.join(this.root, runner, plan, runId);
+  }
+
+  /**
+   * The run's outputs as a `.tgz` stream whose entries are `<run_id>/<group>/<instance>/<file>`, built
+   * while it is sent: a run of many instances never sits in memory.
+   */
+  archive(runDir: string, runId: string): Readable {
+    const packer = tarPack();
+    const gzip = createGzip();
+    packer.pipe(gzip);
+    addDirectory(packer, runDir, runId)
+      .then(() => packer.finalize())
+      .catch((error: Error) => gzip.destroy(error));
+    return gzip;
+  }
+}
+
+async function addDirectory(packer: ReturnType<typeof tarPack>, dir: string, name: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const entry of entries) {
+    const source = path.join(dir, entry.name);
+    const entryName = `${name}/${entry.name}`;
+    if (entry.isDirectory()) {
+      await addDirectory(packer, source, entryName);
+    } else if (entry.isFile()) {
+      const info = await stat(source);
+      const sink = packer.entry({ name: entryName, size: info.size, mode: 0o644, mtime: info.mtime });
+      await pipeline(createReadStream(source, { start: 0, end: Math.max(info.size - 1, 0) }), sink);
+    }
+  }
+}

@@ -1,0 +1,33 @@
+import { invokeMap, type RunEnv } from 'testground-sdk';
+
+// Long enough to outlast any run timeout; only keeps the process alive, nothing waits for it.
+const STALL_TICK_MS = 60_000;
+
+await invokeMap({
+  ok: (runenv: RunEnv) => {
+    runenv.recordMessage('placebo: nothing to do');
+  },
+
+  failure: () => {
+    throw new Error('placebo failure');
+  },
+
+  // Thrown from a timer, outside the test case's promise: only the SDK's crash handler can see it.
+  crash: () =>
+    new Promise<void>(() => {
+      setTimeout(() => {
+        throw new Error('placebo crash');
+      }, 10);
+    }),
+
+  // A pending promise alone would let Node exit (the SDK would call that a crash); the timer keeps it up.
+  stall: () =>
+    new Promise<void>(() => {
+      setInterval(() => {}, STALL_TICK_MS);
+    }),
+
+  // Leaves before the SDK can record how the test case ended.
+  'no-outcome': () => {
+    process.exit(0);
+  },
+});

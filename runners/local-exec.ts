@@ -1,0 +1,198 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { startSyncService } from '../sync/sync-service.ts';
+import type { InstanceResult } from '../daemon/task-store.ts';
+import { instanceEnv } from './instance-env.ts';
+import { InstanceOutput } from './instance-output.ts';
+import { decideInstanceOutcome } from './outcome.ts';
+import type { RunInput, RunOutput, Runner } from './runner.ts';
+
+const pidsFile = 'instance.pids';
+
+/** The data subnet local:exec reports: instances share the host's loopback. */
+export const localExecSubnet = '127.1.0.0/16';
+
+export interface LocalExecRunnerOptions {
+  logger: Logger;
+  /** How long an instance gets to exit after SIGTERM (timeout or cancel) before SIGKILL. */
+  killGraceMs?: number;
+}
+
+// Only these of the daemon's variables reach instances; the daemon's own (REDIS_URL, tokens) must not.
+const inheritedVariables = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+/**
+ * `local:exec`: one Node process per instance on this host, all started at once, with a sync service
+ * of their own inside the daemon for the length of the run.
+ */
+export class LocalExecRunner implements Runner {
+  readonly id = 'local:exec';
+  private readonly logger: Logger;
+  private readonly killGraceMs: number;
+
+  constructor(options: LocalExecRunnerOptions) {
+    this.logger = options.logger;
+    this.killGraceMs = options.killGraceMs ?? 2_000;
+  }
+
+  async run(input: RunInput): Promise<RunOutput> {
+    const logger = this.logger.child({ runId: input.runId });
+    const sync = await startSyncService({
+      host: '127.0.0.1',
+      port: 0,
+      logger: logger.child({ component: 'sync' }),
+    });
+    input.log.info(`local:exec: sync service listening on 127.0.0.1:${sync.port}`);
+    const baseEnv = Object.fromEntries(
+      inheritedVariables.flatMap((name) =>
+        process.env[name] === undefined ? [] : [[name, process.env[name]!]],
+      ),
+    );
+    try {
+      const pending: Promise<InstanceResult>[] = [];
+      for (const group of input.run.groups) {
+        const artifact = input.artifacts.get(group.id);
+        if (artifact?.kind !== 'bundle') {
+          throw new Error(
+            `local:exec needs a bundle for group ${group.id}, got ${artifact?.kind ?? 'nothing'}; use the exec:node builder`,
+          );
+        }
+        for (let index = 0; index < group.instances; index += 1) {
+          const outputsPath = path.join(input.outputsDir, group.id, String(index));
+          const tempPath = path.join(input.tempDir, group.id, String(index));
+          const env = instanceEnv({
+            runId: input.runId,
+            run: input.run,
+            group,
+            outputsPath,
+            tempPath,
+            sidecar: false,
+            subnet: localExecSubnet,
+            syncServiceHost: '127.0.0.1',
+            syncServicePort: sync.port,
+            startTime: input.startTime,
+          });
+          pending.push(
+            this.runInstance({
+              ...input,
+              group: group.id,
+              index,
+              bundle: artifact.path,
+              env: { ...baseEnv, ...env },
+              outputsPath,
+              tempPath,
+            }),
+          );
+        }
+      }
+      return { instances: await Promise.all(pending) };
+    } finally {
+      await sync.close();
+    }
+  }
+
+  private async runInstance(
+    input: RunInput & {
+      group: string;
+      index: number;
+      bundle: string;
+      env: Record<string, string>;
+      outputsPath: string;
+      tempPath: string;
+    },
+  ): Promise<InstanceResult> {
+    await mkdir(input.outputsPath, { recursive: true });
+    await mkdir(input.tempPath, { recursive: true });
+    const output = new InstanceOutput({
+      group: input.group,
+      index: input.index,
+      log: input.log,
+      dir: input.outputsPath,
+      scratchDir: input.tempPath,
+    });
+    // Its own process group, so a timeout or cancel also stops whatever the instance spawned.
+    const child = spawn(process.execPath, ['--enable-source-maps', input.bundle], {
+      cwd: input.tempPath,
+      env: input.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Remembered so that a daemon restarted after a crash can stop instances its predecessor left.
+    if (child.pid !== undefined) await appendFile(path.join(input.tempDir, pidsFile), `${child.pid}\n`);
+    child.stdout.on('data', (chunk: Buffer) => output.write('stdout', chunk));
+    child.stderr.on('data', (chunk: Buffer) => output.write('stderr', chunk));
+
+    let timedOut = false;
+    let canceled = false;
+    const stop = (): void => this.stopProcess(child);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, input.run.timeoutMs);
+    const onAbort = (): void => {
+      canceled = true;
+      stop();
+    };
+    input.signal.addEventListener('abort', onAbort, { once: true });
+    if (input.signal.aborted) onAbort();
+
+    const exit = await new Promise<{ exitCode: number | null; signal: string | null; spawnError?: Error }>(
+      (resolve) => {
+        child.once('error', (error) => resolve({ exitCode: null, signal: null, spawnError: error }));
+        child.once('close', (exitCode, signal) => resolve({ exitCode, signal }));
+      },
+    );
+    clearTimeout(timer);
+    input.signal.removeEventListener('abort', onAbort);
+    await output.finish();
+
+    const decided = exit.spawnError
+      ? { outcome: 'crash' as const, reason: `could not start node: ${exit.spawnError.message}` }
+      : decideInstanceOutcome(output.terminal, {
+          exitCode: exit.exitCode,
+          signal: exit.signal,
+          timedOut,
+          canceled,
+        });
+    const reason = timedOut ? `${decided.reason} (run timeout ${input.run.timeoutMs} ms)` : decided.reason;
+    input.log.instanceEnd(input.group, input.index, decided.outcome, reason);
+    return {
+      group: input.group,
+      index: input.index,
+      outcome: decided.outcome,
+      reason,
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+    };
+  }
+
+  async cleanupInterrupted(runId: string, tempDir: string): Promise<void> {
+    const pids = await readFile(path.join(tempDir, pidsFile), 'utf8').catch(() => '');
+    for (const pid of pids.split('\n').filter(Boolean).map(Number)) {
+      // Pids are reused: only stop a process that still carries this run's id in its environment.
+      const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+      if (environ.split('\0').includes(`TEST_RUN=${runId}`)) {
+        this.logger.warn({ runId, pid }, 'stopping an instance left running by a previous daemon process');
+        signalGroup(pid, 'SIGKILL');
+      }
+    }
+  }
+
+  private stopProcess(child: ChildProcess): void {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const pid = child.pid;
+    signalGroup(pid, 'SIGTERM');
+    const killer = setTimeout(() => signalGroup(pid, 'SIGKILL'), this.killGraceMs);
+    child.once('exit', () => clearTimeout(killer));
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}

@@ -1,0 +1,34 @@
+import type { Artifact } from '../builders/builder.ts';
+import type { ResolvedRun } from '../daemon/composition.ts';
+import type { TaskLog } from '../daemon/task-log.ts';
+import type { InstanceResult } from '../daemon/task-store.ts';
+
+export interface RunInput {
+  runId: string;
+  run: ResolvedRun;
+  /** The artifact each group starts from, by group id. */
+  artifacts: ReadonlyMap<string, Artifact>;
+  /** `<outputs root>/<runner>/<plan>/<run_id>`; instance `i` of group `g` writes to `<outputsDir>/g/i`. */
+  outputsDir: string;
+  /** Scratch space for the run, removed by the engine afterwards. */
+  tempDir: string;
+  startTime: Date;
+  log: TaskLog;
+  /** Aborted when someone cancels the task: instances are stopped and end as `canceled`. */
+  signal: AbortSignal;
+}
+
+export interface RunOutput {
+  instances: InstanceResult[];
+}
+
+/** Starts every instance of a run from its group's artifact and reports how each one ended. */
+export interface Runner {
+  readonly id: string;
+  run(input: RunInput): Promise<RunOutput>;
+  /**
+   * Removes what a run left behind when the daemon running it died (processes, containers), given
+   * the run id and the temp directory it had.
+   */
+  cleanupInterrupted(runId: string, tempDir: string): Promise<void>;
+}

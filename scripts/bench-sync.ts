@@ -1,0 +1,206 @@
+/**
+ * Sync service benchmark (not a test): signal_entry throughput next to a bare `ws` echo floor, and barrier
+ * release latency for 1000 waiters. Clients and servers share this process and only use 127.0.0.1, so
+ * read the throughput as a ratio to the floor, not as an absolute figure.
+ *
+ * Run alone: `node --import tsx scripts/bench-sync.ts`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
+import { startSyncService } from '../sync/sync-service.ts';
+
+const THROUGHPUT_CLIENTS = 100;
+const THROUGHPUT_WARMUP_MS = 300;
+const THROUGHPUT_MS = 2_000;
+const BARRIER_WAITERS = 1_000;
+/** Connecting in batches stays under the listen backlog, which would otherwise drop SYNs and stall. */
+const CONNECT_BATCH = 100;
+
+/** One connection used strictly sequentially: a reply is simply the next frame. */
+class BenchSocket {
+  readonly ws: WebSocket;
+  #onFrame: ((text: string) => void) | undefined;
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.on('message', (data) => {
+      const onFrame = this.#onFrame;
+      this.#onFrame = undefined;
+      onFrame?.((data as Buffer).toString('utf8'));
+    });
+  }
+
+  static async open(port: number): Promise<BenchSocket> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return new BenchSocket(ws);
+  }
+
+  /** Sends a frame and resolves with the next frame received. */
+  roundTrip(frame: string): Promise<string> {
+    return new Promise((resolve) => {
+      this.#onFrame = resolve;
+      this.ws.send(frame);
+    });
+  }
+
+  /** Resolves with the next frame received, without sending anything. */
+  nextFrame(): Promise<string> {
+    return new Promise((resolve) => (this.#onFrame = resolve));
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
+
+async function openMany(port: number, count: number): Promise<BenchSocket[]> {
+  const sockets: BenchSocket[] = [];
+  for (let start = 0; start < count; start += CONNECT_BATCH) {
+    const batch = Math.min(CONNECT_BATCH, count - start);
+    sockets.push(...(await Promise.all(Array.from({ length: batch }, () => BenchSocket.open(port)))));
+  }
+  return sockets;
+}
+
+/** Every client does sequential round trips until the deadline; returns round trips per second. */
+async function sequentialRoundTrips(
+  sockets: BenchSocket[],
+  frameFor: (client: number) => string,
+  durationMs: number,
+): Promise<number> {
+  const started = performance.now();
+  const deadline = started + durationMs;
+  const counts = await Promise.all(
+    sockets.map(async (socket, client) => {
+      const frame = frameFor(client);
+      let count = 0;
+      while (performance.now() < deadline) {
+        await socket.roundTrip(frame);
+        count += 1;
+      }
+      return count;
+    }),
+  );
+  const elapsedS = (performance.now() - started) / 1_000;
+  return counts.reduce((sum, count) => sum + count, 0) / elapsedS;
+}
+
+/** The floor: a `ws` server that sends every frame straight back. */
+async function startEchoServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server, perMessageDeflate: false });
+  wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function measureThroughput(): Promise<{ syncOps: number; echoOps: number }> {
+  const signalFrame = (client: number): string =>
+    JSON.stringify({
+      id: '1',
+      signal_entry: { state: `run:bench:plan:bench:case:bench:states:s${client % 10}` },
+    });
+
+  const echo = await startEchoServer();
+  const echoSockets = await openMany(echo.port, THROUGHPUT_CLIENTS);
+  await sequentialRoundTrips(echoSockets, signalFrame, THROUGHPUT_WARMUP_MS);
+  const echoOps = await sequentialRoundTrips(echoSockets, signalFrame, THROUGHPUT_MS);
+  for (const socket of echoSockets) socket.close();
+  await echo.close();
+
+  const service = await startSyncService();
+  try {
+    const syncSockets = await openMany(service.port, THROUGHPUT_CLIENTS);
+    await sequentialRoundTrips(syncSockets, signalFrame, THROUGHPUT_WARMUP_MS);
+    const syncOps = await sequentialRoundTrips(syncSockets, signalFrame, THROUGHPUT_MS);
+    for (const socket of syncSockets) socket.close();
+    return { syncOps, echoOps };
+  } finally {
+    await service.close();
+  }
+}
+
+/**
+ * Every waiter registers `barrier(target = waiters)` and then signals, like signalAndWait; the last
+ * signal's reply is t0, and each waiter's latency is its barrier reply's arrival minus t0.
+ */
+async function measureBarrierRelease(): Promise<{ latenciesMs: number[]; sendToLastMs: number }> {
+  const service = await startSyncService();
+  try {
+    const state = 'run:bench:plan:bench:case:bench:states:release';
+    const waiters = await openMany(service.port, BARRIER_WAITERS);
+    const last = waiters[waiters.length - 1] as BenchSocket;
+    const barrierFrame = JSON.stringify({ id: 'b', barrier: { state, target: BARRIER_WAITERS } });
+    const signalFrame = JSON.stringify({ id: 's', signal_entry: { state } });
+
+    // The barrier goes first on each connection, so the signal's reply proves the barrier is registered.
+    for (const waiter of waiters.slice(0, -1)) waiter.ws.send(barrierFrame);
+    await Promise.all(waiters.slice(0, -1).map((waiter) => waiter.roundTrip(signalFrame)));
+
+    const arrivals = new Array<number>(waiters.length).fill(0);
+    const released = Promise.all(
+      waiters.slice(0, -1).map(async (waiter, index) => {
+        await waiter.nextFrame();
+        arrivals[index] = performance.now();
+      }),
+    );
+    // The last waiter's connection gets the signal reply first, then its own barrier reply.
+    last.ws.send(barrierFrame);
+    const sentAt = performance.now();
+    const signalReply = await last.roundTrip(signalFrame);
+    const t0 = performance.now();
+    const seq = (JSON.parse(signalReply) as { signal_entry: { seq: number } }).signal_entry.seq;
+    if (seq !== BARRIER_WAITERS)
+      throw new Error(`expected the last signal to get seq ${BARRIER_WAITERS}, got ${seq}`);
+    await last.nextFrame();
+    arrivals[waiters.length - 1] = performance.now();
+    await released;
+
+    for (const waiter of waiters) waiter.close();
+    return {
+      latenciesMs: arrivals.map((arrival) => arrival - t0).sort((a, b) => a - b),
+      sendToLastMs: Math.max(...arrivals) - sentAt,
+    };
+  } finally {
+    await service.close();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] ?? Number.NaN;
+}
+
+/** Runs both sync benchmarks and returns printable figures keyed by what they measure. */
+export async function runSyncBench(): Promise<Record<string, number | string>> {
+  const { syncOps, echoOps } = await measureThroughput();
+  const { latenciesMs, sendToLastMs } = await measureBarrierRelease();
+  const clients = `${THROUGHPUT_CLIENTS} clients`;
+  return {
+    [`sync signal_entry, ${clients} sequential`]: `${syncOps.toFixed(0)} ops/s`,
+    [`floor: ws echo round trip, ${clients} sequential`]: `${echoOps.toFixed(0)} ops/s`,
+    'sync signal_entry / echo floor': `${(syncOps / echoOps).toFixed(2)}x`,
+    [`barrier release, ${BARRIER_WAITERS} waiters, p50 after last signal reply`]: `${percentile(latenciesMs, 50).toFixed(2)} ms`,
+    [`barrier release, ${BARRIER_WAITERS} waiters, p99 after last signal reply`]: `${percentile(latenciesMs, 99).toFixed(2)} ms`,
+    [`barrier release, ${BARRIER_WAITERS} waiters, last signal sent → last waiter released`]: `${sendToLastMs.toFixed(2)} ms`,
+  };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const results = await runSyncBench();
+  const width = Math.max(...Object.keys(results).map((key) => key.length));
+  for (const [key, value] of Object.entries(results)) console.log(`${key.padEnd(width)}  ${value}`);
+}

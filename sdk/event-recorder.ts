@@ -1,0 +1,121 @@
+/**
+ * Writes an instance's events (CONTRACT §4, seed format) to stdout and to `$TEST_OUTPUTS_PATH/run.out`.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+/** The run environment as the `start` event reports it. */
+export interface RunEnvSummary {
+  plan: string;
+  case: string;
+  run: string;
+  params: Record<string, string>;
+  instances: number;
+  outputs_path: string;
+  network: string;
+  group: string;
+  group_instances: number;
+}
+
+/** How an instance ended, as its `finish` event says. */
+export type FinishOutcome = 'ok' | 'failure' | 'crash';
+
+/** One event, as it appears under the `event` key of a line. */
+export type SdkEvent =
+  | { type: 'start'; runenv: RunEnvSummary }
+  | { type: 'message'; message: string }
+  | { type: 'finish'; outcome: 'ok' }
+  | { type: 'finish'; outcome: 'failure'; error: string }
+  | { type: 'finish'; outcome: 'crash'; error: string; stacktrace: string }
+  | { type: 'stage_start'; name: string; group: string }
+  | { type: 'stage_end'; name: string; group: string };
+
+/** Options of {@link EventRecorder}. */
+export interface EventRecorderOptions {
+  runId: string;
+  groupId: string;
+  /** Directory that receives `run.out`; created when missing. */
+  outputsPath: string;
+  /** Receives each line (with its `\n`) for stdout; default `process.stdout.write`. */
+  writeStdout?: (line: string) => void;
+  /** Unix time in nanoseconds; default the wall clock at microsecond precision. */
+  clock?: () => bigint;
+}
+
+/**
+ * Records events one JSON line each. Only the first `finish` event is written: whatever ends an instance
+ * first (the test case's own verdict, or the crash that interrupted it) is its outcome.
+ */
+export class EventRecorder {
+  private readonly prefix: string;
+  private readonly outputsPath: string;
+  private readonly runOutFile: string;
+  private readonly writeStdout: (line: string) => void;
+  private readonly clock: () => bigint;
+  private outputsDirReady = false;
+  private finished: FinishOutcome | undefined;
+
+  constructor(options: EventRecorderOptions) {
+    this.prefix = `"msg":"","group_id":${JSON.stringify(options.groupId)},"run_id":${JSON.stringify(options.runId)}`;
+    this.outputsPath = options.outputsPath;
+    this.runOutFile = path.join(options.outputsPath, 'run.out');
+    this.writeStdout = options.writeStdout ?? ((line) => void process.stdout.write(line));
+    this.clock = options.clock ?? wallClockNs;
+  }
+
+  /** The outcome of the `finish` event written so far, if any. */
+  get outcome(): FinishOutcome | undefined {
+    return this.finished;
+  }
+
+  /** Writes one event; returns false (and writes nothing) for a `finish` after the first one. */
+  record(event: SdkEvent): boolean {
+    if (event.type === 'finish') {
+      if (this.finished !== undefined) return false;
+      this.finished = event.outcome;
+    }
+    // Built by hand so that `ts` keeps every nanosecond digit: a JS number cannot hold them.
+    const line = `{"ts":${this.clock()},${this.prefix},"event":${JSON.stringify(event)}}\n`;
+    // Synchronous, so that the line is on disk even when the process exits right after.
+    this.appendRunOut(line);
+    this.writeStdout(line);
+    return true;
+  }
+
+  private appendRunOut(line: string): void {
+    try {
+      if (!this.outputsDirReady) {
+        mkdirSync(this.outputsPath, { recursive: true });
+        this.outputsDirReady = true;
+      }
+      appendFileSync(this.runOutFile, line);
+    } catch (error) {
+      throw new Error(
+        `cannot write event to ${this.runOutFile}: ${(error as Error).message}; TEST_OUTPUTS_PATH must be a writable directory`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+function wallClockNs(): bigint {
+  // timeOrigin + now() is the wall clock with sub-millisecond precision; microseconds survive a double.
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1_000)) * 1_000n;
+}
+
+/** An error's message and stack, whatever was thrown. */
+export function describeThrown(thrown: unknown): { message: string; stack: string } {
+  if (thrown instanceof Error) {
+    return {
+      message: thrown.message || thrown.name,
+      stack: thrown.stack ?? `${thrown.name}: ${thrown.message}`,
+    };
+  }
+  let message: string;
+  try {
+    message = typeof thrown === 'string' ? thrown : (JSON.stringify(thrown) ?? String(thrown));
+  } catch {
+    message = String(thrown);
+  }
+  return { message: `non-error value thrown: ${message}`, stack: '' };
+}

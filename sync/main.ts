@@ -1,0 +1,28 @@
+import { pino } from 'pino';
+import { startSyncService } from './sync-service.ts';
+
+/**
+ * Runs a standalone sync service (`testground sync-service`) until SIGINT or SIGTERM, then closes it.
+ * Prints one line saying where it listens; logs (JSON, level from `LOG_LEVEL`) go to stderr.
+ */
+export async function runSyncServiceCommand(options: { host: string; port: number }): Promise<void> {
+  const logger = pino({ level: process.env.LOG_LEVEL || 'info' }, pino.destination(2));
+  const service = await startSyncService({ host: options.host, port: options.port, logger });
+  process.stdout.write(`sync service listening on ws://${formatHost(service.host)}:${service.port}\n`);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (received: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(received);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  logger.info({ signal }, 'stopping the sync service');
+  await service.close();
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,146 @@
+/**
+ * The sync service's wire format (CONTRACT §3): request parsing and response encoding, no I/O.
+ */
+import { z } from 'zod';
+import { rawJsonMember } from './raw-json.ts';
+
+const name = (field: string) =>
+  z.string({ error: `${field} must be a string` }).min(1, { error: `${field} must not be empty` });
+
+const requestSchema = z.object(
+  {
+    id: z.string({ error: 'id must be a string (clients choose one per request)' }),
+    is_cancel: z.boolean({ error: 'is_cancel must be true or false' }).nullish(),
+    publish: z
+      .object(
+        { topic: name('publish.topic'), payload: z.unknown().optional() },
+        { error: 'publish must be an object {topic, payload}' },
+      )
+      .nullish(),
+    subscribe: z
+      .object({ topic: name('subscribe.topic') }, { error: 'subscribe must be an object {topic}' })
+      .nullish(),
+    barrier: z
+      .object(
+        {
+          state: name('barrier.state'),
+          target: z
+            .number({ error: 'barrier.target must be a number' })
+            .int({ error: 'barrier.target must be a safe integer' }),
+        },
+        { error: 'barrier must be an object {state, target}' },
+      )
+      .nullish(),
+    signal_entry: z
+      .object({ state: name('signal_entry.state') }, { error: 'signal_entry must be an object {state}' })
+      .nullish(),
+  },
+  { error: 'a request must be a JSON object' },
+);
+
+const OPERATIONS = ['publish', 'subscribe', 'barrier', 'signal_entry'] as const;
+
+/** One validated request. `payloadText` is the payload's JSON source text, exactly as the client sent it. */
+export type SyncRequest =
+  | { kind: 'cancel'; id: string }
+  | { kind: 'publish'; id: string; topic: string; payloadText: string }
+  | { kind: 'subscribe'; id: string; topic: string }
+  | { kind: 'barrier'; id: string; state: string; target: number }
+  | { kind: 'signal_entry'; id: string; state: string };
+
+/** Result of {@link parseSyncRequest}: a request, or the error to send back with the id when one was readable. */
+export type ParsedSyncRequest = { ok: true; request: SyncRequest } | { ok: false; id: string; error: string };
+
+/** Parses one text frame into a request; never throws. */
+export function parseSyncRequest(text: string): ParsedSyncRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return {
+      ok: false,
+      id: '',
+      error: `malformed request: not valid JSON (${(error as Error).message}); send one JSON object per text frame`,
+    };
+  }
+  const id = isRecord(value) && typeof value.id === 'string' ? value.id : '';
+  const parsed = requestSchema.safeParse(value, { reportInput: true });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) =>
+      issue.input === undefined ? issue.message : `${issue.message}, got ${preview(issue.input)}`,
+    );
+    return { ok: false, id, error: `malformed request: ${problems.join('; ')}` };
+  }
+  const request = parsed.data;
+  if (request.is_cancel === true) return { ok: true, request: { kind: 'cancel', id } };
+
+  const present = OPERATIONS.filter((operation) => request[operation] != null);
+  if (present.length !== 1) {
+    const found = present.length === 0 ? 'none' : present.join(' and ');
+    return {
+      ok: false,
+      id,
+      error: `malformed request: expected exactly one of ${OPERATIONS.join(', ')} (or is_cancel: true), got ${found}`,
+    };
+  }
+  if (request.publish != null) {
+    const payloadText = rawJsonMember(text, ['publish', 'payload']);
+    if (payloadText === undefined) {
+      return { ok: false, id, error: 'malformed request: publish.payload is required (any JSON value)' };
+    }
+    return { ok: true, request: { kind: 'publish', id, topic: request.publish.topic, payloadText } };
+  }
+  if (request.subscribe != null) {
+    return { ok: true, request: { kind: 'subscribe', id, topic: request.subscribe.topic } };
+  }
+  if (request.barrier != null) {
+    const { state, target } = request.barrier;
+    return { ok: true, request: { kind: 'barrier', id, state, target } };
+  }
+  // The filter above guarantees signal_entry is the one operation left.
+  const state = request.signal_entry?.state ?? '';
+  return { ok: true, request: { kind: 'signal_entry', id, state } };
+}
+
+/**
+ * The form a topic item takes inside a `subscribe` response: its JSON text, itself encoded as a JSON
+ * string. Computed once per published item and shared by every subscriber's frame.
+ */
+export function encodeTopicItem(payloadText: string): string {
+  return JSON.stringify(payloadText);
+}
+
+// Every response carries all five keys; clients written for the original server read them unchecked.
+function frame(id: string, error: string, publish: string, subscribe: string, signalEntry: string): string {
+  return `{"id":${JSON.stringify(id)},"error":${error},"publish":${publish},"subscribe":${subscribe},"signal_entry":${signalEntry}}\n`;
+}
+
+export function encodeSignalEntryResponse(id: string, seq: number): string {
+  return frame(id, '""', 'null', '""', `{"seq":${seq}}`);
+}
+
+export function encodePublishResponse(id: string, seq: number): string {
+  return frame(id, '""', `{"seq":${seq}}`, '""', 'null');
+}
+
+/** `encodedItem` comes from {@link encodeTopicItem}. */
+export function encodeSubscribeResponse(id: string, encodedItem: string): string {
+  return frame(id, '""', 'null', encodedItem, 'null');
+}
+
+export function encodeBarrierResponse(id: string): string {
+  return frame(id, '""', 'null', '""', 'null');
+}
+
+export function encodeErrorResponse(id: string, message: string): string {
+  return frame(id, JSON.stringify(message), 'null', '""', 'null');
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function preview(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { pack as tarPack, type Header } from 'tar-stream';
+import { packPlanDirectory } from '../../cli/pack-plan.ts';
+import { repoRoot, scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
+
+const token = 'test-token-1234';
+
+/** A .tar.gz made entry by entry, so tests can write what no honest packer would. */
+async function craftedArchive(
+  entries: (Partial<Header> & { name: string; body?: string })[],
+): Promise<Buffer> {
+  const packer = tarPack();
+  const chunks: Buffer[] = [];
+  packer.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
+  const done = new Promise<void>((resolve) => packer.on('end', () => resolve()));
+  for (const { body, ...header } of entries) packer.entry(header, body ?? '');
+  packer.finalize();
+  await done;
+  return gzipSync(Buffer.concat(chunks));
+}
+
+const manifest = `name = "placebo"\n[defaults]\nbuilder = "exec:node"\nrunner = "local:exec"\n[builders."exec:node"]\nenabled = true\n[runners."local:exec"]\nenabled = true\n[[testcases]]\nname = "ok"\ninstances = { min = 1, max = 5, default = 1 }\n`;
+
+describe('bad input gets a 4xx naming the field, and the daemon keeps serving', () => {
+  let daemon: DaemonProcess;
+  let scratch: Awaited<ReturnType<typeof scratchDir>>;
+  let placebo: Buffer;
+  before(async () => {
+    scratch = await scratchDir('bad-input');
+    daemon = await startDaemonProcess({
+      home: path.join(scratch.dir, 'home'),
+      env: { TESTGROUND_TOKEN: token, TESTGROUND_MAX_UPLOAD: '1MiB' },
+    });
+    placebo = await packPlanDirectory(path.join(repoRoot, 'plans/placebo'));
+  });
+  after(async () => {
+    await daemon?.stop();
+    await scratch?.remove();
+  });
+
+  const composition = (
+    overrides: Record<string, unknown> = {},
+    groups: unknown[] = [{ id: 'single', instances: { count: 1 } }],
+  ): string =>
+    JSON.stringify({
+      global: { plan: 'placebo', case: 'ok', builder: 'exec:node', runner: 'local:exec', ...overrides },
+      groups,
+    });
+
+  const submit = async (
+    fields: { composition?: string; plan?: Buffer },
+    headers: Record<string, string> = { authorization: `Bearer ${token}` },
+  ) => {
+    const form = new FormData();
+    if (fields.composition !== undefined) form.set('composition', fields.composition);
+    if (fields.plan) form.set('plan', new Blob([fields.plan]), 'plan.tar.gz');
+    const response = await fetch(`${daemon.url}/api/v1/runs`, { method: 'POST', body: form, headers });
+    return {
+      status: response.status,
+      body: (await response.json()) as {
+        error?: { code: string; message: string; details: { path: string; message: string }[] };
+        task_id?: string;
+      },
+    };
+  };
+  const get = async (
+    route: string,
+    headers: Record<string, string> = { authorization: `Bearer ${token}` },
+  ) => {
+    const response = await fetch(`${daemon.url}${route}`, { headers });
+    return {
+      status: response.status,
+      body: (await response.json()) as {
+        error?: { code: string; message: string; details: { path: string; message: string }[] };
+      },
+    };
+  };
+
+  const expectRefused = (
+    result: {
+      status: number;
+      body: { error?: { code: string; message: string; details: { path: string; message: string }[] } };
+    },
+    status: number,
+    code: string,
+    mentions: RegExp,
+  ): void => {
+    assert.equal(result.status, status, JSON.stringify(result.body));
+    assert.equal(result.body.error?.code, code);
+    const text = `${result.body.error?.message} ${JSON.stringify(result.body.error?.details)}`;
+    assert.match(text, mentions);
+  };
+
+  it('rejects malformed compositions', async () => {
+    expectRefused(
+      await submit({ composition: '[global\nplan = ', plan: placebo }),
+      400,
+      'invalid_request',
+      /TOML|line/i,
+    );
+    expectRefused(
+      await submit({ composition: '{"global": ', plan: placebo }),
+      400,
+      'invalid_request',
+      /JSON/i,
+    );
+    expectRefused(await submit({ plan: placebo }), 400, 'invalid_request', /composition/);
+    expectRefused(await submit({ composition: composition() }), 400, 'invalid_request', /plan/);
+  });
+
+  it('rejects unknown plans, test cases, builders and runners, listing the valid ones', async () => {
+    expectRefused(
+      await submit({ composition: composition({ plan: 'nope' }), plan: placebo }),
+      400,
+      'invalid_request',
+      /nope.*placebo|placebo.*nope/s,
+    );
+    expectRefused(
+      await submit({ composition: composition({ case: 'nope' }), plan: placebo }),
+      400,
+      'invalid_request',
+      /nope[\s\S]*stall/,
+    );
+    expectRefused(
+      await submit({ composition: composition({ builder: 'docker:rust' }), plan: placebo }),
+      400,
+      'invalid_request',
+      /docker:rust[\s\S]*exec:node/,
+    );
+    expectRefused(
+      await submit({ composition: composition({ runner: 'cluster:k9s' }), plan: placebo }),
+      400,
+      'invalid_request',
+      /cluster:k9s[\s\S]*local:exec/,
+    );
+  });
+
+  it('rejects instance counts outside the manifest range', async () => {
+    const result = await submit({
+      composition: composition({}, [{ id: 'single', instances: { count: 5000 } }]),
+      plan: placebo,
+    });
+    expectRefused(result, 400, 'invalid_request', /5000/);
+  });
+
+  it('rejects archives that are not gzip or not tar', async () => {
+    expectRefused(
+      await submit({ composition: composition(), plan: Buffer.from('plain text, not an archive') }),
+      400,
+      'invalid_archive',
+      /gzip/i,
+    );
+    expectRefused(
+      await submit({ composition: composition(), plan: gzipSync(Buffer.from('x'.repeat(2000))) }),
+      400,
+      'invalid_archive',
+      /tar/i,
+    );
+  });
+
+  it('rejects archives whose entries escape the upload directory, writing nothing outside it', async () => {
+    const escapes: { entries: (Partial<Header> & { name: string; body?: string })[]; mentions: RegExp }[] = [
+      {
+        entries: [
+          { name: 'manifest.toml', body: manifest },
+          { name: '../../escaped.txt', body: 'x' },
+        ],
+        mentions: /\.\.\/\.\.\/escaped\.txt/,
+      },
+      {
+        entries: [
+          { name: 'manifest.toml', body: manifest },
+          { name: '/tmp/absolute-escape.txt', body: 'x' },
+        ],
+        mentions: /absolute-escape\.txt/,
+      },
+      {
+        entries: [
+          { name: 'manifest.toml', body: manifest },
+          { name: 'link', type: 'symlink', linkname: '../../../..' },
+          { name: 'link/escaped-through-link.txt', body: 'x' },
+        ],
+        mentions: /link/,
+      },
+      {
+        entries: [
+          { name: 'manifest.toml', body: manifest },
+          { name: 'hard', type: 'link', linkname: '/etc/passwd' },
+        ],
+        mentions: /hard/,
+      },
+    ];
+    for (const { entries, mentions } of escapes) {
+      expectRefused(
+        await submit({ composition: composition(), plan: await craftedArchive(entries) }),
+        400,
+        'invalid_archive',
+        mentions,
+      );
+    }
+    assert.equal(existsSync(path.join(daemon.home, 'escaped.txt')), false);
+    assert.equal(existsSync(path.join(daemon.home, 'tasks', 'escaped.txt')), false);
+    assert.equal(existsSync('/tmp/absolute-escape.txt'), false);
+    assert.equal(existsSync('/escaped-through-link.txt'), false);
+  });
+
+  it('answers 413 to an upload over the limit', async () => {
+    const big = Buffer.alloc(2 * 1024 * 1024, 7);
+    expectRefused(await submit({ composition: composition(), plan: big }), 413, 'too_large', /1048576|limit/);
+  });
+
+  it('rejects bad ids, queries, tokens and routes', async () => {
+    expectRefused(await get('/api/v1/tasks/zzzzzzzzzzzz'), 404, 'not_found', /zzzzzzzzzzzz/);
+    expectRefused(await get('/api/v1/tasks/..%2Fetc'), 400, 'invalid_request', /not a task id/);
+    expectRefused(await get('/api/v1/tasks?state=sleeping'), 400, 'invalid_request', /state/);
+    expectRefused(await get('/api/v1/tasks?limit=-3'), 400, 'invalid_request', /limit/);
+    expectRefused(await get('/api/v1/tasks', {}), 401, 'unauthorized', /token/);
+    expectRefused(
+      await get('/api/v1/tasks', { authorization: 'Bearer wrong-token-000' }),
+      401,
+      'unauthorized',
+      /token/,
+    );
+    expectRefused(await get('/api/v2/anything'), 404, 'not_found', /\/api\/v1/);
+    const notMultipart = await fetch(`${daemon.url}/api/v1/runs`, {
+      method: 'POST',
+      body: '{}',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    });
+    assert.equal(notMultipart.status, 400);
+  });
+
+  it('still serves, and still runs a valid plan, after all of that', async () => {
+    assert.equal((await fetch(`${daemon.url}/api/v1/health`)).status, 200);
+    const accepted = await submit({ composition: composition(), plan: placebo });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    const id = accepted.body.task_id!;
+    for (;;) {
+      const task = (await get(`/api/v1/tasks/${id}`)).body as unknown as { state: string; outcome: string };
+      if (task.state === 'complete' || task.state === 'canceled') {
+        assert.equal(task.outcome, 'success');
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const conflict = await fetch(`${daemon.url}/api/v1/tasks/${id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(conflict.status, 409);
+    const openapi = await get('/api/v1/openapi.json');
+    assert.equal(openapi.status, 200);
+    assert.equal((openapi.body as { openapi?: string }).openapi, '3.1.0');
+  });
+});

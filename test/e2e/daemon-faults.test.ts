@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { startEmbeddedRedis } from '../../daemon/embedded-redis.ts';
+import {
+  isRunning,
+  runCli,
+  scratchDir,
+  startDaemonProcess,
+  waitFor,
+  type DaemonProcess,
+} from '../helpers/processes.ts';
+
+interface TaskJson {
+  state: string;
+  outcome: string | null;
+  error: string | null;
+}
+
+const taskOf = async (url: string, id: string): Promise<TaskJson> =>
+  (await (await fetch(`${url}/api/v1/tasks/${id}`)).json()) as TaskJson;
+const taskIdOf = (stdout: string): string => {
+  const id = /\(task (\w+)\)/.exec(stdout)?.[1];
+  assert.ok(id, `the CLI printed a task id: ${stdout}`);
+  return id;
+};
+
+describe('the daemon survives faults and ends interrupted work honestly', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('keeps serving through a Redis restart and runs plans again afterwards', async () => {
+    const scratch = await scratchDir('redis-restart');
+    cleanups.push(scratch.remove);
+    const redisDir = path.join(scratch.dir, 'redis');
+    let redis = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
+    cleanups.push(() => redis.stop());
+    const daemon = await startDaemonProcess({
+      home: path.join(scratch.dir, 'home'),
+      env: { REDIS_URL: `unix://${redis.socketPath}` },
+    });
+    cleanups.push(daemon.stop);
+
+    const before = await runCli([
+      '--endpoint',
+      daemon.url,
+      'run',
+      'single',
+      '--plan',
+      'placebo',
+      '--testcase',
+      'ok',
+      '--instances',
+      '1',
+      '--wait',
+    ]);
+    assert.equal(before.code, 0, before.stdout + before.stderr);
+
+    await redis.stop();
+    const down = await fetch(`${daemon.url}/api/v1/health`);
+    assert.equal(down.status, 503, 'health reports the dependency down');
+    const report = (await down.json()) as { checks: { redis: { ok: boolean } } };
+    assert.equal(report.checks.redis.ok, false);
+
+    redis = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
+    await waitFor('health to recover', async () =>
+      (await fetch(`${daemon.url}/api/v1/health`)).status === 200 ? true : undefined,
+    );
+    const afterRestart = await runCli([
+      '--endpoint',
+      daemon.url,
+      'run',
+      'single',
+      '--plan',
+      'placebo',
+      '--testcase',
+      'ok',
+      '--instances',
+      '1',
+      '--wait',
+    ]);
+    assert.equal(afterRestart.code, 0, afterRestart.stdout + afterRestart.stderr);
+    // The earlier task survived the restart (append-only file).
+    assert.equal((await taskOf(daemon.url, taskIdOf(before.stdout))).outcome, 'success');
+    assert.equal(daemon.child.exitCode, null, 'the daemon is still running');
+  });
+
+  it('after a SIGKILL mid-run, a restarted daemon ends the task as error, stops its instances, and runs queued tasks', async () => {
+    const scratch = await scratchDir('sigkill');
+    cleanups.push(scratch.remove);
+    const home = path.join(scratch.dir, 'home');
+    let daemon: DaemonProcess = await startDaemonProcess({
+      home,
+      env: { TESTGROUND_WORKER_CONCURRENCY: '1' },
+    });
+    const stalled = taskIdOf(
+      (
+        await runCli([
+          '--endpoint',
+          daemon.url,
+          'run',
+          'single',
+          '--plan',
+          'placebo',
+          '--testcase',
+          'stall',
+          '--instances',
+          '2',
+          '--timeout',
+          '5m',
+        ])
+      ).stdout,
+    );
+    await waitFor('the stall run to be running', async () =>
+      (await taskOf(daemon.url, stalled)).state === 'running' ? true : undefined,
+    );
+    const queued = taskIdOf(
+      (
+        await runCli([
+          '--endpoint',
+          daemon.url,
+          'run',
+          'single',
+          '--plan',
+          'placebo',
+          '--testcase',
+          'ok',
+          '--instances',
+          '1',
+        ])
+      ).stdout,
+    );
+    const pidsFile = path.join(home, 'temp', stalled, 'instance.pids');
+    const pids = await waitFor('both instances to be started', async () => {
+      const found = (await readFile(pidsFile, 'utf8').catch(() => ''))
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
+      return found.length === 2 ? found : undefined;
+    });
+
+    daemon.child.kill('SIGKILL');
+    await new Promise((resolve) => daemon.child.once('exit', resolve));
+    for (const pid of pids) assert.ok(isRunning(pid), 'SIGKILL of the daemon leaves its instances behind');
+
+    daemon = await startDaemonProcess({ home, env: { TESTGROUND_WORKER_CONCURRENCY: '1' } });
+    cleanups.push(daemon.stop);
+    const interrupted = await waitFor('the interrupted task to end', async () => {
+      const task = await taskOf(daemon.url, stalled);
+      return task.state === 'complete' ? task : undefined;
+    });
+    assert.equal(interrupted.outcome, 'error');
+    assert.equal(interrupted.error, 'daemon restarted during the run');
+    await waitFor('the left-behind instances to be stopped', async () =>
+      pids.some(isRunning) ? undefined : true,
+    );
+    const next = await waitFor(
+      'the queued task to run',
+      async () => {
+        const task = await taskOf(daemon.url, queued);
+        return task.state === 'complete' ? task : undefined;
+      },
+      60_000,
+    );
+    assert.equal(next.outcome, 'success');
+  });
+});
