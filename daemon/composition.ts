@@ -374,7 +374,6 @@ export function resolveComposition(
     problems.push({ path, message });
   };
   const { global, groups } = composition;
-  const runs = composition.runs ?? [];
 
   if (global.plan !== manifest.name) {
     problem(
@@ -415,62 +414,8 @@ export function resolveComposition(
     problem,
   );
 
-  // Without [[runs]] there is one run, `default`, with one run-group per group.
-  let slots: Slot[];
-  let total: { value: number; path: string } | undefined;
-  if (runs.length > 1) {
-    problem('runs', SEVERAL_RUNS);
-  }
-  const run = runs[0];
-  if (run === undefined) {
-    slots = groups.map((group, index) => ({
-      id: group.id,
-      groupIndex: index,
-      instances: group.instances,
-      instancesPath: `groups[${index}].instances`,
-      testParams: {},
-    }));
-    total =
-      global.total_instances === undefined
-        ? undefined
-        : { value: global.total_instances, path: 'global.total_instances' };
-  } else {
-    const runParams = params(run.test_params, 'runs[0].test_params');
-    checkIds(
-      run.groups.map((runGroup, index) => ({ id: runGroup.id, path: `runs[0].groups[${index}].id` })),
-      problem,
-    );
-    slots = run.groups.map((runGroup, index) => {
-      const reference = runGroup.group_id ?? runGroup.id;
-      const found = groups.findIndex((group) => group.id === reference);
-      const groupIndex = found === -1 ? undefined : found;
-      if (groupIndex === undefined) {
-        const via = runGroup.group_id === undefined ? 'id' : 'group_id';
-        problem(
-          `runs[0].groups[${index}].${via}`,
-          `no [[groups]] entry has id ${q(reference)}; declared groups: ${listOrNone(groups.map((g) => g.id))}` +
-            (via === 'id' ? ' (set group_id when the run-group id differs from the group it uses)' : ''),
-        );
-      }
-      const own = runGroup.instances;
-      return {
-        id: runGroup.id,
-        groupIndex,
-        instances: own ?? (groupIndex === undefined ? undefined : groups[groupIndex]?.instances),
-        instancesPath:
-          own !== undefined || groupIndex === undefined
-            ? `runs[0].groups[${index}].instances`
-            : `groups[${groupIndex}].instances`,
-        testParams: { ...runParams, ...params(runGroup.test_params, `runs[0].groups[${index}].test_params`) },
-      };
-    });
-    if (run.total_instances !== undefined)
-      total = { value: run.total_instances, path: 'runs[0].total_instances' };
-    else if (global.total_instances !== undefined)
-      total = { value: global.total_instances, path: 'global.total_instances' };
-  }
-
-  const counts = instanceCounts(slots, total, run !== undefined, problem);
+  const { slots, total, explicitRun } = runSlots(composition, params, problem);
+  const counts = instanceCounts(slots, total, explicitRun, problem);
   let totalInstances = total?.value ?? 0;
   if (counts !== undefined) {
     const sum = counts.reduce((a, b) => a + b, 0);
@@ -491,7 +436,7 @@ export function resolveComposition(
     const { min, max } = testCase.instances;
     if (totalInstances < min || totalInstances > max) {
       problem(
-        total?.path ?? (run === undefined ? 'groups' : 'runs[0].groups'),
+        total?.path ?? (explicitRun ? 'runs[0].groups' : 'groups'),
         `${totalInstances} instances is outside the range ${min}..${max} that test case ${q(testCase.name)} accepts`,
       );
     }
@@ -550,6 +495,77 @@ export function resolveComposition(
 }
 
 type Problem = (path: string, message: string) => void;
+
+type Total = { value: number; path: string };
+type ParamCheck = ReturnType<typeof paramChecker>;
+
+/**
+ * The run-groups of the one run: from [[runs]] when present (each referencing a [[groups]] entry by
+ * group_id, default its own id), else one per group (the `default` run). Also the declared total, if any.
+ */
+function runSlots(
+  composition: Composition,
+  params: ParamCheck,
+  problem: Problem,
+): { slots: Slot[]; total: Total | undefined; explicitRun: boolean } {
+  const { global, groups } = composition;
+  const runs = composition.runs ?? [];
+  let slots: Slot[];
+  let total: Total | undefined;
+  if (runs.length > 1) {
+    problem('runs', SEVERAL_RUNS);
+  }
+  const run = runs[0];
+  if (run === undefined) {
+    slots = groups.map((group, index) => ({
+      id: group.id,
+      groupIndex: index,
+      instances: group.instances,
+      instancesPath: `groups[${index}].instances`,
+      testParams: {},
+    }));
+    total =
+      global.total_instances === undefined
+        ? undefined
+        : { value: global.total_instances, path: 'global.total_instances' };
+  } else {
+    const runParams = params(run.test_params, 'runs[0].test_params');
+    checkIds(
+      run.groups.map((runGroup, index) => ({ id: runGroup.id, path: `runs[0].groups[${index}].id` })),
+      problem,
+    );
+    slots = run.groups.map((runGroup, index) => {
+      const reference = runGroup.group_id ?? runGroup.id;
+      const found = groups.findIndex((group) => group.id === reference);
+      const groupIndex = found === -1 ? undefined : found;
+      if (groupIndex === undefined) {
+        const via = runGroup.group_id === undefined ? 'id' : 'group_id';
+        problem(
+          `runs[0].groups[${index}].${via}`,
+          `no [[groups]] entry has id ${q(reference)}; declared groups: ${listOrNone(groups.map((g) => g.id))}` +
+            (via === 'id' ? ' (set group_id when the run-group id differs from the group it uses)' : ''),
+        );
+      }
+      const own = runGroup.instances;
+      return {
+        id: runGroup.id,
+        groupIndex,
+        instances: own ?? (groupIndex === undefined ? undefined : groups[groupIndex]?.instances),
+        instancesPath:
+          own !== undefined || groupIndex === undefined
+            ? `runs[0].groups[${index}].instances`
+            : `groups[${groupIndex}].instances`,
+        testParams: { ...runParams, ...params(runGroup.test_params, `runs[0].groups[${index}].test_params`) },
+      };
+    });
+    if (run.total_instances !== undefined)
+      total = { value: run.total_instances, path: 'runs[0].total_instances' };
+    else if (global.total_instances !== undefined)
+      total = { value: global.total_instances, path: 'global.total_instances' };
+  }
+
+  return { slots, total, explicitRun: run !== undefined };
+}
 
 function q(value: string): string {
   return JSON.stringify(value);
@@ -693,7 +709,7 @@ function checkIds(entries: { id: string; path: string }[], problem: Problem): vo
 /** Instance count per slot, or undefined when any count could not be worked out (already reported). */
 function instanceCounts(
   slots: Slot[],
-  total: { value: number; path: string } | undefined,
+  total: Total | undefined,
   explicitRun: boolean,
   problem: Problem,
 ): number[] | undefined {

@@ -114,7 +114,7 @@ async function extractEntries(archivePath: string, root: string, limits: PlanArc
   });
   gunzip.on('data', (chunk: Buffer) => {
     expandedBytes += chunk.length;
-    if (false) {
+    if (expandedBytes > limits.maxBytes) {
       const message =
         `the plan archive expands to more than ${limits.maxBytes} bytes, the limit; ` +
         'leave build outputs and data sets out of the plan (list them in .testgroundignore)';

@@ -1,13 +1,16 @@
 /**
  * Sync service benchmark (not a test): signal_entry throughput next to a bare `ws` echo floor, and barrier
- * release latency for 1000 waiters. Clients and servers share this process and only use 127.0.0.1, so
- * read the throughput as a ratio to the floor, not as an absolute figure.
+ * release latency for 1000 waiters. Each server runs in a child process of this script, as the service
+ * does for real instances, so the clients' event loop does not stall the server's and the reverse;
+ * everything talks over 127.0.0.1. Read throughput as a ratio to the floor: absolute figures depend on
+ * the machine.
  *
  * Run alone: `node --import tsx scripts/bench-sync.ts`.
  */
+import { fork } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startSyncService } from '../sync/sync-service.ts';
 
@@ -18,17 +21,20 @@ const BARRIER_WAITERS = 1_000;
 /** Connecting in batches stays under the listen backlog, which would otherwise drop SYNs and stall. */
 const CONNECT_BATCH = 100;
 
-/** One connection used strictly sequentially: a reply is simply the next frame. */
+/** One connection whose replies are read in arrival order; frames that arrive unasked wait in a queue. */
 class BenchSocket {
   readonly ws: WebSocket;
+  readonly #frames: string[] = [];
   #onFrame: ((text: string) => void) | undefined;
 
   private constructor(ws: WebSocket) {
     this.ws = ws;
     ws.on('message', (data) => {
+      const text = (data as Buffer).toString('utf8');
       const onFrame = this.#onFrame;
       this.#onFrame = undefined;
-      onFrame?.((data as Buffer).toString('utf8'));
+      if (onFrame === undefined) this.#frames.push(text);
+      else onFrame(text);
     });
   }
 
@@ -43,14 +49,15 @@ class BenchSocket {
 
   /** Sends a frame and resolves with the next frame received. */
   roundTrip(frame: string): Promise<string> {
-    return new Promise((resolve) => {
-      this.#onFrame = resolve;
-      this.ws.send(frame);
-    });
+    const reply = this.nextFrame();
+    this.ws.send(frame);
+    return reply;
   }
 
   /** Resolves with the next frame received, without sending anything. */
   nextFrame(): Promise<string> {
+    const queued = this.#frames.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
     return new Promise((resolve) => (this.#onFrame = resolve));
   }
 
@@ -107,30 +114,57 @@ async function startEchoServer(): Promise<{ port: number; close(): Promise<void>
   };
 }
 
+type ServerKind = 'sync' | 'echo';
+
+/** Child process side: serves until the parent disconnects. */
+async function serve(kind: ServerKind): Promise<void> {
+  const server = kind === 'sync' ? await startSyncService() : await startEchoServer();
+  process.once('disconnect', () => void server.close().then(() => process.exit(0)));
+  process.send?.({ port: server.port });
+}
+
+/** Starts a server in a child process running this file (with this process's `--import tsx`). */
+async function startServerProcess(kind: ServerKind): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message) => resolve((message as { port: number }).port));
+    child.once('exit', (code) =>
+      reject(new Error(`the ${kind} bench server exited with code ${code} before listening`)),
+    );
+  });
+  return {
+    port,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.disconnect();
+      await exited;
+    },
+  };
+}
+
 async function measureThroughput(): Promise<{ syncOps: number; echoOps: number }> {
   const signalFrame = (client: number): string =>
     JSON.stringify({
       id: '1',
       signal_entry: { state: `run:bench:plan:bench:case:bench:states:s${client % 10}` },
     });
-
-  const echo = await startEchoServer();
-  const echoSockets = await openMany(echo.port, THROUGHPUT_CLIENTS);
-  await sequentialRoundTrips(echoSockets, signalFrame, THROUGHPUT_WARMUP_MS);
-  const echoOps = await sequentialRoundTrips(echoSockets, signalFrame, THROUGHPUT_MS);
-  for (const socket of echoSockets) socket.close();
-  await echo.close();
-
-  const service = await startSyncService();
-  try {
-    const syncSockets = await openMany(service.port, THROUGHPUT_CLIENTS);
-    await sequentialRoundTrips(syncSockets, signalFrame, THROUGHPUT_WARMUP_MS);
-    const syncOps = await sequentialRoundTrips(syncSockets, signalFrame, THROUGHPUT_MS);
-    for (const socket of syncSockets) socket.close();
-    return { syncOps, echoOps };
-  } finally {
-    await service.close();
-  }
+  const measure = async (kind: ServerKind): Promise<number> => {
+    const server = await startServerProcess(kind);
+    try {
+      const sockets = await openMany(server.port, THROUGHPUT_CLIENTS);
+      await sequentialRoundTrips(sockets, signalFrame, THROUGHPUT_WARMUP_MS);
+      const ops = await sequentialRoundTrips(sockets, signalFrame, THROUGHPUT_MS);
+      for (const socket of sockets) socket.close();
+      return ops;
+    } finally {
+      await server.stop();
+    }
+  };
+  const echoOps = await measure('echo');
+  const syncOps = await measure('sync');
+  return { syncOps, echoOps };
 }
 
 /**
@@ -138,7 +172,7 @@ async function measureThroughput(): Promise<{ syncOps: number; echoOps: number }
  * signal's reply is t0, and each waiter's latency is its barrier reply's arrival minus t0.
  */
 async function measureBarrierRelease(): Promise<{ latenciesMs: number[]; sendToLastMs: number }> {
-  const service = await startSyncService();
+  const service = await startServerProcess('sync');
   try {
     const state = 'run:bench:plan:bench:case:bench:states:release';
     const waiters = await openMany(service.port, BARRIER_WAITERS);
@@ -175,7 +209,7 @@ async function measureBarrierRelease(): Promise<{ latenciesMs: number[]; sendToL
       sendToLastMs: Math.max(...arrivals) - sentAt,
     };
   } finally {
-    await service.close();
+    await service.stop();
   }
 }
 
@@ -199,7 +233,10 @@ export async function runSyncBench(): Promise<Record<string, number | string>> {
   };
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+const runDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (runDirectly && process.argv[2] === '--serve') {
+  await serve(process.argv[3] === 'echo' ? 'echo' : 'sync');
+} else if (runDirectly) {
   const results = await runSyncBench();
   const width = Math.max(...Object.keys(results).map((key) => key.length));
   for (const [key, value] of Object.entries(results)) console.log(`${key.padEnd(width)}  ${value}`);

@@ -129,7 +129,8 @@ export async function invoke(testCase: TestCase): Promise<never> {
     watchCrashes: watchProcessCrashes,
     writeStderr: (text) => void process.stderr.write(text),
   });
-  // process.exit() drops writes still queued on a pipe; the events must reach the runner.
+  // Where stdout is asynchronous (pipes on Windows, a slow terminal), process.exit() drops queued
+  // writes; the events must reach the runner.
   await Promise.all([drain(process.stdout), drain(process.stderr)]);
   process.exit(code);
 }

@@ -5,24 +5,31 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { extract as tarExtract } from 'tar-stream';
+import { type Header, extract as tarExtract } from 'tar-stream';
 import { packPlanDirectory } from '../../cli/pack-plan.ts';
 import { TooLargeError } from '../../daemon/errors.ts';
 import { extractPlanArchive } from '../../daemon/plan-archive.ts';
 
-/** Entry names and types of a .tar.gz, in archive order. */
-async function listEntries(archive: Buffer): Promise<string[]> {
+/** The headers of a .tar.gz, in archive order. */
+async function readHeaders(archive: Buffer): Promise<Header[]> {
   const extractor = tarExtract();
-  const names: string[] = [];
+  const headers: Header[] = [];
   const done = (async () => {
     for await (const entry of extractor) {
-      names.push(`${entry.header.type === 'directory' ? 'd' : 'f'} ${entry.header.name}`);
+      headers.push(entry.header);
       entry.resume();
     }
   })();
   extractor.end(gunzipSync(archive));
   await done;
-  return names;
+  return headers;
+}
+
+/** Entry names and types of a .tar.gz, in archive order: `d dir/`, `f file`. */
+async function listEntries(archive: Buffer): Promise<string[]> {
+  return (await readHeaders(archive)).map(
+    (header) => `${header.type === 'directory' ? 'd' : 'f'} ${header.name}`,
+  );
 }
 
 describe('packPlanDirectory', () => {
@@ -49,6 +56,8 @@ describe('packPlanDirectory', () => {
       'src/index.ts': 'export const x = 1;\n',
       'src/deep/er/file.json': '{}',
       'bin/run.sh': '#!/bin/sh\n',
+      // Longer than ustar's 100-byte name field, so it travels in a pax header.
+      [`src/${'long-name-'.repeat(12)}.ts`]: 'long',
     });
     await chmod(path.join(dir, 'bin/run.sh'), 0o755);
     await mkdir(path.join(dir, 'empty'));
@@ -60,7 +69,14 @@ describe('packPlanDirectory', () => {
       maxEntries: 100,
     });
     assert.equal(planDir, dest);
-    for (const name of ['manifest.toml', 'src/index.ts', 'src/deep/er/file.json', 'bin/run.sh']) {
+    const names = [
+      'manifest.toml',
+      'src/index.ts',
+      'src/deep/er/file.json',
+      'bin/run.sh',
+      `src/${'long-name-'.repeat(12)}.ts`,
+    ];
+    for (const name of names) {
       assert.equal(
         await readFile(path.join(dest, name), 'utf8'),
         await readFile(path.join(dir, name), 'utf8'),
@@ -96,6 +112,14 @@ describe('packPlanDirectory', () => {
       'f manifest.toml',
     ]);
     assert.ok((await packPlanDirectory(dir)).equals(first));
+    // Timestamps and owners are fixed, so the bytes do not depend on when or by whom the plan was packed.
+    for (const header of await readHeaders(first)) {
+      assert.deepEqual(
+        [header.mtime.getTime(), header.uid, header.gid, header.uname, header.gname],
+        [0, 0, 0, '', ''],
+        header.name,
+      );
+    }
   });
 
   it('honours .testgroundignore and always skips node_modules, .git, .testground and symlinks', async () => {
@@ -119,6 +143,7 @@ describe('packPlanDirectory', () => {
       'dist/bundle.js': 'x',
       'src/dist/also.js': 'x',
       'dist.txt': 'a file named like the directory pattern stays',
+      'lib/dist': 'a file named exactly like the directory-only pattern stays',
       'app.log': 'x',
       'src/deep.log': 'x',
       'keep.log': 'x',
@@ -148,6 +173,8 @@ describe('packPlanDirectory', () => {
       'd docs/a/b/',
       'f docs/readme.md',
       'f keep.log',
+      'd lib/',
+      'f lib/dist',
       'f manifest.toml',
       'f secret3.txt',
       'd src/',

@@ -206,7 +206,24 @@ describe('extractPlanArchive', () => {
       ]),
     );
     assert.ok(asFile.length < 200_000, 'the bomb is small when compressed');
-    await assertRejected(asFile, TooLargeError, /more than 1048576 bytes/);
+    // The declared size is refused at the header, before any of it is written.
+    const declared = await assertRejected(asFile, TooLargeError, /files add up to more than 1048576 bytes/);
+    assert.deepEqual(
+      declared.details.map((d) => d.path),
+      ['big'],
+    );
+    // Declared sizes fit, but with tar headers and padding the stream does not: caught while writing the file.
+    const nearLimit = Buffer.alloc(LIMITS.maxBytes - 100);
+    await assertRejected(
+      gzipSync(
+        await tarOf([
+          { name: 'manifest.toml', body: MANIFEST },
+          { name: 'near', body: nearLimit },
+        ]),
+      ),
+      TooLargeError,
+      /expands to more than 1048576 bytes/,
+    );
     // Zero blocks are end-of-archive markers tar-stream skips, so only counting the gunzipped bytes catches this.
     await assertRejected(gzipSync(zeros), TooLargeError, /expands to more than 1048576 bytes/);
   });
