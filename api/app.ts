@@ -4,12 +4,14 @@ import type { Logger } from 'pino';
 import { NotFoundError } from '../daemon/errors.ts';
 import type { LogBus } from '../daemon/log-bus.ts';
 import type { OutputsStore } from '../daemon/outputs-store.ts';
+import type { RunnerMaintenance } from '../daemon/runner-maintenance.ts';
 import type { TaskService } from '../daemon/task-service.ts';
 import type { TaskStore } from '../daemon/task-store.ts';
 import { requireToken } from './auth.ts';
 import { errorHandler } from './error-handler.ts';
 import { openApiDocument } from './openapi.ts';
 import { healthRouter } from './routes/health.ts';
+import { runnersRouter } from './routes/runners.ts';
 import { runsRouter } from './routes/runs.ts';
 import { tasksRouter } from './routes/tasks.ts';
 
@@ -21,6 +23,7 @@ export interface HealthReport {
 
 export interface ApiDeps {
   tasks: TaskService;
+  maintenance: RunnerMaintenance;
   store: TaskStore;
   logBus: LogBus;
   outputs: OutputsStore;
@@ -46,6 +49,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(requireToken(deps.token));
   api.use(runsRouter(deps));
   api.use(tasksRouter(deps));
+  api.use(runnersRouter(deps));
   app.use('/api/v1', api);
   app.use((request, _response, next) => {
     next(

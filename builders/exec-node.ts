@@ -61,15 +61,7 @@ export class ExecNodeBuilder implements Builder {
     const workDir = `${bundleDir}.tmp-${randomBytes(4).toString('hex')}`;
     await mkdir(path.dirname(workDir), { recursive: true });
     try {
-      await cp(input.planDir, workDir, {
-        recursive: true,
-        filter: (source) => !source.split(path.sep).includes('node_modules'),
-      });
-      if (await hasDependencies(workDir)) await npmInstall(workDir, input.log, input.signal);
-      const entry = await findEntry(workDir, input.buildConfig);
-      input.log.info(`exec:node: bundling ${path.relative(workDir, entry)}`);
-      await bundle(entry, path.join(workDir, bundleName), this.options.sdkEntry);
-      await rm(path.join(workDir, 'node_modules'), { recursive: true, force: true });
+      await bundlePlan({ ...input, workDir, sdkEntry: this.options.sdkEntry, builderId: this.id });
       try {
         await rename(workDir, bundleDir);
       } catch (error) {
@@ -82,6 +74,39 @@ export class ExecNodeBuilder implements Builder {
       await rm(workDir, { recursive: true, force: true });
     }
   }
+}
+
+export interface BundlePlanInput {
+  planDir: string;
+  /** Receives a copy of the plan (without `node_modules`) and `bundle.mjs`; need not exist. */
+  workDir: string;
+  buildConfig: Record<string, unknown>;
+  /** The SDK's entry file; plans import it as `testground-sdk`. */
+  sdkEntry: string;
+  log: TaskLog;
+  signal: AbortSignal;
+  /** Names the builder in log lines and errors, e.g. `exec:node`. */
+  builderId: string;
+}
+
+/**
+ * The bundling step every Node builder shares: copies the plan into `workDir`, installs its npm
+ * dependencies, bundles its entry into one self-contained ES module (`testground-sdk` aliased to our SDK)
+ * and drops `node_modules` again. Returns the bundle's path; failures are {@link BuildError}s.
+ */
+export async function bundlePlan(input: BundlePlanInput): Promise<string> {
+  const { workDir } = input;
+  await cp(input.planDir, workDir, {
+    recursive: true,
+    filter: (source) => !source.split(path.sep).includes('node_modules'),
+  });
+  if (await hasDependencies(workDir)) await npmInstall(workDir, input.log, input.signal, input.builderId);
+  const entry = await findEntry(workDir, input.buildConfig);
+  input.log.info(`${input.builderId}: bundling ${path.relative(workDir, entry)}`);
+  const bundlePath = path.join(workDir, bundleName);
+  await bundle(entry, bundlePath, input.sdkEntry, input.builderId);
+  await rm(path.join(workDir, 'node_modules'), { recursive: true, force: true });
+  return bundlePath;
 }
 
 async function hasDependencies(dir: string): Promise<boolean> {
@@ -117,8 +142,8 @@ async function findEntry(dir: string, buildConfig: Record<string, unknown>): Pro
   );
 }
 
-function npmInstall(dir: string, log: TaskLog, signal: AbortSignal): Promise<void> {
-  log.info("exec:node: installing the plan's npm dependencies");
+function npmInstall(dir: string, log: TaskLog, signal: AbortSignal, builderId: string): Promise<void> {
+  log.info(`${builderId}: installing the plan's npm dependencies`);
   const args = ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'];
   return new Promise((resolve, reject) => {
     const child = spawn('npm', args, { cwd: dir, signal, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -146,7 +171,7 @@ function npmInstall(dir: string, log: TaskLog, signal: AbortSignal): Promise<voi
   });
 }
 
-async function bundle(entry: string, outfile: string, sdkEntry: string): Promise<void> {
+async function bundle(entry: string, outfile: string, sdkEntry: string, builderId: string): Promise<void> {
   try {
     await esbuild({
       entryPoints: [entry],
@@ -173,6 +198,8 @@ async function bundle(entry: string, outfile: string, sdkEntry: string): Promise
         : '';
       return `${where}${message.text}`;
     });
-    throw new BuildError(`exec:node: bundling failed: ${described.join('; ') || (error as Error).message}`);
+    throw new BuildError(
+      `${builderId}: bundling failed: ${described.join('; ') || (error as Error).message}`,
+    );
   }
 }

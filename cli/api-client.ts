@@ -52,6 +52,12 @@ export interface TaskView {
   } | null;
 }
 
+export interface HealthcheckView {
+  runner: string;
+  ok: boolean;
+  checks: { name: string; ok: boolean; message: string; fix?: string }[];
+}
+
 export interface Submitted {
   task_id: string;
   run_id: string;
@@ -92,6 +98,19 @@ export class ApiClient {
 
   cancel(id: string): Promise<TaskView> {
     return this.json<TaskView>(`/api/v1/tasks/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
+  }
+
+  healthcheck(runner: string, fix: boolean): Promise<HealthcheckView> {
+    return this.json<HealthcheckView>(
+      `/api/v1/runners/${encodeURIComponent(runner)}/healthcheck?fix=${fix}`,
+      { method: 'POST' },
+    );
+  }
+
+  terminate(
+    runner: string,
+  ): Promise<{ runner: string; canceled: string[]; removed: Record<string, number> }> {
+    return this.json(`/api/v1/runners/${encodeURIComponent(runner)}/terminate`, { method: 'POST' });
   }
 
   /**

@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import os from 'node:os';
 import { ApiClient, ApiError, UnreachableError } from './api-client.ts';
 import { runComposition, runSingle, type Output } from './commands/run.ts';
+import { healthcheck, terminate } from './commands/runners.ts';
 import { cancel, collect, listTasks, logs, status } from './commands/tasks.ts';
 import { exitCodes } from './exit-codes.ts';
 
@@ -155,6 +156,23 @@ export async function runCli(argv: string[], output: Output = consoleOutput): Pr
     .description('cancel a queued or running task')
     .requiredOption('-t, --task <id>', 'task id')
     .action(act(async (options: { task: string }) => cancel(client(), options.task, output)));
+
+  program
+    .command('healthcheck')
+    .description('check what a runner needs (engine, runtime image, leftovers)')
+    .requiredOption('-r, --runner <id>', 'runner, e.g. local:docker')
+    .option('--fix', 'repair what can be repaired')
+    .action(
+      act(async (options: { runner: string; fix?: boolean }) =>
+        healthcheck(client(), options.runner, Boolean(options.fix), output),
+      ),
+    );
+
+  program
+    .command('terminate')
+    .description("cancel a runner's tasks and remove what ended runs left behind")
+    .requiredOption('-r, --runner <id>', 'runner, e.g. local:docker')
+    .action(act(async (options: { runner: string }) => terminate(client(), options.runner, output)));
 
   try {
     await program.parseAsync(argv);

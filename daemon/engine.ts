@@ -141,10 +141,11 @@ export class Engine {
     } catch (error) {
       if (controller.signal.aborted)
         return await this.finishStopped(task, controller.signal.reason as StopReason);
-      const message =
-        error instanceof TestgroundError ? error.message : `internal error: ${(error as Error).message}`;
-      if (!(error instanceof TestgroundError))
-        logger.error({ err: error }, 'task failed with an unexpected error');
+      // Errors with a stable code (ours, the Docker seam's) explain themselves; others are our bugs.
+      const explained =
+        error instanceof TestgroundError || typeof (error as { code?: unknown }).code === 'string';
+      const message = explained ? (error as Error).message : `internal error: ${(error as Error).message}`;
+      if (!explained) logger.error({ err: error }, 'task failed with an unexpected error');
       log.error(message);
       await this.finishError(taskId, message);
     } finally {

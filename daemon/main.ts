@@ -6,7 +6,12 @@ import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { createApp, type HealthReport } from '../api/app.ts';
 import type { Builder } from '../builders/builder.ts';
+import { DockerGenericBuilder } from '../builders/docker-generic.ts';
+import { DockerNodeBuilder } from '../builders/docker-node.ts';
 import { ExecNodeBuilder } from '../builders/exec-node.ts';
+import { DockerEngine } from '../docker/docker-engine.ts';
+import { RuntimeImageProvider } from '../docker/runtime-image.ts';
+import { LocalDockerRunner } from '../runners/local-docker.ts';
 import { LocalExecRunner } from '../runners/local-exec.ts';
 import type { Runner } from '../runners/runner.ts';
 import { loadDaemonConfig, splitListen, type DaemonConfig, type DaemonFlags } from './config.ts';
@@ -16,6 +21,7 @@ import { LogBus } from './log-bus.ts';
 import { OutputsStore } from './outputs-store.ts';
 import { connectRedis, redisOptions, type RedisTarget } from './redis-connection.ts';
 import { TaskQueue } from './task-queue.ts';
+import { RunnerMaintenance } from './runner-maintenance.ts';
 import { TaskService } from './task-service.ts';
 import { TaskStore } from './task-store.ts';
 
@@ -57,16 +63,28 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const logBus = new LogBus(redis, config.redisPrefix);
   const outputs = new OutputsStore(dirs.outputs);
 
+  const sdkEntry = path.resolve(import.meta.dirname, '../sdk/index.ts');
+  // The engine is contacted lazily: a daemon without Docker still serves local:exec, and docker runs
+  // end as `error` saying how to start the engine.
+  const docker = new DockerEngine();
+  const runtimeImages = new RuntimeImageProvider(docker);
   const builders = new Map<string, Builder>(
     [
-      new ExecNodeBuilder({
-        cacheDir: path.join(dirs.cache, 'exec-node'),
-        sdkEntry: path.resolve(import.meta.dirname, '../sdk/index.ts'),
-      }),
+      new ExecNodeBuilder({ cacheDir: path.join(dirs.cache, 'exec-node'), sdkEntry }),
+      new DockerNodeBuilder({ engine: docker, runtimeImages, sdkEntry, tempDir: dirs.temp, daemonId }),
+      new DockerGenericBuilder({ engine: docker, runtimeImages, daemonId }),
     ].map((b) => [b.id, b]),
   );
   const runners = new Map<string, Runner>(
-    [new LocalExecRunner({ logger: logger.child({ component: 'local:exec' }) })].map((r) => [r.id, r]),
+    [
+      new LocalExecRunner({ logger: logger.child({ component: 'local:exec' }) }),
+      new LocalDockerRunner({
+        engine: docker,
+        runtime: runtimeImages,
+        daemonId,
+        logger: logger.child({ component: 'local:docker' }),
+      }),
+    ].map((r) => [r.id, r]),
   );
 
   const queue = new TaskQueue({
@@ -87,6 +105,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const recovered = await engine.recoverInterrupted();
   if (recovered.length > 0)
     logger.warn({ tasks: recovered }, 'ended tasks interrupted by a previous daemon process');
+  await removeLeftovers(runners, logger);
 
   const tasks = new TaskService({
     store,
@@ -108,8 +127,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     ]).catch((error: Error) => ({ ok: false, message: error.message }));
     return { ok: ping.ok, checks: { redis: ping }, version };
   };
+  const maintenance = new RunnerMaintenance({ tasks, store, runners });
   const app = createApp({
     tasks,
+    maintenance,
     store,
     logBus,
     outputs,
@@ -164,6 +185,19 @@ export async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
   });
   await daemon.close();
   return 0;
+}
+
+/** At start-up nothing of this daemon is running yet: whatever its runners find is left over. */
+async function removeLeftovers(runners: ReadonlyMap<string, Runner>, logger: Logger): Promise<void> {
+  for (const runner of runners.values()) {
+    try {
+      const removed = await runner.removeLeftovers(new Set());
+      if (Object.values(removed).some((count) => count > 0))
+        logger.warn({ runner: runner.id, removed }, 'removed leftovers of ended runs');
+    } catch (error) {
+      logger.warn({ runner: runner.id, err: error }, 'could not look for leftovers; is the engine running?');
+    }
+  }
 }
 
 async function readDaemonId(home: string): Promise<string> {

@@ -7,7 +7,7 @@ import type { InstanceResult } from '../daemon/task-store.ts';
 import { instanceEnv } from './instance-env.ts';
 import { InstanceOutput } from './instance-output.ts';
 import { decideInstanceOutcome } from './outcome.ts';
-import type { RunInput, RunOutput, Runner } from './runner.ts';
+import type { HealthcheckCheck, RunInput, RunOutput, Runner } from './runner.ts';
 
 const pidsFile = 'instance.pids';
 
@@ -178,6 +178,17 @@ export class LocalExecRunner implements Runner {
         signalGroup(pid, 'SIGKILL');
       }
     }
+  }
+
+  async healthcheck(): Promise<HealthcheckCheck[]> {
+    return [
+      { name: 'node', ok: true, message: `instances run with ${process.execPath} (${process.version})` },
+    ];
+  }
+
+  async removeLeftovers(): Promise<Record<string, number>> {
+    // Instances are children of the daemon: they end with their run, or at the next start-up (cleanupInterrupted).
+    return {};
   }
 
   private stopProcess(child: ChildProcess): void {

@@ -31,4 +31,16 @@ export interface Runner {
    * the run id and the temp directory it had.
    */
   cleanupInterrupted(runId: string, tempDir: string): Promise<void>;
+  /** Checks what the runner needs; with `fix`, repairs what it can. Runs in `activeRunIds` are left alone. */
+  healthcheck(options: { fix: boolean; activeRunIds: ReadonlySet<string> }): Promise<HealthcheckCheck[]>;
+  /** Removes everything the runner created for runs not in `activeRunIds`; returns what it removed. */
+  removeLeftovers(activeRunIds: ReadonlySet<string>): Promise<Record<string, number>>;
+}
+
+export interface HealthcheckCheck {
+  name: string;
+  ok: boolean;
+  message: string;
+  /** What `--fix` did about it, when it did something. */
+  fix?: string;
 }

@@ -16,8 +16,10 @@ import { startSyncService } from '../sync/sync-service.ts';
 
 const THROUGHPUT_CLIENTS = 100;
 const THROUGHPUT_WARMUP_MS = 300;
-const THROUGHPUT_MS = 2_000;
+const THROUGHPUT_ROUNDS = 5;
+const THROUGHPUT_ROUND_MS = 500;
 const BARRIER_WAITERS = 1_000;
+const BARRIER_ROUNDS = 3;
 /** Connecting in batches stays under the listen backlog, which would otherwise drop SYNs and stall. */
 const CONNECT_BATCH = 100;
 
@@ -98,11 +100,46 @@ async function sequentialRoundTrips(
   return counts.reduce((sum, count) => sum + count, 0) / elapsedS;
 }
 
-/** The floor: a `ws` server that sends every frame straight back. */
-async function startEchoServer(): Promise<{ port: number; close(): Promise<void> }> {
+/**
+ * Floors: `echo` sends every frame straight back; `fanout` is the least a barrier needs: it parks
+ * barrier frames, answers and counts signal frames, and answers every parked frame once the count
+ * reaches its target, with no validation, namespacing or bookkeeping beyond that.
+ */
+async function startFloorServer(kind: 'echo' | 'fanout'): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer();
   const wss = new WebSocketServer({ server, perMessageDeflate: false });
-  wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+  const counts = new Map<string, number>();
+  const parked = new Map<string, { ws: WebSocket; target: number; frame: string }[]>();
+  wss.on('connection', (ws) =>
+    ws.on('message', (data) => {
+      const text = (data as Buffer).toString('utf8');
+      if (kind === 'echo') {
+        ws.send(text);
+        return;
+      }
+      const request = JSON.parse(text) as {
+        barrier?: { state: string; target: number };
+        signal_entry?: { state: string };
+      };
+      if (request.barrier !== undefined) {
+        const { state, target } = request.barrier;
+        const list = parked.get(state) ?? [];
+        list.push({ ws, target, frame: text });
+        parked.set(state, list);
+        return;
+      }
+      const state = request.signal_entry?.state ?? '';
+      const count = (counts.get(state) ?? 0) + 1;
+      counts.set(state, count);
+      ws.send(text);
+      const stillWaiting = [];
+      for (const waiter of parked.get(state) ?? []) {
+        if (waiter.target <= count) waiter.ws.send(waiter.frame);
+        else stillWaiting.push(waiter);
+      }
+      parked.set(state, stillWaiting);
+    }),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
@@ -114,18 +151,20 @@ async function startEchoServer(): Promise<{ port: number; close(): Promise<void>
   };
 }
 
-type ServerKind = 'sync' | 'echo';
+type ServerKind = 'sync' | 'echo' | 'fanout';
 
 /** Child process side: serves until the parent disconnects. */
 async function serve(kind: ServerKind): Promise<void> {
-  const server = kind === 'sync' ? await startSyncService() : await startEchoServer();
+  const server = kind === 'sync' ? await startSyncService() : await startFloorServer(kind);
   process.once('disconnect', () => void server.close().then(() => process.exit(0)));
   process.send?.({ port: server.port });
 }
 
-/** Starts a server in a child process running this file (with this process's `--import tsx`). */
+/** Starts a server in a child process running this file. */
 async function startServerProcess(kind: ServerKind): Promise<{ port: number; stop(): Promise<void> }> {
+  // Only the TypeScript loader, not whatever flags started this process (e.g. --input-type with -e).
   const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], {
+    execArgv: ['--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -144,73 +183,107 @@ async function startServerProcess(kind: ServerKind): Promise<{ port: number; sto
   };
 }
 
+/**
+ * Alternates short echo and sync rounds and keeps each side's median, so load from other processes on
+ * the machine hits both sides alike instead of skewing whichever ran during it.
+ */
 async function measureThroughput(): Promise<{ syncOps: number; echoOps: number }> {
   const signalFrame = (client: number): string =>
     JSON.stringify({
       id: '1',
       signal_entry: { state: `run:bench:plan:bench:case:bench:states:s${client % 10}` },
     });
-  const measure = async (kind: ServerKind): Promise<number> => {
-    const server = await startServerProcess(kind);
-    try {
-      const sockets = await openMany(server.port, THROUGHPUT_CLIENTS);
-      await sequentialRoundTrips(sockets, signalFrame, THROUGHPUT_WARMUP_MS);
-      const ops = await sequentialRoundTrips(sockets, signalFrame, THROUGHPUT_MS);
-      for (const socket of sockets) socket.close();
-      return ops;
-    } finally {
-      await server.stop();
+  const echo = await startServerProcess('echo');
+  const sync = await startServerProcess('sync');
+  try {
+    const echoSockets = await openMany(echo.port, THROUGHPUT_CLIENTS);
+    const syncSockets = await openMany(sync.port, THROUGHPUT_CLIENTS);
+    await sequentialRoundTrips(echoSockets, signalFrame, THROUGHPUT_WARMUP_MS);
+    await sequentialRoundTrips(syncSockets, signalFrame, THROUGHPUT_WARMUP_MS);
+    const echoRounds: number[] = [];
+    const syncRounds: number[] = [];
+    for (let round = 0; round < THROUGHPUT_ROUNDS; round += 1) {
+      echoRounds.push(await sequentialRoundTrips(echoSockets, signalFrame, THROUGHPUT_ROUND_MS));
+      syncRounds.push(await sequentialRoundTrips(syncSockets, signalFrame, THROUGHPUT_ROUND_MS));
     }
-  };
-  const echoOps = await measure('echo');
-  const syncOps = await measure('sync');
-  return { syncOps, echoOps };
+    for (const socket of [...echoSockets, ...syncSockets]) socket.close();
+    return { syncOps: median(syncRounds), echoOps: median(echoRounds) };
+  } finally {
+    await Promise.all([echo.stop(), sync.stop()]);
+  }
 }
 
 /**
  * Every waiter registers `barrier(target = waiters)` and then signals, like signalAndWait; the last
  * signal's reply is t0, and each waiter's latency is its barrier reply's arrival minus t0.
  */
-async function measureBarrierRelease(): Promise<{ latenciesMs: number[]; sendToLastMs: number }> {
-  const service = await startServerProcess('sync');
+async function measureBarrierRelease(
+  kind: 'sync' | 'fanout',
+): Promise<{ latenciesMs: number[]; sendToLastMs: number }> {
+  const service = await startServerProcess(kind);
   try {
-    const state = 'run:bench:plan:bench:case:bench:states:release';
     const waiters = await openMany(service.port, BARRIER_WAITERS);
-    const last = waiters[waiters.length - 1] as BenchSocket;
-    const barrierFrame = JSON.stringify({ id: 'b', barrier: { state, target: BARRIER_WAITERS } });
-    const signalFrame = JSON.stringify({ id: 's', signal_entry: { state } });
-
-    // The barrier goes first on each connection, so the signal's reply proves the barrier is registered.
-    for (const waiter of waiters.slice(0, -1)) waiter.ws.send(barrierFrame);
-    await Promise.all(waiters.slice(0, -1).map((waiter) => waiter.roundTrip(signalFrame)));
-
-    const arrivals = new Array<number>(waiters.length).fill(0);
-    const released = Promise.all(
-      waiters.slice(0, -1).map(async (waiter, index) => {
-        await waiter.nextFrame();
-        arrivals[index] = performance.now();
-      }),
-    );
-    // The last waiter's connection gets the signal reply first, then its own barrier reply.
-    last.ws.send(barrierFrame);
-    const sentAt = performance.now();
-    const signalReply = await last.roundTrip(signalFrame);
-    const t0 = performance.now();
-    const seq = (JSON.parse(signalReply) as { signal_entry: { seq: number } }).signal_entry.seq;
-    if (seq !== BARRIER_WAITERS)
-      throw new Error(`expected the last signal to get seq ${BARRIER_WAITERS}, got ${seq}`);
-    await last.nextFrame();
-    arrivals[waiters.length - 1] = performance.now();
-    await released;
-
+    const latenciesMs: number[] = [];
+    const sendToLastMs: number[] = [];
+    for (let round = 0; round < BARRIER_ROUNDS; round += 1) {
+      const result = await releaseOnce(
+        kind,
+        waiters,
+        `run:bench:plan:bench:case:bench:states:release-${round}`,
+      );
+      latenciesMs.push(...result.latenciesMs);
+      sendToLastMs.push(result.sendToLastMs);
+    }
     for (const waiter of waiters) waiter.close();
-    return {
-      latenciesMs: arrivals.map((arrival) => arrival - t0).sort((a, b) => a - b),
-      sendToLastMs: Math.max(...arrivals) - sentAt,
-    };
+    return { latenciesMs: latenciesMs.sort((a, b) => a - b), sendToLastMs: median(sendToLastMs) };
   } finally {
     await service.stop();
   }
+}
+
+async function releaseOnce(
+  kind: 'sync' | 'fanout',
+  waiters: BenchSocket[],
+  state: string,
+): Promise<{ latenciesMs: number[]; sendToLastMs: number }> {
+  const last = waiters[waiters.length - 1] as BenchSocket;
+  const barrierFrame = JSON.stringify({ id: 'b', barrier: { state, target: waiters.length } });
+  const signalFrame = JSON.stringify({ id: 's', signal_entry: { state } });
+
+  // The barrier goes first on each connection, so the signal's reply proves the barrier is registered.
+  for (const waiter of waiters.slice(0, -1)) waiter.ws.send(barrierFrame);
+  await Promise.all(waiters.slice(0, -1).map((waiter) => waiter.roundTrip(signalFrame)));
+
+  const arrivals = new Array<number>(waiters.length).fill(0);
+  const released = Promise.all(
+    waiters.slice(0, -1).map(async (waiter, index) => {
+      await waiter.nextFrame();
+      arrivals[index] = performance.now();
+    }),
+  );
+  // The last waiter's connection gets the signal reply first, then its own barrier reply.
+  last.ws.send(barrierFrame);
+  const sentAt = performance.now();
+  const signalReply = await last.roundTrip(signalFrame);
+  const t0 = performance.now();
+  const seq = (JSON.parse(signalReply) as { signal_entry?: { seq: number } }).signal_entry?.seq;
+  if (kind === 'sync' && seq !== waiters.length) {
+    throw new Error(`expected the last signal to get seq ${waiters.length}, got ${seq}`);
+  }
+  await last.nextFrame();
+  arrivals[waiters.length - 1] = performance.now();
+  await released;
+  return {
+    latenciesMs: arrivals.map((arrival) => arrival - t0),
+    sendToLastMs: Math.max(...arrivals) - sentAt,
+  };
+}
+
+function median(values: number[]): number {
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -221,15 +294,19 @@ function percentile(sorted: number[], p: number): number {
 /** Runs both sync benchmarks and returns printable figures keyed by what they measure. */
 export async function runSyncBench(): Promise<Record<string, number | string>> {
   const { syncOps, echoOps } = await measureThroughput();
-  const { latenciesMs, sendToLastMs } = await measureBarrierRelease();
+  const sync = await measureBarrierRelease('sync');
+  const floor = await measureBarrierRelease('fanout');
+  const ms = (value: number): string => `${value.toFixed(1)} ms`;
   const clients = `${THROUGHPUT_CLIENTS} clients`;
+  const waiters = `${BARRIER_WAITERS} waiters`;
   return {
     [`sync signal_entry, ${clients} sequential`]: `${syncOps.toFixed(0)} ops/s`,
     [`floor: ws echo round trip, ${clients} sequential`]: `${echoOps.toFixed(0)} ops/s`,
     'sync signal_entry / echo floor': `${(syncOps / echoOps).toFixed(2)}x`,
-    [`barrier release, ${BARRIER_WAITERS} waiters, p50 after last signal reply`]: `${percentile(latenciesMs, 50).toFixed(2)} ms`,
-    [`barrier release, ${BARRIER_WAITERS} waiters, p99 after last signal reply`]: `${percentile(latenciesMs, 99).toFixed(2)} ms`,
-    [`barrier release, ${BARRIER_WAITERS} waiters, last signal sent → last waiter released`]: `${sendToLastMs.toFixed(2)} ms`,
+    [`barrier release, ${waiters}: p50 / p99 after the last signal reply`]: `${ms(percentile(sync.latenciesMs, 50))} / ${ms(percentile(sync.latenciesMs, 99))}`,
+    [`floor: bare ws fan-out, ${waiters}: p50 / p99`]: `${ms(percentile(floor.latenciesMs, 50))} / ${ms(percentile(floor.latenciesMs, 99))}`,
+    [`barrier release, ${waiters}: last signal sent → all released (median)`]: ms(sync.sendToLastMs),
+    [`floor: bare ws fan-out, ${waiters}: last signal sent → all released (median)`]: ms(floor.sendToLastMs),
   };
 }
 

@@ -4,7 +4,8 @@
 # prints the summary and the archive path, and stops the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh
+# The demo runs on local:exec: it needs Redis, not Docker.
+TESTGROUND_SKIP_DOCKER=1 bash scripts/ensure-deps.sh
 
 home="$(mktemp -d /tmp/testground-demo.XXXXXX)"
 log="$home/daemon.log"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the project needs on a fresh machine of our kind (Debian, Node 20, root):
-# the npm packages, and redis-server from Debian when it is missing.
+# Installs and starts what the project needs on a fresh machine of our kind (Debian 12, Node 20, root):
+# the npm packages, redis-server from Debian, and a running Docker engine (docker.io from Debian, dockerd
+# started in the background when none answers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,14 +10,47 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if ! command -v redis-server >/dev/null 2>&1; then
+as_root() {
   if [ "$(id -u)" != "0" ]; then
-    echo "redis-server is missing: install it with 'sudo apt-get install -y redis-server'" >&2
+    echo "$1 is missing and installing it needs root: $2" >&2
     exit 1
   fi
+}
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  as_root redis-server "sudo apt-get install -y redis-server"
   echo "installing redis-server from Debian"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  # The Debian package starts a system server on 6379; we run our own, so leave that one off.
-  (systemctl stop redis-server 2>/dev/null || service redis-server stop 2>/dev/null || true) >/dev/null
+  apt_install redis-server
+  # The package may start a system server on 6379; the daemon runs its own, so leave that one off.
+  (systemctl stop redis-server || service redis-server stop || true) >/dev/null 2>&1
+fi
+
+if [ "${TESTGROUND_SKIP_DOCKER:-}" = "1" ]; then exit 0; fi
+if ! command -v dockerd >/dev/null 2>&1; then
+  as_root dockerd "sudo apt-get install -y docker.io"
+  echo "installing docker.io from Debian"
+  apt_install docker.io
+fi
+if ! docker info >/dev/null 2>&1; then
+  as_root "a running Docker engine" "start one with 'sudo dockerd &'"
+  echo "starting dockerd (log: /var/log/testground-dockerd.log)"
+  nohup dockerd >/var/log/testground-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  if ! docker info >/dev/null 2>&1; then
+    echo "dockerd did not come up within 30 s; its log:" >&2
+    tail -20 /var/log/testground-dockerd.log >&2
+    exit 1
+  fi
 fi

@@ -220,9 +220,10 @@ export class SyncClient {
   /** Closes the connection; pending requests reject, subscriptions end. Safe to call more than once. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
+      // Settle everything now rather than after the close handshake, and refuse new requests.
+      this.#failure ??= new SyncConnectionError('the sync client was closed');
+      this.#failAll(true);
       if (this.#ws.readyState === WebSocket.CLOSED) {
-        this.#failure ??= new SyncConnectionError('the sync client was closed');
-        this.#failAll(true);
         resolve();
         return;
       }

@@ -93,7 +93,7 @@ export class SyncConnection {
 
   #subscribe(id: string, topic: string): void {
     const subscription = this.#store.subscribe(topic, (encodedItem) => {
-      this.#send(encodeSubscribeResponse(id, encodedItem));
+      this.#sendItem(encodeSubscribeResponse(id, encodedItem));
       if (this.#unflushedChars < PAUSE_AT_UNFLUSHED_CHARS) return true;
       this.#paused.add(id);
       return false;
@@ -121,7 +121,13 @@ export class SyncConnection {
     return true;
   }
 
+  /** Sends a reply; replies are one per request, so the request rate already bounds them. */
   #send(frame: string): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(frame);
+  }
+
+  /** Sends a topic item, counting it until written so replay can pause behind a slow reader. */
+  #sendItem(frame: string): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
     const chars = frame.length;
     this.#unflushedChars += chars;

@@ -26,6 +26,14 @@ await invokeMap({
       setInterval(() => {}, STALL_TICK_MS);
     }),
 
+  // Grows past any small memory limit (run it with a group memory limit, e.g. 64MiB, on local:docker):
+  // the kernel's OOM killer ends it, and the runner reports that rather than a plain crash.
+  oom: (runenv: RunEnv) => {
+    const held: Buffer[] = [];
+    for (let mib = 0; mib < 256; mib += 1) held.push(Buffer.alloc(1024 * 1024, mib));
+    runenv.recordMessage(`placebo: holding ${held.length} MiB`);
+  },
+
   // Leaves before the SDK can record how the test case ended.
   'no-outcome': () => {
     process.exit(0);

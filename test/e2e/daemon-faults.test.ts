@@ -12,20 +12,7 @@ import {
   waitFor,
   type DaemonProcess,
 } from '../helpers/processes.ts';
-
-interface TaskJson {
-  state: string;
-  outcome: string | null;
-  error: string | null;
-}
-
-const taskOf = async (url: string, id: string): Promise<TaskJson> =>
-  (await (await fetch(`${url}/api/v1/tasks/${id}`)).json()) as TaskJson;
-const taskIdOf = (stdout: string): string => {
-  const id = /\(task (\w+)\)/.exec(stdout)?.[1];
-  assert.ok(id, `the CLI printed a task id: ${stdout}`);
-  return id;
-};
+import { taskIdOf, taskOf, waitForState } from '../helpers/daemon-api.ts';
 
 describe('the daemon survives faults and ends interrupted work honestly', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -115,9 +102,7 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
         ])
       ).stdout,
     );
-    await waitFor('the stall run to be running', async () =>
-      (await taskOf(daemon.url, stalled)).state === 'running' ? true : undefined,
-    );
+    await waitForState(daemon.url, stalled, 'running');
     const queued = taskIdOf(
       (
         await runCli([
@@ -150,23 +135,13 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
 
     daemon = await startDaemonProcess({ home, env: { TESTGROUND_WORKER_CONCURRENCY: '1' } });
     cleanups.push(daemon.stop);
-    const interrupted = await waitFor('the interrupted task to end', async () => {
-      const task = await taskOf(daemon.url, stalled);
-      return task.state === 'complete' ? task : undefined;
-    });
+    const interrupted = await waitForState(daemon.url, stalled, 'complete');
     assert.equal(interrupted.outcome, 'error');
     assert.equal(interrupted.error, 'daemon restarted during the run');
     await waitFor('the left-behind instances to be stopped', async () =>
       pids.some(isRunning) ? undefined : true,
     );
-    const next = await waitFor(
-      'the queued task to run',
-      async () => {
-        const task = await taskOf(daemon.url, queued);
-        return task.state === 'complete' ? task : undefined;
-      },
-      60_000,
-    );
+    const next = await waitForState(daemon.url, queued, 'complete');
     assert.equal(next.outcome, 'success');
   });
 });

@@ -7,20 +7,9 @@ import {
   runCli,
   scratchDir,
   startDaemonProcess,
-  waitFor,
   type DaemonProcess,
 } from '../helpers/processes.ts';
-
-interface TaskJson {
-  id: string;
-  state: string;
-  outcome: string | null;
-  error: string | null;
-  result: {
-    outcome: string;
-    instances: { group: string; index: number; outcome: string; reason: string }[];
-  } | null;
-}
+import { taskIdOf, taskOf, waitForState, type TaskJson } from '../helpers/daemon-api.ts';
 
 describe('placebo outcomes, timeouts and cancel (real daemon, local:exec)', () => {
   let daemon: DaemonProcess;
@@ -38,8 +27,7 @@ describe('placebo outcomes, timeouts and cancel (real daemon, local:exec)', () =
     await scratch?.remove();
   });
 
-  const task = async (id: string): Promise<TaskJson> =>
-    (await (await fetch(`${daemon.url}/api/v1/tasks/${id}`)).json()) as TaskJson;
+  const task = (id: string): Promise<TaskJson> => taskOf(daemon.url, id);
   const placebo = (testCase: string, extra: string[] = []): Promise<Awaited<ReturnType<typeof runCli>>> =>
     runCli([
       '--endpoint',
@@ -54,11 +42,6 @@ describe('placebo outcomes, timeouts and cancel (real daemon, local:exec)', () =
       '2',
       ...extra,
     ]);
-  const taskIdOf = (stdout: string): string => {
-    const id = /\(task (\w+)\)/.exec(stdout)?.[1];
-    assert.ok(id, `the CLI printed a task id: ${stdout}`);
-    return id;
-  };
 
   const cases = [
     { testCase: 'ok', exit: 0, run: 'success', instance: 'success' },
@@ -112,10 +95,7 @@ describe('placebo outcomes, timeouts and cancel (real daemon, local:exec)', () =
     assert.equal(pids.length, 2);
     const cancelRunning = await runCli(['--endpoint', daemon.url, 'cancel', '-t', running]);
     assert.equal(cancelRunning.code, 0, cancelRunning.stderr);
-    const ended = await waitFor('the running task to end', async () => {
-      const record = await task(running);
-      return record.state === 'canceled' ? record : undefined;
-    });
+    const ended = await waitForState(daemon.url, running, 'canceled');
     assert.equal(ended.outcome, 'canceled');
     assert.deepEqual(
       ended.result?.instances.map((instance) => instance.outcome),

@@ -10,6 +10,9 @@ import {
 import { startSyncService, type SyncService } from '../../sync/sync-service.ts';
 import { RawWsClient } from '../sync/raw-ws-client.ts';
 
+/** A broken barrier or subscription hangs; fail it instead. */
+const TEST_LIMITS = { timeout: 10_000 };
+
 describe('SyncClient against the real sync service', () => {
   let service: SyncService;
   let clients: SyncClient[] = [];
@@ -46,13 +49,13 @@ describe('SyncClient against the real sync service', () => {
   };
 
   describe('namespacing', () => {
-    it('builds keys run:<run>:plan:<plan>:case:<case>:states|topics:<name>', async () => {
+    it('builds keys run:<run>:plan:<plan>:case:<case>:states|topics:<name>', TEST_LIMITS, async () => {
       const client = await connect('r');
       assert.equal(client.stateKey('ready'), 'run:r:plan:plan:case:case:states:ready');
       assert.equal(client.topicKey('peers'), 'run:r:plan:plan:case:case:topics:peers');
     });
 
-    it('sends those keys on the wire, and keeps runs apart', async () => {
+    it('sends those keys on the wire, and keeps runs apart', TEST_LIMITS, async () => {
       const run = newRun();
       const client = await connect(run);
       assert.equal(await client.signalEntry('ready'), 1);
@@ -76,37 +79,41 @@ describe('SyncClient against the real sync service', () => {
   });
 
   describe('states and barriers', () => {
-    it('lets 8 concurrent instances signalAndWait, each with its own seq, none released early', async () => {
-      const run = newRun();
-      const instances = await Promise.all(Array.from({ length: 8 }, () => connect(run)));
-      const released: number[] = [];
-      const early = instances.slice(0, 7).map(async (client) => {
-        const seq = await client.signalAndWait('ready', 8);
-        released.push(seq);
-        return seq;
-      });
-      const last = instances[7] as SyncClient;
-      // The barrier of 7 passes once the seven have signalled; a round trip on each of their
-      // connections then flushes any barrier reply released too early.
-      await last.barrier('ready', 7);
-      await Promise.all(instances.slice(0, 7).map((client) => client.signalEntry('round-trip')));
-      assert.deepEqual(released, [], 'a barrier of 8 released with 7 signals');
+    it(
+      'lets 8 concurrent instances signalAndWait, each with its own seq, none released early',
+      TEST_LIMITS,
+      async () => {
+        const run = newRun();
+        const instances = await Promise.all(Array.from({ length: 8 }, () => connect(run)));
+        const released: number[] = [];
+        const early = instances.slice(0, 7).map(async (client) => {
+          const seq = await client.signalAndWait('ready', 8);
+          released.push(seq);
+          return seq;
+        });
+        const last = instances[7] as SyncClient;
+        // The barrier of 7 passes once the seven have signalled; a round trip on each of their
+        // connections then flushes any barrier reply released too early.
+        await last.barrier('ready', 7);
+        await Promise.all(instances.slice(0, 7).map((client) => client.signalEntry('round-trip')));
+        assert.deepEqual(released, [], 'a barrier of 8 released with 7 signals');
 
-      const seqs = [await last.signalAndWait('ready', 8), ...(await Promise.all(early))];
-      assert.deepEqual(
-        seqs.sort((a, b) => a - b),
-        [1, 2, 3, 4, 5, 6, 7, 8],
-      );
-    });
+        const seqs = [await last.signalAndWait('ready', 8), ...(await Promise.all(early))];
+        assert.deepEqual(
+          seqs.sort((a, b) => a - b),
+          [1, 2, 3, 4, 5, 6, 7, 8],
+        );
+      },
+    );
 
-    it('resolves a barrier at once when already reached or when the target is 0', async () => {
+    it('resolves a barrier at once when already reached or when the target is 0', TEST_LIMITS, async () => {
       const client = await connect(newRun());
       await client.signalEntry('s');
       await client.barrier('s', 1);
       await client.barrier('never', 0);
     });
 
-    it('gives up a barrier on abort, and the connection keeps working', async () => {
+    it('gives up a barrier on abort, and the connection keeps working', TEST_LIMITS, async () => {
       const client = await connect(newRun());
       const controller = new AbortController();
       const waiting = client.barrier('never-reached', 5, { signal: controller.signal });
@@ -118,32 +125,38 @@ describe('SyncClient against the real sync service', () => {
   });
 
   describe('topics', () => {
-    it('lets 8 concurrent instances publishSubscribe and all see the same 8 items in the same order', async () => {
-      const run = newRun();
-      const instances = await Promise.all(Array.from({ length: 8 }, () => connect(run)));
-      const results = await Promise.all(
-        instances.map(async (client, index) => {
-          const { seq, subscription } = await client.publishSubscribe<{ index: number }>('peers', { index });
-          const seen: number[] = [];
-          for await (const item of subscription) {
-            seen.push(item.index);
-            if (seen.length === 8) break;
-          }
-          return { seq, seen };
-        }),
-      );
-      assert.deepEqual(
-        results.map((result) => result.seq).sort((a, b) => a - b),
-        [1, 2, 3, 4, 5, 6, 7, 8],
-      );
-      const order = results[0]?.seen;
-      assert.deepEqual([...(order ?? [])].sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
-      for (const result of results) assert.deepEqual(result.seen, order);
-      // Each instance's item sits at the position its publish seq says.
-      for (const [index, result] of results.entries()) assert.equal(order?.[result.seq - 1], index);
-    });
+    it(
+      'lets 8 concurrent instances publishSubscribe and all see the same 8 items in the same order',
+      TEST_LIMITS,
+      async () => {
+        const run = newRun();
+        const instances = await Promise.all(Array.from({ length: 8 }, () => connect(run)));
+        const results = await Promise.all(
+          instances.map(async (client, index) => {
+            const { seq, subscription } = await client.publishSubscribe<{ index: number }>('peers', {
+              index,
+            });
+            const seen: number[] = [];
+            for await (const item of subscription) {
+              seen.push(item.index);
+              if (seen.length === 8) break;
+            }
+            return { seq, seen };
+          }),
+        );
+        assert.deepEqual(
+          results.map((result) => result.seq).sort((a, b) => a - b),
+          [1, 2, 3, 4, 5, 6, 7, 8],
+        );
+        const order = results[0]?.seen;
+        assert.deepEqual([...(order ?? [])].sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
+        for (const result of results) assert.deepEqual(result.seen, order);
+        // Each instance's item sits at the position its publish seq says.
+        for (const [index, result] of results.entries()) assert.equal(order?.[result.seq - 1], index);
+      },
+    );
 
-    it('streams live items after the history and stops on cancel', async () => {
+    it('streams live items after the history and stops on cancel', TEST_LIMITS, async () => {
       const run = newRun();
       const publisher = await connect(run);
       const subscriber = await connect(run);
@@ -158,7 +171,7 @@ describe('SyncClient against the real sync service', () => {
       assert.deepEqual(await subscription.next(), { value: undefined, done: true });
     });
 
-    it('rejects a payload JSON cannot encode without sending it', async () => {
+    it('rejects a payload JSON cannot encode without sending it', TEST_LIMITS, async () => {
       const client = await connect(newRun());
       await assert.rejects(client.publish('t', { n: 1n }), TypeError);
       assert.equal(await client.publish('t', 'fine'), 1);
@@ -166,7 +179,7 @@ describe('SyncClient against the real sync service', () => {
   });
 
   describe('errors', () => {
-    it('rejects with the service error message and stays usable', async () => {
+    it('rejects with the service error message and stays usable', TEST_LIMITS, async () => {
       const client = await connect(newRun());
       const fractional = client.barrier('s', 2.5);
       await assert.rejects(fractional, (error: unknown) => {
@@ -182,7 +195,7 @@ describe('SyncClient against the real sync service', () => {
       assert.equal(await client.signalEntry('after-errors'), 1);
     });
 
-    it('rejects pending calls and fails subscriptions when the service goes away', async () => {
+    it('rejects pending calls and fails subscriptions when the service goes away', TEST_LIMITS, async () => {
       const ownService = await startSyncService();
       const client = await connect('gone', ownService.port);
       const waiting = assert.rejects(client.barrier('never', 2), (error: unknown) => {
@@ -198,19 +211,23 @@ describe('SyncClient against the real sync service', () => {
       await assert.rejects(client.signalEntry('after'), SyncConnectionError);
     });
 
-    it('on close(), rejects pending calls, ends subscriptions, and may be called twice', async () => {
-      const client = await connect(newRun());
-      const waiting = assert.rejects(client.barrier('never', 2), /the sync client was closed/);
-      const next = client.subscribe('t').next();
-      await Promise.all([client.close(), client.close()]);
-      await waiting;
-      assert.deepEqual(await next, { value: undefined, done: true });
-      await assert.rejects(client.publish('t', 1), /the sync client was closed/);
-    });
+    it(
+      'on close(), rejects pending calls, ends subscriptions, and may be called twice',
+      TEST_LIMITS,
+      async () => {
+        const client = await connect(newRun());
+        const waiting = assert.rejects(client.barrier('never', 2), /the sync client was closed/);
+        const next = client.subscribe('t').next();
+        await Promise.all([client.close(), client.close()]);
+        await waiting;
+        assert.deepEqual(await next, { value: undefined, done: true });
+        await assert.rejects(client.publish('t', 1), /the sync client was closed/);
+      },
+    );
   });
 
   describe('connecting', () => {
-    it('retries until the service comes up', async () => {
+    it('retries until the service comes up', TEST_LIMITS, async () => {
       const probe = await startSyncService();
       const port = probe.port;
       await probe.close();
@@ -222,7 +239,7 @@ describe('SyncClient against the real sync service', () => {
       assert.equal(await client.signalEntry('up'), 1);
     });
 
-    it('gives up after connectTimeoutMs with the address and the last error', async () => {
+    it('gives up after connectTimeoutMs with the address and the last error', TEST_LIMITS, async () => {
       const probe = await startSyncService();
       const port = probe.port;
       await probe.close();
@@ -250,7 +267,7 @@ describe('SyncClient against the real sync service', () => {
       assert.ok(Date.now() - started < 2_000);
     });
 
-    it('reads its options from the environment', () => {
+    it('reads its options from the environment', TEST_LIMITS, () => {
       assert.deepEqual(syncClientOptionsFromEnv({ TEST_RUN: 'r', TEST_PLAN: 'p', TEST_CASE: 'c' }), {
         host: 'testground-sync-service',
         port: 5050,

@@ -7,6 +7,9 @@ import tg from '@testground/sdk';
 import { startSyncService, type SyncService } from '../../sync/sync-service.ts';
 import { RawWsClient } from './raw-ws-client.ts';
 
+/** A broken barrier or subscription hangs; fail it instead. */
+const TEST_LIMITS = { timeout: 10_000 };
+
 type OfficialClient = Awaited<ReturnType<typeof tg.sync.newBoundClient>>;
 
 /**
@@ -68,7 +71,7 @@ describe('official @testground/sdk sync client against our service', () => {
     return client;
   };
 
-  it('signalEntry numbers the instances from 1', async () => {
+  it('signalEntry numbers the instances from 1', TEST_LIMITS, async () => {
     const env = newRun();
     const instances = await Promise.all([connect(env), connect(env), connect(env)]);
     const seqs = [];
@@ -76,7 +79,7 @@ describe('official @testground/sdk sync client against our service', () => {
     assert.deepEqual(seqs, [1, 2, 3]);
   });
 
-  it('uses the key run:<run>:plan:<plan>:case:<case>:states:<name>', async () => {
+  it('uses the key run:<run>:plan:<plan>:case:<case>:states:<name>', TEST_LIMITS, async () => {
     const env = newRun({ TEST_RUN: 'keyed-run' });
     const { client } = await connect(env);
     await client.signalEntry('ready');
@@ -88,7 +91,7 @@ describe('official @testground/sdk sync client against our service', () => {
     assert.deepEqual(reply.json.signal_entry, { seq: 2 });
   });
 
-  it('barrier holds every instance until the last one signals', async () => {
+  it('barrier holds every instance until the last one signals', TEST_LIMITS, async () => {
     const env = newRun();
     const instances = await Promise.all([connect(env), connect(env), connect(env), connect(env)]);
     const released: number[] = [];
@@ -111,7 +114,7 @@ describe('official @testground/sdk sync client against our service', () => {
     assert.equal(released.length, 3);
   });
 
-  it('publish and subscribe deliver every item, history first, in publish order', async () => {
+  it('publish and subscribe deliver every item, history first, in publish order', TEST_LIMITS, async () => {
     const env = newRun();
     const [first, second, third] = await Promise.all([connect(env), connect(env), connect(env)]);
     assert.ok(first && second && third);
@@ -141,7 +144,7 @@ describe('official @testground/sdk sync client against our service', () => {
     assert.equal(live[3], 'live');
   });
 
-  it('recordMessage events reach the run_events topic', async () => {
+  it('recordMessage events reach the run_events topic', TEST_LIMITS, async () => {
     const env = newRun();
     const { runenv, client } = await connect(env);
     runenv.setSignalEmitter(client);
@@ -156,23 +159,27 @@ describe('official @testground/sdk sync client against our service', () => {
     });
   });
 
-  it('waitNetworkInitialized waits on the network-initialized barrier only with TEST_SIDECAR=true', async () => {
-    const withoutSidecar = await connect(newRun());
-    const quick = tg.network.newClient(withoutSidecar.client, withoutSidecar.runenv);
-    await quick.waitNetworkInitialized();
+  it(
+    'waitNetworkInitialized waits on the network-initialized barrier only with TEST_SIDECAR=true',
+    TEST_LIMITS,
+    async () => {
+      const withoutSidecar = await connect(newRun());
+      const quick = tg.network.newClient(withoutSidecar.client, withoutSidecar.runenv);
+      await quick.waitNetworkInitialized();
 
-    const env = newRun({ TEST_SIDECAR: 'true', TEST_INSTANCE_COUNT: '2' });
-    const instance = await connect(env);
-    const network = tg.network.newClient(instance.client, instance.runenv);
-    let done = false;
-    const waiting = network.waitNetworkInitialized().then(() => (done = true));
-    const sidecar = await rawClient();
-    const state = `run:${env.TEST_RUN}:plan:plan:case:case:states:network-initialized`;
-    await sidecar.request({ id: '1', signal_entry: { state } });
-    await sidecar.flush();
-    assert.equal(done, false, 'waitNetworkInitialized returned before every instance was initialised');
-    await sidecar.request({ id: '2', signal_entry: { state } });
-    await waiting;
-    assert.equal(done, true);
-  });
+      const env = newRun({ TEST_SIDECAR: 'true', TEST_INSTANCE_COUNT: '2' });
+      const instance = await connect(env);
+      const network = tg.network.newClient(instance.client, instance.runenv);
+      let done = false;
+      const waiting = network.waitNetworkInitialized().then(() => (done = true));
+      const sidecar = await rawClient();
+      const state = `run:${env.TEST_RUN}:plan:plan:case:case:states:network-initialized`;
+      await sidecar.request({ id: '1', signal_entry: { state } });
+      await sidecar.flush();
+      assert.equal(done, false, 'waitNetworkInitialized returned before every instance was initialised');
+      await sidecar.request({ id: '2', signal_entry: { state } });
+      await waiting;
+      assert.equal(done, true);
+    },
+  );
 });

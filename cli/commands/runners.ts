@@ -1,0 +1,31 @@
+import type { ApiClient } from '../api-client.ts';
+import { exitCodes } from '../exit-codes.ts';
+import type { Output } from './run.ts';
+
+/** Prints each check and what `--fix` did; exits non-zero while something is still unhealthy. */
+export async function healthcheck(
+  client: ApiClient,
+  runner: string,
+  fix: boolean,
+  output: Output,
+): Promise<number> {
+  const report = await client.healthcheck(runner, fix);
+  for (const check of report.checks) {
+    output.out(`${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.message}`);
+    if (check.fix) output.out(`     fixed: ${check.fix}`);
+  }
+  output.out(
+    `${runner}: ${report.ok ? 'healthy' : `unhealthy${fix ? '' : ' (run again with --fix to repair what can be repaired)'}`}`,
+  );
+  return report.ok ? exitCodes.success : exitCodes.failure;
+}
+
+export async function terminate(client: ApiClient, runner: string, output: Output): Promise<number> {
+  const result = await client.terminate(runner);
+  output.out(
+    `${runner}: canceled ${result.canceled.length} task(s)${result.canceled.length ? ` (${result.canceled.join(', ')})` : ''}`,
+  );
+  const removed = Object.entries(result.removed).map(([what, count]) => `${count} ${what}`);
+  output.out(`${runner}: removed ${removed.length ? removed.join(', ') : 'nothing'}`);
+  return exitCodes.success;
+}

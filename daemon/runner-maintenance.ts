@@ -1,0 +1,63 @@
+import type { HealthcheckCheck, Runner } from '../runners/runner.ts';
+import { NotFoundError } from './errors.ts';
+import type { TaskService } from './task-service.ts';
+import { isTerminal, type TaskStore } from './task-store.ts';
+
+export interface HealthcheckReport {
+  runner: string;
+  ok: boolean;
+  checks: HealthcheckCheck[];
+}
+
+/** Runner maintenance: what `testground healthcheck` and `testground terminate` ask for. */
+export class RunnerMaintenance {
+  private readonly tasks: TaskService;
+  private readonly store: TaskStore;
+  private readonly runners: ReadonlyMap<string, Runner>;
+
+  constructor(deps: { tasks: TaskService; store: TaskStore; runners: ReadonlyMap<string, Runner> }) {
+    this.tasks = deps.tasks;
+    this.store = deps.store;
+    this.runners = deps.runners;
+  }
+
+  async healthcheck(runnerId: string, fix: boolean): Promise<HealthcheckReport> {
+    const runner = this.runner(runnerId);
+    const checks = await runner.healthcheck({ fix, activeRunIds: await this.activeRunIds() });
+    // A check fixed by --fix counts as healthy now.
+    return { runner: runnerId, ok: checks.every((check) => check.ok || check.fix !== undefined), checks };
+  }
+
+  /** Cancels every task of the runner that has not ended, then removes what ended runs left behind. */
+  async terminate(
+    runnerId: string,
+  ): Promise<{ runner: string; canceled: string[]; removed: Record<string, number> }> {
+    const runner = this.runner(runnerId);
+    const open = (await this.store.list({ limit: 10_000 })).filter(
+      (task) => task.runner === runnerId && !isTerminal(task.state),
+    );
+    for (const task of open) await this.tasks.cancel(task.id).catch(() => undefined);
+    const removed = await runner.removeLeftovers(await this.activeRunIds());
+    return { runner: runnerId, canceled: open.map((task) => task.id), removed };
+  }
+
+  private runner(runnerId: string): Runner {
+    const runner = this.runners.get(runnerId);
+    if (!runner) {
+      throw new NotFoundError(
+        `no runner ${JSON.stringify(runnerId)}; this daemon has ${[...this.runners.keys()].join(', ')}`,
+        [
+          {
+            path: 'runner',
+            message: `${JSON.stringify(runnerId)} is not one of ${[...this.runners.keys()].join(', ')}`,
+          },
+        ],
+      );
+    }
+    return runner;
+  }
+
+  private async activeRunIds(): Promise<Set<string>> {
+    return new Set((await this.store.listActive()).map((task) => task.runId));
+  }
+}

@@ -1,0 +1,726 @@
+/**
+ * The one seam between Testground and the Docker engine: the only file that imports dockerode. It speaks
+ * in our own small types and absorbs the engine's quirks once, so builders and runners never see HTTP
+ * status codes, multiplexed log frames or progress streams.
+ */
+import type { Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { DependencyError } from '../daemon/errors.ts';
+import { packContext, listContextDirectory } from './build-context.ts';
+import type { LabelFilter } from './labels.ts';
+
+export type Labels = Readonly<Record<string, string>>;
+
+export interface DockerEngineOptions {
+  /**
+   * The engine's unix socket. When absent, `DOCKER_HOST` (with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`,
+   * as the docker CLI reads them) when set, else `/var/run/docker.sock`.
+   */
+  socketPath?: string;
+  /** How long {@link DockerEngine.ping} waits for an answer; default 5000 ms. */
+  pingTimeoutMs?: number;
+}
+
+export interface EngineInfo {
+  serverVersion: string;
+  os: string;
+  kernelVersion: string;
+  /** `1` or `2`; decides how memory limits and OOM kills behave. */
+  cgroupVersion: string;
+  cgroupDriver: string;
+  cpus: number;
+  memoryBytes: number;
+}
+
+export interface ImageInfo {
+  id: string;
+  tags: string[];
+  labels: Labels;
+}
+
+/** Where a build's files come from: a directory on the host, or a tar stream made by the caller. */
+export type BuildContext =
+  /** `skip`: file and directory names left out at any depth (default `node_modules`, `.git`). */
+  { dir: string; skip?: readonly string[] } | { tar: Readable };
+
+export interface BuildImageOptions {
+  context: BuildContext;
+  /** Path of the Dockerfile inside the context, `/`-separated; default `Dockerfile`. */
+  dockerfile?: string;
+  tags: readonly string[];
+  labels?: Labels;
+  buildArgs?: Readonly<Record<string, string>>;
+  signal?: AbortSignal;
+}
+
+export interface NetworkSpec {
+  name: string;
+  /** CIDR, e.g. `16.0.0.0/16`. */
+  subnet: string;
+  gateway?: string;
+  labels: Labels;
+  driver?: 'bridge';
+  /** No route out of the network (instances then reach only each other and the sidecar). */
+  internal?: boolean;
+}
+
+export interface NetworkInfo {
+  id: string;
+  name: string;
+  labels: Labels;
+  subnets: string[];
+}
+
+export interface PortBinding {
+  containerPort: number;
+  hostIp: string;
+  /** Absent: the engine picks a free port; read it back with {@link DockerEngine.inspectContainer}. */
+  hostPort?: number;
+}
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  cmd?: readonly string[];
+  entrypoint?: readonly string[];
+  env: Readonly<Record<string, string>>;
+  labels: Labels;
+  /** The one network the container joins. Absent: no network at all (`none`). */
+  network?: { name: string; aliases?: readonly string[] };
+  /**
+   * Host directories bind-mounted into the container. Fields, not `host:container` strings: a host path
+   * may hold a colon (outputs live under `…/local:docker/…`).
+   */
+  mounts?: readonly BindMount[];
+  /** Hard memory limit; swap is capped at the same value, so the limit cannot be exceeded by swapping. */
+  memoryBytes?: number;
+  /** CPU limit in units of 1e-9 CPUs (0.5 CPU = 500_000_000). */
+  nanoCpus?: number;
+  portBindings?: readonly PortBinding[];
+  workingDir?: string;
+  user?: string;
+  hostname?: string;
+}
+
+export interface BindMount {
+  source: string;
+  target: string;
+  readOnly?: boolean;
+}
+
+export interface ContainerExit {
+  exitCode: number;
+  /** The kernel killed a process of the container for exceeding its memory limit. */
+  oomKilled: boolean;
+}
+
+export interface ContainerState extends ContainerExit {
+  id: string;
+  name: string;
+  running: boolean;
+  /** The engine's word: `created`, `running`, `exited`, … */
+  status: string;
+  labels: Labels;
+  /** Published ports with the host port the engine chose. */
+  hostPorts: Required<PortBinding>[];
+  /** IPv4 address by network name. */
+  ipAddresses: Readonly<Record<string, string>>;
+}
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  labels: Labels;
+  state: string;
+}
+
+export interface LogHandlers {
+  onStdout: (chunk: Buffer) => void;
+  onStderr: (chunk: Buffer) => void;
+  /** Stops delivering output; `ended` then rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface AttachedLogs {
+  /** Resolves when the container's output has ended and every chunk has been delivered. */
+  ended: Promise<void>;
+  /**
+   * Stops delivering and resolves `ended`. Needed when the container is never started: the engine
+   * keeps an attachment to a created container open even after the container is removed.
+   */
+  close(): void;
+}
+
+/** The engine answered, but refused or failed the operation. `statusCode` is the engine's HTTP status. */
+export class DockerEngineError extends Error {
+  readonly code: string = 'docker_failed';
+  readonly operation: string;
+  readonly statusCode: number | undefined;
+
+  constructor(operation: string, message: string, statusCode?: number, options?: ErrorOptions) {
+    super(`${operation}: ${message}`, options);
+    this.name = new.target.name;
+    this.operation = operation;
+    this.statusCode = statusCode;
+  }
+}
+
+/** A network could not be created because its subnet overlaps one the engine already has: pick another. */
+export class SubnetInUseError extends DockerEngineError {
+  override readonly code = 'docker_subnet_in_use';
+}
+
+const defaultSocketPath = '/var/run/docker.sock';
+const defaultSkippedNames = ['node_modules', '.git'];
+// Errors of the connection itself (not of an operation): the engine is not there, or we may not talk to it.
+const connectionErrorCodes = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'EACCES',
+  'EPERM',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+interface EngineMessage {
+  stream?: string;
+  status?: string;
+  id?: string;
+  progress?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+/** A Docker engine, through its HTTP API. Stateless apart from the connection settings. */
+export class DockerEngine {
+  /** Where the engine is, for messages: `unix:///var/run/docker.sock`, or `DOCKER_HOST`. */
+  readonly endpoint: string;
+  private readonly docker: Docker;
+  private readonly pingTimeoutMs: number;
+
+  constructor(options: DockerEngineOptions = {}) {
+    this.pingTimeoutMs = options.pingTimeoutMs ?? 5_000;
+    const dockerHost = process.env.DOCKER_HOST;
+    if (options.socketPath === undefined && dockerHost) {
+      // dockerode reads DOCKER_HOST and the TLS variables exactly as the docker CLI does when given nothing.
+      this.docker = new Docker();
+      this.endpoint = dockerHost;
+    } else {
+      const socketPath = options.socketPath ?? defaultSocketPath;
+      this.docker = new Docker({ socketPath });
+      this.endpoint = `unix://${socketPath}`;
+    }
+  }
+
+  /** Resolves when the engine answers; a {@link DependencyError} saying how to start it otherwise. */
+  async ping(): Promise<void> {
+    const signal = AbortSignal.timeout(this.pingTimeoutMs);
+    try {
+      // dockerode's types lack ping's options; it does pass `abortSignal` through to the request.
+      const pingOptions: object = { abortSignal: signal };
+      const ping = this.docker.ping.bind(this.docker) as (options: object) => Promise<unknown>;
+      await ping(pingOptions);
+    } catch (error) {
+      if (signal.aborted) {
+        throw new DependencyError(
+          `Docker engine at ${this.endpoint} did not answer within ${this.pingTimeoutMs} ms; ${startHint}`,
+        );
+      }
+      throw this.translate('ping', error);
+    }
+  }
+
+  async info(): Promise<EngineInfo> {
+    const info = (await this.call('read engine info', () => this.docker.info())) as Record<string, unknown>;
+    return {
+      serverVersion: String(info.ServerVersion ?? ''),
+      os: String(info.OperatingSystem ?? ''),
+      kernelVersion: String(info.KernelVersion ?? ''),
+      cgroupVersion: String(info.CgroupVersion ?? ''),
+      cgroupDriver: String(info.CgroupDriver ?? ''),
+      cpus: Number(info.NCPU ?? 0),
+      memoryBytes: Number(info.MemTotal ?? 0),
+    };
+  }
+
+  // ── images ────────────────────────────────────────────────────────────────────────────────────────
+
+  async imageExists(ref: string): Promise<boolean> {
+    return (await this.inspectImage(ref)) !== undefined;
+  }
+
+  /** The image, or `undefined` when the engine has none by that reference. */
+  async inspectImage(ref: string): Promise<ImageInfo | undefined> {
+    try {
+      const image = await this.call(`inspect image ${ref}`, () => this.docker.getImage(ref).inspect());
+      return { id: image.Id, tags: image.RepoTags ?? [], labels: image.Config?.Labels ?? {} };
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Pulls `ref` from its registry. Fails with the engine's reason (no registry, unknown image, no access)
+   * as soon as the engine gives up; it never retries.
+   */
+  async pullImage(
+    ref: string,
+    options: { signal?: AbortSignal; onLine?: (line: string) => void } = {},
+  ): Promise<void> {
+    const operation = `pull image ${ref}`;
+    // dockerode types pull's options as `{}`; it does pass `abortSignal` through to the request.
+    const pullOptions: object = options.signal ? { abortSignal: options.signal } : {};
+    const stream = await this.call(operation, () => this.docker.pull(ref, pullOptions));
+    let failure: string | undefined;
+    await this.call(operation, () =>
+      readMessages(stream, (message) => {
+        if (message.error !== undefined) failure ??= message.errorDetail?.message ?? message.error;
+        // Per-layer progress ticks would flood the log; the status changes are what a person wants to see.
+        else if (message.status && !message.progress) {
+          options.onLine?.(message.id ? `${message.id}: ${message.status}` : message.status);
+        }
+      }),
+    );
+    if (failure !== undefined) throw new DockerEngineError(operation, failure);
+  }
+
+  /**
+   * Builds an image with the classic builder (BuildKit needs a session the engine may not offer) and
+   * returns its id. Every line of build output goes to `onLine`; a failed step throws a
+   * {@link DockerEngineError} carrying the builder's own message.
+   */
+  async buildImage(options: BuildImageOptions, onLine: (line: string) => void): Promise<string> {
+    const [firstTag] = options.tags;
+    const operation = `build image ${firstTag ?? '(untagged)'}`;
+    const tar =
+      'tar' in options.context
+        ? options.context.tar
+        : packContext(
+            await listContextDirectory(
+              options.context.dir,
+              new Set(options.context.skip ?? defaultSkippedNames),
+            ),
+          );
+    const stream = await this.call(operation, () =>
+      this.docker.buildImage(tar as unknown as NodeJS.ReadableStream, {
+        // The engine takes `t` once per tag; dockerode's types only allow one, its query encoder repeats arrays.
+        t: [...options.tags] as unknown as string,
+        dockerfile: options.dockerfile ?? 'Dockerfile',
+        labels: { ...options.labels },
+        buildargs: { ...options.buildArgs },
+        rm: true,
+        forcerm: true,
+        version: '1',
+        ...(options.signal ? { abortSignal: options.signal } : {}),
+      }),
+    ).catch((error: unknown) => {
+      // The request never took the context: close the files the tar holds open.
+      tar.destroy();
+      throw error;
+    });
+    let failure: string | undefined;
+    let imageId: string | undefined;
+    let partial = '';
+    const emit = (text: string): void => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) onLine(line.trimEnd());
+    };
+    await this.call(operation, () =>
+      readMessages(stream, (message) => {
+        if (message.stream !== undefined) emit(message.stream);
+        else if (message.status !== undefined && !message.progress) emit(`${message.status}\n`);
+        if (message.aux?.ID) imageId = message.aux.ID;
+        if (message.error !== undefined) failure ??= message.errorDetail?.message ?? message.error;
+      }),
+    );
+    if (partial.trim()) onLine(partial.trimEnd());
+    if (failure !== undefined) throw new DockerEngineError(operation, failure.trim());
+    if (imageId) return imageId;
+    // Engines that do not send the `aux` message still tagged the image: read its id back.
+    const built = firstTag ? await this.inspectImage(firstTag) : undefined;
+    if (!built) throw new DockerEngineError(operation, 'the engine reported success but named no image');
+    return built.id;
+  }
+
+  /** Removes the image; an image that is already gone is success. */
+  async removeImage(ref: string, options: { force?: boolean } = {}): Promise<void> {
+    try {
+      await this.call(`remove image ${ref}`, () =>
+        this.docker.getImage(ref).remove({ force: options.force }),
+      );
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+    }
+  }
+
+  async listImages(filter: LabelFilter): Promise<ImageInfo[]> {
+    const images = await this.call('list images', () =>
+      this.docker.listImages({ filters: { label: [...filter] } }),
+    );
+    return images.map((image) => ({
+      id: image.Id,
+      tags: (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>'),
+      labels: image.Labels ?? {},
+    }));
+  }
+
+  // ── networks ──────────────────────────────────────────────────────────────────────────────────────
+
+  /** Creates the network and returns its id; a {@link SubnetInUseError} when the subnet is taken. */
+  async createNetwork(spec: NetworkSpec): Promise<string> {
+    const operation = `create network ${spec.name} (${spec.subnet})`;
+    try {
+      const network = await this.call(operation, () =>
+        this.docker.createNetwork({
+          Name: spec.name,
+          Driver: spec.driver ?? 'bridge',
+          CheckDuplicate: true,
+          Internal: spec.internal ?? false,
+          Labels: { ...spec.labels },
+          IPAM: {
+            Driver: 'default',
+            Config: [{ Subnet: spec.subnet, ...(spec.gateway ? { Gateway: spec.gateway } : {}) }],
+          },
+        }),
+      );
+      return network.id;
+    } catch (error) {
+      // The engine says "Pool overlaps with other one on this address space" (403 on 20.10).
+      if (error instanceof DockerEngineError && /overlaps/i.test(error.message)) {
+        throw new SubnetInUseError(operation, error.message.slice(operation.length + 2), error.statusCode, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** Removes the network; a network that is already gone is success. */
+  async removeNetwork(idOrName: string): Promise<void> {
+    try {
+      await this.call(`remove network ${idOrName}`, () => this.docker.getNetwork(idOrName).remove());
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+    }
+  }
+
+  async listNetworks(filter: LabelFilter): Promise<NetworkInfo[]> {
+    const networks = await this.call('list networks', () =>
+      this.docker.listNetworks({ filters: { label: [...filter] } }),
+    );
+    return networks.map((network) => ({
+      id: network.Id,
+      name: network.Name,
+      labels: network.Labels ?? {},
+      subnets: (network.IPAM?.Config ?? []).flatMap((config) => (config.Subnet ? [config.Subnet] : [])),
+    }));
+  }
+
+  // ── containers ────────────────────────────────────────────────────────────────────────────────────
+
+  /** Creates (does not start) the container and returns its id. */
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    const ports = spec.portBindings ?? [];
+    const portKey = (binding: PortBinding): string => `${binding.containerPort}/tcp`;
+    const container = await this.call(`create container ${spec.name}`, () =>
+      this.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        ...(spec.cmd ? { Cmd: [...spec.cmd] } : {}),
+        ...(spec.entrypoint ? { Entrypoint: [...spec.entrypoint] } : {}),
+        Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
+        Labels: { ...spec.labels },
+        ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+        ...(spec.user ? { User: spec.user } : {}),
+        ...(spec.hostname ? { Hostname: spec.hostname } : {}),
+        // No TTY: stdout and stderr stay apart (multiplexed), which is what the runners need.
+        Tty: false,
+        OpenStdin: false,
+        ExposedPorts: Object.fromEntries(ports.map((binding) => [portKey(binding), {}])),
+        HostConfig: {
+          NetworkMode: spec.network?.name ?? 'none',
+          Mounts: (spec.mounts ?? []).map((mount) => ({
+            Type: 'bind' as const,
+            Source: mount.source,
+            Target: mount.target,
+            ReadOnly: mount.readOnly ?? false,
+          })),
+          PortBindings: Object.fromEntries(
+            ports.map((binding) => [
+              portKey(binding),
+              [{ HostIp: binding.hostIp, HostPort: binding.hostPort ? String(binding.hostPort) : '' }],
+            ]),
+          ),
+          ...(spec.memoryBytes ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
+          ...(spec.nanoCpus ? { NanoCpus: spec.nanoCpus } : {}),
+          // A late attachLogs reads the log back; json-file is the driver every engine can read back.
+          LogConfig: { Type: 'json-file', Config: {} },
+        },
+        ...(spec.network
+          ? {
+              NetworkingConfig: {
+                EndpointsConfig: { [spec.network.name]: { Aliases: [...(spec.network.aliases ?? [])] } },
+              },
+            }
+          : {}),
+      }),
+    );
+    return container.id;
+  }
+
+  /** Starts the container; one that is already running is success (the engine says 304). */
+  async startContainer(id: string): Promise<void> {
+    try {
+      await this.call(`start container ${id}`, () => this.docker.getContainer(id).start());
+    } catch (error) {
+      if (!isStatus(error, 304)) throw error;
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `timeoutSeconds`; a container that is not running is success (304). */
+  async stopContainer(id: string, options: { timeoutSeconds?: number } = {}): Promise<void> {
+    try {
+      await this.call(`stop container ${id}`, () =>
+        this.docker.getContainer(id).stop({ t: options.timeoutSeconds ?? 10 }),
+      );
+    } catch (error) {
+      if (!isStatus(error, 304)) throw error;
+    }
+  }
+
+  /** Sends `signal` (default SIGKILL); a container that is not running is success. */
+  async killContainer(id: string, signal = 'SIGKILL'): Promise<void> {
+    try {
+      await this.call(`kill container ${id} with ${signal}`, () =>
+        this.docker.getContainer(id).kill({ signal }),
+      );
+    } catch (error) {
+      // 409 "Container … is not running": it ended on its own meanwhile, which is what kill wanted.
+      if (!isStatus(error, 409)) throw error;
+    }
+  }
+
+  /**
+   * Waits until the container is not running and says how it ended. Call it after
+   * {@link startContainer}: a created, never started container counts as "not running" already.
+   */
+  async waitContainer(id: string, signal?: AbortSignal): Promise<ContainerExit> {
+    const waited = (await this.call(`wait for container ${id}`, () =>
+      this.docker
+        .getContainer(id)
+        .wait({ condition: 'not-running', ...(signal ? { abortSignal: signal } : {}) }),
+    )) as { StatusCode?: number };
+    // The wait answer has the exit code only; whether the kernel OOM-killed it is in the container state.
+    try {
+      const state = await this.inspectContainer(id);
+      return { exitCode: state.exitCode, oomKilled: state.oomKilled };
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+      return { exitCode: waited.StatusCode ?? -1, oomKilled: false };
+    }
+  }
+
+  /**
+   * Delivers everything the container writes, demultiplexed into stdout and stderr chunks. Resolves once
+   * the output is connected; `ended` resolves when the output has ended (the container exited, failed to
+   * start or was removed) and every chunk has been delivered.
+   *
+   * Call it between {@link createContainer} and {@link startContainer}, as `docker run` does: the engine
+   * registers the attachment before it answers, so output written from the first instruction on is
+   * delivered, the last line included even without a trailing newline. Reading the engine's log instead
+   * (`logs?follow`) also starts from the first byte, but on engine 20.10 a follow read ends before the
+   * final unterminated line is flushed, and it cannot be attached ahead of the start.
+   * Called later, it falls back to that log: a running container's output from its first byte (an
+   * unterminated last line may be missing), an exited container's whole output.
+   */
+  async attachLogs(id: string, handlers: LogHandlers): Promise<AttachedLogs> {
+    const operation = `read output of container ${id}`;
+    const container = this.docker.getContainer(id);
+    const details = await this.call(operation, () => container.inspect());
+    const signalOption = handlers.signal ? { abortSignal: handlers.signal } : {};
+    let stream: NodeJS.ReadableStream;
+    if (details.State.Status === 'created') {
+      // `logs: true` as well: were it started between the inspect and now, its output so far is replayed.
+      stream = await this.call(operation, () =>
+        container.attach({ stream: true, stdout: true, stderr: true, logs: true, ...signalOption }),
+      );
+    } else {
+      // An attach to a container that stops before the engine serves it never ends: read the log instead.
+      stream = await this.call(operation, () =>
+        container.logs({ follow: true, stdout: true, stderr: true, since: 0, ...signalOption }),
+      );
+    }
+    const ended = this.call(
+      operation,
+      () =>
+        new Promise<void>((resolve, reject) => {
+          if (details.Config.Tty) {
+            // With a TTY the engine sends one raw stream, no frame headers: it is all stdout.
+            stream.on('data', (chunk: Buffer) => handlers.onStdout(chunk));
+          } else {
+            this.docker.modem.demuxStream(
+              stream,
+              chunkSink(handlers.onStdout) as NodeJS.WritableStream,
+              chunkSink(handlers.onStderr) as NodeJS.WritableStream,
+            );
+          }
+          stream.once('end', () => resolve());
+          // An attach stream may close without 'end' when the connection drops; nothing more will come.
+          stream.once('close', () => resolve());
+          stream.once('error', reject);
+        }),
+    );
+    // Callers await `ended` once the container is done; until then a failure must not count as unhandled.
+    ended.catch(() => undefined);
+    // Destroying the stream emits 'close', which resolves `ended`.
+    return { ended, close: () => void (stream as Readable).destroy() };
+  }
+
+  async inspectContainer(id: string): Promise<ContainerState> {
+    const details = await this.call(`inspect container ${id}`, () => this.docker.getContainer(id).inspect());
+    const hostPorts: Required<PortBinding>[] = [];
+    for (const [key, bindings] of Object.entries(details.NetworkSettings.Ports ?? {})) {
+      const containerPort = Number.parseInt(key, 10);
+      for (const binding of bindings ?? []) {
+        hostPorts.push({ containerPort, hostIp: binding.HostIp, hostPort: Number(binding.HostPort) });
+      }
+    }
+    const ipAddresses: Record<string, string> = {};
+    for (const [name, endpoint] of Object.entries(details.NetworkSettings.Networks ?? {})) {
+      if (endpoint.IPAddress) ipAddresses[name] = endpoint.IPAddress;
+    }
+    return {
+      id: details.Id,
+      name: details.Name.replace(/^\//, ''),
+      running: details.State.Running,
+      status: details.State.Status,
+      exitCode: details.State.ExitCode,
+      oomKilled: details.State.OOMKilled,
+      labels: details.Config.Labels ?? {},
+      hostPorts,
+      ipAddresses,
+    };
+  }
+
+  /** Removes the container; one that is already gone (or being removed) is success. */
+  async removeContainer(id: string, options: { force: boolean }): Promise<void> {
+    try {
+      await this.call(`remove container ${id}`, () =>
+        this.docker.getContainer(id).remove({ force: options.force, v: true }),
+      );
+    } catch (error) {
+      if (isStatus(error, 404)) return;
+      // Two cleanups racing: the other one is removing it already.
+      if (isStatus(error, 409) && /already in progress/i.test((error as Error).message)) return;
+      throw error;
+    }
+  }
+
+  async listContainers(filter: LabelFilter, options: { all: boolean }): Promise<ContainerSummary[]> {
+    const containers = await this.call('list containers', () =>
+      this.docker.listContainers({ all: options.all, filters: { label: [...filter] } }),
+    );
+    return containers.map((container) => ({
+      id: container.Id,
+      name: (container.Names[0] ?? '').replace(/^\//, ''),
+      labels: container.Labels ?? {},
+      state: container.State,
+    }));
+  }
+
+  // ── errors ────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Runs one engine call, turning its failure into one of our errors. */
+  private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw this.translate(operation, error);
+    }
+  }
+
+  private translate(operation: string, error: unknown): Error {
+    if (error instanceof DockerEngineError || error instanceof DependencyError) return error;
+    const failure = error as Error & { code?: string; statusCode?: number; json?: unknown };
+    // A cancel is not a failure of the engine; callers tell it apart by its name.
+    if (failure.name === 'AbortError') return failure;
+    if (failure.statusCode === undefined && failure.code && connectionErrorCodes.has(failure.code)) {
+      const reason =
+        failure.code === 'EACCES' || failure.code === 'EPERM'
+          ? `permission denied (${failure.code}); run as root or as a member of the docker group`
+          : `${failure.code}: ${failure.message}`;
+      return new DependencyError(
+        `Docker engine at ${this.endpoint} is unreachable (${operation}): ${reason}; ${startHint}`,
+      );
+    }
+    if (failure.statusCode !== undefined) {
+      return new DockerEngineError(operation, engineMessage(failure), failure.statusCode, { cause: error });
+    }
+    return new DockerEngineError(operation, failure.message ?? String(error), undefined, { cause: error });
+  }
+}
+
+const startHint =
+  'start the engine with `dockerd` (as root; `apt-get install -y docker.io` when it is missing) or set DOCKER_HOST to a running one';
+
+/** The engine's own message (`{"message": …}`), without dockerode's "(HTTP code 404) …" decoration. */
+function engineMessage(error: Error & { json?: unknown }): string {
+  const json = error.json;
+  if (json && typeof json === 'object' && 'message' in json && typeof json.message === 'string') {
+    return json.message.trim();
+  }
+  if (Buffer.isBuffer(json) && json.length > 0) return json.toString().trim();
+  // Streamed endpoints (pull, build, logs) leave `json` empty and put the engine's text in the message.
+  return error.message.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+}
+
+function isStatus(error: unknown, status: number): boolean {
+  return error instanceof DockerEngineError && error.statusCode === status;
+}
+
+/** A write-only stand-in for a Writable: demuxStream only ever calls `write`. */
+function chunkSink(onChunk: (chunk: Buffer) => void): { write: (chunk: Buffer) => boolean } {
+  return {
+    write: (chunk) => {
+      onChunk(chunk);
+      return true;
+    },
+  };
+}
+
+/** Reads a progress stream: one JSON object per line (build and pull answer this way). */
+function readMessages(
+  stream: NodeJS.ReadableStream,
+  onMessage: (message: EngineMessage) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const handle = (line: string): void => {
+      const text = line.trim();
+      if (!text) return;
+      try {
+        onMessage(JSON.parse(text) as EngineMessage);
+      } catch {
+        // Not JSON: an engine or proxy wrote plain text; it still belongs in the output.
+        onMessage({ stream: `${text}\n` });
+      }
+    };
+    stream.on('data', (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) handle(line);
+    });
+    stream.once('end', () => {
+      handle(buffered);
+      resolve();
+    });
+    stream.once('error', reject);
+  });
+}

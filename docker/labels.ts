@@ -1,0 +1,42 @@
+/**
+ * Label keys on every container, network and image Testground creates, so that leftovers can always be
+ * found (and removed) through the engine, whatever process created them.
+ */
+
+/** The run (= task) an object belongs to. */
+export const runIdLabel = 'testground.run_id';
+/** The daemon that created the object; leftovers of a dead daemon are found by it. */
+export const daemonLabel = 'testground.daemon';
+/** The plan name of a plan image (or of a run's objects). */
+export const planLabel = 'testground.plan';
+/** What the object is for; one of {@link Role}. */
+export const roleLabel = 'testground.role';
+/** The group id of an instance container. */
+export const groupLabel = 'testground.group';
+/** The index of an instance within its group. */
+export const instanceLabel = 'testground.instance';
+
+export type Role = 'instance' | 'sidecar' | 'runtime' | 'plan-image';
+
+/**
+ * A label filter as the engine's list endpoints take it: each item is `key` (the label is present, any
+ * value) or `key=value`. An object passes only when it matches every item.
+ */
+export type LabelFilter = readonly string[];
+
+/**
+ * Builds a {@link LabelFilter}: `true` matches any value of that key, a string matches exactly.
+ *
+ * @example labelFilter({ [runIdLabel]: runId, [daemonLabel]: true })
+ */
+export function labelFilter(match: Readonly<Record<string, string | true>>): LabelFilter {
+  return Object.entries(match).map(([key, value]) => {
+    // The engine splits `key=value` at the first `=`; a key holding one could never match.
+    if (key.length === 0 || key.includes('=')) {
+      throw new Error(
+        `label key ${JSON.stringify(key)} cannot be used in a filter: it is empty or holds '='`,
+      );
+    }
+    return value === true ? key : `${key}=${value}`;
+  });
+}

@@ -1,0 +1,338 @@
+/**
+ * The Node runtime image plan images are built on. A configured base image (default
+ * `node:20-bookworm-slim`) when the engine has it or can pull it; otherwise — air-gapped hosts, and build
+ * machines without any registry — an image made `FROM scratch` out of the host's own `node` binary and
+ * the shared libraries it links, built once and kept as a cache.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { BuildError, DependencyError } from '../daemon/errors.ts';
+import { packContext, type ContextEntry } from './build-context.ts';
+import { DockerEngineError, type DockerEngine } from './docker-engine.ts';
+import { roleLabel } from './labels.ts';
+
+const execFileAsync = promisify(execFile);
+
+export const defaultBaseImage = 'node:20-bookworm-slim';
+const hostRuntimeRepository = 'testground-runtime/node';
+const verifyTimeoutMs = 30_000;
+
+/** How the runtime image was obtained by one call. */
+export type RuntimeImageOrigin = 'base' | 'pulled' | 'host-built' | 'host-reused';
+
+export interface RuntimeImage {
+  /** What to write after `FROM`. */
+  ref: string;
+  imageId: string;
+  origin: RuntimeImageOrigin;
+}
+
+export interface EnsureRuntimeImageOptions {
+  /** Default `node:20-bookworm-slim`. */
+  baseImage?: string;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface RuntimeImageProviderOptions {
+  /** The node binary to package when the base image is unavailable; default the running node. */
+  nodePath?: string;
+  /** Repository of the image built from the host's node; default `testground-runtime/node`. */
+  repository?: string;
+}
+
+interface Resolution {
+  image: RuntimeImage;
+  /** What happened, for the log of every caller that waited for it. */
+  summary: string;
+}
+
+/** The host's node and what it links, as a build context, tagged by a digest of that context. */
+interface HostRuntime {
+  nodePath: string;
+  nodeVersion: string;
+  libraryCount: number;
+  context: ContextEntry[];
+  tag: string;
+}
+
+/**
+ * Hands out runtime images. Keep one per daemon: concurrent callers asking for the same base share one
+ * pull or build, the host's node is examined once, and a base that failed to pull is not tried again.
+ */
+export class RuntimeImageProvider {
+  private readonly engine: DockerEngine;
+  private readonly nodePath: string;
+  private readonly repository: string;
+  private readonly inFlight = new Map<string, Promise<Resolution>>();
+  private readonly pullFailures = new Map<string, string>();
+  private hostRuntime: Promise<HostRuntime> | undefined;
+
+  constructor(engine: DockerEngine, options: RuntimeImageProviderOptions = {}) {
+    this.engine = engine;
+    this.nodePath = options.nodePath ?? process.execPath;
+    this.repository = options.repository ?? hostRuntimeRepository;
+  }
+
+  /** A runtime image with `node` on its PATH, obtained as the module comment describes. */
+  async ensure(options: EnsureRuntimeImageOptions): Promise<RuntimeImage> {
+    const baseImage = options.baseImage ?? defaultBaseImage;
+    let pending = this.inFlight.get(baseImage);
+    if (pending) {
+      options.log(`runtime image: waiting for the resolution of ${baseImage} another build started`);
+    } else {
+      pending = this.resolve(baseImage, options).finally(() => this.inFlight.delete(baseImage));
+      this.inFlight.set(baseImage, pending);
+    }
+    // Progress goes to the caller that started the work; what came of it, to every caller.
+    const { image, summary } = await pending;
+    options.log(`runtime image: ${summary}`);
+    return image;
+  }
+
+  /** The tag the image built from the host's node has (or will have). */
+  async hostRuntimeTag(): Promise<string> {
+    return (await this.inspectHost()).tag;
+  }
+
+  private async resolve(baseImage: string, options: EnsureRuntimeImageOptions): Promise<Resolution> {
+    const present = await this.engine.inspectImage(baseImage);
+    if (present) {
+      return {
+        image: { ref: baseImage, imageId: present.id, origin: 'base' },
+        summary: `using ${baseImage} (present locally)`,
+      };
+    }
+    let reason = this.pullFailures.get(baseImage);
+    if (reason === undefined) {
+      try {
+        options.log(`runtime image: ${baseImage} is not present locally; pulling it`);
+        await this.engine.pullImage(baseImage, { onLine: options.log, ...signalOption(options.signal) });
+        const pulled = await this.engine.inspectImage(baseImage);
+        if (pulled) {
+          return {
+            image: { ref: baseImage, imageId: pulled.id, origin: 'pulled' },
+            summary: `pulled ${baseImage}`,
+          };
+        }
+        reason = 'the engine reported the pull done but has no such image';
+      } catch (error) {
+        // An engine that is down or a cancel is not "the registry is out of reach": let them through.
+        if (error instanceof DependencyError || (error as Error).name === 'AbortError') throw error;
+        reason = (error as Error).message;
+      }
+      this.pullFailures.set(baseImage, reason);
+    }
+    const host = await this.inspectHost();
+    const because = `base image ${baseImage} is not available and cannot be pulled (${reason})`;
+    const existing = await this.engine.inspectImage(host.tag);
+    if (existing) {
+      return {
+        image: { ref: host.tag, imageId: existing.id, origin: 'host-reused' },
+        summary: `${because}; using ${host.tag}, built earlier from the host's node`,
+      };
+    }
+    const started = performance.now();
+    const imageId = await this.buildHostRuntime(host, options);
+    const seconds = ((performance.now() - started) / 1_000).toFixed(1);
+    return {
+      image: { ref: host.tag, imageId, origin: 'host-built' },
+      summary: `${because}; built ${host.tag} from the host's node (${host.nodePath} v${host.nodeVersion}, ${host.libraryCount} shared libraries) in ${seconds} s`,
+    };
+  }
+
+  private inspectHost(): Promise<HostRuntime> {
+    this.hostRuntime ??= collectHostRuntime(this.nodePath, this.repository).catch((error: unknown) => {
+      // A failure here (no ldd, say) may be fixed without restarting the daemon: do not remember it.
+      this.hostRuntime = undefined;
+      throw error;
+    });
+    return this.hostRuntime;
+  }
+
+  private async buildHostRuntime(host: HostRuntime, options: EnsureRuntimeImageOptions): Promise<string> {
+    const imageId = await this.engine.buildImage(
+      {
+        context: { tar: packContext(host.context) },
+        tags: [host.tag],
+        labels: { [roleLabel]: 'runtime', 'testground.node_version': host.nodeVersion },
+        ...signalOption(options.signal),
+      },
+      (line) => options.log(`runtime image: ${line}`),
+    );
+    try {
+      await this.verify(host, options.signal);
+    } catch (error) {
+      // A broken image under this tag would be reused forever; better to try again next time.
+      await this.engine.removeImage(host.tag, { force: true });
+      throw error;
+    }
+    return imageId;
+  }
+
+  /** Runs `node` in the fresh image once, so that a missing library shows up here and not in every run. */
+  private async verify(host: HostRuntime, signal: AbortSignal | undefined): Promise<void> {
+    const name = `testground-runtime-check-${randomBytes(4).toString('hex')}`;
+    const id = await this.engine.createContainer({
+      name,
+      image: host.tag,
+      cmd: ['node', '-e', 'process.stdout.write(process.version)'],
+      env: {},
+      labels: { [roleLabel]: 'runtime' },
+    });
+    try {
+      let output = '';
+      const collect = (chunk: Buffer): void => void (output += chunk.toString());
+      const timeout = AbortSignal.timeout(verifyTimeoutMs);
+      const waitSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      const logs = await this.engine.attachLogs(id, {
+        onStdout: collect,
+        onStderr: collect,
+        signal: waitSignal,
+      });
+      const broken = (what: string): BuildError =>
+        new BuildError(
+          `runtime image ${host.tag} built from ${host.nodePath} does not run node: ${what}; the binary may load files ldd does not list`,
+        );
+      try {
+        await this.engine.startContainer(id);
+      } catch (error) {
+        logs.close();
+        if (error instanceof DockerEngineError) throw broken(error.message);
+        throw error;
+      }
+      const exit = await this.engine.waitContainer(id, waitSignal);
+      await logs.ended;
+      if (exit.exitCode !== 0 || output.trim() !== `v${host.nodeVersion}`) {
+        throw broken(`exit code ${exit.exitCode}, output ${JSON.stringify(output.trim().slice(0, 2_000))}`);
+      }
+    } finally {
+      await this.engine.removeContainer(id, { force: true });
+    }
+  }
+}
+
+/** One-off form of {@link RuntimeImageProvider.ensure}, for callers that ask once (healthcheck --fix). */
+export function ensureRuntimeImage(
+  engine: DockerEngine,
+  options: EnsureRuntimeImageOptions,
+): Promise<RuntimeImage> {
+  return new RuntimeImageProvider(engine).ensure(options);
+}
+
+function signalOption(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal ? { signal } : {};
+}
+
+async function collectHostRuntime(nodePathOption: string, repository: string): Promise<HostRuntime> {
+  const nodePath = await realpath(nodePathOption);
+  const { stdout: versionOut } = await execFileAsync(nodePath, ['--version']);
+  const nodeVersion = versionOut.trim().replace(/^v/, '');
+  const files = new Map<string, string>([['/usr/bin/node', nodePath]]);
+  const libraries = await sharedLibraries(nodePath);
+  for (const library of libraries) {
+    // Kept at the path the loader found it under (its search path), with the bytes of the real file.
+    files.set(library, await realpath(library));
+  }
+  const context = hostRuntimeContext(files);
+  const tag = `${repository}:${nodeVersion}-${(await digestContext(context)).slice(0, 12)}`;
+  return { nodePath, nodeVersion, libraryCount: libraries.length, context, tag };
+}
+
+/** Everything that goes into the image, so that any change to it (a new libc, a new layout) gets a new tag. */
+async function digestContext(context: readonly ContextEntry[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const entry of context) {
+    hash.update(`${entry.type}\0${entry.name}\0`);
+    if (entry.type === 'symlink') hash.update(`${entry.target}\0`);
+    else hash.update(`${entry.mode ?? ''}\0`);
+    if (entry.type === 'content') hash.update(entry.content);
+    if (entry.type === 'file')
+      for await (const chunk of createReadStream(entry.source)) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
+
+/** The absolute paths of the shared libraries `ldd` says `binary` loads, the dynamic loader included. */
+async function sharedLibraries(binary: string): Promise<string[]> {
+  let stdout: string;
+  try {
+    ({ stdout } = await execFileAsync('ldd', [binary]));
+  } catch (error) {
+    const failure = error as Error & { code?: string | number; stdout?: string; stderr?: string };
+    const said = `${failure.stdout ?? ''}${failure.stderr ?? ''}`;
+    // A static binary needs no libraries; ldd says so and exits 1.
+    if (/not a dynamic executable|statically linked/.test(said)) return [];
+    if (failure.code === 'ENOENT') {
+      throw new DependencyError(
+        `cannot list the shared libraries of ${binary}: ldd is not installed (Debian: apt-get install -y libc-bin)`,
+      );
+    }
+    throw new DependencyError(`ldd ${binary} failed: ${said.trim() || failure.message}`);
+  }
+  const libraries: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const text = line.trim();
+    if (!text) continue;
+    if (/=>\s*not found/.test(text)) {
+      throw new DependencyError(`${binary} needs a library the host lacks: ${text}`);
+    }
+    // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)` or `/lib64/ld-linux-x86-64.so.2 (0x…)`;
+    // the vDSO (`linux-vdso.so.1 (0x…)`) is the kernel's and has no file.
+    const match = /(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)$/.exec(text);
+    if (match?.[1]) libraries.push(match[1]);
+  }
+  return libraries;
+}
+
+/** The build context: a Dockerfile plus `rootfs/`, copied onto an empty image. */
+function hostRuntimeContext(files: ReadonlyMap<string, string>): ContextEntry[] {
+  const rootfs: ContextEntry[] = [
+    { type: 'content', name: 'rootfs/etc/passwd', content: passwd },
+    { type: 'content', name: 'rootfs/etc/group', content: group },
+    // Without it glibc asks DNS before /etc/hosts; files first answers localhost and the container's own
+    // name locally, and network aliases still come from the engine's DNS server.
+    { type: 'content', name: 'rootfs/etc/nsswitch.conf', content: nsswitch },
+    { type: 'directory', name: 'rootfs/tmp', mode: 0o1777 },
+    { type: 'directory', name: 'rootfs/root', mode: 0o700 },
+  ];
+  for (const [inImage, source] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    rootfs.push({ type: 'file', name: `rootfs${inImage}`, source, mode: 0o755 });
+  }
+  // Explicit parent directories, so their modes do not depend on how the engine fills them in.
+  const directories = new Set<string>();
+  for (const entry of rootfs) {
+    for (
+      let dir = path.posix.dirname(entry.name);
+      dir !== '.' && dir !== 'rootfs';
+      dir = path.posix.dirname(dir)
+    ) {
+      if (!rootfs.some((other) => other.type === 'directory' && other.name === dir)) directories.add(dir);
+    }
+  }
+  return [
+    { type: 'content', name: 'Dockerfile', content: dockerfile },
+    ...[...directories].sort().map((name): ContextEntry => ({ type: 'directory', name, mode: 0o755 })),
+    ...rootfs,
+  ];
+}
+
+const dockerfile = `FROM scratch
+COPY rootfs/ /
+ENV PATH=/usr/bin:/bin
+CMD ["node"]
+`;
+const passwd = `root:x:0:0:root:/root:/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
+`;
+const group = `root:x:0:
+nogroup:x:65534:
+`;
+const nsswitch = `passwd: files
+group: files
+hosts: files dns
+`;

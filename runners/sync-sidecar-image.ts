@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { build as esbuild } from 'esbuild';
+import { packContext } from '../docker/build-context.ts';
+import type { DockerEngine } from '../docker/docker-engine.ts';
+import { roleLabel } from '../docker/labels.ts';
+import type { RuntimeImage } from '../docker/runtime-image.ts';
+
+const repository = 'testground-sync-service';
+export const syncServicePort = 5050;
+
+/**
+ * The sync service as an image on top of the Node runtime image, built once per daemon and reused while
+ * neither the service's code nor the runtime changes (the tag is a hash of both).
+ */
+export class SyncSidecarImage {
+  private readonly engine: DockerEngine;
+  private readonly inFlight = new Map<string, Promise<string>>();
+
+  constructor(engine: DockerEngine) {
+    this.engine = engine;
+  }
+
+  ensure(runtime: RuntimeImage, log: (line: string) => void): Promise<string> {
+    let pending = this.inFlight.get(runtime.imageId);
+    if (!pending) {
+      pending = this.build(runtime, log);
+      // A failed build is retried by the next run; a good one is remembered.
+      pending.catch(() => this.inFlight.delete(runtime.imageId));
+      this.inFlight.set(runtime.imageId, pending);
+    }
+    return pending;
+  }
+
+  private async build(runtime: RuntimeImage, log: (line: string) => void): Promise<string> {
+    const bundled = await esbuild({
+      entryPoints: [path.resolve(import.meta.dirname, '../sync/sidecar-entry.ts')],
+      bundle: true,
+      write: false,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'silent',
+      external: ['bufferutil', 'utf-8-validate'],
+      banner: {
+        js: "import { createRequire as __tgCreateRequire } from 'node:module'; const require = __tgCreateRequire(import.meta.url);",
+      },
+    });
+    const code = bundled.outputFiles[0]!.contents;
+    const tag = `${repository}:${createHash('sha256').update(code).update(runtime.imageId).digest('hex').slice(0, 16)}`;
+    if (await this.engine.imageExists(tag)) return tag;
+    log(`local:docker: building the sync service image ${tag}`);
+    const dockerfile = `FROM ${runtime.ref}\nCOPY sync-service.mjs /app/sync-service.mjs\nEXPOSE ${syncServicePort}\nENTRYPOINT ["node", "/app/sync-service.mjs"]\n`;
+    await this.engine.buildImage(
+      {
+        context: {
+          tar: packContext([
+            { type: 'content', name: 'Dockerfile', content: dockerfile },
+            { type: 'content', name: 'sync-service.mjs', content: Buffer.from(code) },
+          ]),
+        },
+        tags: [tag],
+        labels: { [roleLabel]: 'sidecar' },
+      },
+      (line) => log(`sync service image: ${line}`),
+    );
+    return tag;
+  }
+}

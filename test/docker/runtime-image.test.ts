@@ -1,0 +1,173 @@
+/**
+ * The Node runtime image on a host without a registry: built once from the host's node, reused, able to
+ * run node, and able to resolve a network alias through the engine's DNS.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { DockerEngine } from '../../docker/docker-engine.ts';
+import { roleLabel } from '../../docker/labels.ts';
+import { RuntimeImageProvider, type RuntimeImage } from '../../docker/runtime-image.ts';
+import { connectEngine, randomSubnet, removeScope, runContainer, testScope } from './docker-fixtures.ts';
+
+const scope = testScope('runtime');
+let engine: DockerEngine;
+let provider: RuntimeImageProvider;
+let runtime: RuntimeImage;
+const firstLog: string[] = [];
+const secondLog: string[] = [];
+
+before(async () => {
+  engine = await connectEngine();
+  provider = new RuntimeImageProvider(engine);
+  // Two callers at once, as two groups' builds would ask: one build (or reuse) serves both.
+  const [first, second] = await Promise.all([
+    provider.ensure({ log: (line) => firstLog.push(line) }),
+    provider.ensure({ log: (line) => secondLog.push(line) }),
+  ]);
+  assert.deepEqual(first, second);
+  runtime = first;
+});
+
+after(async () => {
+  // The runtime image stays: it is the cache every later build starts from.
+  if (engine) await removeScope(engine, scope.filter);
+});
+
+describe('RuntimeImageProvider', { concurrency: true }, () => {
+  it('falls back to an image built from the host node, says why, and tags and labels it', async () => {
+    if (await engine.imageExists('node:20-bookworm-slim')) {
+      assert.equal(runtime.origin, 'base', 'node:20-bookworm-slim is present, so it is the runtime');
+      return;
+    }
+    assert.ok(runtime.origin === 'host-built' || runtime.origin === 'host-reused', runtime.origin);
+    const tag = await provider.hostRuntimeTag();
+    assert.equal(runtime.ref, tag);
+    assert.match(
+      tag,
+      new RegExp(`^testground-runtime/node:${process.versions.node.replaceAll('.', '\\.')}-[0-9a-f]{12}$`),
+    );
+    for (const log of [firstLog, secondLog]) {
+      const summary = log.find((line) => line.includes('is not available and cannot be pulled'));
+      assert.ok(summary, log.join('\n'));
+      assert.ok(summary.includes('base image node:20-bookworm-slim'), summary);
+      assert.ok(summary.includes(tag), summary);
+    }
+    const image = await engine.inspectImage(tag);
+    assert.equal(image?.id, runtime.imageId);
+    assert.equal(image?.labels[roleLabel], 'runtime');
+  });
+
+  it('builds the image from the host node and checks that node runs in it', async () => {
+    // A repository of its own forces a real build without touching the shared cache image.
+    const repository = `testground-test/runtime-${scope.runId}`;
+    const fresh = new RuntimeImageProvider(engine, { repository });
+    const log: string[] = [];
+    try {
+      const built = await fresh.ensure({
+        baseImage: 'testground-test/no-such-base:0',
+        log: (line) => log.push(line),
+      });
+      assert.equal(built.origin, 'host-built');
+      assert.ok(built.ref.startsWith(`${repository}:${process.versions.node}-`), built.ref);
+      const summary = log.at(-1) ?? '';
+      assert.match(
+        summary,
+        /base image testground-test\/no-such-base:0 is not available and cannot be pulled \(pull image/,
+      );
+      assert.ok(summary.includes(`built ${built.ref} from the host's node`), summary);
+      assert.ok(
+        log.some((line) => line.includes('Step 2/')),
+        'build output reaches the log',
+      );
+      // The host-built image differs from the shared one by its tag only: same files, same hash.
+      assert.equal(built.ref.split(':')[1], (await provider.hostRuntimeTag()).split(':')[1]);
+    } finally {
+      await engine.removeImage(await fresh.hostRuntimeTag(), { force: true });
+    }
+  });
+
+  it('reuses the image, and does not try the failed pull again', async () => {
+    const log: string[] = [];
+    const again = await provider.ensure({ log: (line) => log.push(line) });
+    assert.equal(again.ref, runtime.ref);
+    assert.equal(again.imageId, runtime.imageId);
+    if (runtime.origin !== 'base') {
+      assert.equal(again.origin, 'host-reused');
+      assert.ok(!log.some((line) => line.includes('pulling')), log.join('\n'));
+    }
+  });
+
+  it('uses a base image that is present without building anything', async () => {
+    const log: string[] = [];
+    const viaBase = await new RuntimeImageProvider(engine).ensure({
+      baseImage: runtime.ref,
+      log: (line) => log.push(line),
+    });
+    assert.deepEqual(viaBase, { ref: runtime.ref, imageId: runtime.imageId, origin: 'base' });
+    assert.deepEqual(log, [`runtime image: using ${runtime.ref} (present locally)`]);
+  });
+
+  it('runs node as root with a writable /tmp, the host node version, and PATH set', async () => {
+    const script = `
+      const fs = require('fs');
+      fs.writeFileSync('/tmp/probe', 'x');
+      console.log(JSON.stringify({
+        version: process.version,
+        user: require('os').userInfo().username,
+        tmp: (fs.statSync('/tmp').mode & 0o7777).toString(8),
+        path: process.env.PATH,
+        intl: new Intl.NumberFormat('de-DE').format(1234.5),
+      }));`;
+    const run = await runContainer(engine, {
+      name: `${scope.runId}-node`,
+      image: runtime.ref,
+      cmd: ['node', '-e', script],
+      env: {},
+      labels: scope.labels,
+    });
+    assert.equal(run.exitCode, 0, run.stderr);
+    const seen = JSON.parse(run.stdout) as Record<string, string>;
+    if (runtime.origin !== 'base') {
+      assert.deepEqual(seen, {
+        version: process.version,
+        user: 'root',
+        tmp: '1777',
+        path: '/usr/bin:/bin',
+        intl: '1.234,5',
+      });
+    }
+  });
+
+  it("resolves another container's network alias through the engine's DNS", async () => {
+    const { subnet } = randomSubnet();
+    const network = `${scope.runId}-dns`;
+    await engine.createNetwork({ name: network, subnet, labels: scope.labels });
+    const target = await engine.createContainer({
+      name: `${scope.runId}-target`,
+      image: runtime.ref,
+      cmd: ['node', '-e', 'setTimeout(() => {}, 60_000)'],
+      env: {},
+      labels: scope.labels,
+      network: { name: network, aliases: ['dns-target'] },
+    });
+    await engine.startContainer(target);
+    const address = (await engine.inspectContainer(target)).ipAddresses[network];
+    assert.ok(address, 'the target has an address on the network');
+    const run = await runContainer(engine, {
+      name: `${scope.runId}-resolver`,
+      image: runtime.ref,
+      // dns.lookup is getaddrinfo, i.e. glibc's resolver reading /etc/nsswitch.conf and /etc/resolv.conf.
+      cmd: [
+        'node',
+        '-e',
+        "require('dns').lookup('dns-target', { family: 4 }, (e, a) => { if (e) throw e; console.log(a); })",
+      ],
+      env: {},
+      labels: scope.labels,
+      network: { name: network },
+    });
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.equal(run.stdout.trim(), address);
+    await engine.removeContainer(target, { force: true });
+  });
+});

@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { waitFor } from './processes.ts';
+
+/** The part of a task record the end-to-end tests look at. */
+export interface TaskJson {
+  id: string;
+  state: string;
+  outcome: string | null;
+  error: string | null;
+  result: {
+    outcome: string;
+    instances: { group: string; index: number; outcome: string; reason: string }[];
+  } | null;
+}
+
+export async function taskOf(url: string, id: string): Promise<TaskJson> {
+  return (await (await fetch(`${url}/api/v1/tasks/${id}`)).json()) as TaskJson;
+}
+
+/** The task id `testground run` printed. */
+export function taskIdOf(stdout: string): string {
+  const id = /\(task (\w+)\)/.exec(stdout)?.[1];
+  assert.ok(id, `the CLI printed a task id: ${stdout}`);
+  return id;
+}
+
+/** Waits until the task is in `state` and returns it. */
+export function waitForState(url: string, id: string, state: string, timeoutMs = 60_000): Promise<TaskJson> {
+  return waitFor(
+    `task ${id} to be ${state}`,
+    async () => {
+      const task = await taskOf(url, id);
+      return task.state === state ? task : undefined;
+    },
+    timeoutMs,
+  );
+}
