@@ -12,6 +12,7 @@ import { ExecNodeBuilder } from '../builders/exec-node.ts';
 import { DockerEngine } from '../docker/docker-engine.ts';
 import { RuntimeImageProvider } from '../docker/runtime-image.ts';
 import { LocalDockerRunner } from '../runners/local-docker.ts';
+import { SyncServiceBundle } from '../runners/sync-service-bundle.ts';
 import { LocalExecRunner } from '../runners/local-exec.ts';
 import type { Runner } from '../runners/runner.ts';
 import { loadDaemonConfig, splitListen, type DaemonConfig, type DaemonFlags } from './config.ts';
@@ -68,6 +69,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   // end as `error` saying how to start the engine.
   const docker = new DockerEngine();
   const runtimeImages = new RuntimeImageProvider(docker);
+  const syncService = new SyncServiceBundle(path.join(dirs.cache, 'sync-service'));
   const builders = new Map<string, Builder>(
     [
       new ExecNodeBuilder({ cacheDir: path.join(dirs.cache, 'exec-node'), sdkEntry }),
@@ -77,10 +79,11 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   );
   const runners = new Map<string, Runner>(
     [
-      new LocalExecRunner({ logger: logger.child({ component: 'local:exec' }) }),
+      new LocalExecRunner({ logger: logger.child({ component: 'local:exec' }), syncService }),
       new LocalDockerRunner({
         engine: docker,
         runtime: runtimeImages,
+        syncService,
         daemonId,
         logger: logger.child({ component: 'local:docker' }),
       }),

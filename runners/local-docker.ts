@@ -22,6 +22,7 @@ import { InstanceOutput } from './instance-output.ts';
 import { decideInstanceOutcome } from './outcome.ts';
 import type { HealthcheckCheck, RunInput, RunOutput, Runner } from './runner.ts';
 import { defaultSubnetPool, gatewayOf, subnetCandidates, type SubnetPool } from './subnet-pool.ts';
+import type { SyncServiceBundle } from './sync-service-bundle.ts';
 import { SyncSidecarImage, syncServicePort } from './sync-sidecar-image.ts';
 
 /** The name instances reach the sync service by, on the run's network (CONTRACT §2, §3). */
@@ -33,6 +34,7 @@ const sidecarStartTimeoutMs = 30_000;
 export interface LocalDockerRunnerOptions {
   engine: DockerEngine;
   runtime: RuntimeImageProvider;
+  syncService: SyncServiceBundle;
   daemonId: string;
   logger: Logger;
   subnetPool?: SubnetPool;
@@ -63,7 +65,7 @@ export class LocalDockerRunner implements Runner {
 
   constructor(options: LocalDockerRunnerOptions) {
     this.options = options;
-    this.sidecarImage = new SyncSidecarImage(options.engine);
+    this.sidecarImage = new SyncSidecarImage(options.engine, options.syncService);
   }
 
   async run(input: RunInput): Promise<RunOutput> {

@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { startSyncService } from '../sync/sync-service.ts';
 import type { InstanceResult } from '../daemon/task-store.ts';
 import { instanceEnv } from './instance-env.ts';
+import type { SyncServiceBundle } from './sync-service-bundle.ts';
+import { startSyncServiceProcess } from './sync-service-process.ts';
 import { InstanceOutput } from './instance-output.ts';
 import { decideInstanceOutcome } from './outcome.ts';
 import type { HealthcheckCheck, RunInput, RunOutput, Runner } from './runner.ts';
@@ -16,6 +17,7 @@ export const localExecSubnet = '127.1.0.0/16';
 
 export interface LocalExecRunnerOptions {
   logger: Logger;
+  syncService: SyncServiceBundle;
   /** How long an instance gets to exit after SIGTERM (timeout or cancel) before SIGKILL. */
   killGraceMs?: number;
 }
@@ -30,20 +32,25 @@ const inheritedVariables = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 export class LocalExecRunner implements Runner {
   readonly id = 'local:exec';
   private readonly logger: Logger;
+  private readonly syncService: SyncServiceBundle;
   private readonly killGraceMs: number;
 
   constructor(options: LocalExecRunnerOptions) {
     this.logger = options.logger;
+    this.syncService = options.syncService;
     this.killGraceMs = options.killGraceMs ?? 2_000;
   }
 
   async run(input: RunInput): Promise<RunOutput> {
     const logger = this.logger.child({ runId: input.runId });
-    const sync = await startSyncService({
-      host: '127.0.0.1',
-      port: 0,
-      logger: logger.child({ component: 'sync' }),
-    });
+    // A process of its own: spawning instances blocks this process's event loop (tens of ms per child
+    // here), and instance handshakes must not wait behind that.
+    const sync = await startSyncServiceProcess(
+      await this.syncService.path(),
+      { TEST_RUN: input.runId },
+      logger.child({ component: 'sync' }),
+    );
+    await appendFile(path.join(input.tempDir, pidsFile), `${sync.pid}\n`);
     input.log.info(`local:exec: sync service listening on 127.0.0.1:${sync.port}`);
     const baseEnv = Object.fromEntries(
       inheritedVariables.flatMap((name) =>
@@ -174,8 +181,10 @@ export class LocalExecRunner implements Runner {
       // Pids are reused: only stop a process that still carries this run's id in its environment.
       const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
       if (environ.split('\0').includes(`TEST_RUN=${runId}`)) {
-        this.logger.warn({ runId, pid }, 'stopping an instance left running by a previous daemon process');
+        this.logger.warn({ runId, pid }, 'stopping a process left running by a previous daemon process');
+        // Instances lead process groups of their own (whatever they spawned goes too); the sync service does not.
         signalGroup(pid, 'SIGKILL');
+        signalProcess(pid, 'SIGKILL');
       }
     }
   }
@@ -201,9 +210,13 @@ export class LocalExecRunner implements Runner {
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  signalProcess(-pid, signal);
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, signal);
   } catch {
-    // The group is already gone.
+    // Already gone.
   }
 }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import path from 'node:path';
-import { build as esbuild } from 'esbuild';
+import { readFile } from 'node:fs/promises';
 import { packContext } from '../docker/build-context.ts';
 import type { DockerEngine } from '../docker/docker-engine.ts';
 import { roleLabel } from '../docker/labels.ts';
 import type { RuntimeImage } from '../docker/runtime-image.ts';
+import type { SyncServiceBundle } from './sync-service-bundle.ts';
 
 const repository = 'testground-sync-service';
 export const syncServicePort = 5050;
@@ -15,10 +15,12 @@ export const syncServicePort = 5050;
  */
 export class SyncSidecarImage {
   private readonly engine: DockerEngine;
+  private readonly bundle: SyncServiceBundle;
   private readonly inFlight = new Map<string, Promise<string>>();
 
-  constructor(engine: DockerEngine) {
+  constructor(engine: DockerEngine, bundle: SyncServiceBundle) {
     this.engine = engine;
+    this.bundle = bundle;
   }
 
   ensure(runtime: RuntimeImage, log: (line: string) => void): Promise<string> {
@@ -33,20 +35,7 @@ export class SyncSidecarImage {
   }
 
   private async build(runtime: RuntimeImage, log: (line: string) => void): Promise<string> {
-    const bundled = await esbuild({
-      entryPoints: [path.resolve(import.meta.dirname, '../sync/sidecar-entry.ts')],
-      bundle: true,
-      write: false,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      logLevel: 'silent',
-      external: ['bufferutil', 'utf-8-validate'],
-      banner: {
-        js: "import { createRequire as __tgCreateRequire } from 'node:module'; const require = __tgCreateRequire(import.meta.url);",
-      },
-    });
-    const code = bundled.outputFiles[0]!.contents;
+    const code = await readFile(await this.bundle.path());
     const tag = `${repository}:${createHash('sha256').update(code).update(runtime.imageId).digest('hex').slice(0, 16)}`;
     if (await this.engine.imageExists(tag)) return tag;
     log(`local:docker: building the sync service image ${tag}`);

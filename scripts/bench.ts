@@ -1,15 +1,29 @@
 /**
- * Benchmarks, not tests: figures are printed next to a floor measured on the same machine in the same
- * run, so they read as ratios rather than absolute numbers that depend on the machine.
+ * Benchmarks, not tests: each figure is printed next to a floor measured on the same machine in the same
+ * run, so it reads as a ratio rather than an absolute number that depends on the machine.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { DockerEngine } from '../docker/docker-engine.ts';
+import { labelFilter, planLabel } from '../docker/labels.ts';
+import { concurrencyLimit } from '../runners/concurrency-limit.ts';
 import { runSyncBench } from './bench-sync.ts';
-import { runCli, startDaemonProcess } from '../test/helpers/processes.ts';
+import { runCli, startDaemonProcess, type DaemonProcess } from '../test/helpers/processes.ts';
 
-const instances = Number(process.env.BENCH_INSTANCES ?? 100);
+const execInstances = Number(process.env.BENCH_INSTANCES ?? 100);
+const dockerInstances = Number(process.env.BENCH_DOCKER_INSTANCES ?? 50);
+
+type Figures = Record<string, string | number>;
+
+async function timedRun(daemon: DaemonProcess, args: string[]): Promise<number> {
+  const started = performance.now();
+  const result = await runCli(['--endpoint', daemon.url, 'run', 'single', ...args, '--wait']);
+  if (result.code !== 0)
+    throw new Error(`benchmark run ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
+  return performance.now() - started;
+}
 
 async function spawnFloor(count: number): Promise<number> {
   const started = performance.now();
@@ -25,49 +39,100 @@ async function spawnFloor(count: number): Promise<number> {
   return performance.now() - started;
 }
 
-async function walkthroughBench(): Promise<Record<string, string>> {
-  const home = await mkdtemp(path.join(os.tmpdir(), 'tg-bench-'));
-  const daemon = await startDaemonProcess({ home, env: { LOG_LEVEL: 'warn' } });
-  try {
-    const run = async (count: number): Promise<number> => {
-      const started = performance.now();
-      const result = await runCli([
-        '--endpoint',
-        daemon.url,
-        'run',
-        'single',
-        '--plan',
-        'example',
-        '--testcase',
-        'sync',
-        '--instances',
-        String(count),
-        '--wait',
-      ]);
-      if (result.code !== 0)
-        throw new Error(
-          `the walkthrough with ${count} instances failed:\n${result.stdout}\n${result.stderr}`,
-        );
-      return performance.now() - started;
-    };
-    await run(2); // builds and caches the bundle, so the figure below is the run, not the build
-    const walkthroughMs = await run(instances);
-    const floorMs = await spawnFloor(instances);
-    return {
-      [`walkthrough, ${instances} instances (CLI submit → exit)`]: `${walkthroughMs.toFixed(0)} ms`,
-      [`floor: spawn ${instances} bare node processes`]: `${floorMs.toFixed(0)} ms`,
-      'walkthrough / floor': `${(walkthroughMs / floorMs).toFixed(2)}x`,
-    };
-  } finally {
-    await daemon.stop();
-    await rm(home, { recursive: true, force: true });
-  }
+async function execBench(daemon: DaemonProcess): Promise<Figures> {
+  const walkthrough = [
+    '--plan',
+    'example',
+    '--testcase',
+    'sync',
+    '--builder',
+    'exec:node',
+    '--runner',
+    'local:exec',
+  ];
+  await timedRun(daemon, [...walkthrough, '--instances', '2']); // builds and caches the bundle
+  const runMs = await timedRun(daemon, [...walkthrough, '--instances', String(execInstances)]);
+  const floorMs = await spawnFloor(execInstances);
+  return {
+    [`local:exec walkthrough, ${execInstances} instances (CLI submit → exit)`]: `${runMs.toFixed(0)} ms`,
+    [`  floor: spawn ${execInstances} bare node processes`]: `${floorMs.toFixed(0)} ms`,
+    '  ratio': `${(runMs / floorMs).toFixed(2)}x`,
+  };
 }
 
-const results: Record<string, string | number> = {
-  ...(await runSyncBench()),
-  ...(await walkthroughBench()),
-};
+/** The same containers the run starts (the placebo `ok` image), started and awaited directly. */
+async function dockerFloor(engine: DockerEngine, count: number): Promise<number> {
+  const image = (await engine.listImages(labelFilter({ [planLabel]: 'placebo' })))[0]?.id;
+  if (!image) throw new Error('no placebo image: the docker benchmark run should have built one');
+  const limit = concurrencyLimit(16);
+  const label = { 'testground.bench': 'floor' };
+  const env = {
+    TEST_PLAN: 'placebo',
+    TEST_CASE: 'ok',
+    TEST_RUN: 'benchfloor',
+    TEST_INSTANCE_COUNT: String(count),
+    TEST_GROUP_ID: 'single',
+    TEST_GROUP_INSTANCE_COUNT: String(count),
+    TEST_OUTPUTS_PATH: '/tmp',
+    TEST_TEMP_PATH: '/tmp',
+    TEST_SIDECAR: 'false',
+    TEST_SUBNET: '127.1.0.0/16',
+    TEST_START_TIME: new Date().toISOString(),
+  };
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: count }, async (_, index) => {
+      const id = await limit(async () => {
+        const created = await engine.createContainer({
+          name: `tg-bench-floor-${index}-${Date.now()}`,
+          image,
+          env,
+          labels: label,
+          network: { name: 'bridge' },
+        });
+        await engine.startContainer(created);
+        return created;
+      });
+      const exit = await engine.waitContainer(id);
+      if (exit.exitCode !== 0) throw new Error(`floor container ${index} exited with ${exit.exitCode}`);
+      await engine.removeContainer(id, { force: true });
+    }),
+  );
+  return performance.now() - started;
+}
+
+async function dockerBench(daemon: DaemonProcess): Promise<Figures> {
+  const engine = new DockerEngine();
+  await engine.ping();
+  const trivial = [
+    '--plan',
+    'placebo',
+    '--testcase',
+    'ok',
+    '--builder',
+    'docker:node',
+    '--runner',
+    'local:docker',
+  ];
+  await timedRun(daemon, [...trivial, '--instances', '2']); // builds the images
+  const runMs = await timedRun(daemon, [...trivial, '--instances', String(dockerInstances)]);
+  const floorMs = await dockerFloor(engine, dockerInstances);
+  return {
+    [`local:docker, ${dockerInstances} instances of placebo ok (CLI submit → exit)`]: `${runMs.toFixed(0)} ms`,
+    [`  floor: create, start and wait for the same ${dockerInstances} containers directly`]: `${floorMs.toFixed(0)} ms`,
+    '  ratio ': `${(runMs / floorMs).toFixed(2)}x`,
+  };
+}
+
+const home = await mkdtemp(path.join(os.tmpdir(), 'tg-bench-'));
+const daemon = await startDaemonProcess({ home });
+let results: Figures;
+try {
+  results = { ...(await runSyncBench()), ...(await execBench(daemon)), ...(await dockerBench(daemon)) };
+} finally {
+  await daemon.stop();
+  await rm(home, { recursive: true, force: true });
+}
 const width = Math.max(...Object.keys(results).map((key) => key.length));
 console.log(
   `\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,

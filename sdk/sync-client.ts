@@ -11,7 +11,10 @@ export interface SyncClientOptions {
   runId: string;
   plan: string;
   testCase: string;
-  /** How long to keep retrying the connection; default 10 000 ms, since instances may start before the service. */
+  /**
+   * How long to keep retrying the connection; default 60 000 ms: instances may start before the service,
+   * and a host starting hundreds of instances at once can be slow to answer.
+   */
   connectTimeoutMs?: number;
   /** Stops connection retries. */
   signal?: AbortSignal;
@@ -62,7 +65,9 @@ interface Route {
   onClose(error: SyncConnectionError, closedByUser: boolean): void;
 }
 
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
+// One handshake may stall (an engine's port proxy before the service listens); try again rather than wait.
+const ATTEMPT_TIMEOUT_MS = 5_000;
 const FIRST_RETRY_DELAY_MS = 50;
 const MAX_RETRY_DELAY_MS = 1_000;
 const CLOSE_HANDSHAKE_MS = 1_000;
@@ -319,7 +324,7 @@ export class SyncClient {
 }
 
 /**
- * Connects to the sync service, retrying with backoff for up to `connectTimeoutMs` (default 10 s)
+ * Connects to the sync service, retrying with backoff for up to `connectTimeoutMs` (default 60 s)
  * while it is not reachable yet.
  */
 export async function connectSyncClient(options: SyncClientOptions): Promise<SyncClient> {
@@ -331,7 +336,7 @@ export async function connectSyncClient(options: SyncClientOptions): Promise<Syn
     options.signal?.throwIfAborted();
     let lastError: Error;
     try {
-      const ws = await openSocket(url, Math.max(deadline - Date.now(), 1));
+      const ws = await openSocket(url, Math.min(Math.max(deadline - Date.now(), 1), ATTEMPT_TIMEOUT_MS));
       return new SyncClient(ws, options);
     } catch (error) {
       lastError = error as Error;

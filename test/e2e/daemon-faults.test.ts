@@ -6,13 +6,14 @@ import { pino } from 'pino';
 import { startEmbeddedRedis } from '../../daemon/embedded-redis.ts';
 import {
   isRunning,
-  runCli,
   scratchDir,
   startDaemonProcess,
   waitFor,
   type DaemonProcess,
 } from '../helpers/processes.ts';
-import { taskIdOf, taskOf, waitForState } from '../helpers/daemon-api.ts';
+import { labelFilter, runIdLabel } from '../../docker/labels.ts';
+import { connectEngine } from '../docker/docker-fixtures.ts';
+import { runSingle, taskIdOf, taskOf, waitForState } from '../helpers/daemon-api.ts';
 
 describe('the daemon survives faults and ends interrupted work honestly', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -32,19 +33,7 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
     });
     cleanups.push(daemon.stop);
 
-    const before = await runCli([
-      '--endpoint',
-      daemon.url,
-      'run',
-      'single',
-      '--plan',
-      'placebo',
-      '--testcase',
-      'ok',
-      '--instances',
-      '1',
-      '--wait',
-    ]);
+    const before = await runSingle(daemon.url, 'placebo', 'ok', ['--instances', '1', '--wait']);
     assert.equal(before.code, 0, before.stdout + before.stderr);
 
     await redis.stop();
@@ -57,19 +46,7 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
     await waitFor('health to recover', async () =>
       (await fetch(`${daemon.url}/api/v1/health`)).status === 200 ? true : undefined,
     );
-    const afterRestart = await runCli([
-      '--endpoint',
-      daemon.url,
-      'run',
-      'single',
-      '--plan',
-      'placebo',
-      '--testcase',
-      'ok',
-      '--instances',
-      '1',
-      '--wait',
-    ]);
+    const afterRestart = await runSingle(daemon.url, 'placebo', 'ok', ['--instances', '1', '--wait']);
     assert.equal(afterRestart.code, 0, afterRestart.stdout + afterRestart.stderr);
     // The earlier task survived the restart (append-only file).
     assert.equal((await taskOf(daemon.url, taskIdOf(before.stdout))).outcome, 'success');
@@ -85,48 +62,19 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
       env: { TESTGROUND_WORKER_CONCURRENCY: '1' },
     });
     const stalled = taskIdOf(
-      (
-        await runCli([
-          '--endpoint',
-          daemon.url,
-          'run',
-          'single',
-          '--plan',
-          'placebo',
-          '--testcase',
-          'stall',
-          '--instances',
-          '2',
-          '--timeout',
-          '5m',
-        ])
-      ).stdout,
+      (await runSingle(daemon.url, 'placebo', 'stall', ['--instances', '2', '--timeout', '5m'])).stdout,
     );
     await waitForState(daemon.url, stalled, 'running');
-    const queued = taskIdOf(
-      (
-        await runCli([
-          '--endpoint',
-          daemon.url,
-          'run',
-          'single',
-          '--plan',
-          'placebo',
-          '--testcase',
-          'ok',
-          '--instances',
-          '1',
-        ])
-      ).stdout,
-    );
+    const queued = taskIdOf((await runSingle(daemon.url, 'placebo', 'ok', ['--instances', '1'])).stdout);
     const pidsFile = path.join(home, 'temp', stalled, 'instance.pids');
-    const pids = await waitFor('both instances to be started', async () => {
+    // The run's sync service process and its two instances.
+    const pids = await waitFor('the sync service and both instances to be started', async () => {
       const found = (await readFile(pidsFile, 'utf8').catch(() => ''))
         .trim()
         .split('\n')
         .filter(Boolean)
         .map(Number);
-      return found.length === 2 ? found : undefined;
+      return found.length === 3 ? found : undefined;
     });
 
     daemon.child.kill('SIGKILL');
@@ -142,6 +90,46 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
       pids.some(isRunning) ? undefined : true,
     );
     const next = await waitForState(daemon.url, queued, 'complete');
+    assert.equal(next.outcome, 'success');
+  });
+  it('after a SIGKILL mid docker run, a restarted daemon ends the task as error, removes its containers and network, and runs queued tasks', async () => {
+    const engine = await connectEngine();
+    const scratch = await scratchDir('sigkill-docker');
+    cleanups.push(scratch.remove);
+    const home = path.join(scratch.dir, 'home');
+    const docker = ['--builder', 'docker:node', '--runner', 'local:docker'];
+    let daemon: DaemonProcess = await startDaemonProcess({
+      home,
+      env: { TESTGROUND_WORKER_CONCURRENCY: '1' },
+    });
+    const submit = async (testCase: string, extra: string[] = []): Promise<string> =>
+      taskIdOf(
+        (await runSingle(daemon.url, 'placebo', testCase, [...docker, '--instances', '2', ...extra])).stdout,
+      );
+    const objectsOf = async (runId: string): Promise<number> =>
+      (await engine.listContainers(labelFilter({ [runIdLabel]: runId }), { all: true })).length +
+      (await engine.listNetworks(labelFilter({ [runIdLabel]: runId }))).length;
+
+    const stalled = await submit('stall', ['--timeout', '5m']);
+    // Two instances and the sidecar, plus the network.
+    await waitFor(
+      "the stalled run's containers to be up",
+      async () => ((await objectsOf(stalled)) === 4 ? true : undefined),
+      90_000,
+    );
+    const queued = await submit('ok');
+
+    daemon.child.kill('SIGKILL');
+    await new Promise((resolve) => daemon.child.once('exit', resolve));
+    assert.equal(await objectsOf(stalled), 4, 'SIGKILL of the daemon leaves its containers behind');
+
+    daemon = await startDaemonProcess({ home, env: { TESTGROUND_WORKER_CONCURRENCY: '1' } });
+    cleanups.push(daemon.stop);
+    const interrupted = await waitForState(daemon.url, stalled, 'complete');
+    assert.equal(interrupted.outcome, 'error');
+    assert.equal(interrupted.error, 'daemon restarted during the run');
+    assert.equal(await objectsOf(stalled), 0, 'its containers and network are gone');
+    const next = await waitForState(daemon.url, queued, 'complete', 90_000);
     assert.equal(next.outcome, 'success');
   });
 });

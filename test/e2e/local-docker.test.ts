@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { DockerEngine } from '../../docker/docker-engine.ts';
 import { labelFilter, roleLabel, runIdLabel } from '../../docker/labels.ts';
 import { readTgz } from '../helpers/archive.ts';
-import { taskIdOf, taskOf, waitForState } from '../helpers/daemon-api.ts';
+import { runSingle, taskIdOf, taskOf, waitForState } from '../helpers/daemon-api.ts';
 import { connectEngine } from '../docker/docker-fixtures.ts';
 import { runCli, scratchDir, startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/processes.ts';
 
@@ -66,22 +66,11 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     })();
-    const result = await cli(
-      [
-        'run',
-        'single',
-        '--plan',
-        'example',
-        '--testcase',
-        'sync',
-        ...docker,
-        '--instances',
-        '10',
-        '--wait',
-        '--collect',
-        '--collect-file',
-        archive,
-      ],
+    const result = await runSingle(
+      daemon.url,
+      'example',
+      'sync',
+      [...docker, '--instances', '10', '--wait', '--collect', '--collect-file', archive],
       (stdout) => {
         runId ??= /run (\w+) queued/.exec(stdout)?.[1];
       },
@@ -132,13 +121,7 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
       'utf8',
     );
     assert.match(source, /waitNetworkInitialized/);
-    const result = await cli([
-      'run',
-      'single',
-      '--plan',
-      'official-sdk',
-      '--testcase',
-      'sync',
+    const result = await runSingle(daemon.url, 'official-sdk', 'sync', [
       ...docker,
       '--instances',
       '4',
@@ -157,13 +140,7 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
   it('reports placebo failure, crash, no-outcome and stall (timeout) honestly, all at once', async () => {
     const results = await Promise.all(
       placeboCases.map((expected) =>
-        cli([
-          'run',
-          'single',
-          '--plan',
-          'placebo',
-          '--testcase',
-          expected.testCase,
+        runSingle(daemon.url, 'placebo', expected.testCase, [
           ...docker,
           '--instances',
           '1',
@@ -199,24 +176,10 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
     const runIds: string[] = [];
     const results = await Promise.all(
       [0, 1].map(() =>
-        cli(
-          [
-            'run',
-            'single',
-            '--plan',
-            'example',
-            '--testcase',
-            'pubsub',
-            ...docker,
-            '--instances',
-            '3',
-            '--wait',
-          ],
-          (stdout) => {
-            const id = /run (\w+) queued/.exec(stdout)?.[1];
-            if (id && !runIds.includes(id)) runIds.push(id);
-          },
-        ),
+        runSingle(daemon.url, 'example', 'pubsub', [...docker, '--instances', '3', '--wait'], (stdout) => {
+          const id = /run (\w+) queued/.exec(stdout)?.[1];
+          if (id && !runIds.includes(id)) runIds.push(id);
+        }),
       ),
     );
     for (const result of results) assert.equal(result.code, 0, result.stdout + result.stderr);
@@ -232,13 +195,7 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
   });
 
   it('builds and runs a docker:generic plan from its own Dockerfile', async () => {
-    const result = await cli([
-      'run',
-      'single',
-      '--plan',
-      'generic-docker',
-      '--testcase',
-      'ok',
+    const result = await runSingle(daemon.url, 'generic-docker', 'ok', [
       '--builder',
       'docker:generic',
       '--runner',
@@ -253,21 +210,8 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
 
   it('removes the containers of a canceled run', async () => {
     const id = taskIdOf(
-      (
-        await cli([
-          'run',
-          'single',
-          '--plan',
-          'placebo',
-          '--testcase',
-          'stall',
-          ...docker,
-          '--instances',
-          '3',
-          '--timeout',
-          '5m',
-        ])
-      ).stdout,
+      (await runSingle(daemon.url, 'placebo', 'stall', [...docker, '--instances', '3', '--timeout', '5m']))
+        .stdout,
     );
     await waitFor(
       '3 instance containers to run',

@@ -7,9 +7,10 @@ import {
   runCli,
   scratchDir,
   startDaemonProcess,
+  type CliResult,
   type DaemonProcess,
 } from '../helpers/processes.ts';
-import { taskIdOf, taskOf, waitForState, type TaskJson } from '../helpers/daemon-api.ts';
+import { runSingle, taskIdOf, taskOf, waitForState, type TaskJson } from '../helpers/daemon-api.ts';
 
 describe('placebo outcomes, timeouts and cancel (real daemon, local:exec)', () => {
   let daemon: DaemonProcess;
@@ -28,20 +29,8 @@ describe('placebo outcomes, timeouts and cancel (real daemon, local:exec)', () =
   });
 
   const task = (id: string): Promise<TaskJson> => taskOf(daemon.url, id);
-  const placebo = (testCase: string, extra: string[] = []): Promise<Awaited<ReturnType<typeof runCli>>> =>
-    runCli([
-      '--endpoint',
-      daemon.url,
-      'run',
-      'single',
-      '--plan',
-      'placebo',
-      '--testcase',
-      testCase,
-      '--instances',
-      '2',
-      ...extra,
-    ]);
+  const placebo = (testCase: string, extra: string[] = []): Promise<CliResult> =>
+    runSingle(daemon.url, 'placebo', testCase, ['--instances', '2', ...extra]);
 
   const cases = [
     { testCase: 'ok', exit: 0, run: 'success', instance: 'success' },
@@ -92,7 +81,7 @@ describe('placebo outcomes, timeouts and cancel (real daemon, local:exec)', () =
       .trim()
       .split('\n')
       .map(Number);
-    assert.equal(pids.length, 2);
+    assert.equal(pids.length, 3, 'the sync service process and two instances');
     const cancelRunning = await runCli(['--endpoint', daemon.url, 'cancel', '-t', running]);
     assert.equal(cancelRunning.code, 0, cancelRunning.stderr);
     const ended = await waitForState(daemon.url, running, 'canceled');

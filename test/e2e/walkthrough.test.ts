@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readTgz } from '../helpers/archive.ts';
-import { runCli, scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
+import { runSingle } from '../helpers/daemon-api.ts';
+import { scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
 
 interface SeedLine {
   ts: number;
@@ -26,15 +27,7 @@ describe('the seed walkthrough through the real CLI and daemon (local:exec)', ()
 
   it('runs example/sync with 10 instances: exit 0, live output, one leader, 10 run.out in the archive', async () => {
     const archive = path.join(scratch.dir, 'walkthrough.tgz');
-    const result = await runCli([
-      '--endpoint',
-      daemon.url,
-      'run',
-      'single',
-      '--plan',
-      'example',
-      '--testcase',
-      'sync',
+    const result = await runSingle(daemon.url, 'example', 'sync', [
       '--builder',
       'exec:node',
       '--runner',
@@ -92,19 +85,7 @@ describe('the seed walkthrough through the real CLI and daemon (local:exec)', ()
   });
 
   it('runs a plan written only against the official @testground/sdk@0.1.2 across 8 instances to success', async () => {
-    const result = await runCli([
-      '--endpoint',
-      daemon.url,
-      'run',
-      'single',
-      '--plan',
-      'official-sdk',
-      '--testcase',
-      'sync',
-      '--instances',
-      '8',
-      '--wait',
-    ]);
+    const result = await runSingle(daemon.url, 'official-sdk', 'sync', ['--instances', '8', '--wait']);
     assert.equal(result.code, 0, `exit code; stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
     assert.match(result.stdout, /^single: 8\/8 ok$/m);
   });

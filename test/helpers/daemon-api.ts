@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { waitFor } from './processes.ts';
+import { runCli, waitFor, type CliResult } from './processes.ts';
 
 /** The part of a task record the end-to-end tests look at. */
 export interface TaskJson {
@@ -33,5 +33,19 @@ export function waitForState(url: string, id: string, state: string, timeoutMs =
       return task.state === state ? task : undefined;
     },
     timeoutMs,
+  );
+}
+
+/** `testground --endpoint <url> run single --plan <plan> --testcase <testCase> …args` through the real CLI. */
+export function runSingle(
+  url: string,
+  plan: string,
+  testCase: string,
+  args: string[],
+  onStdout?: (text: string) => void,
+): Promise<CliResult> {
+  return runCli(
+    ['--endpoint', url, 'run', 'single', '--plan', plan, '--testcase', testCase, ...args],
+    onStdout ? { onStdout } : {},
   );
 }

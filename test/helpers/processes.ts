@@ -40,10 +40,10 @@ export async function startDaemonProcess(options: {
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`daemon did not start within 30 s; output:\n${output}`)),
-      30_000,
-    );
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`daemon did not start within 30 s; output:\n${output}`));
+    }, 30_000);
     const check = (): void => {
       const match = /daemon listening on (http:\/\/[\d.]+:\d+)/.exec(output);
       if (match) {

@@ -1,0 +1,74 @@
+import { spawn } from 'node:child_process';
+import type { Logger } from 'pino';
+
+export interface SyncServiceProcess {
+  readonly pid: number;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const startTimeoutMs = 15_000;
+
+/**
+ * Starts the bundled sync service as a child process on 127.0.0.1 and a free port. `env` is added to its
+ * environment (local:exec passes `TEST_RUN`, which is how a restarted daemon recognises leftovers).
+ */
+export async function startSyncServiceProcess(
+  bundle: string,
+  env: Record<string, string>,
+  logger: Logger,
+): Promise<SyncServiceProcess> {
+  const child = spawn(process.execPath, [bundle], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      LOG_LEVEL: 'warn',
+      ...env,
+      SYNC_SERVICE_HOST: '127.0.0.1',
+      SYNC_SERVICE_PORT: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (stderr.length > 10_000) stderr = stderr.slice(-5_000);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => fail(`did not say where it listens within ${startTimeoutMs} ms`),
+      startTimeoutMs,
+    );
+    const fail = (why: string): void => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`the sync service process ${why}; its stderr: ${stderr.trim() || '(none)'}`));
+    };
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.once('error', (error) => fail(`could not start: ${error.message}`));
+    child.once('exit', (code, signal) => fail(`exited (code ${code}, signal ${signal}) before listening`));
+  });
+  child.removeAllListeners('exit');
+  child.once('exit', (code, signal) => {
+    if (code !== 0) logger.warn({ code, signal, stderr: stderr.trim() }, 'the sync service process exited');
+  });
+  return {
+    pid: child.pid!,
+    port,
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
