@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { copyFile, rm, stat } from 'node:fs/promises';
+import { copyFile, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { TaskLog } from '../daemon/task-log.ts';
@@ -70,7 +70,16 @@ export class InstanceOutput {
     await Promise.all([closeStream(this.stdoutCapture), closeStream(this.stderrFile)]);
     const runOut = path.join(this.dir, 'run.out');
     const written = await stat(runOut).catch(() => undefined);
-    if (!written || written.size === 0) await copyFile(this.captureFile, runOut);
+    if (!written || written.size === 0) {
+      await copyFile(this.captureFile, runOut);
+    } else if (!this.terminalEvent) {
+      // Node drops stdout still queued for a pipe when a process calls process.exit(), so the last events
+      // may never reach us; the SDKs also write run.out, synchronously, and that file has them.
+      for (const line of (await readFile(runOut, 'utf8')).split('\n')) {
+        const event = parseEventLine(line);
+        if (event) this.terminalEvent = pickTerminalEvent(this.terminalEvent, event);
+      }
+    }
     await rm(this.captureFile, { force: true });
   }
 

@@ -17,12 +17,12 @@ import { RuntimeImageProvider, type RuntimeImage } from '../../docker/runtime-im
 import { parseEventLine } from '../../runners/events.ts';
 import {
   connectEngine,
-  MemoryTaskLog,
   removeScope,
   runContainer,
   testRuntimeImage,
   testScope,
 } from '../docker/docker-fixtures.ts';
+import { MemoryTaskLog } from '../helpers/memory-task-log.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const scope = testScope('docker-generic');

@@ -14,13 +14,8 @@ import type { DockerEngine } from '../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, planLabel, roleLabel } from '../../docker/labels.ts';
 import { RuntimeImageProvider } from '../../docker/runtime-image.ts';
 import { parseEventLine } from '../../runners/events.ts';
-import {
-  connectEngine,
-  MemoryTaskLog,
-  removeScope,
-  runContainer,
-  testScope,
-} from '../docker/docker-fixtures.ts';
+import { connectEngine, removeScope, runContainer, testScope } from '../docker/docker-fixtures.ts';
+import { MemoryTaskLog } from '../helpers/memory-task-log.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const scope = testScope('docker-node');

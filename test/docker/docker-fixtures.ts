@@ -3,7 +3,6 @@
  * test file created so that `after` removes exactly that, and a one-shot container run.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import type { TaskLog } from '../../daemon/task-log.ts';
 import { DockerEngine, type ContainerExit, type ContainerSpec } from '../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, runIdLabel, type LabelFilter } from '../../docker/labels.ts';
 import { RuntimeImageProvider, type RuntimeImage } from '../../docker/runtime-image.ts';
@@ -85,29 +84,4 @@ export async function runContainer(
   const exit = await engine.waitContainer(id, signal);
   await logs.ended;
   return { id, stdout, stderr, ...exit };
-}
-
-/** A TaskLog that keeps every line, for assertions on what builders reported. */
-export class MemoryTaskLog implements TaskLog {
-  readonly lines: string[] = [];
-
-  info(message: string): void {
-    this.lines.push(message);
-  }
-  warn(message: string): void {
-    this.lines.push(`WARN ${message}`);
-  }
-  error(message: string): void {
-    this.lines.push(`ERROR ${message}`);
-  }
-  output(group: string, instance: number, stream: 'stdout' | 'stderr', line: string): void {
-    this.lines.push(`${group}[${instance}] ${stream}: ${line}`);
-  }
-  instanceEnd(group: string, instance: number, outcome: string, reason: string): void {
-    this.lines.push(`${group}[${instance}] ended ${outcome}: ${reason}`);
-  }
-
-  text(): string {
-    return this.lines.join('\n');
-  }
 }

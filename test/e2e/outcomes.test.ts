@@ -106,6 +106,16 @@ describe('placebo outcomes, timeouts and cancel (real daemon, local:exec)', () =
     const next = await placebo('ok', ['--wait']);
     assert.equal(next.code, 0, next.stdout);
 
+    // The log can be resumed after any line's offset, as a client that lost its connection does.
+    const all = (await (await fetch(`${daemon.url}/api/v1/tasks/${running}/logs`)).text()).trim().split('\n');
+    const third = JSON.parse(all[2]!) as { offset: string };
+    const resumed = (
+      await (await fetch(`${daemon.url}/api/v1/tasks/${running}/logs?offset=${third.offset}`)).text()
+    )
+      .trim()
+      .split('\n');
+    assert.deepEqual(resumed, all.slice(3));
+
     const logs = await runCli(['--endpoint', daemon.url, 'logs', '-t', running]);
     assert.equal(logs.code, 0);
     assert.match(logs.stdout, /task canceled/);
