@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: npm 11 writes this lock without the foreign-platform builds of an optional
+  # dependency (msgpackr-extract, under BullMQ) and then `npm ci` calls its own lock out of sync.
+  # `npm install` installs exactly the locked versions all the same.
+  echo "installing npm packages (npm install, from package-lock.json)"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 as_root() {
