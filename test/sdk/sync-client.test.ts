@@ -257,8 +257,9 @@ describe('SyncClient against the real sync service', () => {
           assert.ok(error instanceof SyncConnectionError);
           assert.match(
             error.message,
+            // Under load the last attempt, with little budget left, may time out instead of being refused.
             new RegExp(
-              `ws://127\\.0\\.0\\.1:${port} within 300 ms \\(\\d+ attempts, last error: .*ECONNREFUSED`,
+              `ws://127\\.0\\.0\\.1:${port} within 300 ms \\(\\d+ attempts, last error: .*(ECONNREFUSED|handshake has timed out)`,
             ),
           );
           return true;
