@@ -74,7 +74,9 @@ export class Engine {
       return;
     }
     if (task.state === 'building' || task.state === 'running') {
-      // BullMQ hands a job out again when the worker that had it died mid-run.
+      // BullMQ hands a job out again when the worker that had it died mid-run, and also when its lock
+      // could not be renewed (Redis was away for a while): a run still going here must be left alone.
+      if (this.active.has(taskId)) return;
       await this.endAsInterrupted(task);
       return;
     }

@@ -21,6 +21,17 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
+  it('stops gracefully on SIGTERM: exit code 0, and its embedded redis-server stopped', async () => {
+    const scratch = await scratchDir('sigterm');
+    cleanups.push(scratch.remove);
+    const home = path.join(scratch.dir, 'home');
+    const daemon = await startDaemonProcess({ home });
+    const redisPid = Number(await readFile(path.join(home, 'redis', 'redis.pid'), 'utf8'));
+    assert.ok(isRunning(redisPid), 'the daemon owns a running redis-server');
+    assert.equal(await daemon.stop(), 0);
+    await waitFor('the embedded redis-server to stop', async () => (isRunning(redisPid) ? undefined : true));
+  });
+
   it('keeps serving through a Redis restart and runs plans again afterwards', async () => {
     const scratch = await scratchDir('redis-restart');
     cleanups.push(scratch.remove);
@@ -51,6 +62,35 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
     // The earlier task survived the restart (append-only file).
     assert.equal((await taskOf(daemon.url, taskIdOf(before.stdout))).outcome, 'success');
     assert.equal(daemon.child.exitCode, null, 'the daemon is still running');
+  });
+
+  it('a run in progress through a Redis outage longer than the job lock still ends honestly', async () => {
+    const scratch = await scratchDir('redis-outage');
+    cleanups.push(scratch.remove);
+    const redisDir = path.join(scratch.dir, 'redis');
+    let redis = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
+    cleanups.push(() => redis.stop());
+    const daemon = await startDaemonProcess({
+      home: path.join(scratch.dir, 'home'),
+      env: { REDIS_URL: `unix://${redis.socketPath}` },
+    });
+    cleanups.push(daemon.stop);
+    const id = taskIdOf(
+      (await runSingle(daemon.url, 'placebo', 'stall', ['--instances', '1', '--timeout', '45s'])).stdout,
+    );
+    await waitForState(daemon.url, id, 'running');
+
+    // Longer than BullMQ's 30 s lock: when Redis is back, the job is handed out again as stalled.
+    await redis.stop();
+    await new Promise((resolve) => setTimeout(resolve, 32_000));
+    redis = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
+
+    const task = await waitForState(daemon.url, id, 'complete', 90_000);
+    assert.equal(task.outcome, 'failure', `${task.outcome}: ${task.error}`);
+    assert.deepEqual(
+      task.result?.instances.map((instance) => instance.outcome),
+      ['timeout'],
+    );
   });
 
   it('after a SIGKILL mid-run, a restarted daemon ends the task as error, stops its instances, and runs queued tasks', async () => {
