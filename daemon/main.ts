@@ -153,7 +153,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   });
   const address = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  queue.startWorker((taskId) => engine.process(taskId));
+  await queue.startWorker((taskId) => engine.process(taskId));
   logger.info(
     { url, home: config.home, redis: config.redisUrl ? 'REDIS_URL' : 'embedded', daemonId },
     `daemon listening on ${url}`,
@@ -181,6 +181,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
 export async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
   const config = loadDaemonConfig(process.env, flags);
   const logger = pino({ level: config.logLevel, base: { daemon: true } });
+  // A long-running daemon outlives a dependency's stray rejection (a Redis client closing mid-request):
+  // log it instead of dying with every run it carries.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   const daemon = await startDaemon(config, logger);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -50,7 +50,8 @@ export class TaskQueue {
     }
   }
 
-  startWorker(process: TaskProcessor): void {
+  /** Starts taking jobs; resolves once the queue and the worker are connected. */
+  async startWorker(process: TaskProcessor): Promise<void> {
     if (this.worker) throw new Error('the task worker is already running');
     this.worker = new Worker(queueName, async (job: Job<{ taskId: string }>) => process(job.data.taskId), {
       connection: this.options.connection,
@@ -64,6 +65,8 @@ export class TaskQueue {
     this.worker.on('failed', (job, error) =>
       this.options.logger.error({ err: error, taskId: job?.data.taskId }, 'task processor threw'),
     );
+    // Closing a queue whose connections are still being set up leaves rejections nobody handles.
+    await Promise.all([this.queue.waitUntilReady(), this.worker.waitUntilReady()]);
   }
 
   async counts(): Promise<Record<string, number>> {

@@ -28,7 +28,7 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
     const daemon = await startDaemonProcess({ home });
     const redisPid = Number(await readFile(path.join(home, 'redis', 'redis.pid'), 'utf8'));
     assert.ok(isRunning(redisPid), 'the daemon owns a running redis-server');
-    assert.equal(await daemon.stop(), 0);
+    assert.equal(await daemon.stop(), 0, daemon.log());
     await waitFor('the embedded redis-server to stop', async () => (isRunning(redisPid) ? undefined : true));
   });
 
