@@ -21,6 +21,29 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
+  /** A daemon on a redis-server the test can stop and start again (same data directory). */
+  const daemonWithOwnRedis = async (
+    name: string,
+  ): Promise<{ daemon: DaemonProcess; redis: { stop: () => Promise<void>; start: () => Promise<void> } }> => {
+    const scratch = await scratchDir(name);
+    cleanups.push(scratch.remove);
+    const redisDir = path.join(scratch.dir, 'redis');
+    let server = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
+    cleanups.push(() => server.stop());
+    const daemon = await startDaemonProcess({
+      home: path.join(scratch.dir, 'home'),
+      env: { REDIS_URL: `unix://${server.socketPath}` },
+    });
+    cleanups.push(daemon.stop);
+    const redis = {
+      stop: () => server.stop(),
+      start: async () => {
+        server = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
+      },
+    };
+    return { daemon, redis };
+  };
+
   it('stops gracefully on SIGTERM: exit code 0, and its embedded redis-server stopped', async () => {
     const scratch = await scratchDir('sigterm');
     cleanups.push(scratch.remove);
@@ -33,16 +56,7 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
   });
 
   it('keeps serving through a Redis restart and runs plans again afterwards', async () => {
-    const scratch = await scratchDir('redis-restart');
-    cleanups.push(scratch.remove);
-    const redisDir = path.join(scratch.dir, 'redis');
-    let redis = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
-    cleanups.push(() => redis.stop());
-    const daemon = await startDaemonProcess({
-      home: path.join(scratch.dir, 'home'),
-      env: { REDIS_URL: `unix://${redis.socketPath}` },
-    });
-    cleanups.push(daemon.stop);
+    const { daemon, redis } = await daemonWithOwnRedis('redis-restart');
 
     const before = await runSingle(daemon.url, 'placebo', 'ok', ['--instances', '1', '--wait']);
     assert.equal(before.code, 0, before.stdout + before.stderr);
@@ -53,7 +67,7 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
     const report = (await down.json()) as { checks: { redis: { ok: boolean } } };
     assert.equal(report.checks.redis.ok, false);
 
-    redis = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
+    await redis.start();
     await waitFor('health to recover', async () =>
       (await fetch(`${daemon.url}/api/v1/health`)).status === 200 ? true : undefined,
     );
@@ -65,16 +79,7 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
   });
 
   it('a run in progress through a Redis outage longer than the job lock still ends honestly', async () => {
-    const scratch = await scratchDir('redis-outage');
-    cleanups.push(scratch.remove);
-    const redisDir = path.join(scratch.dir, 'redis');
-    let redis = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
-    cleanups.push(() => redis.stop());
-    const daemon = await startDaemonProcess({
-      home: path.join(scratch.dir, 'home'),
-      env: { REDIS_URL: `unix://${redis.socketPath}` },
-    });
-    cleanups.push(daemon.stop);
+    const { daemon, redis } = await daemonWithOwnRedis('redis-outage');
     const id = taskIdOf(
       (await runSingle(daemon.url, 'placebo', 'stall', ['--instances', '1', '--timeout', '45s'])).stdout,
     );
@@ -83,7 +88,7 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
     // Longer than BullMQ's 30 s lock: when Redis is back, the job is handed out again as stalled.
     await redis.stop();
     await new Promise((resolve) => setTimeout(resolve, 32_000));
-    redis = await startEmbeddedRedis(redisDir, pino({ level: 'silent' }));
+    await redis.start();
 
     const task = await waitForState(daemon.url, id, 'complete', 90_000);
     assert.equal(task.outcome, 'failure', `${task.outcome}: ${task.error}`);
