@@ -45,6 +45,13 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 if ! docker info >/dev/null 2>&1; then
   as_root "a running Docker engine" "start one with 'sudo dockerd &'"
+  # A dockerd killed without shutting down (a machine's session ending) leaves pid files that make the
+  # next one refuse to start; remove them when no live process holds them.
+  for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+      rm -f "$pidfile"
+    fi
+  done
   echo "starting dockerd (log: /var/log/testground-dockerd.log)"
   nohup dockerd >/var/log/testground-dockerd.log 2>&1 &
   for _ in $(seq 1 60); do
