@@ -6,6 +6,7 @@ import path from 'node:path';
 import { build as esbuild, type Message } from 'esbuild';
 import { BuildError } from '../daemon/errors.ts';
 import type { TaskLog } from '../daemon/task-log.ts';
+import { nodeBundleOptions } from './node-bundle-options.ts';
 import type { Artifact, BuildInput, Builder } from './builder.ts';
 import { hashDirectory, stableStringify } from './plan-hash.ts';
 
@@ -174,21 +175,11 @@ function npmInstall(dir: string, log: TaskLog, signal: AbortSignal, builderId: s
 async function bundle(entry: string, outfile: string, sdkEntry: string, builderId: string): Promise<void> {
   try {
     await esbuild({
+      ...nodeBundleOptions,
       entryPoints: [entry],
       outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
       sourcemap: 'inline',
-      logLevel: 'silent',
       alias: { 'testground-sdk': sdkEntry },
-      // ws loads these native speed-ups optionally, inside a try/catch.
-      external: ['bufferutil', 'utf-8-validate'],
-      // CommonJS dependencies (the official SDK is one) call require(); ES module output needs one.
-      banner: {
-        js: "import { createRequire as __tgCreateRequire } from 'node:module'; const require = __tgCreateRequire(import.meta.url);",
-      },
     });
   } catch (error) {
     const errors = (error as { errors?: Message[] }).errors ?? [];

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build as esbuild } from 'esbuild';
+import { nodeBundleOptions } from '../builders/node-bundle-options.ts';
 
 /**
  * The sync service as one self-contained ES module file (`sync/service-entry.ts` bundled), which plain
@@ -28,18 +29,9 @@ export class SyncServiceBundle {
 
   private async build(): Promise<string> {
     const bundled = await esbuild({
+      ...nodeBundleOptions,
       entryPoints: [path.resolve(import.meta.dirname, '../sync/service-entry.ts')],
-      bundle: true,
       write: false,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      logLevel: 'silent',
-      external: ['bufferutil', 'utf-8-validate'],
-      // Dependencies written as CommonJS call require(); an ES module output needs one.
-      banner: {
-        js: "import { createRequire as __tgCreateRequire } from 'node:module'; const require = __tgCreateRequire(import.meta.url);",
-      },
     });
     const code = bundled.outputFiles[0]!.contents;
     const file = path.join(
