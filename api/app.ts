@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { NotFoundError } from '../daemon/errors.ts';
+import { NotFoundError } from '../core/errors.ts';
 import type { LogBus } from '../daemon/log-bus.ts';
 import type { OutputsStore } from '../daemon/outputs-store.ts';
 import type { RunnerMaintenance } from '../daemon/runner-maintenance.ts';

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { UnauthorizedError } from '../daemon/errors.ts';
+import { UnauthorizedError } from '../core/errors.ts';
 
 /**
  * With a token configured, every request must carry `Authorization: Bearer <token>`; without one the

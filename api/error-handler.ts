@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
-import { TestgroundError, TooLargeError, ValidationError } from '../daemon/errors.ts';
+import { TestgroundError, TooLargeError, ValidationError } from '../core/errors.ts';
 
 const statusByCode: Record<string, number> = {
   invalid_request: 400,

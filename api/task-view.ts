@@ -1,4 +1,4 @@
-import type { TaskRecord } from '../daemon/task-store.ts';
+import type { TaskRecord } from '../core/task.ts';
 
 /** The JSON clients see for a task: snake_case like the rest of the API, internals (paths) left out. */
 export function taskView(task: TaskRecord): Record<string, unknown> {

@@ -1,8 +1,6 @@
-import type { TaskLog } from '../daemon/task-log.ts';
+import type { Artifact } from '../core/artifact.ts';
+import type { TaskLog } from '../core/task-log.ts';
 
-/** What a builder produced: a bundle on the host, or (docker builders) an image. */
-export type Artifact =
-  { kind: 'bundle'; path: string; cached: boolean } | { kind: 'image'; imageId: string; cached: boolean };
 
 export interface BuildInput {
   /** The plan's directory (holds `manifest.toml`); builders never write into it. */

@@ -1,12 +1,13 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { BuildError } from '../daemon/errors.ts';
-import type { ProblemDetail } from '../daemon/errors.ts';
+import { BuildError } from '../core/errors.ts';
+import type { ProblemDetail } from '../core/errors.ts';
 import type { DockerEngine } from '../docker/docker-engine.ts';
-import type { RuntimeImageProvider } from '../docker/runtime-image.ts';
-import type { Artifact, BuildInput, Builder } from './builder.ts';
+import type { RuntimeImageProvider } from './runtime-image.ts';
+import type { BuildInput, Builder } from './builder.ts';
 import { dockerStep, planImageLabels, planImageTag } from './docker-node.ts';
 import { hashDirectory, stableStringify } from './plan-hash.ts';
+import type { Artifact } from '../core/artifact.ts';
 
 // Bump when what goes into the image changes, so images built the old way are not reused.
 const builderVersion = 'docker-generic/1';

@@ -1,14 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BuildError, DependencyError } from '../daemon/errors.ts';
+import { BuildError, DependencyError } from '../core/errors.ts';
 import { packContext } from '../docker/build-context.ts';
 import type { DockerEngine, Labels } from '../docker/docker-engine.ts';
 import { daemonLabel, planLabel, roleLabel } from '../docker/labels.ts';
-import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from '../docker/runtime-image.ts';
-import type { Artifact, BuildInput, Builder } from './builder.ts';
+import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from './runtime-image.ts';
+import type { BuildInput, Builder } from './builder.ts';
 import { bundlePlan } from './exec-node.ts';
 import { hashDirectory, stableStringify } from './plan-hash.ts';
+import type { Artifact } from '../core/artifact.ts';
 
 // Bump when the image layout changes, so images built by an older layout are not reused.
 const builderVersion = 'docker-node/1';

@@ -4,11 +4,12 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { build as esbuild, type Message } from 'esbuild';
-import { BuildError } from '../daemon/errors.ts';
-import type { TaskLog } from '../daemon/task-log.ts';
-import { nodeBundleOptions } from './node-bundle-options.ts';
-import type { Artifact, BuildInput, Builder } from './builder.ts';
+import { BuildError } from '../core/errors.ts';
+import type { TaskLog } from '../core/task-log.ts';
+import { nodeBundleOptions } from './node-bundle.ts';
+import type { BuildInput, Builder } from './builder.ts';
 import { hashDirectory, stableStringify } from './plan-hash.ts';
+import type { Artifact } from '../core/artifact.ts';
 
 // Bump when the bundle layout changes, so old cache entries are not reused.
 const builderVersion = 'exec-node/1';

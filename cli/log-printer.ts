@@ -1,4 +1,4 @@
-import { parseEventLine } from '../runners/events.ts';
+import { parseEventLine } from '../core/contract/events.ts';
 import type { LogLine } from './api-client.ts';
 
 /** One task log line as a person reads it; instance events are shown by their meaning, not as JSON. */

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
+import { defaultSyncServicePort } from '../core/contract/instance-env.ts';
 import { ApiClient, ApiError, UnreachableError } from './api-client.ts';
 import { runComposition, runSingle, type Output } from './commands/run.ts';
 import { healthcheck, terminate } from './commands/runners.ts';
@@ -8,8 +9,21 @@ import { exitCodes } from './exit-codes.ts';
 
 const defaultEndpoint = 'http://127.0.0.1:8042';
 
+/**
+ * The commands that start a server on this host rather than talk to a daemon. The entry point wires them
+ * (`bin/testground.js`), so the CLI itself never imports the daemon or the sync service.
+ */
+export interface LocalServers {
+  runDaemon(flags: { listen?: string; home?: string }): Promise<number>;
+  runSyncService(options: { host: string; port: number }): Promise<void>;
+}
+
 /** Runs the `testground` command line and resolves to its exit code. */
-export async function runCli(argv: string[], output: Output = consoleOutput): Promise<number> {
+export async function runCli(
+  argv: string[],
+  servers: LocalServers,
+  output: Output = consoleOutput,
+): Promise<number> {
   let exitCode: number = exitCodes.success;
   const program = new Command('testground')
     .description('Testground for TypeScript: run test plans of distributed systems, many instances at a time')
@@ -45,22 +59,16 @@ export async function runCli(argv: string[], output: Output = consoleOutput): Pr
     .description('start the daemon (HTTP API, queue and worker)')
     .option('--listen <host:port>', 'listen address (TESTGROUND_LISTEN, default 127.0.0.1:8042)')
     .option('--home <dir>', 'home directory (TESTGROUND_HOME, default ~/.testground)')
-    .action(
-      act(async (options: { listen?: string; home?: string }) => {
-        const { runDaemonCommand } = await import('../daemon/main.ts');
-        return runDaemonCommand(options);
-      }),
-    );
+    .action(act(async (options: { listen?: string; home?: string }) => servers.runDaemon(options)));
 
   program
     .command('sync-service')
     .description('run a standalone sync service')
-    .option('--port <port>', 'port', parseInteger, 5050)
+    .option('--port <port>', 'port', parseInteger, defaultSyncServicePort)
     .option('--host <host>', 'address to listen on', '0.0.0.0')
     .action(
       act(async (options: { port: number; host: string }) => {
-        const { runSyncServiceCommand } = await import('../sync/main.ts');
-        await runSyncServiceCommand(options);
+        await servers.runSyncService(options);
         return 0;
       }),
     );

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
-import { TooLargeError } from '../daemon/errors.ts';
+import { TooLargeError } from '../core/errors.ts';
 
 /** The daemon's default upload limit; packing refuses earlier with a better hint. */
 export const DEFAULT_MAX_PLAN_BYTES = 64 * 1024 * 1024;

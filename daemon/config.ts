@@ -1,8 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { parseByteSize } from './byte-size.ts';
-import { ValidationError } from './errors.ts';
+import { parseByteSize } from '../plan/units.ts';
+import { ValidationError } from '../core/errors.ts';
 
 const listenPattern = /^(?<host>[^:]+|\[[^\]]+\]):(?<port>\d{1,5})$/;
 

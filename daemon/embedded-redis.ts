@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { DependencyError } from './errors.ts';
+import { DependencyError } from '../core/errors.ts';
 
 /** A `redis-server` child owned by the daemon, reachable on a unix socket under the daemon's home. */
 export interface EmbeddedRedis {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { TaskLog } from './task-log.ts';
+import type { TaskLog } from '../core/task-log.ts';
 
 /** One line of a task's log, as stored and as served (NDJSON) with its stream offset. */
 export type LogEntry =

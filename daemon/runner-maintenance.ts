@@ -1,7 +1,8 @@
 import type { HealthcheckCheck, Runner } from '../runners/runner.ts';
-import { NotFoundError } from './errors.ts';
+import { NotFoundError } from '../core/errors.ts';
 import type { TaskService } from './task-service.ts';
-import { isTerminal, type TaskStore } from './task-store.ts';
+import { type TaskStore } from './task-store.ts';
+import { isTerminal } from '../core/task.ts';
 
 export interface HealthcheckReport {
   runner: string;

@@ -2,15 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { parseComposition, resolveComposition } from './composition.ts';
-import type { Engine } from './engine.ts';
-import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
+import { parseComposition } from '../plan/composition.ts';
+import { resolveComposition } from '../plan/resolve-composition.ts';
+import type { Engine } from './task-runner.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
 import type { LogBus } from './log-bus.ts';
-import { parseManifest } from './manifest.ts';
+import { parseManifest } from '../plan/manifest.ts';
 import type { OutputsStore } from './outputs-store.ts';
-import { extractPlanArchive } from './plan-archive.ts';
-import { isTerminal, type TaskRecord, type TaskStore } from './task-store.ts';
+import { extractPlanArchive } from '../plan/plan-archive.ts';
+import { type TaskStore } from './task-store.ts';
 import type { TaskQueue } from './task-queue.ts';
+import { isTerminal, type TaskRecord } from '../core/task.ts';
 
 export interface TaskServiceDeps {
   store: TaskStore;

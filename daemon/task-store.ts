@@ -1,60 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { Composition, ResolvedRun } from './composition.ts';
-import type { InstanceOutcome } from '../runners/outcome.ts';
-
-export const taskStates = ['queued', 'building', 'running', 'complete', 'canceled'] as const;
-export type TaskState = (typeof taskStates)[number];
-export type TaskOutcome = 'success' | 'failure' | 'error' | 'canceled';
-
-const terminalStates: readonly TaskState[] = ['complete', 'canceled'];
-export const isTerminal = (state: TaskState): boolean => terminalStates.includes(state);
-
-export interface InstanceResult {
-  group: string;
-  index: number;
-  outcome: InstanceOutcome;
-  reason: string;
-  exitCode: number | null;
-  signal: string | null;
-}
-
-export interface GroupSummary {
-  total: number;
-  ok: number;
-  outcomes: Partial<Record<InstanceOutcome, number>>;
-}
-
-export interface RunResult {
-  outcome: TaskOutcome;
-  reason: string;
-  groups: Record<string, GroupSummary>;
-  instances: InstanceResult[];
-}
-
-/** What a client sees of a task. Timestamps are ISO 8601. */
-export interface TaskRecord {
-  id: string;
-  type: 'run';
-  runId: string;
-  plan: string;
-  testCase: string;
-  builder: string;
-  runner: string;
-  instances: number;
-  createdBy: string;
-  createdAt: string;
-  state: TaskState;
-  states: { state: TaskState; at: string }[];
-  outcome?: TaskOutcome;
-  error?: string;
-  result?: RunResult;
-  cancelRequested: boolean;
-  daemonId?: string;
-  composition: Composition;
-  resolved: ResolvedRun;
-  planDir: string;
-  outputsDir: string;
-}
+import type { ResolvedRun, RunOutcome, RunResult } from '../core/run.ts';
+import { taskStates, type TaskRecord, type TaskState } from '../core/task.ts';
+import type { Composition } from '../plan/composition.ts';
 
 export interface NewTask {
   id: string;
@@ -78,7 +25,7 @@ export interface TaskFilter {
 
 /** Fields written on a transition; `undefined` values are left as they were. */
 export interface TransitionPatch {
-  outcome?: TaskOutcome;
+  outcome?: RunOutcome;
   error?: string;
   result?: RunResult;
   daemonId?: string;
@@ -232,12 +179,12 @@ function decode(fields: Record<string, string>): TaskRecord {
     createdAt: fields.createdAt ?? '',
     state: (fields.state ?? 'queued') as TaskState,
     states,
-    ...(fields.outcome ? { outcome: fields.outcome as TaskOutcome } : {}),
+    ...(fields.outcome ? { outcome: fields.outcome as RunOutcome } : {}),
     ...(fields.error ? { error: fields.error } : {}),
     ...(fields.result ? { result: JSON.parse(fields.result) as RunResult } : {}),
     cancelRequested: fields.cancelRequested === '1',
     ...(fields.daemonId ? { daemonId: fields.daemonId } : {}),
-    composition: JSON.parse(fields.composition ?? '{}') as Composition,
+    composition: JSON.parse(fields.composition ?? '{}') as Record<string, unknown>,
     resolved: JSON.parse(fields.resolved ?? '{}') as ResolvedRun,
     planDir: fields.planDir ?? '',
     outputsDir: fields.outputsDir ?? '',

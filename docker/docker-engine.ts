@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { DependencyError } from '../daemon/errors.ts';
+import { DependencyError } from '../core/errors.ts';
 import { packContext, listContextDirectory } from './build-context.ts';
 import type { LabelFilter } from './labels.ts';
 

@@ -2,9 +2,9 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { copyFile, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import type { TaskLog } from '../daemon/task-log.ts';
-import { parseEventLine, type InstanceEvent } from './events.ts';
-import { pickTerminalEvent } from './outcome.ts';
+import type { TaskLog } from '../core/task-log.ts';
+import { parseEventLine, type InstanceEvent } from '../core/contract/events.ts';
+import { pickTerminalEvent } from '../core/outcome.ts';
 
 // A line longer than this is passed on in pieces rather than held in memory without end.
 const maxLineChars = 1024 * 1024;

@@ -1,7 +1,6 @@
-import type { Artifact } from '../builders/builder.ts';
-import type { ResolvedRun } from '../daemon/composition.ts';
-import type { TaskLog } from '../daemon/task-log.ts';
-import type { InstanceResult } from '../daemon/task-store.ts';
+import type { Artifact } from '../core/artifact.ts';
+import type { TaskLog } from '../core/task-log.ts';
+import type { ResolvedRun, InstanceResult } from '../core/run.ts';
 
 export interface RunInput {
   runId: string;

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build as esbuild } from 'esbuild';
-import { nodeBundleOptions } from '../builders/node-bundle-options.ts';
+import { nodeBundleOptions } from '../builders/node-bundle.ts';
 
 /**
  * The sync service as one self-contained ES module file (`sync/service-entry.ts` bundled), which plain

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { packContext } from '../docker/build-context.ts';
 import type { DockerEngine } from '../docker/docker-engine.ts';
 import { roleLabel } from '../docker/labels.ts';
-import type { RuntimeImage } from '../docker/runtime-image.ts';
+import type { RuntimeImage } from '../builders/runtime-image.ts';
 import type { SyncServiceBundle } from './sync-service-bundle.ts';
 
 const repository = 'testground-sync-service';

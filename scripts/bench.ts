@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DockerEngine } from '../docker/docker-engine.ts';
 import { labelFilter, planLabel } from '../docker/labels.ts';
-import { concurrencyLimit } from '../runners/concurrency-limit.ts';
+import { concurrencyLimit } from '../core/concurrency-limit.ts';
 import { runSyncBench } from './bench-sync.ts';
 import { runCli, startDaemonProcess, type DaemonProcess } from '../test/helpers/processes.ts';
 

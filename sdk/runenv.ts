@@ -3,6 +3,7 @@
  * recording methods plans call.
  */
 import { tmpdir } from 'node:os';
+import { parseInstanceEnv, RunEnvError, type InstanceEnvironment } from '../core/contract/instance-env.ts';
 import {
   describeThrown,
   EventRecorder,
@@ -10,43 +11,10 @@ import {
   type RunEnvSummary,
 } from './event-recorder.ts';
 
-/** Everything the runner tells an instance, parsed and checked. */
-export interface RunParams {
-  testPlan: string;
-  testCase: string;
-  testRun: string;
-  testInstanceCount: number;
-  testGroupId: string;
-  testGroupInstanceCount: number;
-  testInstanceParams: Record<string, string>;
-  testInstanceRole: string;
-  testRepo: string;
-  testBranch: string;
-  testTag: string;
-  testOutputsPath: string;
-  testTempPath: string;
-  testSidecar: boolean;
-  testSubnet: string;
-  testStartTime: Date;
-  testDisableMetrics: boolean;
-  syncServiceHost: string;
-  syncServicePort: number;
-}
+/** Everything the runner tells an instance, parsed and checked (CONTRACT §2). */
+export type RunParams = InstanceEnvironment;
 
-/** The instance environment is missing variables or holds invalid ones; `problems` lists each. */
-export class RunEnvError extends Error {
-  readonly code = 'runenv_invalid';
-  readonly problems: readonly string[];
-
-  constructor(problems: string[]) {
-    super(
-      `invalid instance environment (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.join('; ')}. ` +
-        'Testground runners set these for every instance; set them yourself when running a plan by hand',
-    );
-    this.name = 'RunEnvError';
-    this.problems = problems;
-  }
-}
+export { RunEnvError };
 
 /** A test param is missing or does not hold a value of the requested type. */
 export class TestParamError extends Error {
@@ -72,132 +40,12 @@ export interface RunEnvOptions {
   now?: () => Date;
 }
 
-const DEFAULT_SYNC_SERVICE_HOST = 'testground-sync-service';
-const DEFAULT_SYNC_SERVICE_PORT = 5050;
-
 /**
  * Reads and checks the instance environment. Throws a {@link RunEnvError} naming every missing or
  * invalid variable at once.
  */
 export function parseRunParams(env: NodeJS.ProcessEnv, now: () => Date = () => new Date()): RunParams {
-  const problems: string[] = [];
-  const required = (name: string): string => {
-    const value = env[name];
-    if (value === undefined || value === '') {
-      problems.push(`${name} is not set`);
-      return '';
-    }
-    return value;
-  };
-  const positiveInt = (name: string): number => {
-    const text = required(name);
-    if (text === '') return 0;
-    if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
-      problems.push(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
-      return 0;
-    }
-    return Number(text);
-  };
-  const optional = <T>(
-    name: string,
-    fallback: T,
-    parse: (text: string) => T | undefined,
-    expected: string,
-  ): T => {
-    const text = env[name] ?? '';
-    if (text === '') return fallback;
-    const value = parse(text);
-    if (value === undefined) problems.push(`${name} must be ${expected}, got ${JSON.stringify(text)}`);
-    return value ?? fallback;
-  };
-
-  // In CONTRACT §2's order, so that problems are listed the way the table reads.
-  const params: RunParams = {
-    testPlan: required('TEST_PLAN'),
-    testCase: required('TEST_CASE'),
-    testRun: required('TEST_RUN'),
-    testInstanceCount: positiveInt('TEST_INSTANCE_COUNT'),
-    testGroupId: required('TEST_GROUP_ID'),
-    testGroupInstanceCount: positiveInt('TEST_GROUP_INSTANCE_COUNT'),
-    testInstanceParams: parseInstanceParams(env, problems),
-    testInstanceRole: env.TEST_INSTANCE_ROLE ?? '',
-    testRepo: env.TEST_REPO ?? '',
-    testBranch: env.TEST_BRANCH ?? '',
-    testTag: env.TEST_TAG ?? '',
-    testOutputsPath: required('TEST_OUTPUTS_PATH'),
-    testTempPath: env.TEST_TEMP_PATH || tmpdir(),
-    testSidecar: optional('TEST_SIDECAR', false, parseBool, '"true" or "false"'),
-    testSubnet: optional('TEST_SUBNET', '', parseCidr, 'a CIDR like 127.1.0.0/16'),
-    testStartTime: optional('TEST_START_TIME', now(), parseTime, 'an RFC 3339 time'),
-    testDisableMetrics: optional('TEST_DISABLE_METRICS', false, parseBool, '"true" or "false"'),
-    syncServiceHost: env.SYNC_SERVICE_HOST || DEFAULT_SYNC_SERVICE_HOST,
-    syncServicePort: optional(
-      'SYNC_SERVICE_PORT',
-      DEFAULT_SYNC_SERVICE_PORT,
-      parsePort,
-      'a port number from 1 to 65535',
-    ),
-  };
-  if (params.testInstanceCount > 0 && params.testGroupInstanceCount > params.testInstanceCount) {
-    problems.push(
-      `TEST_GROUP_INSTANCE_COUNT (${params.testGroupInstanceCount}) must not exceed TEST_INSTANCE_COUNT (${params.testInstanceCount})`,
-    );
-  }
-  if (problems.length > 0) throw new RunEnvError(problems);
-  return params;
-}
-
-function parseBool(text: string): boolean | undefined {
-  return text === 'true' ? true : text === 'false' ? false : undefined;
-}
-
-function parseCidr(text: string): string | undefined {
-  return /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(text) ? text : undefined;
-}
-
-function parseTime(text: string): Date | undefined {
-  const time = new Date(text);
-  return Number.isNaN(time.getTime()) ? undefined : time;
-}
-
-function parsePort(text: string): number | undefined {
-  const port = Number(text);
-  return /^\d+$/.test(text) && port >= 1 && port <= 65_535 ? port : undefined;
-}
-
-// The JSON form is preferred because packed values cannot hold `|` or `=`.
-function parseInstanceParams(env: NodeJS.ProcessEnv, problems: string[]): Record<string, string> {
-  const json = env.TEST_INSTANCE_PARAMS_JSON ?? '';
-  if (json !== '') {
-    let value: unknown;
-    try {
-      value = JSON.parse(json);
-    } catch (error) {
-      problems.push(`TEST_INSTANCE_PARAMS_JSON is not valid JSON: ${(error as Error).message}`);
-      return {};
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      problems.push(`TEST_INSTANCE_PARAMS_JSON must be a JSON object of strings, got ${json}`);
-      return {};
-    }
-    const params: Record<string, string> = {};
-    for (const [name, param] of Object.entries(value)) {
-      if (typeof param === 'string') params[name] = param;
-      else problems.push(`TEST_INSTANCE_PARAMS_JSON.${name} must be a string, got ${JSON.stringify(param)}`);
-    }
-    return params;
-  }
-  const params: Record<string, string> = {};
-  for (const pair of (env.TEST_INSTANCE_PARAMS ?? '').split('|')) {
-    if (pair === '') continue;
-    const equals = pair.indexOf('=');
-    if (equals <= 0) {
-      problems.push(`TEST_INSTANCE_PARAMS entry ${JSON.stringify(pair)} is not name=value`);
-      continue;
-    }
-    params[pair.slice(0, equals)] = pair.slice(equals + 1);
-  }
-  return params;
+  return parseInstanceEnv(env, { now, tempDir: tmpdir() });
 }
 
 /**

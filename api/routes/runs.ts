@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { Router, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
-import { ConflictError, NotFoundError, ValidationError } from '../../daemon/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { requester } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
 

@@ -1,10 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { ValidationError } from '../../daemon/errors.ts';
+import { ValidationError } from '../../core/errors.ts';
 import { logStart } from '../../daemon/log-bus.ts';
-import { isTerminal, taskStates } from '../../daemon/task-store.ts';
 import { taskView } from '../task-view.ts';
 import type { ApiDeps } from '../app.ts';
+import { isTerminal, taskStates } from '../../core/task.ts';
 
 const listQuery = z.object({
   state: z.enum(taskStates).optional(),

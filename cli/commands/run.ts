@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { formatGroupSummary } from '../../runners/outcome.ts';
+import { formatGroupSummary } from '../../core/outcome.ts';
 import type { ApiClient, TaskView } from '../api-client.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName } from '../plan-locator.ts';
+import { singleRunComposition } from '../single-composition.ts';
 
 export interface RunSingleOptions {
   plan: string;
@@ -42,20 +43,17 @@ export async function runSingle(
     ...options.runConfig,
     ...(options.timeout ? { timeout: options.timeout } : {}),
   };
-  const composition = {
-    metadata: { name: `${options.plan}-${options.testcase}` },
-    global: {
-      plan: await readPlanName(planDir),
-      case: options.testcase,
-      total_instances: options.instances,
-      ...(options.builder ? { builder: options.builder } : {}),
-      ...(options.runner ? { runner: options.runner } : {}),
-      ...(Object.keys(options.buildConfig).length > 0 ? { build_config: options.buildConfig } : {}),
-      ...(Object.keys(runConfig).length > 0 ? { run_config: runConfig } : {}),
-      ...(Object.keys(options.testParam).length > 0 ? { run: { test_params: options.testParam } } : {}),
-    },
-    groups: [{ id: 'single', instances: { count: options.instances } }],
-  };
+  const composition = singleRunComposition({
+    name: `${options.plan}-${options.testcase}`,
+    plan: await readPlanName(planDir),
+    testCase: options.testcase,
+    instances: options.instances,
+    testParams: options.testParam,
+    buildConfig: options.buildConfig,
+    runConfig,
+    ...(options.builder ? { builder: options.builder } : {}),
+    ...(options.runner ? { runner: options.runner } : {}),
+  });
   return submitAndFollow(client, JSON.stringify(composition), planDir, options, output);
 }
 

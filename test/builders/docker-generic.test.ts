@@ -10,11 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DockerGenericBuilder } from '../../builders/docker-generic.ts';
-import { BuildError } from '../../daemon/errors.ts';
+import { BuildError } from '../../core/errors.ts';
 import type { DockerEngine } from '../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, planLabel, roleLabel } from '../../docker/labels.ts';
-import { RuntimeImageProvider, type RuntimeImage } from '../../docker/runtime-image.ts';
-import { parseEventLine } from '../../runners/events.ts';
+import { RuntimeImageProvider, type RuntimeImage } from '../../builders/runtime-image.ts';
+import { parseEventLine } from '../../core/contract/events.ts';
 import {
   connectEngine,
   removeScope,

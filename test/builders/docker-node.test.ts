@@ -9,11 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DockerNodeBuilder } from '../../builders/docker-node.ts';
-import { BuildError } from '../../daemon/errors.ts';
+import { BuildError } from '../../core/errors.ts';
 import type { DockerEngine } from '../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, planLabel, roleLabel } from '../../docker/labels.ts';
-import { RuntimeImageProvider } from '../../docker/runtime-image.ts';
-import { parseEventLine } from '../../runners/events.ts';
+import { RuntimeImageProvider } from '../../builders/runtime-image.ts';
+import { parseEventLine } from '../../core/contract/events.ts';
 import { connectEngine, removeScope, runContainer, testScope } from '../docker/docker-fixtures.ts';
 import { MemoryTaskLog } from '../helpers/memory-task-log.ts';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { ExecNodeBuilder } from '../../builders/exec-node.ts';
-import { BuildError } from '../../daemon/errors.ts';
+import { BuildError } from '../../core/errors.ts';
 import { MemoryTaskLog } from '../helpers/memory-task-log.ts';
 import { repoRoot, scratchDir } from '../helpers/processes.ts';
 

@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { type Header, extract as tarExtract } from 'tar-stream';
 import { packPlanDirectory } from '../../cli/pack-plan.ts';
-import { TooLargeError } from '../../daemon/errors.ts';
-import { extractPlanArchive } from '../../daemon/plan-archive.ts';
+import { TooLargeError } from '../../core/errors.ts';
+import { extractPlanArchive } from '../../plan/plan-archive.ts';
 
 /** The headers of a .tar.gz, in archive order. */
 async function readHeaders(archive: Buffer): Promise<Header[]> {

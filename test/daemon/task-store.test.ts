@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { randomBytes } from 'node:crypto';
-import type { Composition, ResolvedRun } from '../../daemon/composition.ts';
+import type { Composition } from '../../plan/composition.ts';
 import { TaskStore, type NewTask } from '../../daemon/task-store.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
+import type { ResolvedRun } from '../../core/run.ts';
 
 describe('TaskStore (real Redis)', () => {
   let redis: Awaited<ReturnType<typeof startTestRedis>>;

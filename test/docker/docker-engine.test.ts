@@ -7,7 +7,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DependencyError } from '../../daemon/errors.ts';
+import { DependencyError } from '../../core/errors.ts';
 import { packContext } from '../../docker/build-context.ts';
 import { DockerEngine, DockerEngineError, SubnetInUseError } from '../../docker/docker-engine.ts';
 import { labelFilter, roleLabel, runIdLabel } from '../../docker/labels.ts';

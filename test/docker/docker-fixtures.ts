@@ -5,7 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { DockerEngine, type ContainerExit, type ContainerSpec } from '../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, runIdLabel, type LabelFilter } from '../../docker/labels.ts';
-import { RuntimeImageProvider, type RuntimeImage } from '../../docker/runtime-image.ts';
+import { RuntimeImageProvider, type RuntimeImage } from '../../builders/runtime-image.ts';
 
 /** The engine at DOCKER_HOST or /var/run/docker.sock; throws (failing the test) with how to start it. */
 export async function connectEngine(): Promise<DockerEngine> {

@@ -1,4 +1,4 @@
-import type { TaskLog } from '../../daemon/task-log.ts';
+import type { TaskLog } from '../../core/task-log.ts';
 
 /** A TaskLog that keeps every line, for assertions on what builders reported. */
 export class MemoryTaskLog implements TaskLog {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ResolvedRun } from '../../daemon/composition.ts';
 import { instanceEnv } from '../../runners/instance-env.ts';
+import type { ResolvedRun } from '../../core/run.ts';
 
 describe('instance environment (CONTRACT §2)', () => {
   const run: ResolvedRun = {

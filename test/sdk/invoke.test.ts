@@ -6,8 +6,8 @@ import { after, describe, it } from 'node:test';
 import { dispatchTestCase, runTestCase, type RunTestCaseDeps, type TestCase } from '../../sdk/invoke.ts';
 import type { SyncClientApi } from '../../sdk/lazy-sync-client.ts';
 import type { RunEnv } from '../../sdk/runenv.ts';
-import { parseEventLine, type InstanceEvent } from '../../runners/events.ts';
-import { decideInstanceOutcome, pickTerminalEvent, type InstanceDecision } from '../../runners/outcome.ts';
+import { parseEventLine, type InstanceEvent } from '../../core/contract/events.ts';
+import { decideInstanceOutcome, pickTerminalEvent, type InstanceDecision } from '../../core/outcome.ts';
 import { instanceEnv, repoRoot, scratchDir, spawnInstance, type InstanceRun } from './spawn-instance.ts';
 
 const scratch = scratchDir('invoke');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseEventLine, type InstanceEvent } from '../../runners/events.ts';
+import { parseEventLine, type InstanceEvent } from '../../core/contract/events.ts';
 import { startSyncService, type SyncService } from '../../sync/sync-service.ts';
 import { instanceEnv, repoRoot, scratchDir, spawnInstance, type InstanceRun } from './spawn-instance.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { gatewayOf, parseCidr, subnetCandidates } from '../../runners/subnet-pool.ts';
+import { gatewayOf, parseCidr, subnetCandidates } from '../../../runners/local-docker/subnet-pool.ts';
 
 describe('subnet pool', () => {
   it('yields every subnet of the pool exactly once, aligned, from a seed-dependent start', () => {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseByteSize } from '../../daemon/byte-size.ts';
-import { parseDuration } from '../../daemon/duration.ts';
-import { ValidationError } from '../../daemon/errors.ts';
+import { parseByteSize, parseDuration } from '../../plan/units.ts';
+import { ValidationError } from '../../core/errors.ts';
 
 describe('parseDuration', () => {
   it('reads Go-style durations into milliseconds', () => {

@@ -1,9 +1,8 @@
 /**
  * How an instance and a run ended (CONTRACT §4): pure rules shared by every runner, each with a reason.
  */
-import type { InstanceEvent } from './events.ts';
-
-export type InstanceOutcome = 'success' | 'failure' | 'crash' | 'timeout' | 'no_outcome' | 'canceled';
+import type { InstanceEvent } from './contract/events.ts';
+import type { GroupSummary, InstanceOutcome } from './run.ts';
 
 /** How the instance's process (or container) ended, and whether we stopped it. */
 export interface InstanceExit {
@@ -103,18 +102,11 @@ function describeExit(exit: InstanceExit): string {
   return 'ended without an exit code or signal';
 }
 
-/** Per group: how many instances, how many succeeded, and how many ended each way. */
-export interface GroupOutcomes {
-  total: number;
-  ok: number;
-  outcomes: Partial<Record<InstanceOutcome, number>>;
-}
-
 /** A run's outcome, why, and its per-group counts. */
 export interface RunDecision {
   outcome: 'success' | 'failure' | 'canceled';
   reason: string;
-  groups: Record<string, GroupOutcomes>;
+  groups: Record<string, GroupSummary>;
 }
 
 // The order outcomes are listed in summaries: worst news first.
@@ -127,7 +119,7 @@ const listedOrder: readonly InstanceOutcome[] = ['failure', 'crash', 'timeout', 
 export function decideRunOutcome(
   instances: readonly { group: string; outcome: InstanceOutcome }[],
 ): RunDecision {
-  const groups: Record<string, GroupOutcomes> = {};
+  const groups: Record<string, GroupSummary> = {};
   const totals: Partial<Record<InstanceOutcome, number>> = {};
   for (const instance of instances) {
     const group = (groups[instance.group] ??= { total: 0, ok: 0, outcomes: {} });
@@ -157,7 +149,7 @@ export function decideRunOutcome(
 }
 
 /** One line per group: `single: 10/10 ok`, or `single: 7/10 ok (2 failure, 1 crash)`. */
-export function formatGroupSummary(groups: Readonly<Record<string, GroupOutcomes>>): string[] {
+export function formatGroupSummary(groups: Readonly<Record<string, GroupSummary>>): string[] {
   return Object.entries(groups).map(([id, group]) => {
     const line = `${id}: ${group.ok}/${group.total} ok`;
     return group.ok === group.total ? line : `${line} (${listOutcomes(group.outcomes)})`;

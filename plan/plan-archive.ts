@@ -3,7 +3,7 @@ import { type FileHandle, lstat, mkdir, open, readdir, realpath, rm } from 'node
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { ArchiveError, TestgroundError, TooLargeError } from './errors.ts';
+import { ArchiveError, TestgroundError, TooLargeError } from '../core/errors.ts';
 
 /** Limits for one upload. */
 export interface PlanArchiveLimits {

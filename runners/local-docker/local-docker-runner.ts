@@ -1,29 +1,20 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { DockerEngine, Labels } from '../docker/docker-engine.ts';
-import { SubnetInUseError } from '../docker/docker-engine.ts';
-import {
-  daemonLabel,
-  groupLabel,
-  instanceLabel,
-  labelFilter,
-  planLabel,
-  roleLabel,
-  runIdLabel,
-} from '../docker/labels.ts';
-import { defaultBaseImage, type RuntimeImageProvider } from '../docker/runtime-image.ts';
-import type { ResolvedGroup } from '../daemon/composition.ts';
-import type { InstanceResult } from '../daemon/task-store.ts';
-import { connectSyncClient, type SyncClient } from '../sdk/sync-client.ts';
-import { concurrencyLimit } from './concurrency-limit.ts';
-import { instanceEnv } from './instance-env.ts';
-import { InstanceOutput } from './instance-output.ts';
-import { decideInstanceOutcome } from './outcome.ts';
-import type { HealthcheckCheck, RunInput, RunOutput, Runner } from './runner.ts';
+import type { DockerEngine, Labels } from '../../docker/docker-engine.ts';
+import { SubnetInUseError } from '../../docker/docker-engine.ts';
+import { daemonLabel, groupLabel, instanceLabel, labelFilter, planLabel, roleLabel, runIdLabel } from '../../docker/labels.ts';
+import { defaultBaseImage, type RuntimeImageProvider } from '../../builders/runtime-image.ts';
+import { connectSyncClient, type SyncClient } from '../../sdk/sync-client.ts';
+import { concurrencyLimit } from '../../core/concurrency-limit.ts';
+import { instanceEnv } from '../instance-env.ts';
+import { InstanceOutput } from '../instance-output.ts';
+import { decideInstanceOutcome } from '../../core/outcome.ts';
+import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts';
 import { defaultSubnetPool, gatewayOf, subnetCandidates, type SubnetPool } from './subnet-pool.ts';
-import type { SyncServiceBundle } from './sync-service-bundle.ts';
-import { SyncSidecarImage, syncServicePort } from './sync-sidecar-image.ts';
+import type { SyncServiceBundle } from '../sync-service-bundle.ts';
+import { SyncSidecarImage, syncServicePort } from '../sync-sidecar-image.ts';
+import type { ResolvedGroup, InstanceResult } from '../../core/run.ts';
 
 /** The name instances reach the sync service by, on the run's network (CONTRACT §2, §3). */
 export const syncServiceAlias = 'testground-sync-service';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ValidationError } from '../daemon/errors.ts';
+import { ValidationError } from '../../core/errors.ts';
 
 /** An IPv4 CIDR split into equal subnets, each big enough for one run's instances. */
 export interface SubnetPool {

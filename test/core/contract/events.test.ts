@@ -4,9 +4,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseEventLine } from '../../runners/events.ts';
-import { EventRecorder, type SdkEvent } from '../../sdk/event-recorder.ts';
-import { instanceEnv, spawnInstance } from '../sdk/spawn-instance.ts';
+import { parseEventLine } from '../../../core/contract/events.ts';
+import { EventRecorder, type SdkEvent } from '../../../sdk/event-recorder.ts';
+import { instanceEnv, spawnInstance } from '../../sdk/spawn-instance.ts';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'tg-events-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

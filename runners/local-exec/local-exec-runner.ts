@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { InstanceResult } from '../daemon/task-store.ts';
-import { instanceEnv } from './instance-env.ts';
-import type { SyncServiceBundle } from './sync-service-bundle.ts';
-import { startSyncServiceProcess } from './sync-service-process.ts';
-import { InstanceOutput } from './instance-output.ts';
-import { decideInstanceOutcome } from './outcome.ts';
-import type { HealthcheckCheck, RunInput, RunOutput, Runner } from './runner.ts';
+import { instanceEnv } from '../instance-env.ts';
+import type { SyncServiceBundle } from '../sync-service-bundle.ts';
+import { startSyncServiceProcess } from '../sync-service-process.ts';
+import { InstanceOutput } from '../instance-output.ts';
+import { decideInstanceOutcome } from '../../core/outcome.ts';
+import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts';
+import type { InstanceResult } from '../../core/run.ts';
 
 const pidsFile = 'instance.pids';
 

@@ -1,14 +1,17 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Artifact, Builder } from '../builders/builder.ts';
+import type { Builder } from '../builders/builder.ts';
+import type { Artifact } from '../core/artifact.ts';
 import { stableStringify } from '../builders/plan-hash.ts';
-import { decideRunOutcome } from '../runners/outcome.ts';
+import { decideRunOutcome } from '../core/outcome.ts';
 import type { Runner } from '../runners/runner.ts';
-import { TestgroundError } from './errors.ts';
+import { TestgroundError } from '../core/errors.ts';
 import type { LogBus } from './log-bus.ts';
-import type { TaskLog } from './task-log.ts';
-import type { RunResult, TaskRecord, TaskStore } from './task-store.ts';
+import type { TaskLog } from '../core/task-log.ts';
+import type { TaskStore } from './task-store.ts';
+import type { RunResult } from '../core/run.ts';
+import type { TaskRecord } from '../core/task.ts';
 
 export interface EngineDeps {
   store: TaskStore;

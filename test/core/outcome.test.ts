@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { InstanceEvent } from '../../runners/events.ts';
-import {
-  decideInstanceOutcome,
-  decideRunOutcome,
-  formatGroupSummary,
-  pickTerminalEvent,
-  type InstanceExit,
-  type InstanceOutcome,
-} from '../../runners/outcome.ts';
+import type { InstanceEvent } from '../../core/contract/events.ts';
+import { decideInstanceOutcome, decideRunOutcome, formatGroupSummary, pickTerminalEvent, type InstanceExit } from '../../core/outcome.ts';
+import type { InstanceOutcome } from '../../core/run.ts';
 
 const success: InstanceEvent = { kind: 'success' };
 const failure: InstanceEvent = { kind: 'failure', error: 'peer 3 never answered' };

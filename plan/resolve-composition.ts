@@ -1,350 +1,22 @@
-import { z } from 'zod';
-import { parseByteSize } from './byte-size.ts';
-import { parseDuration } from './duration.ts';
-import { type ProblemDetail, ValidationError } from './errors.ts';
+/**
+ * A parsed composition resolved against the plan's manifest and this daemon's builders and runners: the
+ * run a runner can start, with every default applied and every problem reported at once.
+ */
+import type { ResolvedGroup, ResolvedRun } from '../core/run.ts';
+import { type ProblemDetail, ValidationError } from '../core/errors.ts';
 import {
-  describeValue,
-  formatPath,
-  listOrNone,
-  type Manifest,
-  normalizeParamValue,
-  parseTomlDocument,
-  problemsFromZod,
-  strictTable,
-  type TestCaseSpec,
-  throwIfProblems,
-} from './manifest.ts';
+  parseCpus,
+  severalRunsMessage,
+  type Composition,
+  type CompositionGroup,
+  type CompositionInstances,
+} from './composition.ts';
+import type { Manifest, TestCaseSpec } from './manifest.ts';
+import { normalizeParamValue } from './param-types.ts';
+import { describeValue, formatPath, listOrNone, throwIfProblems } from './problems.ts';
+import { parseByteSize, parseDuration } from './units.ts';
 
-const DEFAULT_TIMEOUT_MS = 10 * 60_000;
-const SEVERAL_RUNS =
-  'several [[runs]] in one composition are not supported yet; submit one composition per run';
-
-// ---------------------------------------------------------------------------------------------------------
-// Schema (CONTRACT §6)
-// ---------------------------------------------------------------------------------------------------------
-
-/** Users write `count = 3` or `enabled = true`; instances always receive strings, so values are carried as such. */
-const testParamsSchema = z.record(
-  z.string().min(1),
-  z
-    .union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' })
-    .transform((value) => String(value)),
-);
-
-const configSchema = z.record(z.string(), z.unknown());
-
-const instancesSchema = strictTable({
-  count: z.int().min(1).optional(),
-  percentage: z
-    .number()
-    .gt(0)
-    .lte(1, {
-      error: (issue) =>
-        `percentage is a fraction of total_instances between 0 and 1, like 0.25 for a quarter; got ${describeValue(issue.input)}`,
-    })
-    .optional(),
-}).superRefine((instances, ctx) => {
-  const hasCount = instances.count !== undefined;
-  if (hasCount === (instances.percentage !== undefined)) {
-    ctx.addIssue({
-      code: 'custom',
-      message: hasCount
-        ? 'set count or percentage, not both'
-        : 'set either count (a number of instances) or percentage (a fraction of total_instances, like 0.25)',
-    });
-  }
-});
-
-const resourcesSchema = strictTable({
-  memory: z
-    .union([z.string(), z.number()], { error: 'expected a byte size, like "512MiB"' })
-    .superRefine((memory, ctx) => {
-      try {
-        parseByteSize(memory, 'memory');
-      } catch (err) {
-        if (!(err instanceof ValidationError)) throw err;
-        ctx.addIssue({ code: 'custom', message: err.details[0]?.message ?? err.message });
-      }
-    })
-    .optional(),
-  // The Go composition carried cpu as a string ("0.5"); both spellings mean a number of CPUs.
-  cpu: z
-    .union([z.number(), z.string()], { error: 'expected a number of CPUs, like 0.5 or 2' })
-    .superRefine((cpu, ctx) => {
-      if (parseCpus(cpu) === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a positive number of CPUs, like 0.5 or 2, got ${describeValue(cpu)}`,
-        });
-      }
-    })
-    .optional(),
-});
-
-const runSectionSchema = strictTable({ test_params: testParamsSchema.optional() });
-
-const groupSchema = strictTable({
-  id: z.string(),
-  builder: z.string().min(1).optional(),
-  build_config: configSchema.optional(),
-  resources: resourcesSchema.optional(),
-  instances: instancesSchema.optional(),
-  run: runSectionSchema.optional(),
-});
-
-const globalSchema = strictTable({
-  plan: z.string().min(1),
-  case: z.string().min(1),
-  builder: z.string().min(1).optional(),
-  runner: z.string().min(1).optional(),
-  total_instances: z.int().min(1).optional(),
-  build_config: configSchema.optional(),
-  run_config: configSchema.optional(),
-  run: runSectionSchema.optional(),
-  disable_metrics: z.boolean().optional(),
-});
-
-const runGroupSchema = strictTable({
-  id: z.string(),
-  group_id: z.string().min(1).optional(),
-  instances: instancesSchema.optional(),
-  test_params: testParamsSchema.optional(),
-});
-
-const runSchema = strictTable({
-  id: z.string().min(1),
-  total_instances: z.int().min(1).optional(),
-  test_params: testParamsSchema.optional(),
-  groups: z.array(runGroupSchema).min(1),
-});
-
-const compositionSchema = strictTable({
-  metadata: strictTable({ name: z.string().optional(), author: z.string().optional() }).optional(),
-  global: globalSchema,
-  groups: z.array(groupSchema).min(1, { error: 'declare at least one [[groups]] table' }),
-  runs: z.array(runSchema).max(1, { error: SEVERAL_RUNS }).optional(),
-});
-
-export type Composition = z.infer<typeof compositionSchema>;
-export type CompositionGroup = z.infer<typeof groupSchema>;
-export type CompositionInstances = z.infer<typeof instancesSchema>;
-
-/** One group of one run, with everything the engine needs and nothing left to default. */
-export interface ResolvedGroup {
-  /** The group id instances see as TEST_GROUP_ID; safe to use as a directory name. */
-  id: string;
-  instances: number;
-  builder: string;
-  /** Manifest builder config < global.build_config < group build_config (shallow merge, `enabled` dropped). */
-  buildConfig: Record<string, unknown>;
-  resources: { memoryBytes?: number; cpus?: number };
-  /** After precedence: run-group > run > group > global > manifest default. */
-  testParams: Record<string, string>;
-}
-
-export interface ResolvedRun {
-  /** The manifest name with "/" replaced by "-" (TEST_PLAN). */
-  plan: string;
-  testCase: string;
-  /** The global builder; groups may override it (see ResolvedGroup.builder). */
-  builder: string;
-  runner: string;
-  totalInstances: number;
-  /** Manifest runner config < global.run_config (shallow merge, `enabled` dropped). */
-  runConfig: Record<string, unknown>;
-  /** From run_config.timeout; 10 minutes when absent. */
-  timeoutMs: number;
-  disableMetrics: boolean;
-  groups: ResolvedGroup[];
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Parsing
-// ---------------------------------------------------------------------------------------------------------
-
-/**
- * Parses a composition, TOML or JSON (JSON when the first non-blank character is `{`), and checks its
- * shape. Unknown keys are rejected with the list of keys accepted there. Checks that need the plan's
- * manifest happen in `resolveComposition`.
- *
- * @throws ValidationError listing every problem, with paths like `groups[1].instances`; a syntax error
- *   names its line and column.
- */
-export function parseComposition(text: string): Composition {
-  const raw = text.trimStart().startsWith('{')
-    ? parseJsonDocument(text)
-    : parseTomlDocument(text, 'composition', 'composition');
-  return validateComposition(raw);
-}
-
-function validateComposition(raw: unknown): Composition {
-  const result = compositionSchema.safeParse(raw, { reportInput: true });
-  if (result.success) return result.data;
-  throwIfProblems(problemsFromZod(result.error, ''), 'composition');
-  throw new Error('unreachable: zod failed without issues');
-}
-
-function parseJsonDocument(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    if (!(err instanceof SyntaxError)) throw err;
-    // V8 names a position for some errors ("… in JSON at position 7") but not for others
-    // ("Unexpected token '}', … is not valid JSON"); fall back to finding the offset ourselves.
-    const stated = /at position (\d+)/.exec(err.message)?.[1];
-    const offset = stated === undefined ? findJsonErrorOffset(text) : Number(stated);
-    const reason = err.message.replace(/\s+/g, ' ');
-    const where = offset === undefined ? '' : `${lineAndColumn(text, offset)}: `;
-    const message = `not valid JSON: ${where}${reason}`;
-    throw new ValidationError(`composition is ${message}`, [{ path: 'composition', message }]);
-  }
-}
-
-function lineAndColumn(text: string, offset: number): string {
-  const before = text.slice(0, offset);
-  const line = before.split('\n').length;
-  const column = offset - before.lastIndexOf('\n');
-  return `line ${line}, column ${column}`;
-}
-
-/** Thrown inside the scanner only; carries the offset of the first character that breaks JSON. */
-class JsonSyntaxAt {
-  constructor(readonly offset: number) {}
-}
-
-/** A strict JSON scanner used only to locate a syntax error V8 did not place. */
-function findJsonErrorOffset(text: string): number | undefined {
-  let i = 0;
-  const fail = (): never => {
-    throw new JsonSyntaxAt(i);
-  };
-  const skipSpace = (): void => {
-    while (i < text.length && ' \t\n\r'.includes(text.charAt(i))) i += 1;
-  };
-  const expect = (literal: string): void => {
-    for (const ch of literal) {
-      if (text.charAt(i) !== ch) fail();
-      i += 1;
-    }
-  };
-  const string = (): void => {
-    expect('"');
-    for (;;) {
-      if (i >= text.length) fail();
-      const ch = text.charAt(i);
-      if (ch === '"') {
-        i += 1;
-        return;
-      }
-      if (ch < ' ') fail();
-      if (ch === '\\') {
-        i += 1;
-        const escape = text.charAt(i);
-        if (escape === 'u') {
-          i += 1;
-          for (let k = 0; k < 4; k += 1) {
-            if (!/[0-9a-fA-F]/.test(text.charAt(i))) fail();
-            i += 1;
-          }
-          continue;
-        }
-        if (!'"\\/bfnrt'.includes(escape) || escape === '') fail();
-      }
-      i += 1;
-    }
-  };
-  const number = (): void => {
-    const match = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i));
-    if (!match) fail();
-    i += match?.[0].length ?? 0;
-  };
-  const value = (): void => {
-    skipSpace();
-    const ch = text.charAt(i);
-    if (ch === '{') {
-      i += 1;
-      skipSpace();
-      if (text.charAt(i) === '}') {
-        i += 1;
-        return;
-      }
-      for (;;) {
-        skipSpace();
-        string();
-        skipSpace();
-        expect(':');
-        value();
-        skipSpace();
-        if (text.charAt(i) === ',') i += 1;
-        else return expect('}');
-      }
-    }
-    if (ch === '[') {
-      i += 1;
-      skipSpace();
-      if (text.charAt(i) === ']') {
-        i += 1;
-        return;
-      }
-      for (;;) {
-        value();
-        skipSpace();
-        if (text.charAt(i) === ',') i += 1;
-        else return expect(']');
-      }
-    }
-    if (ch === '"') return string();
-    if (ch === 't') return expect('true');
-    if (ch === 'f') return expect('false');
-    if (ch === 'n') return expect('null');
-    return number();
-  };
-  try {
-    value();
-    skipSpace();
-    if (i < text.length) fail();
-    return undefined;
-  } catch (err) {
-    if (err instanceof JsonSyntaxAt) return err.offset;
-    throw err;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// `testground run single`
-// ---------------------------------------------------------------------------------------------------------
-
-/**
- * The composition `testground run single` stands for: one group named `single` holding every instance.
- * @throws ValidationError when the options do not make a valid composition (e.g. instances = 0).
- */
-export function singleRunComposition(opts: {
-  plan: string;
-  testCase: string;
-  builder?: string;
-  runner?: string;
-  instances: number;
-  testParams?: Record<string, string>;
-  runConfig?: Record<string, unknown>;
-  buildConfig?: Record<string, unknown>;
-}): Composition {
-  const global: Record<string, unknown> = {
-    plan: opts.plan,
-    case: opts.testCase,
-    total_instances: opts.instances,
-  };
-  if (opts.builder !== undefined) global.builder = opts.builder;
-  if (opts.runner !== undefined) global.runner = opts.runner;
-  if (opts.buildConfig !== undefined) global.build_config = opts.buildConfig;
-  if (opts.runConfig !== undefined) global.run_config = opts.runConfig;
-  if (opts.testParams !== undefined) global.run = { test_params: opts.testParams };
-  // Going through the schema keeps one definition of "valid" for the CLI and the API.
-  return validateComposition({ global, groups: [{ id: 'single', instances: { count: opts.instances } }] });
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Resolution against the plan's manifest
-// ---------------------------------------------------------------------------------------------------------
+const defaultTimeoutMs = 10 * 60_000;
 
 /** One group of the run being resolved, before its instance count is known. */
 interface Slot {
@@ -513,7 +185,7 @@ function runSlots(
   let slots: Slot[];
   let total: Total | undefined;
   if (runs.length > 1) {
-    problem('runs', SEVERAL_RUNS);
+    problem('runs', severalRunsMessage);
   }
   const run = runs[0];
   if (run === undefined) {
@@ -623,20 +295,20 @@ function resolveTimeout(
   problem: Problem,
 ): number {
   const value = runConfig.timeout;
-  if (value === undefined) return DEFAULT_TIMEOUT_MS;
+  if (value === undefined) return defaultTimeoutMs;
   const path = fromComposition
     ? 'global.run_config.timeout'
     : formatPath(['runners', runner, 'timeout'], 'manifest');
   if (typeof value !== 'string' && typeof value !== 'number') {
     problem(path, `expected a duration, like "90s" or "10m", got ${describeValue(value)}`);
-    return DEFAULT_TIMEOUT_MS;
+    return defaultTimeoutMs;
   }
   try {
     return parseDuration(value, path);
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
     for (const detail of err.details) problem(detail.path, detail.message);
-    return DEFAULT_TIMEOUT_MS;
+    return defaultTimeoutMs;
   }
 }
 
@@ -785,10 +457,4 @@ function resolveResources(
     else resources.cpus = cpus;
   }
   return resources;
-}
-
-function parseCpus(value: number | string): number | undefined {
-  const cpus =
-    typeof value === 'number' ? value : /^\s*\d*\.?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
-  return Number.isFinite(cpus) && cpus > 0 ? cpus : undefined;
 }

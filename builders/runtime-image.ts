@@ -10,10 +10,10 @@ import { createReadStream } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BuildError, DependencyError } from '../daemon/errors.ts';
-import { packContext, type ContextEntry } from './build-context.ts';
-import { DockerEngineError, type DockerEngine } from './docker-engine.ts';
-import { roleLabel } from './labels.ts';
+import { BuildError, DependencyError } from '../core/errors.ts';
+import { packContext, type ContextEntry } from '../docker/build-context.ts';
+import { DockerEngineError, type DockerEngine } from '../docker/docker-engine.ts';
+import { roleLabel } from '../docker/labels.ts';
 
 const execFileAsync = promisify(execFile);
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ValidationError } from '../../daemon/errors.ts';
-import { parseManifest } from '../../daemon/manifest.ts';
+import { ValidationError } from '../../core/errors.ts';
+import { parseManifest } from '../../plan/manifest.ts';
 
 /** The manifest of CONTRACT §5. */
 const CONTRACT_EXAMPLE = `

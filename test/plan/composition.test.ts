@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseComposition, resolveComposition, singleRunComposition } from '../../daemon/composition.ts';
-import { ValidationError } from '../../daemon/errors.ts';
-import { parseManifest } from '../../daemon/manifest.ts';
+import { parseComposition } from '../../plan/composition.ts';
+import { resolveComposition } from '../../plan/resolve-composition.ts';
+import { ValidationError } from '../../core/errors.ts';
+import { parseManifest } from '../../plan/manifest.ts';
 
 const MANIFEST = parseManifest(`
 name = "example"
@@ -703,33 +704,5 @@ instances = { count = 2 }
       'groups[0].id',
     ]);
     assert.match(err.message, /^composition has 6 problems: /);
-  });
-});
-
-describe('singleRunComposition', () => {
-  it('makes one group named single that resolves like a hand-written composition', () => {
-    const composition = singleRunComposition({
-      plan: 'example',
-      testCase: 'sync',
-      instances: 3,
-      testParams: { n: '7' },
-      runConfig: { timeout: '2m' },
-      buildConfig: { minify: true },
-    });
-    const run = resolveComposition(composition, MANIFEST, KNOWN);
-    assert.equal(run.totalInstances, 3);
-    assert.equal(run.timeoutMs, 120_000);
-    assert.deepEqual(
-      run.groups.map((g) => [g.id, g.instances, g.builder, g.testParams.n, g.buildConfig.minify]),
-      [['single', 3, 'exec:node', '7', true]],
-    );
-  });
-
-  it('rejects options that make no valid composition', () => {
-    const err = validationError(() =>
-      singleRunComposition({ plan: 'example', testCase: 'sync', instances: 0 }),
-    );
-    assert.match(messageAt(err, 'global.total_instances'), /must be at least 1, got 0/);
-    assert.match(messageAt(err, 'groups[0].instances.count'), /must be at least 1, got 0/);
   });
 });

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { type Header, pack as tarPack } from 'tar-stream';
-import { ArchiveError, TooLargeError } from '../../daemon/errors.ts';
-import { extractPlanArchive } from '../../daemon/plan-archive.ts';
+import { ArchiveError, TooLargeError } from '../../core/errors.ts';
+import { extractPlanArchive } from '../../plan/plan-archive.ts';
 
 type Entry = Partial<Header> & { name: string; body?: string | Buffer };
 

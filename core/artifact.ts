@@ -1,0 +1,3 @@
+/** What a builder produced and a runner starts from: a bundle on the host, or an image in the engine. */
+export type Artifact =
+  { kind: 'bundle'; path: string; cached: boolean } | { kind: 'image'; imageId: string; cached: boolean };

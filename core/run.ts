@@ -1,0 +1,64 @@
+/**
+ * A run as the daemon carries it from submission to its result: the resolved groups a runner starts,
+ * and how every instance and the run as a whole ended. Plain data, shared by every layer.
+ */
+
+/** One group of one run, with everything a builder and a runner need and nothing left to default. */
+export interface ResolvedGroup {
+  /** The group id instances see as TEST_GROUP_ID; safe to use as a directory name. */
+  id: string;
+  instances: number;
+  builder: string;
+  /** Manifest builder config < global.build_config < group build_config (shallow merge, `enabled` dropped). */
+  buildConfig: Record<string, unknown>;
+  resources: { memoryBytes?: number; cpus?: number };
+  /** After precedence: run-group > run > group > global > manifest default. */
+  testParams: Record<string, string>;
+}
+
+export interface ResolvedRun {
+  /** The manifest name with "/" replaced by "-" (TEST_PLAN). */
+  plan: string;
+  testCase: string;
+  /** The global builder; groups may override it (see ResolvedGroup.builder). */
+  builder: string;
+  runner: string;
+  totalInstances: number;
+  /** Manifest runner config < global.run_config (shallow merge, `enabled` dropped). */
+  runConfig: Record<string, unknown>;
+  /** From run_config.timeout; 10 minutes when absent. */
+  timeoutMs: number;
+  disableMetrics: boolean;
+  groups: ResolvedGroup[];
+}
+
+/** How one instance ended (CONTRACT §4, plus `timeout` and `canceled`, which the runner decides). */
+export const instanceOutcomes = ['success', 'failure', 'crash', 'timeout', 'no_outcome', 'canceled'] as const;
+export type InstanceOutcome = (typeof instanceOutcomes)[number];
+
+export interface InstanceResult {
+  group: string;
+  index: number;
+  outcome: InstanceOutcome;
+  reason: string;
+  exitCode: number | null;
+  signal: string | null;
+}
+
+/** Per group: how many instances, how many succeeded, and how many ended each way. */
+export interface GroupSummary {
+  total: number;
+  ok: number;
+  outcomes: Partial<Record<InstanceOutcome, number>>;
+}
+
+/** How a run ended: `error` when the build or the infrastructure broke, else decided from its instances. */
+export const runOutcomes = ['success', 'failure', 'error', 'canceled'] as const;
+export type RunOutcome = (typeof runOutcomes)[number];
+
+export interface RunResult {
+  outcome: RunOutcome;
+  reason: string;
+  groups: Record<string, GroupSummary>;
+  instances: InstanceResult[];
+}

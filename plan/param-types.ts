@@ -1,0 +1,117 @@
+/** Test-param types as manifests declare them, and the check of a value against its type. */
+import { ValidationError } from '../core/errors.ts';
+import { describeValue } from './problems.ts';
+import { parseByteSize, parseDuration } from './units.ts';
+
+export const PARAM_TYPES = Object.freeze([
+  'int',
+  'float',
+  'bool',
+  'string',
+  'json',
+  'duration',
+  'size',
+] as const);
+export type ParamType = (typeof PARAM_TYPES)[number];
+
+/**
+ * Spellings seen in real manifests (written for the Go SDK) mapped onto our types. `size` matches the Go
+ * SDK's `SizeParam` ("64MiB"); array-ish types are JSON because that is how `StringArrayParam` reads them.
+ */
+const PARAM_TYPE_SPELLINGS: Readonly<Record<string, ParamType>> = Object.freeze({
+  int: 'int',
+  integer: 'int',
+  int32: 'int',
+  int64: 'int',
+  uint: 'int',
+  uint32: 'int',
+  uint64: 'int',
+  float: 'float',
+  float32: 'float',
+  float64: 'float',
+  double: 'float',
+  number: 'float',
+  bool: 'bool',
+  boolean: 'bool',
+  string: 'string',
+  str: 'string',
+  json: 'json',
+  object: 'json',
+  array: 'json',
+  list: 'json',
+  map: 'json',
+  duration: 'duration',
+  size: 'size',
+  bytes: 'size',
+});
+
+export function canonicalParamType(spelling: string): ParamType | undefined {
+  const lower = spelling.trim().toLowerCase();
+  if (lower.startsWith('[]')) return 'json'; // Go-style "[]string", "[]int"
+  return Object.hasOwn(PARAM_TYPE_SPELLINGS, lower) ? PARAM_TYPE_SPELLINGS[lower] : undefined;
+}
+
+const PARAM_EXPECTATION: Readonly<Record<ParamType, string>> = Object.freeze({
+  int: 'an integer, like 3',
+  float: 'a number, like 0.5',
+  bool: 'true or false',
+  string: 'a string',
+  json: 'JSON text, like {"a": 1} or [1, 2]',
+  duration: 'a duration with a unit, like "90s" or "10m"',
+  size: 'a byte size, like "512MiB" or "64MB"',
+});
+
+export type ParamValueCheck = { ok: true; value: string } | { ok: false; message: string };
+
+/**
+ * Checks a test-param value against its declared type and returns the string instances receive.
+ * Strings are checked by content ("3" is a fine int: real manifests write `default = "3"`); numbers and
+ * booleans are stringified; tables and arrays are only accepted for `json`, as JSON text.
+ * Booleans are normalised to `true`/`false`; other values are passed on as written.
+ */
+export function normalizeParamValue(type: ParamType, value: unknown): ParamValueCheck {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    text = String(value);
+  else if (type === 'json' && value !== null && typeof value === 'object') text = JSON.stringify(value);
+  else return { ok: false, message: `expected ${PARAM_EXPECTATION[type]}, got ${describeValue(value)}` };
+
+  const fail = (detail = ''): ParamValueCheck => ({
+    ok: false,
+    message: `expected ${PARAM_EXPECTATION[type]}, got ${describeValue(value)}${detail}`,
+  });
+  switch (type) {
+    case 'string':
+      return { ok: true, value: text };
+    case 'int':
+      return /^[+-]?\d+$/.test(text) ? { ok: true, value: text } : fail();
+    case 'float':
+      return /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/.test(text)
+        ? { ok: true, value: text }
+        : fail();
+    case 'bool':
+      return /^(?:true|false)$/i.test(text) ? { ok: true, value: text.toLowerCase() } : fail();
+    case 'json':
+      try {
+        JSON.parse(text);
+        return { ok: true, value: text };
+      } catch (err) {
+        return fail(` (${(err as Error).message})`);
+      }
+    case 'duration':
+      return checkWith(() => parseDuration(text, 'value'), text, fail);
+    case 'size':
+      return checkWith(() => parseByteSize(text, 'value'), text, fail);
+  }
+}
+
+function checkWith(check: () => number, text: string, fail: () => ParamValueCheck): ParamValueCheck {
+  try {
+    check();
+    return { ok: true, value: text };
+  } catch (err) {
+    if (err instanceof ValidationError) return fail();
+    throw err;
+  }
+}
