@@ -1,7 +1,6 @@
 import type { Artifact } from '../core/artifact.ts';
 import type { TaskLog } from '../core/task-log.ts';
 
-
 export interface BuildInput {
   /** The plan's directory (holds `manifest.toml`); builders never write into it. */
   planDir: string;

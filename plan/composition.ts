@@ -1,6 +1,7 @@
+/** A composition (CONTRACT §6), TOML or JSON, parsed and checked for shape; see resolve-composition.ts for the rest. */
 import { z } from 'zod';
-import { parseByteSize, parseDuration } from './units.ts';
-import { type ProblemDetail, ValidationError } from '../core/errors.ts';
+import { parseByteSize } from './units.ts';
+import { ValidationError } from '../core/errors.ts';
 import { describeJsonSyntaxError } from './json-error-position.ts';
 import {
   describeValue,

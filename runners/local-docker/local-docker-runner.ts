@@ -3,7 +3,15 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DockerEngine, Labels } from '../../docker/docker-engine.ts';
 import { SubnetInUseError } from '../../docker/docker-engine.ts';
-import { daemonLabel, groupLabel, instanceLabel, labelFilter, planLabel, roleLabel, runIdLabel } from '../../docker/labels.ts';
+import {
+  daemonLabel,
+  groupLabel,
+  instanceLabel,
+  labelFilter,
+  planLabel,
+  roleLabel,
+  runIdLabel,
+} from '../../docker/labels.ts';
 import { defaultBaseImage, type RuntimeImageProvider } from '../../builders/runtime-image.ts';
 import { connectSyncClient, type SyncClient } from '../../sdk/sync-client.ts';
 import { concurrencyLimit } from '../../core/concurrency-limit.ts';

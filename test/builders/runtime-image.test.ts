@@ -7,7 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import type { DockerEngine } from '../../docker/docker-engine.ts';
 import { roleLabel } from '../../docker/labels.ts';
 import { RuntimeImageProvider, type RuntimeImage } from '../../builders/runtime-image.ts';
-import { connectEngine, randomSubnet, removeScope, runContainer, testScope } from '../docker/docker-fixtures.ts';
+import {
+  connectEngine,
+  randomSubnet,
+  removeScope,
+  runContainer,
+  testScope,
+} from '../docker/docker-fixtures.ts';
 
 const scope = testScope('runtime');
 let engine: DockerEngine;

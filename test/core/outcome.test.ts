@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InstanceEvent } from '../../core/contract/events.ts';
-import { decideInstanceOutcome, decideRunOutcome, formatGroupSummary, pickTerminalEvent, type InstanceExit } from '../../core/outcome.ts';
+import {
+  decideInstanceOutcome,
+  decideRunOutcome,
+  formatGroupSummary,
+  pickTerminalEvent,
+  type InstanceExit,
+} from '../../core/outcome.ts';
 import type { InstanceOutcome } from '../../core/run.ts';
 
 const success: InstanceEvent = { kind: 'success' };
