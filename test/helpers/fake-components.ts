@@ -1,0 +1,103 @@
+/**
+ * A builder and a runner behind the real interfaces, for in-process tests of the orchestration core (task
+ * runner, task service, API). They do no real work but behave as the contract says: builds can be held,
+ * failed or counted, runs can be held and are stopped by their AbortSignal, and every instance ends with
+ * the outcome the test scripted.
+ */
+import type { Artifact } from '../../core/artifact.ts';
+import type { InstanceOutcome, InstanceResult } from '../../core/run.ts';
+import type { BuildInput, Builder } from '../../builders/builder.ts';
+import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../../runners/runner.ts';
+
+/** A promise the test resolves when it wants the held work to go on. */
+export class Gate {
+  readonly opened: Promise<void>;
+  open: () => void = () => undefined;
+
+  constructor() {
+    this.opened = new Promise((resolve) => (this.open = resolve));
+  }
+}
+
+export class FakeBuilder implements Builder {
+  readonly id: string;
+  readonly builds: BuildInput[] = [];
+  /** When set, every build waits for it (or for its AbortSignal). */
+  gate: Gate | undefined;
+  /** When set, builds fail with it. */
+  failure: Error | undefined;
+
+  constructor(id = 'exec:node') {
+    this.id = id;
+  }
+
+  async build(input: BuildInput): Promise<Artifact> {
+    this.builds.push(input);
+    input.log.info(`${this.id}: fake build of ${input.planName}`);
+    if (this.gate) await untilOpenedOrAborted(this.gate, input.signal);
+    if (this.failure) throw this.failure;
+    return { kind: 'bundle', path: `/fake/${input.planName}/bundle.mjs`, cached: false };
+  }
+}
+
+export class FakeRunner implements Runner {
+  readonly id: string;
+  readonly runs: RunInput[] = [];
+  readonly interrupted: { runId: string; tempDir: string }[] = [];
+  /** When set, every run waits for it (or for its AbortSignal) before its instances end. */
+  gate: Gate | undefined;
+  /** When set, runs throw it (an infrastructure failure). */
+  failure: Error | undefined;
+  /** The outcome of each instance, by `group/index`; `success` when not listed. */
+  outcomes = new Map<string, InstanceOutcome>();
+  /** Resolves each time a run starts, with its input. */
+  private started: ((input: RunInput) => void)[] = [];
+
+  constructor(id = 'local:exec') {
+    this.id = id;
+  }
+
+  /** Resolves with the next run's input once it has started. */
+  nextRun(): Promise<RunInput> {
+    return new Promise((resolve) => this.started.push(resolve));
+  }
+
+  async run(input: RunInput): Promise<RunOutput> {
+    this.runs.push(input);
+    for (const notify of this.started.splice(0)) notify(input);
+    if (this.gate) await untilOpenedOrAborted(this.gate, input.signal);
+    if (this.failure) throw this.failure;
+    const instances: InstanceResult[] = [];
+    for (const group of input.run.groups) {
+      for (let index = 0; index < group.instances; index += 1) {
+        const outcome: InstanceOutcome = input.signal.aborted
+          ? 'canceled'
+          : (this.outcomes.get(`${group.id}/${index}`) ?? 'success');
+        const reason = outcome === 'success' ? 'scripted success' : `scripted ${outcome}`;
+        input.log.instanceEnd(group.id, index, outcome, reason);
+        instances.push({ group: group.id, index, outcome, reason, exitCode: 0, signal: null });
+      }
+    }
+    return { instances };
+  }
+
+  async cleanupInterrupted(runId: string, tempDir: string): Promise<void> {
+    this.interrupted.push({ runId, tempDir });
+  }
+
+  async healthcheck(): Promise<HealthcheckCheck[]> {
+    return [{ name: 'fake', ok: true, message: 'a fake runner is always healthy' }];
+  }
+
+  async removeLeftovers(): Promise<Record<string, number>> {
+    return {};
+  }
+}
+
+async function untilOpenedOrAborted(gate: Gate, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  await Promise.race([
+    gate.opened,
+    new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+  ]);
+}
