@@ -10,8 +10,24 @@ export interface ProblemDetail {
   message: string;
 }
 
+/** Every stable error code, once: the API maps each to an HTTP status, the CLI and OpenAPI list them. */
+export const errorCodes = [
+  'invalid_request',
+  'invalid_archive',
+  'too_large',
+  'not_found',
+  'conflict',
+  'unauthorized',
+  'dependency_unavailable',
+  'build_failed',
+  'docker_failed',
+  'docker_subnet_in_use',
+  'internal',
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
 export abstract class TestgroundError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
   readonly details: ProblemDetail[];
 
   constructor(message: string, details: ProblemDetail[] = []) {
