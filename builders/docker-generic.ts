@@ -1,12 +1,16 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../core/errors.ts';
-import type { ProblemDetail } from '../core/errors.ts';
 import type { DockerEngine } from '../docker/docker-engine.ts';
 import type { RuntimeImageProvider } from './runtime-image.ts';
-import type { BuildInput, Builder } from './builder.ts';
-import { dockerStep, planImageLabels, planImageTag } from './docker-node.ts';
-import { hashDirectory, stableStringify } from './plan-hash.ts';
+import { z } from 'zod';
+import { SingleFlight } from '../core/single-flight.ts';
+import { strictTable } from '../plan/problems.ts';
+import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
+import { baseImageSchema } from './docker-node.ts';
+import { dockerStep, planImageLabels, planImageTag } from './plan-image.ts';
+import { stableStringify } from '../core/stable-stringify.ts';
+import { hashDirectory } from './plan-hash.ts';
 import type { Artifact } from '../core/artifact.ts';
 
 // Bump when what goes into the image changes, so images built the old way are not reused.
@@ -35,25 +39,40 @@ export interface DockerGenericBuilderOptions {
  */
 export class DockerGenericBuilder implements Builder {
   readonly id = 'docker:generic';
+  readonly configSchema = strictTable({
+    path: z
+      .string()
+      .trim()
+      .min(1)
+      .optional()
+      .describe("the Dockerfile's path relative to the plan directory; default Dockerfile"),
+    build_args: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('build arguments passed to the Dockerfile'),
+    base_image: baseImageSchema,
+  });
   private readonly options: DockerGenericBuilderOptions;
-  private readonly inFlight = new Map<string, Promise<Artifact>>();
+  // Two groups (or two runs) with the same plan and config share one build.
+  private readonly builds = new SingleFlight<Artifact>();
 
   constructor(options: DockerGenericBuilderOptions) {
     this.options = options;
   }
 
   async build(input: BuildInput): Promise<Artifact> {
-    const dockerfile = await resolveDockerfile(input.planDir, input.buildConfig.path);
-    const buildArgs = readBuildArgs(input.buildConfig.build_args);
+    const config = readBuildConfig(this, input.buildConfig);
+    const dockerfile = await resolveDockerfile(input.planDir, config.path);
+    const buildArgs = { ...config.build_args };
     const extra: string[] = [];
     const { runtimeImages } = this.options;
     if (runtimeImages && buildArgs[runtimeBuildArg] === undefined) {
       const text = await readFile(dockerfile.absolute, 'utf8');
       if (text.includes(runtimeBuildArg)) {
-        const baseImage = input.buildConfig.base_image;
+        const baseImage = config.base_image;
         const runtime = await dockerStep(this.id, 'no Node runtime image', () =>
           runtimeImages.ensure({
-            ...(typeof baseImage === 'string' ? { baseImage } : {}),
+            ...(baseImage === undefined ? {} : { baseImage }),
             log: (line) => input.log.info(line),
             signal: input.signal,
           }),
@@ -74,14 +93,7 @@ export class DockerGenericBuilder implements Builder {
       input.log.info(`${this.id}: plan unchanged, reusing image ${tag} (${existing.id})`);
       return { kind: 'image', imageId: existing.id, cached: true };
     }
-    let pending = this.inFlight.get(tag);
-    if (!pending) {
-      pending = this.buildImage(tag, dockerfile.relative, buildArgs, input).finally(() =>
-        this.inFlight.delete(tag),
-      );
-      this.inFlight.set(tag, pending);
-    }
-    return pending;
+    return this.builds.run(tag, () => this.buildImage(tag, dockerfile.relative, buildArgs, input));
   }
 
   private async buildImage(
@@ -112,14 +124,11 @@ export class DockerGenericBuilder implements Builder {
 /** The Dockerfile named by `build_config.path`, which must be a file inside the plan directory. */
 async function resolveDockerfile(
   planDir: string,
-  configured: unknown,
+  configured: string | undefined,
 ): Promise<{ absolute: string; relative: string }> {
   const problem = (message: string): BuildError =>
     new BuildError(`build_config.path ${message}`, [{ path: 'build_config.path', message }]);
-  if (configured !== undefined && (typeof configured !== 'string' || configured.trim() === '')) {
-    throw problem(`must be the Dockerfile's path relative to the plan, got ${JSON.stringify(configured)}`);
-  }
-  const name = (configured as string | undefined) ?? 'Dockerfile';
+  const name = configured ?? 'Dockerfile';
   const root = await realpath(planDir);
   const absolute = path.resolve(root, name);
   const inside = (candidate: string): boolean => candidate.startsWith(root + path.sep);
@@ -140,31 +149,4 @@ async function resolveDockerfile(
     throw problem(`${JSON.stringify(name)} is inside ${skipped}, which the build context leaves out`);
   }
   return { absolute: real, relative };
-}
-
-/** `build_config.build_args`: an object of strings; every bad entry is reported at once. */
-function readBuildArgs(value: unknown): Record<string, string> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new BuildError(`build_config.build_args must be a table of strings, got ${JSON.stringify(value)}`, [
-      { path: 'build_config.build_args', message: 'must be a table of strings' },
-    ]);
-  }
-  const args: Record<string, string> = {};
-  const problems: ProblemDetail[] = [];
-  for (const [key, item] of Object.entries(value)) {
-    if (typeof item === 'string') args[key] = item;
-    else
-      problems.push({
-        path: `build_config.build_args.${key}`,
-        message: `must be a string, got ${JSON.stringify(item)}`,
-      });
-  }
-  if (problems.length > 0) {
-    throw new BuildError(
-      `build_config.build_args: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
-      problems,
-    );
-  }
-  return args;
 }

@@ -1,18 +1,32 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BuildError, DependencyError } from '../core/errors.ts';
+import { z } from 'zod';
+import { SingleFlight } from '../core/single-flight.ts';
 import { packContext } from '../docker/build-context.ts';
-import type { DockerEngine, Labels } from '../docker/docker-engine.ts';
-import { daemonLabel, planLabel, roleLabel } from '../docker/labels.ts';
+import type { DockerEngine } from '../docker/docker-engine.ts';
+import { strictTable } from '../plan/problems.ts';
 import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from './runtime-image.ts';
-import type { BuildInput, Builder } from './builder.ts';
-import { bundlePlan } from './exec-node.ts';
-import { hashDirectory, stableStringify } from './plan-hash.ts';
+import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
+import { nodeBuildConfigShape } from './exec-node.ts';
+import { bundleName, bundlePlan, hashBundleInputs } from './node-bundle.ts';
+import { dockerStep, planImageLabels, planImageTag } from './plan-image.ts';
+import { stableStringify } from '../core/stable-stringify.ts';
+import { hashDirectory } from './plan-hash.ts';
 import type { Artifact } from '../core/artifact.ts';
 
 // Bump when the image layout changes, so images built by an older layout are not reused.
-const builderVersion = 'docker-node/1';
+const builderVersion = 'docker-node/2';
+
+/** The Node runtime image to build on, for the docker builders' `base_image` key. */
+export const baseImageSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .optional()
+  .describe(
+    `the Node runtime image to build on; default ${defaultBaseImage}, else one built from the host's node`,
+  );
 
 export interface DockerNodeBuilderOptions {
   engine: DockerEngine;
@@ -34,16 +48,17 @@ export interface DockerNodeBuilderOptions {
  */
 export class DockerNodeBuilder implements Builder {
   readonly id = 'docker:node';
+  readonly configSchema = strictTable({ ...nodeBuildConfigShape, base_image: baseImageSchema });
   private readonly options: DockerNodeBuilderOptions;
-  private readonly inFlight = new Map<string, Promise<Artifact>>();
-  private sdkHash: Promise<string> | undefined;
+  // Two groups (or two runs) with the same plan and config share one build.
+  private readonly builds = new SingleFlight<Artifact>();
 
   constructor(options: DockerNodeBuilderOptions) {
     this.options = options;
   }
 
   async build(input: BuildInput): Promise<Artifact> {
-    const baseImage = readBaseImage(input.buildConfig);
+    const baseImage = readBuildConfig(this, input.buildConfig).base_image ?? defaultBaseImage;
     const runtime = await dockerStep(this.id, `no Node runtime image for base ${baseImage}`, () =>
       this.options.runtimeImages.ensure({
         baseImage,
@@ -51,11 +66,10 @@ export class DockerNodeBuilder implements Builder {
         signal: input.signal,
       }),
     );
-    this.sdkHash ??= hashDirectory(path.dirname(this.options.sdkEntry));
     const hash = await hashDirectory(input.planDir, [
       builderVersion,
       stableStringify(input.buildConfig),
-      await this.sdkHash,
+      await hashBundleInputs(this.options.sdkEntry),
       // The image the base ref names now: a re-pulled or rebuilt base makes a new plan image.
       runtime.imageId,
     ]);
@@ -65,13 +79,7 @@ export class DockerNodeBuilder implements Builder {
       input.log.info(`${this.id}: plan unchanged, reusing image ${tag} (${existing.id})`);
       return { kind: 'image', imageId: existing.id, cached: true };
     }
-    // Two groups (or two runs) with the same plan and config share one build.
-    let pending = this.inFlight.get(tag);
-    if (!pending) {
-      pending = this.buildImage(tag, runtime, input).finally(() => this.inFlight.delete(tag));
-      this.inFlight.set(tag, pending);
-    }
-    return pending;
+    return this.builds.run(tag, () => this.buildImage(tag, runtime, input));
   }
 
   private async buildImage(tag: string, runtime: RuntimeImage, input: BuildInput): Promise<Artifact> {
@@ -85,7 +93,7 @@ export class DockerNodeBuilder implements Builder {
       });
       const context = packContext([
         { type: 'content', name: 'Dockerfile', content: planDockerfile(runtime) },
-        { type: 'file', name: 'bundle.mjs', source: bundlePath, mode: 0o644 },
+        { type: 'file', name: bundleName, source: bundlePath, mode: 0o644 },
       ]);
       input.log.info(`${this.id}: building image ${tag} on ${runtime.ref}`);
       const imageId = await dockerStep(this.id, `docker build of ${tag} failed`, () =>
@@ -114,48 +122,4 @@ COPY bundle.mjs /app/bundle.mjs
 WORKDIR /app
 ENTRYPOINT ["node", "--enable-source-maps", "/app/bundle.mjs"]
 `;
-}
-
-function readBaseImage(buildConfig: Record<string, unknown>): string {
-  const value = buildConfig.base_image;
-  if (value === undefined) return defaultBaseImage;
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new BuildError(
-      `build_config.base_image must be an image reference such as "${defaultBaseImage}", got ${JSON.stringify(value)}`,
-      [{ path: 'build_config.base_image', message: 'must be a non-empty string' }],
-    );
-  }
-  return value.trim();
-}
-
-/** `testground-plan/<plan>:<hash>`, the plan name folded into what image references allow. */
-export function planImageTag(planName: string, contentHash: string): string {
-  const repository =
-    planName
-      .toLowerCase()
-      .replace(/[^a-z0-9._-]+/g, '-')
-      .replace(/^[._-]+|[._-]+$/g, '') || 'plan';
-  return `testground-plan/${repository}:${contentHash.slice(0, 24)}`;
-}
-
-export function planImageLabels(planName: string, daemonId: string | undefined): Labels {
-  return {
-    [roleLabel]: 'plan-image',
-    [planLabel]: planName,
-    ...(daemonId ? { [daemonLabel]: daemonId } : {}),
-  };
-}
-
-/**
- * Runs one engine step of a build. An unreachable engine and a cancel pass through unchanged (they are
- * not the plan's fault); anything else becomes a {@link BuildError} carrying the engine's message.
- */
-export async function dockerStep<T>(builderId: string, what: string, step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (error) {
-    if (error instanceof DependencyError || error instanceof BuildError) throw error;
-    if ((error as Error).name === 'AbortError') throw error;
-    throw new BuildError(`${builderId}: ${what}: ${(error as Error).message}`);
-  }
 }

@@ -1,18 +1,19 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { TooLargeError } from '../core/errors.ts';
+import { walkDir } from '../core/walk-dir.ts';
 
 /** The daemon's default upload limit; packing refuses earlier with a better hint. */
-export const DEFAULT_MAX_PLAN_BYTES = 64 * 1024 * 1024;
+export const defaultMaxPlanBytes = 64 * 1024 * 1024;
 
 /** Never useful to a build and often huge; skipped at any depth, whatever `.testgroundignore` says. */
-const ALWAYS_IGNORED: readonly string[] = Object.freeze(['node_modules', '.git', '.testground']);
+const alwaysIgnored: readonly string[] = Object.freeze(['node_modules', '.git', '.testground']);
 
 /** Fixed metadata so packing the same tree twice gives the same bytes (and the same build cache key). */
-const EPOCH = new Date(0);
+const epoch = new Date(0);
 
 const gzipAsync = promisify(gzip);
 
@@ -51,7 +52,7 @@ interface PlanEntry {
  */
 export async function packPlanDirectory(dir: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
   const root = path.resolve(dir);
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_PLAN_BYTES;
+  const maxBytes = options.maxBytes ?? defaultMaxPlanBytes;
   const manifest = await lstat(path.join(root, 'manifest.toml')).catch(() => undefined);
   if (manifest === undefined || !manifest.isFile()) {
     throw new Error(`${root} has no manifest.toml; a plan directory needs one at its root`);
@@ -79,29 +80,22 @@ async function readIgnoreFile(root: string): Promise<string> {
 }
 
 async function collectEntries(root: string, rules: readonly IgnoreRule[]): Promise<PlanEntry[]> {
+  const walked = await walkDir(root, (entry) => {
+    // Links are skipped, not followed: following them could pull in files from outside the plan.
+    if (entry.kind === 'symlink' || alwaysIgnored.includes(path.posix.basename(entry.name))) return true;
+    if (entry.kind === 'directory') return isIgnored(rules, entry.name, true);
+    return entry.name !== 'manifest.toml' && isIgnored(rules, entry.name, false);
+  });
   const entries: PlanEntry[] = [];
-  const walk = async (relativeDir: string): Promise<void> => {
-    const dirents = await readdir(path.join(root, relativeDir), { withFileTypes: true });
-    // Sort by code units rather than locale so the order is the same on every machine.
-    dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const dirent of dirents) {
-      if (ALWAYS_IGNORED.includes(dirent.name)) continue;
-      const name = relativeDir === '' ? dirent.name : `${relativeDir}/${dirent.name}`;
-      const absolute = path.join(root, relativeDir, dirent.name);
-      // Dirent types come from lstat semantics: a symlink is neither a file nor a directory here.
-      if (dirent.isDirectory()) {
-        if (isIgnored(rules, name, true)) continue;
-        entries.push({ name, absolute, type: 'directory', size: 0, mode: 0o755 });
-        await walk(name);
-      } else if (dirent.isFile()) {
-        if (name !== 'manifest.toml' && isIgnored(rules, name, false)) continue;
-        const stats = await lstat(absolute);
-        const mode = (stats.mode & 0o111) !== 0 ? 0o755 : 0o644;
-        entries.push({ name, absolute, type: 'file', size: stats.size, mode });
-      }
+  for (const entry of walked) {
+    if (entry.kind === 'directory') {
+      entries.push({ name: entry.name, absolute: entry.absolute, type: 'directory', size: 0, mode: 0o755 });
+    } else {
+      const stats = await lstat(entry.absolute);
+      const mode = (stats.mode & 0o111) !== 0 ? 0o755 : 0o644;
+      entries.push({ name: entry.name, absolute: entry.absolute, type: 'file', size: stats.size, mode });
     }
-  };
-  await walk('');
+  }
   return entries;
 }
 
@@ -111,7 +105,7 @@ async function packEntries(entries: readonly PlanEntry[]): Promise<Buffer> {
   const collected = (async () => {
     for await (const chunk of packer) chunks.push(chunk as Buffer);
   })();
-  const owner = { uid: 0, gid: 0, uname: '', gname: '', mtime: EPOCH };
+  const owner = { uid: 0, gid: 0, uname: '', gname: '', mtime: epoch };
   for (const entry of entries) {
     if (entry.type === 'directory') {
       packer.entry({ ...owner, name: `${entry.name}/`, type: 'directory', mode: entry.mode });

@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
+import { z } from 'zod';
 import { createApp, type HealthReport } from '../api/app.ts';
 import type { Builder } from '../builders/builder.ts';
 import { DockerGenericBuilder } from '../builders/docker-generic.ts';
@@ -117,7 +118,11 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     engine,
     outputs,
     plansRoot: dirs.snapshots,
-    known: { builders: [...builders.keys()], runners: [...runners.keys()] },
+    known: {
+      builders: Object.fromEntries([...builders].map(([id, builder]) => [id, builder.configSchema])),
+      // Runners do not declare their run_config keys yet: anything is accepted until they do.
+      runners: Object.fromEntries([...runners.keys()].map((id) => [id, z.looseObject({})])),
+    },
     archiveLimits: { maxBytes: config.maxUploadBytes * 8, maxEntries: 20_000 },
     logger,
   });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Builder } from '../builders/builder.ts';
 import type { Artifact } from '../core/artifact.ts';
-import { stableStringify } from '../builders/plan-hash.ts';
+import { stableStringify } from '../core/stable-stringify.ts';
 import { decideRunOutcome } from '../core/outcome.ts';
 import type { Runner } from '../runners/runner.ts';
 import { TestgroundError } from '../core/errors.ts';

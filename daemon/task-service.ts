@@ -3,6 +3,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { parseComposition } from '../plan/composition.ts';
+import type { Components } from '../plan/check-config.ts';
 import { resolveComposition } from '../plan/resolve-composition.ts';
 import type { Engine } from './task-runner.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
@@ -22,7 +23,8 @@ export interface TaskServiceDeps {
   outputs: OutputsStore;
   /** Where each task's plan snapshot is extracted: `<plansRoot>/<task id>/`. */
   plansRoot: string;
-  known: { builders: string[]; runners: string[] };
+  /** This daemon's builders and runners, with the config keys each understands. */
+  known: Components;
   archiveLimits: { maxBytes: number; maxEntries: number };
   logger: Logger;
   now?: () => Date;

@@ -14,6 +14,7 @@ import {
 import type { Manifest, TestCaseSpec } from './manifest.ts';
 import { normalizeParamValue } from './param-types.ts';
 import { describeValue, formatPath, listOrNone, throwIfProblems } from './problems.ts';
+import { checkConfigLayers, manifestTablePath, type Components } from './check-config.ts';
 import { parseByteSize, parseDuration } from './units.ts';
 
 const defaultTimeoutMs = 10 * 60_000;
@@ -33,13 +34,13 @@ interface Slot {
  * runner, computes instance counts, merges configs and test params (run-group > run > group > global >
  * manifest default) and checks everything against the test case.
  *
- * @param known the builders and runners this daemon has.
+ * @param known the builders and runners this daemon has, with the config keys each understands.
  * @throws ValidationError listing every problem found, not just the first.
  */
 export function resolveComposition(
   composition: Composition,
   manifest: Manifest,
-  known: { builders: string[]; runners: string[] },
+  known: Components,
 ): ResolvedRun {
   const problems: ProblemDetail[] = [];
   const problem = (path: string, message: string): void => {
@@ -72,6 +73,20 @@ export function resolveComposition(
     : undefined;
 
   const runConfig = { ...withoutEnabled(manifest.runners[runner]), ...global.run_config };
+  const runnerSchema = known.runners[runner];
+  if (runnerSchema !== undefined) {
+    const layers = [
+      {
+        path: manifestTablePath('runners', runner),
+        values: withoutEnabled(manifest.runners[runner]),
+        strict: false,
+      },
+      { path: 'global.run_config', values: global.run_config, strict: true },
+    ];
+    // `timeout` gets its own message (with the right path) from resolveTimeout below.
+    for (const found of checkConfigLayers(runnerSchema, layers, ['timeout']))
+      problem(found.path, found.message);
+  }
   const timeoutMs = resolveTimeout(runConfig, global.run_config?.timeout !== undefined, runner, problem);
 
   const params = paramChecker(testCase, problem);
@@ -129,6 +144,8 @@ export function resolveComposition(
       : pickComponent('builder', group.builder, components, `groups[${index}].builder`),
   );
 
+  checkBuildConfigs(composition, manifest, known, groupBuilders, problems);
+
   const resolvedGroups: ResolvedGroup[] = slots.map((slot, index) => {
     const group = slot.groupIndex === undefined ? undefined : groups[slot.groupIndex];
     const groupIndex = slot.groupIndex ?? 0;
@@ -167,6 +184,40 @@ export function resolveComposition(
 }
 
 type Problem = (path: string, message: string) => void;
+
+/**
+ * Each group's build config against its builder's keys. A global build_config shared by groups of the
+ * same builder is reported once.
+ */
+function checkBuildConfigs(
+  composition: Composition,
+  manifest: Manifest,
+  known: Components,
+  groupBuilders: readonly (string | undefined)[],
+  problems: ProblemDetail[],
+): void {
+  const seen = new Set(problems.map((found) => `${found.path}\0${found.message}`));
+  composition.groups.forEach((group, index) => {
+    const builder = groupBuilders[index];
+    const schema = builder === undefined ? undefined : known.builders[builder];
+    if (builder === undefined || schema === undefined) return;
+    const layers = [
+      {
+        path: manifestTablePath('builders', builder),
+        values: withoutEnabled(manifest.builders[builder]),
+        strict: false,
+      },
+      { path: 'global.build_config', values: composition.global.build_config, strict: true },
+      { path: `groups[${index}].build_config`, values: group.build_config, strict: true },
+    ];
+    for (const found of checkConfigLayers(schema, layers)) {
+      const key = `${found.path}\0${found.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      problems.push(found);
+    }
+  });
+}
 
 type Total = { value: number; path: string };
 type ParamCheck = ReturnType<typeof paramChecker>;
@@ -250,12 +301,12 @@ function q(value: string): string {
 function pickComponent(
   kind: 'builder' | 'runner',
   chosen: string | undefined,
-  ctx: { manifest: Manifest; known: { builders: string[]; runners: string[] }; problem: Problem },
+  ctx: { manifest: Manifest; known: Components; problem: Problem },
   path = `global.${kind}`,
 ): string | undefined {
   const { manifest, problem } = ctx;
   const declared = Object.keys(kind === 'builder' ? manifest.builders : manifest.runners);
-  const available = kind === 'builder' ? ctx.known.builders : ctx.known.runners;
+  const available = Object.keys(kind === 'builder' ? ctx.known.builders : ctx.known.runners);
   const usable = `${kind}s usable with this plan here: ${listOrNone(declared.filter((d) => available.includes(d)))}`;
   const fromManifest = chosen === undefined;
   const value = chosen ?? manifest.defaults[kind];

@@ -161,7 +161,7 @@ describe('DockerGenericBuilder', { concurrency: true }, () => {
       ],
       [
         { build_args: { BASE: 1, OTHER: 'x', FLAG: true } },
-        /build_args\.BASE must be a string, got 1; .*build_args\.FLAG/,
+        /build_args\.BASE: expected a string, got 1; .*build_args\.FLAG/,
       ],
     ];
     for (const [config, message] of cases) {

@@ -141,7 +141,7 @@ describe('DockerNodeBuilder', () => {
     const input = { ...buildInput(path.join(repoRoot, 'plans/placebo'), 'placebo', new MemoryTaskLog()) };
     await assert.rejects(builder.build({ ...input, buildConfig: { base_image: 42 } }), (error: Error) => {
       assert.ok(error instanceof BuildError);
-      assert.match(error.message, /build_config\.base_image .*got 42/);
+      assert.match(error.message, /build_config\.base_image: .*got 42/);
       return true;
     });
   });

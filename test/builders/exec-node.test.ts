@@ -88,4 +88,39 @@ describe('exec:node builder', () => {
       (error: unknown) => error instanceof BuildError && /no entry point/.test(error.message),
     );
   });
+
+  it('rebuilds when a file the SDK imports changes, not only when the sdk folder does', async () => {
+    // A stand-in SDK whose entry imports a "contract" file from outside its own folder, as sdk/ imports
+    // core/contract/: the cache key must follow the bundle's real inputs.
+    const sdkRoot = path.join(scratch.dir, 'fake-sdk-tree');
+    await mkdir(path.join(sdkRoot, 'sdk'), { recursive: true });
+    await mkdir(path.join(sdkRoot, 'contract'), { recursive: true });
+    await writeFile(path.join(sdkRoot, 'contract/names.ts'), "export const greeting = 'contract v1';\n");
+    await writeFile(path.join(sdkRoot, 'sdk/index.ts'), "export { greeting } from '../contract/names.ts';\n");
+    const own = new ExecNodeBuilder({
+      cacheDir: path.join(scratch.dir, 'cache-sdk-inputs'),
+      sdkEntry: path.join(sdkRoot, 'sdk/index.ts'),
+    });
+    const dir = await plan('sdk-inputs', {
+      'index.ts': "import { greeting } from 'testground-sdk';\nconsole.log(greeting);\n",
+    });
+    const buildOwn = () =>
+      own.build({
+        planDir: dir,
+        planName: 'p',
+        buildConfig: {},
+        log: new MemoryTaskLog(),
+        signal: new AbortController().signal,
+      });
+    const output = async (artifact: Awaited<ReturnType<typeof buildOwn>>) =>
+      (await run(process.execPath, [artifact.kind === 'bundle' ? artifact.path : ''])).stdout.trim();
+
+    const first = await buildOwn();
+    assert.equal(await output(first), 'contract v1');
+    assert.equal((await buildOwn()).cached, true, 'nothing changed: the bundle is reused');
+    await writeFile(path.join(sdkRoot, 'contract/names.ts'), "export const greeting = 'contract v2';\n");
+    const second = await buildOwn();
+    assert.equal(second.cached, false, 'a changed input of the SDK makes a new bundle');
+    assert.equal(await output(second), 'contract v2');
+  });
 });

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { z } from 'zod';
+import { ExecNodeBuilder } from '../../builders/exec-node.ts';
 import { singleRunComposition } from '../../cli/single-composition.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { parseComposition } from '../../plan/composition.ts';
@@ -21,7 +23,11 @@ instances = { min = 2, max = 20, default = 2 }
   [testcases.params]
   n = { type = "int", default = 3 }
 `);
-const known = { builders: ['exec:node'], runners: ['local:exec'] };
+const builder = new ExecNodeBuilder({ cacheDir: '/nonexistent', sdkEntry: '/nonexistent' });
+const known = {
+  builders: { 'exec:node': builder.configSchema },
+  runners: { 'local:exec': z.looseObject({}) },
+};
 
 // The CLI sends this document as JSON; the daemon's own parser and resolver are the judges of it.
 const submit = (options: Parameters<typeof singleRunComposition>[0]) =>

@@ -4,7 +4,9 @@
  * failed or counted, runs can be held and are stopped by their AbortSignal, and every instance ends with
  * the outcome the test scripted.
  */
+import { z } from 'zod';
 import type { Artifact } from '../../core/artifact.ts';
+import { strictTable } from '../../plan/problems.ts';
 import type { InstanceOutcome, InstanceResult } from '../../core/run.ts';
 import type { BuildInput, Builder } from '../../builders/builder.ts';
 import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../../runners/runner.ts';
@@ -21,6 +23,7 @@ export class Gate {
 
 export class FakeBuilder implements Builder {
   readonly id: string;
+  readonly configSchema = strictTable({ entry: z.string().optional() });
   readonly builds: BuildInput[] = [];
   /** When set, every build waits for it (or for its AbortSignal). */
   gate: Gate | undefined;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { z } from 'zod';
+import type { Components } from '../../plan/check-config.ts';
 import { parseComposition } from '../../plan/composition.ts';
 import { resolveComposition } from '../../plan/resolve-composition.ts';
 import { ValidationError } from '../../core/errors.ts';
@@ -40,7 +42,9 @@ name = "ping"
 instances = { min = 1, max = 5 }
 `);
 
-const KNOWN = { builders: ['exec:node'], runners: ['local:exec'] };
+// Resolution tests use components that accept any config; the config checks have tests of their own.
+const anyConfig = z.looseObject({});
+const KNOWN: Components = { builders: { 'exec:node': anyConfig }, runners: { 'local:exec': anyConfig } };
 
 function validationError(fn: () => unknown): ValidationError {
   try {
@@ -561,7 +565,7 @@ instances = { count = 2 }
           '[global]\nplan = "example"\ncase = "sync"\n[[groups]]\nid = "a"\ninstances = { count = 2 }\n',
         ),
         MANIFEST,
-        { builders: ['docker:node'], runners: ['local:exec'] },
+        { builders: { 'docker:node': anyConfig }, runners: { 'local:exec': anyConfig } },
       ),
     );
     assert.match(

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { z } from 'zod';
+import { DockerGenericBuilder } from '../../builders/docker-generic.ts';
+import { ExecNodeBuilder } from '../../builders/exec-node.ts';
+import { ValidationError } from '../../core/errors.ts';
+import type { DockerEngine } from '../../docker/docker-engine.ts';
+import type { Components } from '../../plan/check-config.ts';
+import { parseComposition } from '../../plan/composition.ts';
+import { parseManifest } from '../../plan/manifest.ts';
+import { strictTable } from '../../plan/problems.ts';
+import { resolveComposition } from '../../plan/resolve-composition.ts';
+
+const manifest = parseManifest(`
+name = "example"
+[defaults]
+builder = "exec:node"
+runner = "local:docker"
+[builders."exec:node"]
+enabled = true
+go_version = "1.14"
+[builders."docker:generic"]
+enabled = true
+[runners."local:docker"]
+enabled = true
+[[testcases]]
+name = "sync"
+instances = { min = 1, max = 20, default = 2 }
+`);
+
+// The real builders' schemas: the check is only as good as what they declare.
+const execNode = new ExecNodeBuilder({ cacheDir: '/nonexistent', sdkEntry: '/nonexistent' });
+const dockerGeneric = new DockerGenericBuilder({ engine: {} as DockerEngine });
+const localDockerConfig = strictTable({
+  timeout: z.string().optional(),
+  keep_containers: z.union([z.boolean(), z.enum(['true', 'false'])]).optional(),
+});
+const known: Components = {
+  builders: { 'exec:node': execNode.configSchema, 'docker:generic': dockerGeneric.configSchema },
+  runners: { 'local:docker': localDockerConfig },
+};
+
+function problems(toml: string): { path: string; message: string }[] {
+  try {
+    resolveComposition(parseComposition(toml), manifest, known);
+  } catch (error) {
+    assert.ok(error instanceof ValidationError, String(error));
+    return error.details;
+  }
+  assert.fail('expected the composition to be refused');
+}
+
+const head = '[global]\nplan = "example"\ncase = "sync"\ntotal_instances = 2\n';
+const group = (extra = '') => `[[groups]]\nid = "a"\ninstances = { count = 2 }\n${extra}`;
+
+describe('build_config and run_config are checked at submit', () => {
+  it('refuses a build_config typo, naming the key and the keys the builder accepts', () => {
+    const found = problems(`${head}[global.build_config]\nentyr = "main.ts"\n${group()}`);
+    assert.deepEqual(
+      found.map((problem) => problem.path),
+      ['global.build_config.entyr'],
+    );
+    assert.match(found[0]!.message, /unknown key "entyr"; accepted keys here: entry/);
+  });
+
+  it("checks a group's build_config against that group's own builder", () => {
+    const found = problems(
+      `${head}[[groups]]\nid = "a"\nbuilder = "docker:generic"\ninstances = { count = 2 }\n[groups.build_config]\nbulid_args = { A = "1" }\n`,
+    );
+    assert.equal(found[0]?.path, 'groups[0].build_config.bulid_args');
+    assert.match(found[0]!.message, /accepted keys here: path, build_args, base_image/);
+  });
+
+  it('refuses a known key with a value of the wrong type, at its path', () => {
+    const found = problems(
+      `${head}[[groups]]\nid = "a"\nbuilder = "docker:generic"\ninstances = { count = 2 }\n[groups.build_config]\nbuild_args = { A = 1 }\n`,
+    );
+    assert.equal(found[0]?.path, 'groups[0].build_config.build_args.A');
+  });
+
+  it('reports a global build_config typo once, however many groups share it', () => {
+    const toml = `[global]\nplan = "example"\ncase = "sync"\n[global.build_config]\nentyr = "x"\n[[groups]]\nid = "a"\ninstances = { count = 1 }\n[[groups]]\nid = "b"\ninstances = { count = 1 }\n`;
+    assert.equal(problems(toml).filter((problem) => problem.path === 'global.build_config.entyr').length, 1);
+  });
+
+  it('refuses a run_config typo with the keys the runner accepts; timeout keeps its own check', () => {
+    const found = problems(`${head}[global.run_config]\nkeep_container = true\ntimeout = "soon"\n${group()}`);
+    const byPath = new Map(found.map((problem) => [problem.path, problem.message]));
+    assert.match(
+      byPath.get('global.run_config.keep_container') ?? '',
+      /accepted keys here: timeout, keep_containers/,
+    );
+    assert.match(byPath.get('global.run_config.timeout') ?? '', /not a duration/);
+    assert.equal(found.length, 2, JSON.stringify(found));
+  });
+
+  it("tolerates keys in the manifest's builder table that the builder does not know", () => {
+    const run = resolveComposition(parseComposition(`${head}${group()}`), manifest, known);
+    assert.equal(run.groups[0]?.buildConfig.go_version, '1.14');
+  });
+
+  it('accepts what the builder and runner declare', () => {
+    const run = resolveComposition(
+      parseComposition(
+        `${head}[global.build_config]\nentry = "main.ts"\n[global.run_config]\nkeep_containers = true\n${group()}`,
+      ),
+      manifest,
+      known,
+    );
+    assert.equal(run.groups[0]?.buildConfig.entry, 'main.ts');
+    assert.equal(run.runConfig.keep_containers, true);
+  });
+});
