@@ -1,10 +1,10 @@
 /** A plan's `manifest.toml` (CONTRACT §5), parsed and checked. */
 import { z } from 'zod';
 import { type ProblemDetail } from '../core/errors.ts';
-import { canonicalParamType, normalizeParamValue, PARAM_TYPES, type ParamType } from './param-types.ts';
+import { canonicalParamType, normalizeParamValue, paramTypes, type ParamType } from './param-types.ts';
 import { listOrNone, parseTomlDocument, problemsFromZod, strictTable, throwIfProblems } from './problems.ts';
 
-const ACCEPTED_TYPES = `accepted types: ${PARAM_TYPES.join(', ')} (also integer, boolean, float64, []string, …)`;
+const acceptedTypes = `accepted types: ${paramTypes.join(', ')} (also integer, boolean, float64, []string, …)`;
 
 const paramSpecSchema = strictTable({
   type: z.string().transform((spelling, ctx): ParamType => {
@@ -12,7 +12,7 @@ const paramSpecSchema = strictTable({
     if (type === undefined) {
       ctx.addIssue({
         code: 'custom',
-        message: `unknown type ${JSON.stringify(spelling)}; ${ACCEPTED_TYPES}`,
+        message: `unknown type ${JSON.stringify(spelling)}; ${acceptedTypes}`,
       });
       return z.NEVER;
     }

@@ -3,7 +3,7 @@ import { ValidationError } from '../core/errors.ts';
 import { describeValue } from './problems.ts';
 import { parseByteSize, parseDuration } from './units.ts';
 
-export const PARAM_TYPES = Object.freeze([
+export const paramTypes = Object.freeze([
   'int',
   'float',
   'bool',
@@ -12,13 +12,13 @@ export const PARAM_TYPES = Object.freeze([
   'duration',
   'size',
 ] as const);
-export type ParamType = (typeof PARAM_TYPES)[number];
+export type ParamType = (typeof paramTypes)[number];
 
 /**
  * Spellings seen in real manifests (written for the Go SDK) mapped onto our types. `size` matches the Go
  * SDK's `SizeParam` ("64MiB"); array-ish types are JSON because that is how `StringArrayParam` reads them.
  */
-const PARAM_TYPE_SPELLINGS: Readonly<Record<string, ParamType>> = Object.freeze({
+const paramTypeSpellings: Readonly<Record<string, ParamType>> = Object.freeze({
   int: 'int',
   integer: 'int',
   int32: 'int',
@@ -48,10 +48,10 @@ const PARAM_TYPE_SPELLINGS: Readonly<Record<string, ParamType>> = Object.freeze(
 export function canonicalParamType(spelling: string): ParamType | undefined {
   const lower = spelling.trim().toLowerCase();
   if (lower.startsWith('[]')) return 'json'; // Go-style "[]string", "[]int"
-  return Object.hasOwn(PARAM_TYPE_SPELLINGS, lower) ? PARAM_TYPE_SPELLINGS[lower] : undefined;
+  return Object.hasOwn(paramTypeSpellings, lower) ? paramTypeSpellings[lower] : undefined;
 }
 
-const PARAM_EXPECTATION: Readonly<Record<ParamType, string>> = Object.freeze({
+const paramExpectation: Readonly<Record<ParamType, string>> = Object.freeze({
   int: 'an integer, like 3',
   float: 'a number, like 0.5',
   bool: 'true or false',
@@ -75,11 +75,11 @@ export function normalizeParamValue(type: ParamType, value: unknown): ParamValue
   else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
     text = String(value);
   else if (type === 'json' && value !== null && typeof value === 'object') text = JSON.stringify(value);
-  else return { ok: false, message: `expected ${PARAM_EXPECTATION[type]}, got ${describeValue(value)}` };
+  else return { ok: false, message: `expected ${paramExpectation[type]}, got ${describeValue(value)}` };
 
   const fail = (detail = ''): ParamValueCheck => ({
     ok: false,
-    message: `expected ${PARAM_EXPECTATION[type]}, got ${describeValue(value)}${detail}`,
+    message: `expected ${paramExpectation[type]}, got ${describeValue(value)}${detail}`,
   });
   switch (type) {
     case 'string':

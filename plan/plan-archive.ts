@@ -17,10 +17,10 @@ export interface PlanArchiveLimits {
   maxEntries: number;
 }
 
-const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
-const FILE_MODE = 0o644;
-const EXECUTABLE_MODE = 0o755;
-const DIRECTORY_MODE = 0o755;
+const gzipMagic = Buffer.from([0x1f, 0x8b]);
+const fileMode = 0o644;
+const executableMode = 0o755;
+const directoryMode = 0o755;
 
 /**
  * Extracts an untrusted plan archive (`.tar.gz`) into `destDir` and finds the plan in it.
@@ -74,7 +74,7 @@ async function assertGzip(archivePath: string): Promise<void> {
   try {
     const head = Buffer.alloc(2);
     const { bytesRead } = await handle.read(head, 0, 2, 0);
-    if (bytesRead < 2 || !head.equals(GZIP_MAGIC)) {
+    if (bytesRead < 2 || !head.equals(gzipMagic)) {
       const message =
         'the plan archive is not gzip data; upload a .tar.gz (e.g. made with `tar czf plan.tgz -C myplan .`)';
       throw new ArchiveError(message, [{ path: 'archive', message }]);
@@ -248,7 +248,7 @@ async function ensureDirectory(
         reject(`needs ${JSON.stringify(relative)} to be a directory, but an earlier entry made it a file`);
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
-      await mkdir(absolute, { mode: DIRECTORY_MODE });
+      await mkdir(absolute, { mode: directoryMode });
     }
     state.directories.add(relative);
   }
@@ -261,7 +261,7 @@ async function writeFile(
   relative: string,
   reject: (reason: string) => never,
 ): Promise<void> {
-  const mode = (header.mode & 0o111) !== 0 ? EXECUTABLE_MODE : FILE_MODE;
+  const mode = (header.mode & 0o111) !== 0 ? executableMode : fileMode;
   let handle: FileHandle;
   try {
     // O_EXCL: a second entry with the same path is rejected instead of overwriting the first;

@@ -36,7 +36,7 @@ export function describeValue(value: unknown): string {
   return 'a table';
 }
 
-const TYPE_NAMES: Readonly<Record<string, string>> = Object.freeze({
+const typeNames: Readonly<Record<string, string>> = Object.freeze({
   string: 'a string',
   number: 'a number',
   int: 'a whole number',
@@ -75,7 +75,7 @@ function issueMessage(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type': {
       if (!isDefault('Invalid input')) return issue.message;
-      const expected = TYPE_NAMES[issue.expected] ?? issue.expected;
+      const expected = typeNames[issue.expected] ?? issue.expected;
       return issue.input === undefined ? `missing; expected ${expected}` : `expected ${expected}, got ${got}`;
     }
     case 'too_small':

@@ -409,7 +409,7 @@ function manifestDefaults(
   return out;
 }
 
-const SAFE_ID = /^[A-Za-z0-9._-]+$/;
+const safeId = /^[A-Za-z0-9._-]+$/;
 
 /** Group ids become directory names (outputs) and TEST_GROUP_ID, so they must be non-empty, unique and plain. */
 function checkIds(entries: { id: string; path: string }[], problem: Problem): void {
@@ -417,7 +417,7 @@ function checkIds(entries: { id: string; path: string }[], problem: Problem): vo
   for (const { id, path } of entries) {
     if (id === '') problem(path, 'must not be empty');
     else if (id === '.' || id === '..') problem(path, `${q(id)} cannot be a group id; it names a directory`);
-    else if (!SAFE_ID.test(id)) {
+    else if (!safeId.test(id)) {
       problem(
         path,
         `${q(id)} may hold only letters, digits, ".", "_" and "-" (group ids become directory names)`,

@@ -1,7 +1,7 @@
 import { invokeMap, type RunEnv } from 'testground-sdk';
 
 // Long enough to outlast any run timeout; only keeps the process alive, nothing waits for it.
-const STALL_TICK_MS = 60_000;
+const stallTickMs = 60_000;
 
 await invokeMap({
   ok: (runenv: RunEnv) => {
@@ -23,7 +23,7 @@ await invokeMap({
   // A pending promise alone would let Node exit (the SDK would call that a crash); the timer keeps it up.
   stall: () =>
     new Promise<void>(() => {
-      setInterval(() => {}, STALL_TICK_MS);
+      setInterval(() => {}, stallTickMs);
     }),
 
   // Grows past any small memory limit (run it with a group memory limit, e.g. 64MiB, on local:docker):

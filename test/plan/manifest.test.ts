@@ -4,7 +4,7 @@ import { ValidationError } from '../../core/errors.ts';
 import { parseManifest } from '../../plan/manifest.ts';
 
 /** The manifest of CONTRACT §5. */
-const CONTRACT_EXAMPLE = `
+const contractExample = `
 name = "example"
 [defaults]
 builder = "exec:node"
@@ -42,7 +42,7 @@ function messageAt(err: ValidationError, path: string): string {
 
 describe('parseManifest', () => {
   it('reads the contract example', () => {
-    const manifest = parseManifest(CONTRACT_EXAMPLE);
+    const manifest = parseManifest(contractExample);
     assert.deepEqual(manifest, {
       name: 'example',
       defaults: { builder: 'exec:node', runner: 'local:exec' },
@@ -193,7 +193,7 @@ instances = { min = 1, max = 10, default = 20 }
   });
 
   it('rejects plan names that cannot be directory names', () => {
-    const base = CONTRACT_EXAMPLE.replace('name = "example"', 'name = "../etc"');
+    const base = contractExample.replace('name = "example"', 'name = "../etc"');
     const err = validationError(() => parseManifest(base));
     assert.match(messageAt(err, 'manifest.name'), /must start with a letter or digit/);
   });
