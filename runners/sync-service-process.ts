@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
+import { parseSyncServiceListening } from '../core/contract/well-known.ts';
 
 export interface SyncServiceProcess {
   readonly pid: number;
@@ -46,10 +47,11 @@ export async function startSyncServiceProcess(
     };
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      const match = /listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (match) {
+      // Complete lines only: a chunk cut inside the port number would read as another port.
+      const listening = parseSyncServiceListening(stdout.slice(0, stdout.lastIndexOf('\n') + 1));
+      if (listening !== undefined) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        resolve(listening.port);
       }
     });
     child.once('error', (error) => fail(`could not start: ${error.message}`));

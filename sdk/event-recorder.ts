@@ -3,32 +3,7 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-
-/** The run environment as the `start` event reports it. */
-export interface RunEnvSummary {
-  plan: string;
-  case: string;
-  run: string;
-  params: Record<string, string>;
-  instances: number;
-  outputs_path: string;
-  network: string;
-  group: string;
-  group_instances: number;
-}
-
-/** How an instance ended, as its `finish` event says. */
-export type FinishOutcome = 'ok' | 'failure' | 'crash';
-
-/** One event, as it appears under the `event` key of a line. */
-export type SdkEvent =
-  | { type: 'start'; runenv: RunEnvSummary }
-  | { type: 'message'; message: string }
-  | { type: 'finish'; outcome: 'ok' }
-  | { type: 'finish'; outcome: 'failure'; error: string }
-  | { type: 'finish'; outcome: 'crash'; error: string; stacktrace: string }
-  | { type: 'stage_start'; name: string; group: string }
-  | { type: 'stage_end'; name: string; group: string };
+import { encodeEventLine, type FinishOutcome, type SdkEvent } from '../core/contract/events.ts';
 
 /** Options of {@link EventRecorder}. */
 export interface EventRecorderOptions {
@@ -47,7 +22,8 @@ export interface EventRecorderOptions {
  * first (the test case's own verdict, or the crash that interrupted it) is its outcome.
  */
 export class EventRecorder {
-  private readonly prefix: string;
+  private readonly runId: string;
+  private readonly groupId: string;
   private readonly outputsPath: string;
   private readonly runOutFile: string;
   private readonly writeStdout: (line: string) => void;
@@ -56,7 +32,8 @@ export class EventRecorder {
   private finished: FinishOutcome | undefined;
 
   constructor(options: EventRecorderOptions) {
-    this.prefix = `"msg":"","group_id":${JSON.stringify(options.groupId)},"run_id":${JSON.stringify(options.runId)}`;
+    this.runId = options.runId;
+    this.groupId = options.groupId;
     this.outputsPath = options.outputsPath;
     this.runOutFile = path.join(options.outputsPath, 'run.out');
     this.writeStdout = options.writeStdout ?? ((line) => void process.stdout.write(line));
@@ -74,8 +51,8 @@ export class EventRecorder {
       if (this.finished !== undefined) return false;
       this.finished = event.outcome;
     }
-    // Built by hand so that `ts` keeps every nanosecond digit: a JS number cannot hold them.
-    const line = `{"ts":${this.clock()},${this.prefix},"event":${JSON.stringify(event)}}\n`;
+    const source = { runId: this.runId, groupId: this.groupId, ts: this.clock() };
+    const line = `${encodeEventLine(source, event)}\n`;
     // Synchronous, so that the line is on disk even when the process exits right after.
     this.appendRunOut(line);
     this.writeStdout(line);

@@ -11,15 +11,12 @@ export {
   type RunEnvOptions,
   type RunParams,
 } from './runenv.ts';
-export { type FinishOutcome, type RunEnvSummary, type SdkEvent } from './event-recorder.ts';
-export { NetworkClient, NETWORK_INITIALIZED_STATE, type BarrierClient } from './network-client.ts';
+export { type FinishOutcome, type RunEnvSummary, type SdkEvent } from '../core/contract/events.ts';
+export { NetworkClient, type BarrierClient } from './network-client.ts';
+// The state the sidecar signals once per instance when its network is ready; plans know it by this name.
+export { networkInitializedState as NETWORK_INITIALIZED_STATE } from '../core/contract/well-known.ts';
 export { type SyncClientApi } from './lazy-sync-client.ts';
-export {
-  SyncClient,
-  SyncConnectionError,
-  SyncRequestError,
-  connectSyncClient,
-  connectSyncClientFromEnv,
-  type Subscription,
-  type SyncClientOptions,
-} from './sync-client.ts';
+export { SyncClient, connectSyncClient, connectSyncClientFromEnv } from './sync-client.ts';
+export { type SyncClientOptions } from './sync-connect.ts';
+export { SyncConnectionError, SyncRequestError } from './sync-errors.ts';
+export { type Subscription } from './topic-subscription.ts';

@@ -6,6 +6,7 @@ import { describeThrown } from './event-recorder.ts';
 import { LazySyncClient, type SyncClientApi } from './lazy-sync-client.ts';
 import { parseRunEnv, type RunEnv, type RunEnvOptions } from './runenv.ts';
 import { connectSyncClient } from './sync-client.ts';
+import { syncClientOptionsFor } from './sync-connect.ts';
 
 /** A test case: resolve to succeed, throw to fail. The sync client connects when first used. */
 export type TestCase = (runenv: RunEnv, client: SyncClientApi) => Promise<void> | void;
@@ -23,7 +24,7 @@ export interface RunTestCaseDeps {
   closeTimeoutMs?: number;
 }
 
-const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
+const defaultCloseTimeoutMs = 2_000;
 
 type Verdict = { outcome: 'ok' } | { outcome: 'failure' | 'crash'; error: unknown };
 
@@ -62,7 +63,7 @@ export async function runTestCase(testCase: TestCase, deps: RunTestCaseDeps): Pr
   else if (verdict.outcome === 'failure') runenv.recordFailure(verdict.error);
   else runenv.recordCrash(verdict.error);
 
-  await closeWithin(client, deps.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, deps.writeStderr);
+  await closeWithin(client, deps.closeTimeoutMs ?? defaultCloseTimeoutMs, deps.writeStderr);
   // The test case may have recorded its own outcome before returning; that one was kept.
   return runenv.recordedOutcome === 'ok' ? 0 : 1;
 }
@@ -118,14 +119,7 @@ export function dispatchTestCase(cases: Readonly<Record<string, TestCase>>): Tes
 export async function invoke(testCase: TestCase): Promise<never> {
   const code = await runTestCase(testCase, {
     env: process.env,
-    connect: (runenv) =>
-      connectSyncClient({
-        host: runenv.syncServiceHost,
-        port: runenv.syncServicePort,
-        runId: runenv.testRun,
-        plan: runenv.testPlan,
-        testCase: runenv.testCase,
-      }),
+    connect: (runenv) => connectSyncClient(syncClientOptionsFor(runenv)),
     watchCrashes: watchProcessCrashes,
     writeStderr: (text) => void process.stderr.write(text),
   });

@@ -2,7 +2,9 @@
  * A sync client that connects on first use, so that test cases which never coordinate run without a
  * sync service.
  */
-import { SyncConnectionError, type Subscription, type SyncClient } from './sync-client.ts';
+import type { SyncClient } from './sync-client.ts';
+import { SyncConnectionError } from './sync-errors.ts';
+import type { Subscription } from './topic-subscription.ts';
 
 /** What a test case can do with the sync service (see {@link SyncClient}). */
 export type SyncClientApi = Pick<
@@ -14,80 +16,80 @@ export type SyncClientApi = Pick<
 export type ConnectSyncClient = () => Promise<SyncClientApi>;
 
 export class LazySyncClient implements SyncClientApi {
-  readonly #connect: ConnectSyncClient;
-  #client: Promise<SyncClientApi> | undefined;
-  #closing: Promise<void> | undefined;
+  private readonly connect: ConnectSyncClient;
+  private connection: Promise<SyncClientApi> | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(connect: ConnectSyncClient) {
-    this.#connect = connect;
+    this.connect = connect;
   }
 
   /** Whether anything asked for the connection yet. */
   get used(): boolean {
-    return this.#client !== undefined;
+    return this.connection !== undefined;
   }
 
   async signalEntry(state: string): Promise<number> {
-    return (await this.#get()).signalEntry(state);
+    return (await this.connected()).signalEntry(state);
   }
 
   async barrier(state: string, target: number, options?: { signal?: AbortSignal }): Promise<void> {
-    return (await this.#get()).barrier(state, target, options);
+    return (await this.connected()).barrier(state, target, options);
   }
 
   async signalAndWait(state: string, target: number, options?: { signal?: AbortSignal }): Promise<number> {
-    return (await this.#get()).signalAndWait(state, target, options);
+    return (await this.connected()).signalAndWait(state, target, options);
   }
 
   async publish(topic: string, payload: unknown): Promise<number> {
-    return (await this.#get()).publish(topic, payload);
+    return (await this.connected()).publish(topic, payload);
   }
 
   subscribe<T = unknown>(topic: string): Subscription<T> {
-    return new PendingSubscription<T>(this.#get().then((client) => client.subscribe<T>(topic)));
+    return new PendingSubscription<T>(this.connected().then((client) => client.subscribe<T>(topic)));
   }
 
   async publishSubscribe<T = unknown>(
     topic: string,
     payload: unknown,
   ): Promise<{ seq: number; subscription: Subscription<T> }> {
-    return (await this.#get()).publishSubscribe<T>(topic, payload);
+    return (await this.connected()).publishSubscribe<T>(topic, payload);
   }
 
   /** Closes the connection if one was opened. Safe to call more than once. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      if (this.#client === undefined) return;
+    this.closing ??= (async () => {
+      if (this.connection === undefined) return;
       // A connection that never opened has nothing to close; its error already reached the caller.
-      const client = await this.#client.catch(() => undefined);
+      const client = await this.connection.catch(() => undefined);
       await client?.close();
     })();
-    return this.#closing;
+    return this.closing;
   }
 
-  #get(): Promise<SyncClientApi> {
-    if (this.#closing !== undefined) {
+  private connected(): Promise<SyncClientApi> {
+    if (this.closing !== undefined) {
       return Promise.reject(new SyncConnectionError('the sync client was closed'));
     }
-    this.#client ??= this.#connect();
-    return this.#client;
+    this.connection ??= this.connect();
+    return this.connection;
   }
 }
 
 /** A subscription handed out synchronously while the connection it needs is still being opened. */
 class PendingSubscription<T> implements Subscription<T> {
-  readonly #inner: Promise<Subscription<T>>;
-  #canceled = false;
+  private readonly inner: Promise<Subscription<T>>;
+  private canceled = false;
 
   constructor(inner: Promise<Subscription<T>>) {
-    this.#inner = inner;
+    this.inner = inner;
     // A failed connection surfaces from next() if anyone iterates; unread, it must not crash the process.
     inner.catch(() => {});
   }
 
   async next(): Promise<IteratorResult<T>> {
-    if (this.#canceled) return { value: undefined, done: true };
-    return (await this.#inner).next();
+    if (this.canceled) return { value: undefined, done: true };
+    return (await this.inner).next();
   }
 
   async return(): Promise<IteratorResult<T>> {
@@ -96,9 +98,9 @@ class PendingSubscription<T> implements Subscription<T> {
   }
 
   cancel(): void {
-    if (this.#canceled) return;
-    this.#canceled = true;
-    void this.#inner.then(
+    if (this.canceled) return;
+    this.canceled = true;
+    void this.inner.then(
       (subscription) => subscription.cancel(),
       () => {},
     );

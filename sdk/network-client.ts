@@ -1,15 +1,13 @@
 /**
  * The instance's view of its network: waits until the sidecar (docker and cluster runners) has set it up.
  */
+import { networkInitializedState } from '../core/contract/well-known.ts';
 import type { RunEnv } from './runenv.ts';
 
 /** The one sync operation the network client needs; any sync client has it. */
 export interface BarrierClient {
   barrier(state: string, target: number): Promise<void>;
 }
-
-/** The state the sidecar signals once per instance when that instance's network is ready (CONTRACT §3). */
-export const NETWORK_INITIALIZED_STATE = 'network-initialized';
 
 /** The parts of the {@link RunEnv} the network client reads and records to. */
 export type NetworkRunEnv = Pick<
@@ -32,9 +30,9 @@ export class NetworkClient {
    */
   async waitNetworkInitialized(): Promise<void> {
     if (!this.runenv.testSidecar) return;
-    this.runenv.recordStageStart(NETWORK_INITIALIZED_STATE);
-    await this.client.barrier(NETWORK_INITIALIZED_STATE, this.runenv.testInstanceCount);
-    this.runenv.recordStageEnd(NETWORK_INITIALIZED_STATE);
+    this.runenv.recordStageStart(networkInitializedState);
+    await this.client.barrier(networkInitializedState, this.runenv.testInstanceCount);
+    this.runenv.recordStageEnd(networkInitializedState);
     this.runenv.recordMessage('network initialisation successful');
   }
 }

@@ -4,12 +4,9 @@
  */
 import { tmpdir } from 'node:os';
 import { parseInstanceEnv, RunEnvError, type InstanceEnvironment } from '../core/contract/instance-env.ts';
-import {
-  describeThrown,
-  EventRecorder,
-  type EventRecorderOptions,
-  type RunEnvSummary,
-} from './event-recorder.ts';
+import { byteSizeHint, byteSizeToBytes, durationHint, durationToMs } from '../core/contract/units.ts';
+import type { RunEnvSummary } from '../core/contract/events.ts';
+import { describeThrown, EventRecorder, type EventRecorderOptions } from './event-recorder.ts';
 
 /** Everything the runner tells an instance, parsed and checked (CONTRACT §2). */
 export type RunParams = InstanceEnvironment;
@@ -151,6 +148,29 @@ export class RunEnv implements RunParams {
     }
   }
 
+  /**
+   * The test param as a duration in milliseconds, written as the manifest's `duration` type and Go's
+   * `time.ParseDuration` do: `500ms`, `30s`, `1h30m`, `1.5s` (may be fractional below a millisecond).
+   * A bare number is refused: seconds or milliseconds would be a guess.
+   */
+  durationParam(name: string): number {
+    const text = this.stringParam(name);
+    const ms = durationToMs(text);
+    if (ms === undefined) throw this.typeError(name, text, 'a duration', durationHint);
+    return ms;
+  }
+
+  /**
+   * The test param as a size in whole bytes, written as the manifest's `size` type: a plain number of
+   * bytes, or `512MiB`, `1GiB`, `64MB`, `100k` (k/KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024).
+   */
+  sizeParam(name: string): number {
+    const text = this.stringParam(name);
+    const bytes = byteSizeToBytes(text);
+    if (bytes === undefined) throw this.typeError(name, text, 'a byte size', byteSizeHint);
+    return bytes;
+  }
+
   /** The test param parsed as JSON; the shape is the caller's claim, not checked. */
   jsonParam<T = unknown>(name: string): T {
     const text = this.stringParam(name);
@@ -206,9 +226,9 @@ export class RunEnv implements RunParams {
     return Object.hasOwn(this.testInstanceParams, name) ? this.testInstanceParams[name] : undefined;
   }
 
-  private typeError(name: string, text: string, expected: string): TestParamError {
+  private typeError(name: string, text: string, expected: string, hint?: string): TestParamError {
     return new TestParamError(
-      `test param ${JSON.stringify(name)} must be ${expected}, got ${JSON.stringify(text)}`,
+      `test param ${JSON.stringify(name)} must be ${expected}, got ${JSON.stringify(text)}${hint === undefined ? '' : `; ${hint}`}`,
       name,
       text,
     );

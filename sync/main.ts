@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { syncServiceListeningLine } from '../core/contract/well-known.ts';
 import { startSyncService } from './sync-service.ts';
 
 /**
@@ -8,7 +9,7 @@ import { startSyncService } from './sync-service.ts';
 export async function runSyncServiceCommand(options: { host: string; port: number }): Promise<void> {
   const logger = pino({ level: process.env.LOG_LEVEL || 'info' }, pino.destination(2));
   const service = await startSyncService({ host: options.host, port: options.port, logger });
-  process.stdout.write(`sync service listening on ws://${formatHost(service.host)}:${service.port}\n`);
+  process.stdout.write(`${syncServiceListeningLine(service.host, service.port)}\n`);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (received: NodeJS.Signals): void => {
@@ -21,8 +22,4 @@ export async function runSyncServiceCommand(options: { host: string; port: numbe
   });
   logger.info({ signal }, 'stopping the sync service');
   await service.close();
-}
-
-function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

@@ -4,14 +4,14 @@
  * (`1.0`) and escapes.
  */
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const COMMA = 0x2c;
-const COLON = 0x3a;
+const doubleQuote = 0x22;
+const backslash = 0x5c;
+const openBrace = 0x7b;
+const closeBrace = 0x7d;
+const openBracket = 0x5b;
+const closeBracket = 0x5d;
+const comma = 0x2c;
+const colon = 0x3a;
 
 /**
  * Returns the exact source text of the value at `path` (object keys from the root), or `undefined` when
@@ -31,21 +31,21 @@ export function rawJsonMember(text: string, path: readonly string[]): string | u
 }
 
 function findMember(text: string, objectStart: number, key: string): [number, number] | undefined {
-  if (text.charCodeAt(objectStart) !== OPEN_BRACE) return undefined;
+  if (text.charCodeAt(objectStart) !== openBrace) return undefined;
   let found: [number, number] | undefined;
   let i = skipWhitespace(text, objectStart + 1);
-  while (text.charCodeAt(i) !== CLOSE_BRACE) {
+  while (text.charCodeAt(i) !== closeBrace) {
     const keyEnd = skipString(text, i);
     const rawKey = text.slice(i + 1, keyEnd - 1);
     const name = rawKey.includes('\\') ? (JSON.parse(text.slice(i, keyEnd)) as string) : rawKey;
     i = skipWhitespace(text, keyEnd);
-    if (text.charCodeAt(i) !== COLON) return undefined;
+    if (text.charCodeAt(i) !== colon) return undefined;
     const valueStart = skipWhitespace(text, i + 1);
     const valueEnd = skipValue(text, valueStart);
     if (name === key) found = [valueStart, valueEnd];
     i = skipWhitespace(text, valueEnd);
-    if (text.charCodeAt(i) === COMMA) i = skipWhitespace(text, i + 1);
-    else if (text.charCodeAt(i) !== CLOSE_BRACE) return undefined;
+    if (text.charCodeAt(i) === comma) i = skipWhitespace(text, i + 1);
+    else if (text.charCodeAt(i) !== closeBrace) return undefined;
   }
   return found;
 }
@@ -66,7 +66,7 @@ function skipString(text: string, i: number): number {
     const quote = text.indexOf('"', from);
     if (quote < 0) return text.length;
     let backslashes = 0;
-    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes += 1;
+    while (text.charCodeAt(quote - 1 - backslashes) === backslash) backslashes += 1;
     if (backslashes % 2 === 0) return quote + 1;
     from = quote + 1;
   }
@@ -74,19 +74,19 @@ function skipString(text: string, i: number): number {
 
 function skipValue(text: string, i: number): number {
   const first = text.charCodeAt(i);
-  if (first === QUOTE) return skipString(text, i);
-  if (first === OPEN_BRACE || first === OPEN_BRACKET) {
+  if (first === doubleQuote) return skipString(text, i);
+  if (first === openBrace || first === openBracket) {
     // Iterative rather than recursive, so deeply nested payloads cannot overflow the stack.
     let depth = 0;
     let j = i;
     while (j < text.length) {
       const c = text.charCodeAt(j);
-      if (c === QUOTE) {
+      if (c === doubleQuote) {
         j = skipString(text, j);
         continue;
       }
-      if (c === OPEN_BRACE || c === OPEN_BRACKET) depth += 1;
-      else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      if (c === openBrace || c === openBracket) depth += 1;
+      else if (c === closeBrace || c === closeBracket) {
         depth -= 1;
         if (depth === 0) return j + 1;
       }
@@ -97,7 +97,7 @@ function skipValue(text: string, i: number): number {
   let j = i;
   while (j < text.length) {
     const c = text.charCodeAt(j);
-    if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || c <= 0x20) return j;
+    if (c === comma || c === closeBrace || c === closeBracket || c <= 0x20) return j;
     j += 1;
   }
   return j;

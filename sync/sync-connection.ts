@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { WebSocket, type RawData } from 'ws';
-import type { SyncStore, TopicSubscription } from './sync-store.ts';
 import {
   encodeBarrierResponse,
   encodeErrorResponse,
@@ -8,111 +7,109 @@ import {
   encodeSignalEntryResponse,
   encodeSubscribeResponse,
   encodeTopicItem,
-  parseSyncRequest,
-  type SyncRequest,
-} from './sync-protocol.ts';
+} from '../core/contract/sync-wire.ts';
+import { parseSyncRequest, type SyncRequest } from './sync-protocol.ts';
+import type { SyncStore, TopicSubscription } from './sync-store.ts';
 
 /**
  * Subscription replay pauses once this much is handed to `ws` but not yet written to the socket, so a
  * slow subscriber of a long topic costs a bounded buffer instead of a copy of the whole log.
  */
-const PAUSE_AT_UNFLUSHED_CHARS = 4 * 1024 * 1024;
-const RESUME_AT_UNFLUSHED_CHARS = 1024 * 1024;
+const pauseAtUnflushedChars = 4 * 1024 * 1024;
+const resumeAtUnflushedChars = 1024 * 1024;
 
 /** Serves the requests of one WebSocket against the run's store; store items are encoded topic items. */
 export class SyncConnection {
-  readonly #ws: WebSocket;
-  readonly #store: SyncStore<string>;
-  readonly #log: Logger;
-  readonly #barriers = new Map<string, () => void>();
-  readonly #subscriptions = new Map<string, TopicSubscription>();
-  readonly #paused = new Set<string>();
-  #unflushedChars = 0;
+  private readonly ws: WebSocket;
+  private readonly store: SyncStore<string>;
+  private readonly log: Logger;
+  private readonly barriers = new Map<string, () => void>();
+  private readonly subscriptions = new Map<string, TopicSubscription>();
+  private readonly paused = new Set<string>();
+  private unflushedChars = 0;
 
   constructor(ws: WebSocket, store: SyncStore<string>, log: Logger) {
-    this.#ws = ws;
-    this.#store = store;
-    this.#log = log;
-    ws.on('message', (data) => this.#onMessage(data));
-    ws.on('close', (code) => this.#onClose(code));
-    ws.on('error', (error) => this.#log.warn({ err: error }, 'sync connection failed'));
+    this.ws = ws;
+    this.store = store;
+    this.log = log;
+    ws.on('message', (data) => this.onMessage(data));
+    ws.on('close', (code) => this.onClose(code));
+    ws.on('error', (error) => this.log.warn({ err: error }, 'sync connection failed'));
   }
 
-  #onMessage(data: RawData): void {
+  private onMessage(data: RawData): void {
     const parsed = parseSyncRequest(rawDataToString(data));
     if (!parsed.ok) {
-      this.#log.warn({ requestId: parsed.id, error: parsed.error }, 'rejected a malformed sync request');
-      this.#send(encodeErrorResponse(parsed.id, parsed.error));
+      this.log.warn({ requestId: parsed.id, error: parsed.error }, 'rejected a malformed sync request');
+      this.send(encodeErrorResponse(parsed.id, parsed.error));
       return;
     }
     try {
-      this.#handle(parsed.request);
+      this.handle(parsed.request);
     } catch (error) {
       // A bug here must cost one request, not the service and every other instance's connection.
-      this.#log.error({ err: error, requestId: parsed.request.id }, 'sync request failed');
+      this.log.error({ err: error, requestId: parsed.request.id }, 'sync request failed');
       const message = `internal error while handling ${parsed.request.kind} request ${parsed.request.id}: ${(error as Error).message}`;
-      this.#send(encodeErrorResponse(parsed.request.id, message));
+      this.send(encodeErrorResponse(parsed.request.id, message));
     }
   }
 
-  #handle(request: SyncRequest): void {
+  private handle(request: SyncRequest): void {
     switch (request.kind) {
       case 'signal_entry':
-        this.#store.signalEntry(request.state, (seq) =>
-          this.#send(encodeSignalEntryResponse(request.id, seq)),
-        );
+        this.store.signalEntry(request.state, (seq) => this.send(encodeSignalEntryResponse(request.id, seq)));
         return;
       case 'publish': {
-        const seq = this.#store.publish(request.topic, encodeTopicItem(request.payloadText));
-        this.#send(encodePublishResponse(request.id, seq));
+        const seq = this.store.publish(request.topic, encodeTopicItem(request.payloadText));
+        this.send(encodePublishResponse(request.id, seq));
         return;
       }
       case 'barrier':
-        if (this.#rejectDuplicate(request.id)) return;
-        this.#barrier(request.id, request.state, request.target);
+        if (this.rejectDuplicate(request.id)) return;
+        this.barrier(request.id, request.state, request.target);
         return;
       case 'subscribe':
-        if (this.#rejectDuplicate(request.id)) return;
-        this.#subscribe(request.id, request.topic);
+        if (this.rejectDuplicate(request.id)) return;
+        this.subscribe(request.id, request.topic);
         return;
       case 'cancel':
-        this.#cancel(request.id);
+        this.cancel(request.id);
         return;
     }
   }
 
-  #barrier(id: string, state: string, target: number): void {
+  private barrier(id: string, state: string, target: number): void {
     let reached = false;
-    const cancel = this.#store.waitBarrier(state, target, () => {
+    const cancel = this.store.waitBarrier(state, target, () => {
       reached = true;
-      this.#barriers.delete(id);
-      this.#send(encodeBarrierResponse(id));
+      this.barriers.delete(id);
+      this.send(encodeBarrierResponse(id));
     });
-    if (!reached) this.#barriers.set(id, cancel);
+    if (!reached) this.barriers.set(id, cancel);
   }
 
-  #subscribe(id: string, topic: string): void {
-    const subscription = this.#store.subscribe(topic, (encodedItem) => {
-      this.#sendItem(encodeSubscribeResponse(id, encodedItem));
-      if (this.#unflushedChars < PAUSE_AT_UNFLUSHED_CHARS) return true;
-      this.#paused.add(id);
+  private subscribe(id: string, topic: string): void {
+    const subscription = this.store.subscribe(topic, (encodedItem) => {
+      this.sendItem(encodeSubscribeResponse(id, encodedItem));
+      if (this.unflushedChars < pauseAtUnflushedChars) return true;
+      this.paused.add(id);
       return false;
     });
-    this.#subscriptions.set(id, subscription);
+    this.subscriptions.set(id, subscription);
   }
 
-  #cancel(id: string): void {
-    this.#barriers.get(id)?.();
-    this.#barriers.delete(id);
-    this.#subscriptions.get(id)?.cancel();
-    this.#subscriptions.delete(id);
-    this.#paused.delete(id);
+  private cancel(id: string): void {
+    this.barriers.get(id)?.();
+    this.barriers.delete(id);
+    this.subscriptions.get(id)?.cancel();
+    this.subscriptions.delete(id);
+    this.paused.delete(id);
   }
 
   /** Ids are the client's only way to route replies, so two live requests must not share one. */
-  #rejectDuplicate(id: string): boolean {
-    if (!this.#barriers.has(id) && !this.#subscriptions.has(id)) return false;
-    this.#send(
+  private rejectDuplicate(id: string): boolean {
+    if (!this.barriers.has(id) && !this.subscriptions.has(id)) return false;
+    this.send(
       encodeErrorResponse(
         id,
         `request id ${JSON.stringify(id)} is already used by a pending barrier or subscription on this connection; use a new id per request`,
@@ -122,37 +119,37 @@ export class SyncConnection {
   }
 
   /** Sends a reply; replies are one per request, so the request rate already bounds them. */
-  #send(frame: string): void {
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(frame);
+  private send(frame: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
   }
 
   /** Sends a topic item, counting it until written so replay can pause behind a slow reader. */
-  #sendItem(frame: string): void {
-    if (this.#ws.readyState !== WebSocket.OPEN) return;
+  private sendItem(frame: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
     const chars = frame.length;
-    this.#unflushedChars += chars;
-    this.#ws.send(frame, () => {
-      this.#unflushedChars -= chars;
-      if (this.#paused.size > 0 && this.#unflushedChars <= RESUME_AT_UNFLUSHED_CHARS) this.#resumePaused();
+    this.unflushedChars += chars;
+    this.ws.send(frame, () => {
+      this.unflushedChars -= chars;
+      if (this.paused.size > 0 && this.unflushedChars <= resumeAtUnflushedChars) this.resumePaused();
     });
   }
 
-  #resumePaused(): void {
-    for (const id of [...this.#paused]) {
-      if (this.#unflushedChars >= PAUSE_AT_UNFLUSHED_CHARS) return;
-      this.#paused.delete(id);
-      this.#subscriptions.get(id)?.resume();
+  private resumePaused(): void {
+    for (const id of [...this.paused]) {
+      if (this.unflushedChars >= pauseAtUnflushedChars) return;
+      this.paused.delete(id);
+      this.subscriptions.get(id)?.resume();
     }
   }
 
-  #onClose(code: number): void {
+  private onClose(code: number): void {
     // Barriers and subscriptions end with their connection; the counters and topic logs stay.
-    for (const cancel of this.#barriers.values()) cancel();
-    for (const subscription of this.#subscriptions.values()) subscription.cancel();
-    this.#barriers.clear();
-    this.#subscriptions.clear();
-    this.#paused.clear();
-    this.#log.debug({ code }, 'sync connection closed');
+    for (const cancel of this.barriers.values()) cancel();
+    for (const subscription of this.subscriptions.values()) subscription.cancel();
+    this.barriers.clear();
+    this.subscriptions.clear();
+    this.paused.clear();
+    this.log.debug({ code }, 'sync connection closed');
   }
 }
 

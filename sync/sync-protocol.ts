@@ -1,44 +1,49 @@
 /**
- * The sync service's wire format (CONTRACT §3): request parsing and response encoding, no I/O.
+ * Parses the requests of the sync service's wire format (CONTRACT §3), no I/O. The shapes and the
+ * response frames are the contract's (`core/contract/sync-wire.ts`); this is the server's strict reading.
  */
 import { z } from 'zod';
+import { syncOperations, type SyncOperationName } from '../core/contract/sync-wire.ts';
 import { rawJsonMember } from './raw-json.ts';
 
 const name = (field: string) =>
   z.string({ error: `${field} must be a string` }).min(1, { error: `${field} must not be empty` });
 
+// Keyed by the contract's operation names, so a name added there must be parsed here too.
+const operationSchemas = {
+  publish: z
+    .object(
+      { topic: name('publish.topic'), payload: z.unknown().optional() },
+      { error: 'publish must be an object {topic, payload}' },
+    )
+    .nullish(),
+  subscribe: z
+    .object({ topic: name('subscribe.topic') }, { error: 'subscribe must be an object {topic}' })
+    .nullish(),
+  barrier: z
+    .object(
+      {
+        state: name('barrier.state'),
+        target: z
+          .number({ error: 'barrier.target must be a number' })
+          .int({ error: 'barrier.target must be a safe integer' }),
+      },
+      { error: 'barrier must be an object {state, target}' },
+    )
+    .nullish(),
+  signal_entry: z
+    .object({ state: name('signal_entry.state') }, { error: 'signal_entry must be an object {state}' })
+    .nullish(),
+} satisfies Record<SyncOperationName, z.ZodType>;
+
 const requestSchema = z.object(
   {
     id: z.string({ error: 'id must be a string (clients choose one per request)' }),
     is_cancel: z.boolean({ error: 'is_cancel must be true or false' }).nullish(),
-    publish: z
-      .object(
-        { topic: name('publish.topic'), payload: z.unknown().optional() },
-        { error: 'publish must be an object {topic, payload}' },
-      )
-      .nullish(),
-    subscribe: z
-      .object({ topic: name('subscribe.topic') }, { error: 'subscribe must be an object {topic}' })
-      .nullish(),
-    barrier: z
-      .object(
-        {
-          state: name('barrier.state'),
-          target: z
-            .number({ error: 'barrier.target must be a number' })
-            .int({ error: 'barrier.target must be a safe integer' }),
-        },
-        { error: 'barrier must be an object {state, target}' },
-      )
-      .nullish(),
-    signal_entry: z
-      .object({ state: name('signal_entry.state') }, { error: 'signal_entry must be an object {state}' })
-      .nullish(),
+    ...operationSchemas,
   },
   { error: 'a request must be a JSON object' },
 );
-
-const OPERATIONS = ['publish', 'subscribe', 'barrier', 'signal_entry'] as const;
 
 /** One validated request. `payloadText` is the payload's JSON source text, exactly as the client sent it. */
 export type SyncRequest =
@@ -74,13 +79,13 @@ export function parseSyncRequest(text: string): ParsedSyncRequest {
   const request = parsed.data;
   if (request.is_cancel === true) return { ok: true, request: { kind: 'cancel', id } };
 
-  const present = OPERATIONS.filter((operation) => request[operation] != null);
+  const present = syncOperations.filter((operation) => request[operation] != null);
   if (present.length !== 1) {
     const found = present.length === 0 ? 'none' : present.join(' and ');
     return {
       ok: false,
       id,
-      error: `malformed request: expected exactly one of ${OPERATIONS.join(', ')} (or is_cancel: true), got ${found}`,
+      error: `malformed request: expected exactly one of ${syncOperations.join(', ')} (or is_cancel: true), got ${found}`,
     };
   }
   if (request.publish != null) {
@@ -100,40 +105,6 @@ export function parseSyncRequest(text: string): ParsedSyncRequest {
   // The filter above guarantees signal_entry is the one operation left.
   const state = request.signal_entry?.state ?? '';
   return { ok: true, request: { kind: 'signal_entry', id, state } };
-}
-
-/**
- * The form a topic item takes inside a `subscribe` response: its JSON text, itself encoded as a JSON
- * string. Computed once per published item and shared by every subscriber's frame.
- */
-export function encodeTopicItem(payloadText: string): string {
-  return JSON.stringify(payloadText);
-}
-
-// Every response carries all five keys; clients written for the original server read them unchecked.
-function frame(id: string, error: string, publish: string, subscribe: string, signalEntry: string): string {
-  return `{"id":${JSON.stringify(id)},"error":${error},"publish":${publish},"subscribe":${subscribe},"signal_entry":${signalEntry}}\n`;
-}
-
-export function encodeSignalEntryResponse(id: string, seq: number): string {
-  return frame(id, '""', 'null', '""', `{"seq":${seq}}`);
-}
-
-export function encodePublishResponse(id: string, seq: number): string {
-  return frame(id, '""', `{"seq":${seq}}`, '""', 'null');
-}
-
-/** `encodedItem` comes from {@link encodeTopicItem}. */
-export function encodeSubscribeResponse(id: string, encodedItem: string): string {
-  return frame(id, '""', 'null', encodedItem, 'null');
-}
-
-export function encodeBarrierResponse(id: string): string {
-  return frame(id, '""', 'null', '""', 'null');
-}
-
-export function encodeErrorResponse(id: string, message: string): string {
-  return frame(id, JSON.stringify(message), 'null', '""', 'null');
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -27,9 +27,9 @@ export interface SyncService {
   close(): Promise<void>;
 }
 
-const DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+const defaultMaxPayloadBytes = 4 * 1024 * 1024;
 /** How long connected clients get to answer the close handshake before their sockets are cut. */
-const CLOSE_GRACE_MS = 1_000;
+const closeGraceMs = 1_000;
 
 /**
  * Starts a sync service speaking CONTRACT §3 on any path. All state lives in memory, in one store per
@@ -38,7 +38,7 @@ const CLOSE_GRACE_MS = 1_000;
 export async function startSyncService(options: SyncServiceOptions = {}): Promise<SyncService> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
-  const maxPayload = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const maxPayload = options.maxPayloadBytes ?? defaultMaxPayloadBytes;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new RangeError(
       `sync service port must be an integer from 0 to 65535 (0 = any free port), got ${port}`,
@@ -100,7 +100,7 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       allClosed,
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, closeGraceMs))),
     ]);
     clearTimeout(timer);
     for (const ws of wss.clients) ws.terminate();

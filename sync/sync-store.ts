@@ -42,15 +42,15 @@ interface TopicEntry<TItem> {
  * the original service's idle eviction let late barriers wait forever on a counter it had dropped.
  */
 export class SyncStore<TItem> {
-  readonly #states = new Map<string, StateEntry>();
-  readonly #topics = new Map<string, TopicEntry<TItem>>();
+  private readonly states = new Map<string, StateEntry>();
+  private readonly topics = new Map<string, TopicEntry<TItem>>();
 
   /**
    * Increments the state's counter and returns the new count (1-based). `onCounted` runs with the new
    * count before any barrier waiting on that count is released, so a caller can answer the signaller first.
    */
   signalEntry(state: string, onCounted?: (seq: number) => void): number {
-    const entry = this.#state(state);
+    const entry = this.stateEntry(state);
     entry.count += 1;
     const seq = entry.count;
     onCounted?.(seq);
@@ -64,7 +64,7 @@ export class SyncStore<TItem> {
 
   /** Current count of a state; 0 for a state nobody signalled. */
   count(state: string): number {
-    return this.#states.get(state)?.count ?? 0;
+    return this.states.get(state)?.count ?? 0;
   }
 
   /**
@@ -72,7 +72,7 @@ export class SyncStore<TItem> {
    * has or when `target <= 0`. Returns a cancel function that drops the waiter (a no-op once fired).
    */
   waitBarrier(state: string, target: number, onReached: () => void): () => void {
-    const entry = this.#state(state);
+    const entry = this.stateEntry(state);
     if (target <= entry.count) {
       onReached();
       return () => {};
@@ -93,15 +93,15 @@ export class SyncStore<TItem> {
 
   /** Appends an item to the topic's log, delivers it to live subscribers and returns its 1-based seq. */
   publish(topic: string, item: TItem): number {
-    const entry = this.#topic(topic);
+    const entry = this.topicEntry(topic);
     entry.items.push(item);
-    for (const subscriber of entry.subscribers) this.#deliver(entry, subscriber);
+    for (const subscriber of entry.subscribers) this.deliver(entry, subscriber);
     return entry.items.length;
   }
 
   /** Number of items published on a topic so far. */
   topicLength(topic: string): number {
-    return this.#topics.get(topic)?.items.length ?? 0;
+    return this.topics.get(topic)?.items.length ?? 0;
   }
 
   /**
@@ -109,7 +109,7 @@ export class SyncStore<TItem> {
    * returns, unless the listener pauses), then each item published later.
    */
   subscribe(topic: string, listener: TopicItemListener<TItem>): TopicSubscription {
-    const entry = this.#topic(topic);
+    const entry = this.topicEntry(topic);
     const subscriber: Subscriber<TItem> = {
       next: 0,
       paused: false,
@@ -118,7 +118,7 @@ export class SyncStore<TItem> {
       listener,
     };
     entry.subscribers.add(subscriber);
-    this.#deliver(entry, subscriber);
+    this.deliver(entry, subscriber);
     return {
       cancel: () => {
         subscriber.cancelled = true;
@@ -127,12 +127,12 @@ export class SyncStore<TItem> {
       resume: () => {
         if (subscriber.cancelled || !subscriber.paused) return;
         subscriber.paused = false;
-        this.#deliver(entry, subscriber);
+        this.deliver(entry, subscriber);
       },
     };
   }
 
-  #deliver(entry: TopicEntry<TItem>, subscriber: Subscriber<TItem>): void {
+  private deliver(entry: TopicEntry<TItem>, subscriber: Subscriber<TItem>): void {
     if (subscriber.delivering) return;
     subscriber.delivering = true;
     try {
@@ -147,20 +147,20 @@ export class SyncStore<TItem> {
     }
   }
 
-  #state(state: string): StateEntry {
-    let entry = this.#states.get(state);
+  private stateEntry(state: string): StateEntry {
+    let entry = this.states.get(state);
     if (entry === undefined) {
       entry = { count: 0, waitersByTarget: new Map() };
-      this.#states.set(state, entry);
+      this.states.set(state, entry);
     }
     return entry;
   }
 
-  #topic(topic: string): TopicEntry<TItem> {
-    let entry = this.#topics.get(topic);
+  private topicEntry(topic: string): TopicEntry<TItem> {
+    let entry = this.topics.get(topic);
     if (entry === undefined) {
       entry = { items: [], subscribers: new Set() };
-      this.#topics.set(topic, entry);
+      this.topics.set(topic, entry);
     }
     return entry;
   }

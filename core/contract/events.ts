@@ -1,7 +1,52 @@
 /**
- * Reads the events instances print (CONTRACT §4) in both shapes: the seed's `{"event":{"type":…}}`,
- * written by our SDK, and the keyed `{"event":{"success_event":{…}}}` of the newer official SDKs.
+ * The events instances print (CONTRACT §4), one JSON object per line. Our SDK writes the seed's shape
+ * `{"event":{"type":…}}` ({@link encodeEventLine}); the daemon reads it and the keyed
+ * `{"event":{"success_event":{…}}}` of the newer official SDKs ({@link parseEventLine}). Dependency-free,
+ * because plans bundle it.
  */
+
+/** The run environment as the `start` event reports it. */
+export interface RunEnvSummary {
+  plan: string;
+  case: string;
+  run: string;
+  params: Record<string, string>;
+  instances: number;
+  outputs_path: string;
+  network: string;
+  group: string;
+  group_instances: number;
+}
+
+/** How an instance ended, as its `finish` event says. */
+export type FinishOutcome = 'ok' | 'failure' | 'crash';
+
+/** One event in the seed's shape, as it appears under the `event` key of a line. */
+export type SdkEvent =
+  | { type: 'start'; runenv: RunEnvSummary }
+  | { type: 'message'; message: string }
+  | { type: 'finish'; outcome: 'ok' }
+  | { type: 'finish'; outcome: 'failure'; error: string }
+  | { type: 'finish'; outcome: 'crash'; error: string; stacktrace: string }
+  | { type: 'stage_start'; name: string; group: string }
+  | { type: 'stage_end'; name: string; group: string };
+
+/** Who wrote an event line, and when. */
+export interface EventLineSource {
+  runId: string;
+  groupId: string;
+  /** Unix time in nanoseconds. */
+  ts: bigint;
+}
+
+/**
+ * One event line, without its newline:
+ * `{"ts":<ns>,"msg":"","group_id":"<group>","run_id":"<run>","event":{…}}`.
+ */
+export function encodeEventLine(source: EventLineSource, event: SdkEvent): string {
+  // Built by hand so that `ts` keeps every nanosecond digit: a JS number cannot hold them.
+  return `{"ts":${source.ts},"msg":"","group_id":${JSON.stringify(source.groupId)},"run_id":${JSON.stringify(source.runId)},"event":${JSON.stringify(event)}}`;
+}
 
 /** One event an instance recorded; `ts` is its Unix time in nanoseconds when the line carried one. */
 export type InstanceEvent = (

@@ -82,87 +82,127 @@ export interface ParseInstanceEnvOptions {
   tempDir?: string;
 }
 
+type Env = Readonly<Record<string, string | undefined>>;
+
 /**
  * Reads and checks an instance environment; throws an {@link RunEnvError} naming every missing or
  * invalid variable at once.
  */
-export function parseInstanceEnv(
-  env: Readonly<Record<string, string | undefined>>,
-  options: ParseInstanceEnvOptions = {},
-): InstanceEnvironment {
-  const problems: string[] = [];
-  const required = (name: string): string => {
-    const value = env[name];
-    if (value === undefined || value === '') {
-      problems.push(`${name} is not set`);
-      return '';
-    }
-    return value;
-  };
-  const positiveInt = (name: string): number => {
-    const text = required(name);
-    if (text === '') return 0;
-    if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
-      problems.push(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
-      return 0;
-    }
-    return Number(text);
-  };
-  const optional = <T>(
-    name: string,
-    fallback: T,
-    parse: (text: string) => T | undefined,
-    expected: string,
-  ): T => {
-    const text = env[name] ?? '';
-    if (text === '') return fallback;
-    const value = parse(text);
-    if (value === undefined) problems.push(`${name} must be ${expected}, got ${JSON.stringify(text)}`);
-    return value ?? fallback;
-  };
-
+export function parseInstanceEnv(env: Env, options: ParseInstanceEnvOptions = {}): InstanceEnvironment {
+  const read = new EnvReader(env);
   // In CONTRACT §2's order, so that problems are listed the way the table reads.
   const environment: InstanceEnvironment = {
-    testPlan: required('TEST_PLAN'),
-    testCase: required('TEST_CASE'),
-    testRun: required('TEST_RUN'),
-    testInstanceCount: positiveInt('TEST_INSTANCE_COUNT'),
-    testGroupId: required('TEST_GROUP_ID'),
-    testGroupInstanceCount: positiveInt('TEST_GROUP_INSTANCE_COUNT'),
-    testInstanceParams: parseInstanceParams(env, problems),
+    testPlan: read.required('TEST_PLAN'),
+    testCase: read.required('TEST_CASE'),
+    testRun: read.required('TEST_RUN'),
+    testInstanceCount: read.positiveInt('TEST_INSTANCE_COUNT'),
+    testGroupId: read.required('TEST_GROUP_ID'),
+    testGroupInstanceCount: read.positiveInt('TEST_GROUP_INSTANCE_COUNT'),
+    testInstanceParams: parseInstanceParams(env, read.problems),
     testInstanceRole: env.TEST_INSTANCE_ROLE ?? '',
     testRepo: env.TEST_REPO ?? '',
     testBranch: env.TEST_BRANCH ?? '',
     testTag: env.TEST_TAG ?? '',
-    testOutputsPath: required('TEST_OUTPUTS_PATH'),
+    testOutputsPath: read.required('TEST_OUTPUTS_PATH'),
     testTempPath: env.TEST_TEMP_PATH || (options.tempDir ?? '/tmp'),
-    testSidecar: optional('TEST_SIDECAR', false, parseBool, '"true" or "false"'),
-    testSubnet: optional('TEST_SUBNET', '', parseCidr, 'a CIDR like 127.1.0.0/16'),
-    testStartTime: optional(
+    testSidecar: read.optional('TEST_SIDECAR', false, parseBool, '"true" or "false"'),
+    testSubnet: read.optional('TEST_SUBNET', '', parseCidr, 'a CIDR like 127.1.0.0/16'),
+    testStartTime: read.optional(
       'TEST_START_TIME',
       (options.now ?? (() => new Date()))(),
       parseTime,
       'an RFC 3339 time',
     ),
-    testDisableMetrics: optional('TEST_DISABLE_METRICS', false, parseBool, '"true" or "false"'),
-    syncServiceHost: env.SYNC_SERVICE_HOST || defaultSyncServiceHost,
-    syncServicePort: optional(
+    testDisableMetrics: read.optional('TEST_DISABLE_METRICS', false, parseBool, '"true" or "false"'),
+    ...readSyncService(read),
+  };
+  if (
+    environment.testInstanceCount > 0 &&
+    environment.testGroupInstanceCount > environment.testInstanceCount
+  ) {
+    read.problems.push(
+      `TEST_GROUP_INSTANCE_COUNT (${environment.testGroupInstanceCount}) must not exceed TEST_INSTANCE_COUNT (${environment.testInstanceCount})`,
+    );
+  }
+  read.throwIfInvalid();
+  return environment;
+}
+
+/** What a sync client needs: where the service is, and the run, plan and test case its keys belong to. */
+export type SyncServiceEnvironment = Pick<
+  InstanceEnvironment,
+  'testPlan' | 'testCase' | 'testRun' | 'syncServiceHost' | 'syncServicePort'
+>;
+
+/**
+ * Reads only the variables a sync client needs, with the same defaults and checks as
+ * {@link parseInstanceEnv}; throws an {@link RunEnvError} naming every missing or invalid one.
+ */
+export function parseSyncServiceEnv(env: Env): SyncServiceEnvironment {
+  const read = new EnvReader(env);
+  const environment: SyncServiceEnvironment = {
+    testPlan: read.required('TEST_PLAN'),
+    testCase: read.required('TEST_CASE'),
+    testRun: read.required('TEST_RUN'),
+    ...readSyncService(read),
+  };
+  read.throwIfInvalid();
+  return environment;
+}
+
+function readSyncService(read: EnvReader): Pick<InstanceEnvironment, 'syncServiceHost' | 'syncServicePort'> {
+  return {
+    syncServiceHost: read.text('SYNC_SERVICE_HOST') || defaultSyncServiceHost,
+    syncServicePort: read.optional(
       'SYNC_SERVICE_PORT',
       defaultSyncServicePort,
       parsePort,
       'a port number from 1 to 65535',
     ),
   };
-  if (
-    environment.testInstanceCount > 0 &&
-    environment.testGroupInstanceCount > environment.testInstanceCount
-  ) {
-    problems.push(
-      `TEST_GROUP_INSTANCE_COUNT (${environment.testGroupInstanceCount}) must not exceed TEST_INSTANCE_COUNT (${environment.testInstanceCount})`,
-    );
+}
+
+/** Reads variables, collecting every problem so that one error can list them all. */
+class EnvReader {
+  readonly problems: string[] = [];
+  private readonly env: Env;
+
+  constructor(env: Env) {
+    this.env = env;
   }
-  if (problems.length > 0) throw new RunEnvError(problems);
-  return environment;
+
+  text(name: string): string {
+    return this.env[name] ?? '';
+  }
+
+  required(name: string): string {
+    const value = this.text(name);
+    if (value === '') this.problems.push(`${name} is not set`);
+    return value;
+  }
+
+  positiveInt(name: string): number {
+    const text = this.required(name);
+    if (text === '') return 0;
+    if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
+      this.problems.push(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
+      return 0;
+    }
+    return Number(text);
+  }
+
+  /** `fallback` when unset or empty; a problem, and `fallback`, when `parse` refuses the text. */
+  optional<T>(name: string, fallback: T, parse: (text: string) => T | undefined, expected: string): T {
+    const text = this.text(name);
+    if (text === '') return fallback;
+    const value = parse(text);
+    if (value === undefined) this.problems.push(`${name} must be ${expected}, got ${JSON.stringify(text)}`);
+    return value ?? fallback;
+  }
+
+  throwIfInvalid(): void {
+    if (this.problems.length > 0) throw new RunEnvError(this.problems);
+  }
 }
 
 /** A port from 1 to 65535 written as decimal digits, or undefined. */
@@ -185,10 +225,7 @@ function parseTime(text: string): Date | undefined {
 }
 
 // The JSON form is preferred because packed values cannot hold `|` or `=`.
-function parseInstanceParams(
-  env: Readonly<Record<string, string | undefined>>,
-  problems: string[],
-): Record<string, string> {
+function parseInstanceParams(env: Env, problems: string[]): Record<string, string> {
   const json = env.TEST_INSTANCE_PARAMS_JSON ?? '';
   if (json !== '') {
     let value: unknown;

@@ -19,7 +19,10 @@ export function syncServiceListeningLine(host: string, port: number): string {
   return `sync service listening on ws://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-/** The port a sync service said it listens on, from its output so far; undefined until it has said so. */
+/**
+ * Where a sync service said it listens, from its output so far; undefined until it has said so. Pass
+ * complete lines: output cut inside the port number would read as another port.
+ */
 export function parseSyncServiceListening(output: string): { host: string; port: number } | undefined {
   const match = /sync service listening on ws:\/\/(\[[^\]]+\]|[^:\s]+):(\d+)/.exec(output);
   if (!match?.[1] || !match[2]) return undefined;

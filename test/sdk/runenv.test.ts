@@ -213,6 +213,102 @@ describe('RunEnv params', () => {
   });
 });
 
+describe('RunEnv duration and size params', () => {
+  const runenv = runenvWith({
+    timeout: '1h30m',
+    short: '250ms',
+    tiny: '1.5us',
+    zero: '0s',
+    memory: '512MiB',
+    disk: '64MB',
+    packet: '1500',
+    half: '1.5GiB',
+    loose: ' 100k ',
+    bare: '10',
+    negative: '-5s',
+    word: 'soon',
+    spaced: ' 10s',
+    fractionalBytes: '1.5',
+    unknownUnit: '3parsecs',
+  });
+
+  it('reads a duration in milliseconds, as the manifest and compositions do', () => {
+    assert.equal(runenv.durationParam('timeout'), 5_400_000);
+    assert.equal(runenv.durationParam('short'), 250);
+    assert.equal(runenv.durationParam('tiny'), 0.0015);
+    assert.equal(runenv.durationParam('zero'), 0);
+  });
+
+  it('reads a size in bytes, decimal and binary units apart', () => {
+    assert.equal(runenv.sizeParam('memory'), 536_870_912);
+    assert.equal(runenv.sizeParam('disk'), 64_000_000);
+    assert.equal(runenv.sizeParam('packet'), 1500);
+    assert.equal(runenv.sizeParam('half'), 1_610_612_736);
+    assert.equal(runenv.sizeParam('loose'), 100_000);
+  });
+
+  it('names the param, its value and the accepted form when it does not fit', () => {
+    const cases: [() => unknown, string, RegExp][] = [
+      [
+        () => runenv.durationParam('bare'),
+        'bare',
+        /^test param "bare" must be a duration, got "10"; use a number with a unit, like "90s"/,
+      ],
+      [
+        () => runenv.durationParam('negative'),
+        'negative',
+        /^test param "negative" must be a duration, got "-5s"; /,
+      ],
+      [
+        () => runenv.durationParam('word'),
+        'word',
+        /^test param "word" must be a duration, got "soon"; .*units: ns, us, ms, s, m, h/,
+      ],
+      [
+        () => runenv.durationParam('spaced'),
+        'spaced',
+        /^test param "spaced" must be a duration, got " 10s"; /,
+      ],
+      [
+        () => runenv.durationParam('memory'),
+        'memory',
+        /^test param "memory" must be a duration, got "512MiB"; /,
+      ],
+      [
+        () => runenv.sizeParam('word'),
+        'word',
+        /^test param "word" must be a byte size, got "soon"; use a whole number of bytes or a number with a unit, like "512MiB"/,
+      ],
+      [
+        () => runenv.sizeParam('fractionalBytes'),
+        'fractionalBytes',
+        /^test param "fractionalBytes" must be a byte size, got "1.5"; /,
+      ],
+      [
+        () => runenv.sizeParam('unknownUnit'),
+        'unknownUnit',
+        /^test param "unknownUnit" must be a byte size, got "3parsecs"; .*KiB\/MiB\/GiB powers of 1024/,
+      ],
+      [() => runenv.sizeParam('short'), 'short', /^test param "short" must be a byte size, got "250ms"; /],
+    ];
+    for (const [read, param, message] of cases) {
+      assert.throws(read, (error: unknown) => {
+        assert.ok(error instanceof TestParamError);
+        assert.equal(error.code, 'test_param_invalid');
+        assert.equal(error.param, param);
+        assert.equal(error.value, runenv.testInstanceParams[param]);
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+  });
+
+  it('names a missing param like the other typed params', () => {
+    assert.throws(() => runenv.durationParam('missing'), /TestParamError: test param "missing" is not set/);
+    assert.throws(() => runenv.sizeParam('missing'), /TestParamError: test param "missing" is not set/);
+  });
+});
+
 describe('RunEnv events', () => {
   it('writes the start event with the run environment, then keeps only the first outcome', () => {
     const lines: string[] = [];

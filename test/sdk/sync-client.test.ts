@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import {
-  connectSyncClient,
-  SyncClient,
-  SyncConnectionError,
-  syncClientOptionsFromEnv,
-  SyncRequestError,
-} from '../../sdk/sync-client.ts';
+import { connectSyncClient, SyncClient } from '../../sdk/sync-client.ts';
+import { SyncConnectionError, SyncRequestError } from '../../sdk/sync-errors.ts';
 import { startSyncService, type SyncService } from '../../sync/sync-service.ts';
 import { RawWsClient } from '../sync/raw-ws-client.ts';
 
@@ -266,36 +261,6 @@ describe('SyncClient against the real sync service', () => {
         },
       );
       assert.ok(Date.now() - started < 2_000);
-    });
-
-    it('reads its options from the environment', TEST_LIMITS, () => {
-      assert.deepEqual(syncClientOptionsFromEnv({ TEST_RUN: 'r', TEST_PLAN: 'p', TEST_CASE: 'c' }), {
-        host: 'testground-sync-service',
-        port: 5050,
-        runId: 'r',
-        plan: 'p',
-        testCase: 'c',
-      });
-      const custom = syncClientOptionsFromEnv({
-        SYNC_SERVICE_HOST: '10.0.0.2',
-        SYNC_SERVICE_PORT: '6060',
-        TEST_RUN: 'r',
-        TEST_PLAN: 'p',
-        TEST_CASE: 'c',
-      });
-      assert.equal(custom.host, '10.0.0.2');
-      assert.equal(custom.port, 6060);
-      assert.throws(
-        () =>
-          syncClientOptionsFromEnv({
-            SYNC_SERVICE_PORT: 'http',
-            TEST_RUN: 'r',
-            TEST_PLAN: 'p',
-            TEST_CASE: 'c',
-          }),
-        /SYNC_SERVICE_PORT must be a port number from 1 to 65535, got "http"/,
-      );
-      assert.throws(() => syncClientOptionsFromEnv({ TEST_RUN: 'r' }), /TEST_PLAN, TEST_CASE not set/);
     });
   });
 });

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseSyncServiceListening, syncServiceListeningLine } from '../../core/contract/well-known.ts';
 import { RawWsClient } from './raw-ws-client.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,10 +27,11 @@ describe('runSyncServiceCommand', () => {
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
       const exited = once(child, 'exit');
       const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
-      const match = /^sync service listening on ws:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-      assert.ok(match, `unexpected first line: ${JSON.stringify(line)}; stderr: ${stderr}`);
+      const listening = parseSyncServiceListening(`${line}\n`);
+      assert.ok(listening, `unexpected first line: ${JSON.stringify(line)}; stderr: ${stderr}`);
+      assert.equal(line, syncServiceListeningLine('127.0.0.1', listening.port));
 
-      const client = await RawWsClient.connect(Number(match[1]));
+      const client = await RawWsClient.connect(listening.port);
       const reply = await client.request({ id: '0', signal_entry: { state: 's' } });
       assert.deepEqual(reply.json.signal_entry, { seq: 1 });
       const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)));

@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tg from '@testground/sdk';
+import { runEventsKey, syncStateKey, type SyncScope } from '../../core/contract/sync-wire.ts';
+import { networkInitializedState } from '../../core/contract/well-known.ts';
+import { connectSyncClient, type SyncClient } from '../../sdk/sync-client.ts';
 import { startSyncService, type SyncService } from '../../sync/sync-service.ts';
 import { RawWsClient } from './raw-ws-client.ts';
 
@@ -23,6 +26,7 @@ describe('official @testground/sdk sync client against our service', () => {
   const originalCwd = process.cwd();
   const clients: OfficialClient[] = [];
   const rawClients: RawWsClient[] = [];
+  const ours: SyncClient[] = [];
   let runCounter = 0;
 
   before(async () => {
@@ -36,6 +40,7 @@ describe('official @testground/sdk sync client against our service', () => {
 
   after(async () => {
     for (const client of clients) client.close();
+    await Promise.all(ours.map((client) => client.close()));
     await Promise.all(rawClients.map((client) => client.close()));
     await service.close();
     process.chdir(originalCwd);
@@ -65,6 +70,18 @@ describe('official @testground/sdk sync client against our service', () => {
     return { runenv, client };
   };
 
+  const scopeOf = (env: Record<string, string>): SyncScope => ({
+    runId: env.TEST_RUN ?? '',
+    plan: env.TEST_PLAN ?? '',
+    testCase: env.TEST_CASE ?? '',
+  });
+
+  const connectOurs = async (env: Record<string, string>) => {
+    const client = await connectSyncClient({ host: '127.0.0.1', port: service.port, ...scopeOf(env) });
+    ours.push(client);
+    return client;
+  };
+
   const rawClient = async () => {
     const client = await RawWsClient.connect(service.port);
     rawClients.push(client);
@@ -89,6 +106,32 @@ describe('official @testground/sdk sync client against our service', () => {
       signal_entry: { state: 'run:keyed-run:plan:plan:case:case:states:ready' },
     });
     assert.deepEqual(reply.json.signal_entry, { seq: 2 });
+  });
+
+  it('shares states and topics with our SDK: both build the same keys', TEST_LIMITS, async () => {
+    const env = newRun();
+    const { client: official } = await connect(env);
+    const ourClient = await connectOurs(env);
+    assert.equal(await official.signalEntry('mixed'), 1);
+    assert.equal(await ourClient.signalEntry('mixed'), 2);
+    await Promise.all([official.barrier('mixed', 2), ourClient.barrier('mixed', 2)]);
+
+    assert.equal(await official.publish('mixed-topic', { from: 'official' }), 1);
+    assert.equal(await ourClient.publish('mixed-topic', { from: 'ours' }), 2);
+    const seenByOurs: unknown[] = [];
+    for await (const item of ourClient.subscribe('mixed-topic')) {
+      seenByOurs.push(item);
+      if (seenByOurs.length === 2) break;
+    }
+    const seenByOfficial: unknown[] = [];
+    const officialSubscription = await official.subscribe('mixed-topic');
+    for await (const item of officialSubscription.wait) {
+      seenByOfficial.push(item);
+      if (seenByOfficial.length === 2) break;
+    }
+    officialSubscription.cancel();
+    assert.deepEqual(seenByOurs, [{ from: 'official' }, { from: 'ours' }]);
+    assert.deepEqual(seenByOfficial, seenByOurs);
   });
 
   it('barrier holds every instance until the last one signals', TEST_LIMITS, async () => {
@@ -152,7 +195,7 @@ describe('official @testground/sdk sync client against our service', () => {
     const raw = await rawClient();
     const item = await raw.request({
       id: '0',
-      subscribe: { topic: `run:${env.TEST_RUN}:plan:plan:case:case:run_events` },
+      subscribe: { topic: runEventsKey(scopeOf(env)) },
     });
     assert.deepEqual(JSON.parse(item.json.subscribe as string), {
       message_event: { message: 'hello from the official sdk' },
@@ -173,7 +216,7 @@ describe('official @testground/sdk sync client against our service', () => {
       let done = false;
       const waiting = network.waitNetworkInitialized().then(() => (done = true));
       const sidecar = await rawClient();
-      const state = `run:${env.TEST_RUN}:plan:plan:case:case:states:network-initialized`;
+      const state = syncStateKey(scopeOf(env), networkInitializedState);
       await sidecar.request({ id: '1', signal_entry: { state } });
       await sidecar.flush();
       assert.equal(done, false, 'waitNetworkInitialized returned before every instance was initialised');
