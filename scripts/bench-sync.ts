@@ -14,28 +14,28 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startSyncService } from '../sync/sync-service.ts';
 
-const THROUGHPUT_CLIENTS = 100;
-const THROUGHPUT_WARMUP_MS = 300;
-const THROUGHPUT_ROUNDS = 5;
-const THROUGHPUT_ROUND_MS = 500;
-const BARRIER_WAITERS = 1_000;
-const BARRIER_ROUNDS = 3;
+const throughputClients = 100;
+const throughputWarmupMs = 300;
+const throughputRounds = 5;
+const throughputRoundMs = 500;
+const barrierWaiters = 1_000;
+const barrierRounds = 3;
 /** Connecting in batches stays under the listen backlog, which would otherwise drop SYNs and stall. */
-const CONNECT_BATCH = 100;
+const connectBatch = 100;
 
 /** One connection whose replies are read in arrival order; frames that arrive unasked wait in a queue. */
 class BenchSocket {
   readonly ws: WebSocket;
-  readonly #frames: string[] = [];
-  #onFrame: ((text: string) => void) | undefined;
+  private readonly frames: string[] = [];
+  private onFrame: ((text: string) => void) | undefined;
 
   private constructor(ws: WebSocket) {
     this.ws = ws;
     ws.on('message', (data) => {
       const text = (data as Buffer).toString('utf8');
-      const onFrame = this.#onFrame;
-      this.#onFrame = undefined;
-      if (onFrame === undefined) this.#frames.push(text);
+      const onFrame = this.onFrame;
+      this.onFrame = undefined;
+      if (onFrame === undefined) this.frames.push(text);
       else onFrame(text);
     });
   }
@@ -58,9 +58,9 @@ class BenchSocket {
 
   /** Resolves with the next frame received, without sending anything. */
   nextFrame(): Promise<string> {
-    const queued = this.#frames.shift();
+    const queued = this.frames.shift();
     if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve) => (this.#onFrame = resolve));
+    return new Promise((resolve) => (this.onFrame = resolve));
   }
 
   close(): void {
@@ -70,8 +70,8 @@ class BenchSocket {
 
 async function openMany(port: number, count: number): Promise<BenchSocket[]> {
   const sockets: BenchSocket[] = [];
-  for (let start = 0; start < count; start += CONNECT_BATCH) {
-    const batch = Math.min(CONNECT_BATCH, count - start);
+  for (let start = 0; start < count; start += connectBatch) {
+    const batch = Math.min(connectBatch, count - start);
     sockets.push(...(await Promise.all(Array.from({ length: batch }, () => BenchSocket.open(port)))));
   }
   return sockets;
@@ -196,15 +196,15 @@ async function measureThroughput(): Promise<{ syncOps: number; echoOps: number }
   const echo = await startServerProcess('echo');
   const sync = await startServerProcess('sync');
   try {
-    const echoSockets = await openMany(echo.port, THROUGHPUT_CLIENTS);
-    const syncSockets = await openMany(sync.port, THROUGHPUT_CLIENTS);
-    await sequentialRoundTrips(echoSockets, signalFrame, THROUGHPUT_WARMUP_MS);
-    await sequentialRoundTrips(syncSockets, signalFrame, THROUGHPUT_WARMUP_MS);
+    const echoSockets = await openMany(echo.port, throughputClients);
+    const syncSockets = await openMany(sync.port, throughputClients);
+    await sequentialRoundTrips(echoSockets, signalFrame, throughputWarmupMs);
+    await sequentialRoundTrips(syncSockets, signalFrame, throughputWarmupMs);
     const echoRounds: number[] = [];
     const syncRounds: number[] = [];
-    for (let round = 0; round < THROUGHPUT_ROUNDS; round += 1) {
-      echoRounds.push(await sequentialRoundTrips(echoSockets, signalFrame, THROUGHPUT_ROUND_MS));
-      syncRounds.push(await sequentialRoundTrips(syncSockets, signalFrame, THROUGHPUT_ROUND_MS));
+    for (let round = 0; round < throughputRounds; round += 1) {
+      echoRounds.push(await sequentialRoundTrips(echoSockets, signalFrame, throughputRoundMs));
+      syncRounds.push(await sequentialRoundTrips(syncSockets, signalFrame, throughputRoundMs));
     }
     for (const socket of [...echoSockets, ...syncSockets]) socket.close();
     return { syncOps: median(syncRounds), echoOps: median(echoRounds) };
@@ -222,10 +222,10 @@ async function measureBarrierRelease(
 ): Promise<{ latenciesMs: number[]; sendToLastMs: number }> {
   const service = await startServerProcess(kind);
   try {
-    const waiters = await openMany(service.port, BARRIER_WAITERS);
+    const waiters = await openMany(service.port, barrierWaiters);
     const latenciesMs: number[] = [];
     const sendToLastMs: number[] = [];
-    for (let round = 0; round < BARRIER_ROUNDS; round += 1) {
+    for (let round = 0; round < barrierRounds; round += 1) {
       const result = await releaseOnce(
         kind,
         waiters,
@@ -297,8 +297,8 @@ export async function runSyncBench(): Promise<Record<string, number | string>> {
   const sync = await measureBarrierRelease('sync');
   const floor = await measureBarrierRelease('fanout');
   const ms = (value: number): string => `${value.toFixed(1)} ms`;
-  const clients = `${THROUGHPUT_CLIENTS} clients`;
-  const waiters = `${BARRIER_WAITERS} waiters`;
+  const clients = `${throughputClients} clients`;
+  const waiters = `${barrierWaiters} waiters`;
   return {
     [`sync signal_entry, ${clients} sequential`]: `${syncOps.toFixed(0)} ops/s`,
     [`floor: ws echo round trip, ${clients} sequential`]: `${echoOps.toFixed(0)} ops/s`,

@@ -6,7 +6,7 @@ import { startSyncService, type SyncService } from '../../sync/sync-service.ts';
 import { RawWsClient } from '../sync/raw-ws-client.ts';
 
 /** A broken barrier or subscription hangs; fail it instead. */
-const TEST_LIMITS = { timeout: 10_000 };
+const testLimits = { timeout: 10_000 };
 
 describe('SyncClient against the real sync service', () => {
   let service: SyncService;
@@ -44,13 +44,13 @@ describe('SyncClient against the real sync service', () => {
   };
 
   describe('namespacing', () => {
-    it('builds keys run:<run>:plan:<plan>:case:<case>:states|topics:<name>', TEST_LIMITS, async () => {
+    it('builds keys run:<run>:plan:<plan>:case:<case>:states|topics:<name>', testLimits, async () => {
       const client = await connect('r');
       assert.equal(client.stateKey('ready'), 'run:r:plan:plan:case:case:states:ready');
       assert.equal(client.topicKey('peers'), 'run:r:plan:plan:case:case:topics:peers');
     });
 
-    it('sends those keys on the wire, and keeps runs apart', TEST_LIMITS, async () => {
+    it('sends those keys on the wire, and keeps runs apart', testLimits, async () => {
       const run = newRun();
       const client = await connect(run);
       assert.equal(await client.signalEntry('ready'), 1);
@@ -76,7 +76,7 @@ describe('SyncClient against the real sync service', () => {
   describe('states and barriers', () => {
     it(
       'lets 8 concurrent instances signalAndWait, each with its own seq, none released early',
-      TEST_LIMITS,
+      testLimits,
       async () => {
         const run = newRun();
         const instances = await Promise.all(Array.from({ length: 8 }, () => connect(run)));
@@ -101,14 +101,14 @@ describe('SyncClient against the real sync service', () => {
       },
     );
 
-    it('resolves a barrier at once when already reached or when the target is 0', TEST_LIMITS, async () => {
+    it('resolves a barrier at once when already reached or when the target is 0', testLimits, async () => {
       const client = await connect(newRun());
       await client.signalEntry('s');
       await client.barrier('s', 1);
       await client.barrier('never', 0);
     });
 
-    it('gives up a barrier on abort, and the connection keeps working', TEST_LIMITS, async () => {
+    it('gives up a barrier on abort, and the connection keeps working', testLimits, async () => {
       const client = await connect(newRun());
       const controller = new AbortController();
       const waiting = client.barrier('never-reached', 5, { signal: controller.signal });
@@ -122,7 +122,7 @@ describe('SyncClient against the real sync service', () => {
   describe('topics', () => {
     it(
       'lets 8 concurrent instances publishSubscribe and all see the same 8 items in the same order',
-      TEST_LIMITS,
+      testLimits,
       async () => {
         const run = newRun();
         const instances = await Promise.all(Array.from({ length: 8 }, () => connect(run)));
@@ -151,7 +151,7 @@ describe('SyncClient against the real sync service', () => {
       },
     );
 
-    it('streams live items after the history and stops on cancel', TEST_LIMITS, async () => {
+    it('streams live items after the history and stops on cancel', testLimits, async () => {
       const run = newRun();
       const publisher = await connect(run);
       const subscriber = await connect(run);
@@ -166,7 +166,7 @@ describe('SyncClient against the real sync service', () => {
       assert.deepEqual(await subscription.next(), { value: undefined, done: true });
     });
 
-    it('rejects a payload JSON cannot encode without sending it', TEST_LIMITS, async () => {
+    it('rejects a payload JSON cannot encode without sending it', testLimits, async () => {
       const client = await connect(newRun());
       await assert.rejects(client.publish('t', { n: 1n }), TypeError);
       assert.equal(await client.publish('t', 'fine'), 1);
@@ -174,7 +174,7 @@ describe('SyncClient against the real sync service', () => {
   });
 
   describe('errors', () => {
-    it('rejects with the service error message and stays usable', TEST_LIMITS, async () => {
+    it('rejects with the service error message and stays usable', testLimits, async () => {
       const client = await connect(newRun());
       const fractional = client.barrier('s', 2.5);
       await assert.rejects(fractional, (error: unknown) => {
@@ -190,7 +190,7 @@ describe('SyncClient against the real sync service', () => {
       assert.equal(await client.signalEntry('after-errors'), 1);
     });
 
-    it('rejects pending calls and fails subscriptions when the service goes away', TEST_LIMITS, async () => {
+    it('rejects pending calls and fails subscriptions when the service goes away', testLimits, async () => {
       const ownService = await startSyncService();
       const client = await connect('gone', ownService.port);
       const waiting = assert.rejects(client.barrier('never', 2), (error: unknown) => {
@@ -208,7 +208,7 @@ describe('SyncClient against the real sync service', () => {
 
     it(
       'on close(), rejects pending calls, ends subscriptions, and may be called twice',
-      TEST_LIMITS,
+      testLimits,
       async () => {
         const client = await connect(newRun());
         const waiting = assert.rejects(client.barrier('never', 2), /the sync client was closed/);
@@ -222,7 +222,7 @@ describe('SyncClient against the real sync service', () => {
   });
 
   describe('connecting', () => {
-    it('retries until the service comes up', TEST_LIMITS, async () => {
+    it('retries until the service comes up', testLimits, async () => {
       const probe = await startSyncService();
       const port = probe.port;
       await probe.close();
@@ -234,7 +234,7 @@ describe('SyncClient against the real sync service', () => {
       assert.equal(await client.signalEntry('up'), 1);
     });
 
-    it('gives up after connectTimeoutMs with the address and the last error', TEST_LIMITS, async () => {
+    it('gives up after connectTimeoutMs with the address and the last error', testLimits, async () => {
       const probe = await startSyncService();
       const port = probe.port;
       await probe.close();

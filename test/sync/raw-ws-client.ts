@@ -12,9 +12,9 @@ export interface ReceivedFrame {
  */
 export class RawWsClient {
   readonly ws: WebSocket;
-  readonly #unread: ReceivedFrame[] = [];
-  #flushes = 0;
-  readonly #waiters = new Set<{
+  private readonly unreadFrames: ReceivedFrame[] = [];
+  private flushes = 0;
+  private readonly waiters = new Set<{
     match: (frame: ReceivedFrame) => boolean;
     resolve: (frame: ReceivedFrame) => void;
   }>();
@@ -24,14 +24,14 @@ export class RawWsClient {
     ws.on('message', (data) => {
       const text = (data as Buffer).toString('utf8');
       const frame: ReceivedFrame = { text, json: JSON.parse(text) as Record<string, unknown> };
-      for (const waiter of this.#waiters) {
+      for (const waiter of this.waiters) {
         if (waiter.match(frame)) {
-          this.#waiters.delete(waiter);
+          this.waiters.delete(waiter);
           waiter.resolve(frame);
           return;
         }
       }
-      this.#unread.push(frame);
+      this.unreadFrames.push(frame);
     });
   }
 
@@ -69,8 +69,8 @@ export class RawWsClient {
     what: string,
     timeoutMs = 2_000,
   ): Promise<ReceivedFrame> {
-    const index = this.#unread.findIndex(match);
-    if (index >= 0) return Promise.resolve(this.#unread.splice(index, 1)[0] as ReceivedFrame);
+    const index = this.unreadFrames.findIndex(match);
+    if (index >= 0) return Promise.resolve(this.unreadFrames.splice(index, 1)[0] as ReceivedFrame);
     return new Promise((resolve, reject) => {
       const waiter = {
         match,
@@ -80,16 +80,16 @@ export class RawWsClient {
         },
       };
       const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
+        this.waiters.delete(waiter);
         reject(new Error(`no ${what} arrived within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#waiters.add(waiter);
+      this.waiters.add(waiter);
     });
   }
 
   /** Unread frames carrying `id`, without consuming them. */
   unread(id: string): ReceivedFrame[] {
-    return this.#unread.filter((frame) => frame.json.id === id);
+    return this.unreadFrames.filter((frame) => frame.json.id === id);
   }
 
   /**
@@ -97,8 +97,8 @@ export class RawWsClient {
    * connection's frames in order, so a fresh signal_entry's reply comes after all earlier output.
    */
   async flush(): Promise<void> {
-    this.#flushes += 1;
-    const id = `flush-${this.#flushes}`;
+    this.flushes += 1;
+    const id = `flush-${this.flushes}`;
     await this.request({ id, signal_entry: { state: 'raw-ws-client-flush' } });
   }
 

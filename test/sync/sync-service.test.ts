@@ -5,9 +5,9 @@ import { startSyncService, type SyncService } from '../../sync/sync-service.ts';
 import { RawWsClient } from './raw-ws-client.ts';
 
 /** A broken barrier or subscription hangs; fail it instead. */
-const TEST_LIMITS = { timeout: 10_000 };
+const testLimits = { timeout: 10_000 };
 
-const RESPONSE_KEYS = ['id', 'error', 'publish', 'subscribe', 'signal_entry'];
+const responseKeys = ['id', 'error', 'publish', 'subscribe', 'signal_entry'];
 
 describe('sync service', () => {
   let service: SyncService;
@@ -30,7 +30,7 @@ describe('sync service', () => {
   });
 
   describe('responses', () => {
-    it('carry all five keys and end with a newline', TEST_LIMITS, async () => {
+    it('carry all five keys and end with a newline', testLimits, async () => {
       const client = await connect();
       const signal = await client.request({ id: 's', signal_entry: { state: 'st' } });
       assert.equal(
@@ -54,14 +54,14 @@ describe('sync service', () => {
       );
 
       const error = await client.request({ id: 'e', barrier: { state: 'st' } });
-      assert.deepEqual(Object.keys(error.json), RESPONSE_KEYS);
+      assert.deepEqual(Object.keys(error.json), responseKeys);
       assert.ok(error.text.endsWith('}\n'));
       assert.equal(error.json.publish, null);
       assert.equal(error.json.subscribe, '');
       assert.equal(error.json.signal_entry, null);
     });
 
-    it('are accepted on any path', TEST_LIMITS, async () => {
+    it('are accepted on any path', testLimits, async () => {
       const client = await connect('/some/path?x=1');
       const reply = await client.request({ id: '0', signal_entry: { state: 'st' } });
       assert.deepEqual(reply.json.signal_entry, { seq: 1 });
@@ -69,7 +69,7 @@ describe('sync service', () => {
   });
 
   describe('signal_entry', () => {
-    it('counts across connections from 1, per state', TEST_LIMITS, async () => {
+    it('counts across connections from 1, per state', testLimits, async () => {
       const a = await connect();
       const b = await connect();
       const seqOf = async (client: RawWsClient, id: string, state: string) =>
@@ -80,7 +80,7 @@ describe('sync service', () => {
       assert.equal(await seqOf(b, '1', 'y'), 1);
     });
 
-    it('gives 50 concurrent signallers the distinct seqs 1..50', TEST_LIMITS, async () => {
+    it('gives 50 concurrent signallers the distinct seqs 1..50', testLimits, async () => {
       const signallers = await Promise.all(Array.from({ length: 50 }, () => connect()));
       const replies = await Promise.all(
         signallers.map((client) => client.request({ id: '0', signal_entry: { state: 'many' } })),
@@ -96,7 +96,7 @@ describe('sync service', () => {
   });
 
   describe('barrier', () => {
-    it('replies exactly when the counter reaches the target, once', TEST_LIMITS, async () => {
+    it('replies exactly when the counter reaches the target, once', testLimits, async () => {
       const waiter = await connect();
       const signaller = await connect();
       waiter.send({ id: 'b', barrier: { state: 'st', target: 3 } });
@@ -115,7 +115,7 @@ describe('sync service', () => {
       assert.equal(waiter.unread('b').length, 0, 'the barrier replied twice');
     });
 
-    it('replies at once when the target is already reached, zero or negative', TEST_LIMITS, async () => {
+    it('replies at once when the target is already reached, zero or negative', testLimits, async () => {
       const client = await connect();
       await client.request({ id: 's', signal_entry: { state: 'st' } });
       for (const [id, state, target] of [
@@ -128,7 +128,7 @@ describe('sync service', () => {
       }
     });
 
-    it('releases waiters on many connections together', TEST_LIMITS, async () => {
+    it('releases waiters on many connections together', testLimits, async () => {
       const waiters = await Promise.all(Array.from({ length: 20 }, () => connect()));
       for (const waiter of waiters) waiter.send({ id: 'b', barrier: { state: 'st', target: 20 } });
       const released = Promise.all(waiters.map((waiter) => waiter.next('b')));
@@ -140,7 +140,7 @@ describe('sync service', () => {
       assert.equal(replies.length, 20);
     });
 
-    it('stops waiting when cancelled with is_cancel', TEST_LIMITS, async () => {
+    it('stops waiting when cancelled with is_cancel', testLimits, async () => {
       const waiter = await connect();
       waiter.send({ id: 'b', barrier: { state: 'st', target: 1 } });
       waiter.send({ id: 'b', is_cancel: true });
@@ -151,7 +151,7 @@ describe('sync service', () => {
   });
 
   describe('publish and subscribe', () => {
-    it('replays the history in order, then streams live items', TEST_LIMITS, async () => {
+    it('replays the history in order, then streams live items', testLimits, async () => {
       const publisher = await connect();
       const subscriber = await connect();
       const published = [{ n: 1 }, 'two', [3], null];
@@ -174,7 +174,7 @@ describe('sync service', () => {
 
     it(
       'sends nothing for a subscription to an empty topic until something is published',
-      TEST_LIMITS,
+      testLimits,
       async () => {
         const subscriber = await connect();
         subscriber.send({ id: 'sub', subscribe: { topic: 'empty' } });
@@ -183,7 +183,7 @@ describe('sync service', () => {
       },
     );
 
-    it('stops a subscription on is_cancel', TEST_LIMITS, async () => {
+    it('stops a subscription on is_cancel', testLimits, async () => {
       const publisher = await connect();
       const subscriber = await connect();
       subscriber.send({ id: 'sub', subscribe: { topic: 't' } });
@@ -198,7 +198,7 @@ describe('sync service', () => {
 
     it(
       'returns a 1 MiB payload byte for byte, including spellings JSON.parse would lose',
-      TEST_LIMITS,
+      testLimits,
       async () => {
         const client = await connect();
         const chunk = 'abc "quoted" \\ backslash é 😀 \n tab\t ';
@@ -217,7 +217,7 @@ describe('sync service', () => {
       },
     );
 
-    it('streams a history far larger than its send buffer completely and in order', TEST_LIMITS, async () => {
+    it('streams a history far larger than its send buffer completely and in order', testLimits, async () => {
       const publisher = await connect();
       const subscriber = await connect();
       const filler = 'x'.repeat(256 * 1024);
@@ -267,11 +267,11 @@ describe('sync service', () => {
       ['a numeric id', '{"id":7,"signal_entry":{"state":"s"}}', '', /id must be a string/],
     ];
     for (const [name, text, id, message] of cases) {
-      it(`answers ${name} with an error and keeps serving`, TEST_LIMITS, async () => {
+      it(`answers ${name} with an error and keeps serving`, testLimits, async () => {
         const client = await connect();
         client.send(text);
         const reply = await client.nextMatching((frame) => frame.json.error !== '', 'error response');
-        assert.deepEqual(Object.keys(reply.json), RESPONSE_KEYS);
+        assert.deepEqual(Object.keys(reply.json), responseKeys);
         assert.equal(reply.json.id, id);
         assert.match(reply.json.error as string, message);
         const after = await client.request({ id: 'ok', signal_entry: { state: 'after-error' } });
@@ -279,14 +279,14 @@ describe('sync service', () => {
       });
     }
 
-    it('rejects a second live subscription under the same id', TEST_LIMITS, async () => {
+    it('rejects a second live subscription under the same id', testLimits, async () => {
       const client = await connect();
       client.send({ id: 'dup', subscribe: { topic: 't' } });
       const reply = await client.request({ id: 'dup', subscribe: { topic: 'u' } });
       assert.match(reply.json.error as string, /already used by a pending barrier or subscription/);
     });
 
-    it('closes only the offending connection when a frame exceeds maxPayloadBytes', TEST_LIMITS, async () => {
+    it('closes only the offending connection when a frame exceeds maxPayloadBytes', testLimits, async () => {
       await service.close();
       service = await startSyncService({ maxPayloadBytes: 1024 });
       const bystander = await connect();
@@ -300,7 +300,7 @@ describe('sync service', () => {
   });
 
   describe('lifecycle', () => {
-    it('keeps states and topics when a client disconnects', TEST_LIMITS, async () => {
+    it('keeps states and topics when a client disconnects', testLimits, async () => {
       const first = await connect();
       await first.request({ id: '0', signal_entry: { state: 'st' } });
       await first.request({ id: '1', signal_entry: { state: 'st' } });
@@ -314,7 +314,7 @@ describe('sync service', () => {
       assert.equal(item.json.subscribe, '"kept"');
     });
 
-    it('keeps separate state per service instance', TEST_LIMITS, async () => {
+    it('keeps separate state per service instance', testLimits, async () => {
       const other = await startSyncService();
       after(() => other.close());
       const a = await connect();
@@ -325,13 +325,13 @@ describe('sync service', () => {
       assert.deepEqual(reply.json.signal_entry, { seq: 1 });
     });
 
-    it('answers plain HTTP with 426 Upgrade Required', TEST_LIMITS, async () => {
+    it('answers plain HTTP with 426 Upgrade Required', testLimits, async () => {
       const response = await fetch(`http://127.0.0.1:${service.port}/`);
       assert.equal(response.status, 426);
       assert.match(await response.text(), /sync service/);
     });
 
-    it('closes every connection with 1001 and may be closed twice', TEST_LIMITS, async () => {
+    it('closes every connection with 1001 and may be closed twice', testLimits, async () => {
       const client = await connect();
       const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)));
       await Promise.all([service.close(), service.close()]);
@@ -347,7 +347,7 @@ describe('sync service', () => {
       );
     });
 
-    it('reports the address and port it got, and refuses a bad port', TEST_LIMITS, async () => {
+    it('reports the address and port it got, and refuses a bad port', testLimits, async () => {
       assert.equal(service.host, '127.0.0.1');
       assert.ok(service.port > 0);
       await assert.rejects(
