@@ -200,11 +200,14 @@ export async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
   // A long-running daemon outlives a dependency's stray rejection (a Redis client closing mid-request):
   // log it instead of dying with every run it carries.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
-  const daemon = await startDaemon(config, logger);
-  await new Promise<void>((resolve) => {
+  // Listening before start-up: a signal arriving while the daemon starts (or right after it says it is
+  // listening) would otherwise kill it outright and leave its embedded redis-server behind.
+  const stopRequested = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  const daemon = await startDaemon(config, logger);
+  await stopRequested;
   await daemon.close();
   return 0;
 }
