@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -18,7 +19,8 @@ import { LocalExecRunner } from '../runners/local-exec/local-exec-runner.ts';
 import type { Runner } from '../runners/runner.ts';
 import { loadDaemonConfig, splitListen, type DaemonConfig, type DaemonFlags } from './config.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.ts';
-import { Engine } from './task-runner.ts';
+import { TaskRunner } from './task-runner.ts';
+import { runShutdownSteps } from './run-shutdown-steps.ts';
 import { LogBus } from './log-bus.ts';
 import { OutputsStore } from './outputs-store.ts';
 import { connectRedis, redisOptions, type RedisTarget } from './redis-connection.ts';
@@ -66,7 +68,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const outputs = new OutputsStore(dirs.outputs);
 
   const sdkEntry = path.resolve(import.meta.dirname, '../sdk/index.ts');
-  // The engine is contacted lazily: a daemon without Docker still serves local:exec, and docker runs
+  // The Docker engine is contacted lazily: a daemon without Docker still serves local:exec, and docker runs
   // end as `error` saying how to start the engine.
   const docker = new DockerEngine();
   const runtimeImages = new RuntimeImageProvider(docker);
@@ -97,16 +99,16 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     concurrency: config.workerConcurrency,
     logger,
   });
-  const engine = new Engine({
+  const taskRunner = new TaskRunner({
     store,
     logBus,
     builders,
     runners,
     tempRoot: dirs.temp,
     daemonId,
-    logger: logger.child({ component: 'engine' }),
+    logger: logger.child({ component: 'task-runner' }),
   });
-  const recovered = await engine.recoverInterrupted();
+  const recovered = await taskRunner.recoverInterrupted();
   if (recovered.length > 0)
     logger.warn({ tasks: recovered }, 'ended tasks interrupted by a previous daemon process');
   await removeLeftovers(runners, logger);
@@ -115,7 +117,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     store,
     queue,
     logBus,
-    engine,
+    taskRunner,
     outputs,
     plansRoot: dirs.snapshots,
     known: {
@@ -158,7 +160,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   });
   const address = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  await queue.startWorker((taskId) => engine.process(taskId));
+  await queue.startWorker((taskId) => taskRunner.process(taskId));
   logger.info(
     { url, home: config.home, redis: config.redisUrl ? 'REDIS_URL' : 'embedded', daemonId },
     `daemon listening on ${url}`,
@@ -170,16 +172,30 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     close: () =>
       (closing ??= (async () => {
         logger.info('daemon stopping');
-        engine.stopAll();
-        const serverClosed = new Promise((resolve) => server.close(resolve));
-        server.closeAllConnections();
-        await serverClosed;
-        await queue.close();
-        await redis.quit().catch(() => undefined);
-        await embedded?.stop();
+        // Each step runs even when an earlier one failed: a queue that will not close must not leave the
+        // embedded redis-server running after the daemon is gone.
+        await runShutdownSteps(
+          [
+            { name: 'stop runs in progress', run: () => taskRunner.stopAll() },
+            { name: 'close the HTTP server', run: () => closeServer(server) },
+            { name: 'close the task queue', run: () => queue.close() },
+            { name: 'disconnect from Redis', run: () => redis.quit() },
+            ...(embedded ? [{ name: 'stop the embedded redis-server', run: () => embedded.stop() }] : []),
+          ],
+          logger,
+        );
         logger.info('daemon stopped');
       })()),
   };
+}
+
+/** Stops accepting connections and drops idle and in-flight ones (log followers would hold it open). */
+function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve, reject) =>
+    server.close((error) => (error ? reject(error) : resolve())),
+  );
+  server.closeAllConnections();
+  return closed;
 }
 
 /** `testground daemon`: start, then stop gracefully on SIGINT/SIGTERM. */
@@ -189,11 +205,14 @@ export async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
   // A long-running daemon outlives a dependency's stray rejection (a Redis client closing mid-request):
   // log it instead of dying with every run it carries.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
-  const daemon = await startDaemon(config, logger);
-  await new Promise<void>((resolve) => {
+  // Listening before start-up: a signal arriving while the daemon starts (or right after it says it is
+  // listening) would otherwise kill it outright and leave its embedded redis-server behind.
+  const stopRequested = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  const daemon = await startDaemon(config, logger);
+  await stopRequested;
   await daemon.close();
   return 0;
 }

@@ -10,13 +10,25 @@ export interface HealthcheckReport {
   checks: HealthcheckCheck[];
 }
 
+/** What `terminate` did: tasks canceled, cancels that failed (and why), leftovers removed by kind. */
+export interface TerminateReport {
+  runner: string;
+  canceled: string[];
+  failed: { task: string; reason: string }[];
+  removed: Record<string, number>;
+}
+
 /** Runner maintenance: what `testground healthcheck` and `testground terminate` ask for. */
 export class RunnerMaintenance {
-  private readonly tasks: TaskService;
+  private readonly tasks: Pick<TaskService, 'cancel'>;
   private readonly store: TaskStore;
   private readonly runners: ReadonlyMap<string, Runner>;
 
-  constructor(deps: { tasks: TaskService; store: TaskStore; runners: ReadonlyMap<string, Runner> }) {
+  constructor(deps: {
+    tasks: Pick<TaskService, 'cancel'>;
+    store: TaskStore;
+    runners: ReadonlyMap<string, Runner>;
+  }) {
     this.tasks = deps.tasks;
     this.store = deps.store;
     this.runners = deps.runners;
@@ -29,17 +41,27 @@ export class RunnerMaintenance {
     return { runner: runnerId, ok: checks.every((check) => check.ok || check.fix !== undefined), checks };
   }
 
-  /** Cancels every task of the runner that has not ended, then removes what ended runs left behind. */
-  async terminate(
-    runnerId: string,
-  ): Promise<{ runner: string; canceled: string[]; removed: Record<string, number> }> {
+  /**
+   * Cancels every task of the runner that has not ended, then removes what ended runs left behind. A
+   * cancel that fails is reported with its reason and the others still go ahead.
+   */
+  async terminate(runnerId: string): Promise<TerminateReport> {
     const runner = this.runner(runnerId);
     const open = (await this.store.list({ limit: 10_000 })).filter(
       (task) => task.runner === runnerId && !isTerminal(task.state),
     );
-    for (const task of open) await this.tasks.cancel(task.id).catch(() => undefined);
+    const canceled: string[] = [];
+    const failed: TerminateReport['failed'] = [];
+    for (const task of open) {
+      try {
+        await this.tasks.cancel(task.id);
+        canceled.push(task.id);
+      } catch (error) {
+        failed.push({ task: task.id, reason: error instanceof Error ? error.message : String(error) });
+      }
+    }
     const removed = await runner.removeLeftovers(await this.activeRunIds());
-    return { runner: runnerId, canceled: open.map((task) => task.id), removed };
+    return { runner: runnerId, canceled, failed, removed };
   }
 
   private runner(runnerId: string): Runner {

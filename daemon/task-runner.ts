@@ -7,13 +7,14 @@ import { stableStringify } from '../core/stable-stringify.ts';
 import { decideRunOutcome } from '../core/outcome.ts';
 import type { Runner } from '../runners/runner.ts';
 import { TestgroundError } from '../core/errors.ts';
+import { SingleFlight } from '../core/single-flight.ts';
 import type { LogBus } from './log-bus.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import type { TaskStore } from './task-store.ts';
 import type { RunResult } from '../core/run.ts';
 import type { TaskRecord } from '../core/task.ts';
 
-export interface EngineDeps {
+export interface TaskRunnerDeps {
   store: TaskStore;
   logBus: LogBus;
   builders: ReadonlyMap<string, Builder>;
@@ -33,12 +34,12 @@ type StopReason = 'canceled' | 'shutdown';
  * and record an honest outcome. Build or infrastructure trouble ends as `error`, a plan that did not
  * succeed as `failure`, a cancel as `canceled`.
  */
-export class Engine {
-  private readonly deps: EngineDeps;
+export class TaskRunner {
+  private readonly deps: TaskRunnerDeps;
   private readonly active = new Map<string, AbortController>();
   private readonly now: () => Date;
 
-  constructor(deps: EngineDeps) {
+  constructor(deps: TaskRunnerDeps) {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
   }
@@ -146,11 +147,11 @@ export class Engine {
     } catch (error) {
       if (controller.signal.aborted)
         return await this.finishStopped(task, controller.signal.reason as StopReason);
-      // Errors with a stable code (ours, the Docker seam's) explain themselves; others are our bugs.
-      const explained =
-        error instanceof TestgroundError || typeof (error as { code?: unknown }).code === 'string';
-      const message = explained ? (error as Error).message : `internal error: ${(error as Error).message}`;
-      if (!explained) logger.error({ err: error }, 'task failed with an unexpected error');
+      const message = describeFailure(error);
+      // Only our own errors explain themselves; anything else (a bug of ours, or the host's trouble such as
+      // EACCES or ENOSPC) needs its stack in the daemon's log to be understood.
+      if (!(error instanceof TestgroundError))
+        logger.error({ err: error }, 'task failed with an unexpected error');
       log.error(message);
       await this.finishError(taskId, message);
     } finally {
@@ -159,30 +160,30 @@ export class Engine {
     }
   }
 
+  /** Builds each distinct (builder, build config) of the task once; groups that share one share its artifact. */
   private async buildGroups(
     task: TaskRecord,
     log: TaskLog,
     signal: AbortSignal,
   ): Promise<Map<string, Artifact>> {
-    const byConfig = new Map<string, Promise<Artifact>>();
+    // Kept for the whole task: groups are built one after another, so a later group must find the result.
+    const builds = new SingleFlight<Artifact>({ retainSuccess: true });
     const artifacts = new Map<string, Artifact>();
     for (const group of task.resolved.groups) {
       const builder = this.deps.builders.get(group.builder);
       if (!builder) throw new Error(`builder ${group.builder} is not available on this daemon`);
       const key = `${group.builder}\0${stableStringify(group.buildConfig)}`;
-      let artifact = byConfig.get(key);
-      if (!artifact) {
+      const artifact = await builds.run(key, () => {
         log.info(`building group ${group.id} with ${group.builder}`);
-        artifact = builder.build({
+        return builder.build({
           planDir: task.planDir,
           planName: task.plan,
           buildConfig: group.buildConfig,
           log,
           signal,
         });
-        byConfig.set(key, artifact);
-      }
-      artifacts.set(group.id, await artifact);
+      });
+      artifacts.set(group.id, artifact);
     }
     return artifacts;
   }
@@ -243,4 +244,11 @@ export class Engine {
     if (applied) await this.deps.logBus.end(task.id, { state: 'complete', outcome: 'error', error: message });
     return applied;
   }
+}
+
+/** The task's `error` text: our own errors as they are, anything else marked as the daemon's or host's trouble. */
+function describeFailure(error: unknown): string {
+  if (error instanceof TestgroundError) return error.message;
+  const message = error instanceof Error ? error.message : String(error);
+  return `internal error: ${message}`;
 }

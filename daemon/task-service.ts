@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { parseComposition } from '../plan/composition.ts';
 import type { Components } from '../plan/check-config.ts';
 import { resolveComposition } from '../plan/resolve-composition.ts';
-import type { Engine } from './task-runner.ts';
+import type { TaskRunner } from './task-runner.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
 import type { LogBus } from './log-bus.ts';
 import { parseManifest } from '../plan/manifest.ts';
@@ -17,9 +17,10 @@ import { isTerminal, type TaskRecord } from '../core/task.ts';
 
 export interface TaskServiceDeps {
   store: TaskStore;
-  queue: TaskQueue;
+  queue: Pick<TaskQueue, 'enqueue' | 'removeWaiting'>;
   logBus: LogBus;
-  engine: Engine;
+  /** Stops a task this daemon is building or running. */
+  taskRunner: Pick<TaskRunner, 'stop'>;
   outputs: OutputsStore;
   /** Where each task's plan snapshot is extracted: `<plansRoot>/<task id>/`. */
   plansRoot: string;
@@ -114,7 +115,7 @@ export class TaskService {
       await this.deps.queue.removeWaiting(id);
       await this.deps.logBus.end(id, { state: 'canceled', outcome: 'canceled', error: reason });
     } else {
-      this.deps.engine.stop(id, 'canceled');
+      this.deps.taskRunner.stop(id, 'canceled');
     }
     return this.get(id);
   }

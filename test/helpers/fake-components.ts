@@ -29,13 +29,20 @@ export class FakeBuilder implements Builder {
   gate: Gate | undefined;
   /** When set, builds fail with it. */
   failure: Error | undefined;
+  private started: ((input: BuildInput) => void)[] = [];
 
   constructor(id = 'exec:node') {
     this.id = id;
   }
 
+  /** Resolves with the next build's input once it has started. */
+  nextBuild(): Promise<BuildInput> {
+    return new Promise((resolve) => this.started.push(resolve));
+  }
+
   async build(input: BuildInput): Promise<Artifact> {
     this.builds.push(input);
+    for (const notify of this.started.splice(0)) notify(input);
     input.log.info(`${this.id}: fake build of ${input.planName}`);
     if (this.gate) await untilOpenedOrAborted(this.gate, input.signal);
     if (this.failure) throw this.failure;
@@ -47,6 +54,8 @@ export class FakeRunner implements Runner {
   readonly id: string;
   readonly runs: RunInput[] = [];
   readonly interrupted: { runId: string; tempDir: string }[] = [];
+  /** The active run ids each `removeLeftovers` call was told to keep. */
+  readonly leftoverSweeps: ReadonlySet<string>[] = [];
   /** When set, every run waits for it (or for its AbortSignal) before its instances end. */
   gate: Gate | undefined;
   /** When set, runs throw it (an infrastructure failure). */
@@ -92,7 +101,8 @@ export class FakeRunner implements Runner {
     return [{ name: 'fake', ok: true, message: 'a fake runner is always healthy' }];
   }
 
-  async removeLeftovers(): Promise<Record<string, number>> {
+  async removeLeftovers(activeRunIds: ReadonlySet<string>): Promise<Record<string, number>> {
+    this.leftoverSweeps.push(new Set(activeRunIds));
     return {};
   }
 }
