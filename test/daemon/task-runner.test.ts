@@ -15,7 +15,7 @@ import { TaskRunner } from '../../daemon/task-runner.ts';
 import { TaskService } from '../../daemon/task-service.ts';
 import { TaskStore, type NewTask, type TransitionPatch } from '../../daemon/task-store.ts';
 import type { Composition } from '../../plan/composition.ts';
-import { FakeBuilder, FakeRunner, Gate } from '../helpers/fake-components.ts';
+import { componentsOf, FakeBuilder, FakeRunner, Gate } from '../helpers/fake-components.ts';
 import { memoryLogger } from '../helpers/memory-logger.ts';
 import { scratchDir, waitFor } from '../helpers/processes.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
@@ -87,7 +87,7 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
       taskRunner,
       outputs: new OutputsStore(path.join(root, 'outputs')),
       plansRoot: path.join(root, 'plans'),
-      known: { builders: builders.map((b) => b.id), runners: [runner.id] },
+      known: componentsOf(builders, [runner]),
       archiveLimits: { maxBytes: 1 << 20, maxEntries: 100 },
       logger: logged.logger,
     });
@@ -478,7 +478,7 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
         taskRunner,
         outputs: new OutputsStore(path.join(scratch.dir, prefix)),
         plansRoot: path.join(scratch.dir, prefix),
-        known: { builders: ['exec:node'], runners: ['local:exec'] },
+        known: componentsOf([new FakeBuilder('exec:node')], [new FakeRunner('local:exec')]),
         archiveLimits: { maxBytes: 1 << 20, maxEntries: 100 },
         logger: memoryLogger().logger,
       });

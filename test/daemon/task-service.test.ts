@@ -13,7 +13,7 @@ import { TaskQueue } from '../../daemon/task-queue.ts';
 import { TaskRunner } from '../../daemon/task-runner.ts';
 import { TaskService } from '../../daemon/task-service.ts';
 import { TaskStore } from '../../daemon/task-store.ts';
-import { FakeBuilder, FakeRunner, Gate } from '../helpers/fake-components.ts';
+import { componentsOf, FakeBuilder, FakeRunner, Gate } from '../helpers/fake-components.ts';
 import { memoryLogger } from '../helpers/memory-logger.ts';
 import { repoRoot, scratchDir, waitFor } from '../helpers/processes.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
@@ -77,7 +77,10 @@ describe('TaskService (real Redis, queue and plan archive; fake builder and runn
       taskRunner,
       outputs,
       plansRoot,
-      known: { builders: ['exec:node', 'docker:node'], runners: ['local:exec', 'local:docker'] },
+      known: componentsOf(
+        [new FakeBuilder('exec:node'), new FakeBuilder('docker:node')],
+        [new FakeRunner('local:exec'), new FakeRunner('local:docker')],
+      ),
       archiveLimits: { maxBytes: 8 << 20, maxEntries: 1_000 },
       logger,
     });

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { Artifact } from '../../core/artifact.ts';
+import type { Components } from '../../plan/check-config.ts';
 import { strictTable } from '../../plan/problems.ts';
 import type { InstanceOutcome, InstanceResult } from '../../core/run.ts';
 import type { BuildInput, Builder } from '../../builders/builder.ts';
@@ -52,6 +53,7 @@ export class FakeBuilder implements Builder {
 
 export class FakeRunner implements Runner {
   readonly id: string;
+  readonly configSchema = strictTable({ timeout: z.string().optional() });
   readonly runs: RunInput[] = [];
   readonly interrupted: { runId: string; tempDir: string }[] = [];
   /** The active run ids each `removeLeftovers` call was told to keep. */
@@ -113,4 +115,12 @@ async function untilOpenedOrAborted(gate: Gate, signal: AbortSignal): Promise<vo
     gate.opened,
     new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
   ]);
+}
+
+/** This daemon's components as submission sees them: each id with the config keys it understands. */
+export function componentsOf(builders: readonly FakeBuilder[], runners: readonly FakeRunner[]): Components {
+  return {
+    builders: Object.fromEntries(builders.map((builder) => [builder.id, builder.configSchema])),
+    runners: Object.fromEntries(runners.map((runner) => [runner.id, runner.configSchema])),
+  };
 }
