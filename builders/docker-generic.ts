@@ -2,7 +2,7 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../core/errors.ts';
 import type { ProblemDetail } from '../core/errors.ts';
-import type { DockerEngine } from '../docker/docker-engine.ts';
+import type { ImageClient } from '../docker/container-engine.ts';
 import type { RuntimeImageProvider } from './runtime-image.ts';
 import type { BuildInput, Builder } from './builder.ts';
 import { dockerStep, planImageLabels, planImageTag } from './docker-node.ts';
@@ -21,11 +21,11 @@ const skippedNames = ['node_modules', '.git', '.testground'];
 export const runtimeBuildArg = 'TESTGROUND_NODE_RUNTIME';
 
 export interface DockerGenericBuilderOptions {
-  engine: DockerEngine;
+  engine: ImageClient;
   /** Fills in {@link runtimeBuildArg}; without it the Dockerfile's own default applies. */
   runtimeImages?: RuntimeImageProvider;
   /** Written to the `testground.daemon` label of the images it builds. */
-  daemonId?: string;
+  daemonId: string;
 }
 
 /**

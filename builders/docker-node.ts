@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { BuildError, DependencyError } from '../core/errors.ts';
 import { packContext } from '../docker/build-context.ts';
-import type { DockerEngine, Labels } from '../docker/docker-engine.ts';
-import { daemonLabel, planLabel, roleLabel } from '../docker/labels.ts';
+import type { ImageClient } from '../docker/container-engine.ts';
+import { createLabels, type Labels } from '../docker/labels.ts';
 import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from './runtime-image.ts';
 import type { BuildInput, Builder } from './builder.ts';
 import { bundlePlan } from './exec-node.ts';
@@ -15,7 +15,7 @@ import type { Artifact } from '../core/artifact.ts';
 const builderVersion = 'docker-node/1';
 
 export interface DockerNodeBuilderOptions {
-  engine: DockerEngine;
+  engine: ImageClient;
   /** Shared with the other docker builders, so that one runtime image is built at a time. */
   runtimeImages: RuntimeImageProvider;
   /** The SDK's entry file; plans import it as `testground-sdk`. */
@@ -23,7 +23,7 @@ export interface DockerNodeBuilderOptions {
   /** Scratch space for bundling; default the OS temp directory. */
   tempDir?: string;
   /** Written to the `testground.daemon` label of the images it builds. */
-  daemonId?: string;
+  daemonId: string;
 }
 
 /**
@@ -138,12 +138,8 @@ export function planImageTag(planName: string, contentHash: string): string {
   return `testground-plan/${repository}:${contentHash.slice(0, 24)}`;
 }
 
-export function planImageLabels(planName: string, daemonId: string | undefined): Labels {
-  return {
-    [roleLabel]: 'plan-image',
-    [planLabel]: planName,
-    ...(daemonId ? { [daemonLabel]: daemonId } : {}),
-  };
+export function planImageLabels(planName: string, daemonId: string): Labels {
+  return createLabels({ daemonId, role: 'plan-image', plan: planName });
 }
 
 /**

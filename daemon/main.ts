@@ -68,7 +68,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   // The engine is contacted lazily: a daemon without Docker still serves local:exec, and docker runs
   // end as `error` saying how to start the engine.
   const docker = new DockerEngine();
-  const runtimeImages = new RuntimeImageProvider(docker);
+  const runtimeImages = new RuntimeImageProvider(docker, { daemonId });
   const syncService = new SyncServiceBundle(path.join(dirs.cache, 'sync-service'));
   const builders = new Map<string, Builder>(
     [

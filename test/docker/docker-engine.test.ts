@@ -9,7 +9,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DependencyError } from '../../core/errors.ts';
 import { packContext } from '../../docker/build-context.ts';
-import { DockerEngine, DockerEngineError, SubnetInUseError } from '../../docker/docker-engine.ts';
+import { DockerEngine } from '../../docker/docker-engine.ts';
+import { DockerEngineError, SubnetInUseError } from '../../docker/engine-errors.ts';
 import { labelFilter, roleLabel, runIdLabel } from '../../docker/labels.ts';
 import {
   connectEngine,
@@ -187,7 +188,7 @@ describe('DockerEngine', { concurrency: true }, () => {
         "require('http').createServer((q, s) => s.end('pong')).listen(5050, () => console.log('up'))",
       ),
       env: {},
-      labels: { ...scope.labels, [roleLabel]: 'sidecar' },
+      labels: { ...scope.labels, [roleLabel]: 'sync-service' },
       network: { name: name('ports-net'), aliases: ['server-alias'] },
       portBindings: [{ containerPort: 5050, hostIp: '127.0.0.1' }],
       nanoCpus: 500_000_000,
@@ -202,7 +203,7 @@ describe('DockerEngine', { concurrency: true }, () => {
     const state = await engine.inspectContainer(id);
     assert.equal(state.running, true);
     assert.equal(state.name, name('server'));
-    assert.equal(state.labels[roleLabel], 'sidecar');
+    assert.equal(state.labels[roleLabel], 'sync-service');
     assert.ok(
       state.ipAddresses[name('ports-net')]?.startsWith(`${prefix}.`),
       JSON.stringify(state.ipAddresses),
@@ -217,7 +218,7 @@ describe('DockerEngine', { concurrency: true }, () => {
     assert.equal(await answer.text(), 'pong');
 
     const listed = await engine.listContainers(
-      labelFilter({ [runIdLabel]: scope.runId, [roleLabel]: 'sidecar' }),
+      labelFilter({ [runIdLabel]: scope.runId, [roleLabel]: 'sync-service' }),
       {
         all: false,
       },

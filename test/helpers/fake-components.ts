@@ -4,6 +4,7 @@
  * failed or counted, runs can be held and are stopped by their AbortSignal, and every instance ends with
  * the outcome the test scripted.
  */
+import { z } from 'zod';
 import type { Artifact } from '../../core/artifact.ts';
 import type { InstanceOutcome, InstanceResult } from '../../core/run.ts';
 import type { BuildInput, Builder } from '../../builders/builder.ts';
@@ -42,6 +43,8 @@ export class FakeBuilder implements Builder {
 
 export class FakeRunner implements Runner {
   readonly id: string;
+  /** Understands `timeout`, as every runner does. */
+  readonly configSchema = z.strictObject({ timeout: z.string().optional() });
   readonly runs: RunInput[] = [];
   readonly interrupted: { runId: string; tempDir: string }[] = [];
   /** When set, every run waits for it (or for its AbortSignal) before its instances end. */
