@@ -15,7 +15,7 @@ import { SingleFlight } from '../core/single-flight.ts';
 import { packContext, type ContextEntry } from '../docker/build-context.ts';
 import type { ContainerClient, ImageClient } from '../docker/container-engine.ts';
 import { DockerEngineError } from '../docker/engine-errors.ts';
-import { createLabels } from '../docker/labels.ts';
+import { createLabels, nodeVersionLabel } from '../docker/labels.ts';
 import { LogLineError, waitForLogLine } from '../docker/wait-for-log-line.ts';
 
 const execFileAsync = promisify(execFile);
@@ -161,7 +161,7 @@ export class RuntimeImageProvider {
         tags: [host.tag],
         labels: {
           ...createLabels({ daemonId: this.daemonId, role: 'runtime' }),
-          'testground.node_version': host.nodeVersion,
+          [nodeVersionLabel]: host.nodeVersion,
         },
         ...signalOption(options.signal),
       },

@@ -18,6 +18,8 @@ export const roleLabel = 'testground.role';
 export const groupLabel = 'testground.group';
 /** The index of an instance within its group. */
 export const instanceLabel = 'testground.instance';
+/** The Node version inside a runtime image built from the host's node. */
+export const nodeVersionLabel = 'testground.node_version';
 
 /**
  * What an object is for. `sync-service` is a run's sync service container and its image (objects made

@@ -4,14 +4,7 @@
  * healthcheck.
  */
 import { concurrencyLimit } from '../../core/concurrency-limit.ts';
-import type {
-  ContainerClient,
-  ContainerSummary,
-  EngineClient,
-  ImageClient,
-  NetworkClient,
-  NetworkInfo,
-} from '../../docker/container-engine.ts';
+import type { ContainerEngine, ContainerSummary, NetworkInfo } from '../../docker/container-engine.ts';
 import { daemonLabel, labelFilter, roleLabel, runIdLabel } from '../../docker/labels.ts';
 import {
   defaultBaseImage,
@@ -21,7 +14,7 @@ import {
 import type { HealthcheckCheck } from '../runner.ts';
 
 export interface LocalDockerMaintenanceOptions {
-  engine: EngineClient & ImageClient & NetworkClient & ContainerClient;
+  engine: ContainerEngine;
   runtime: Pick<RuntimeImageProvider, 'ensure' | 'hostRuntimeTag'>;
   daemonId: string;
   /**

@@ -4,12 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { concurrencyLimit } from '../../core/concurrency-limit.ts';
 import type { ResolvedGroup, InstanceResult } from '../../core/run.ts';
-import type {
-  ContainerClient,
-  EngineClient,
-  ImageClient,
-  NetworkClient,
-} from '../../docker/container-engine.ts';
+import type { ContainerEngine } from '../../docker/container-engine.ts';
 import { SubnetInUseError } from '../../docker/engine-errors.ts';
 import { createLabels } from '../../docker/labels.ts';
 import type { RuntimeImageProvider } from '../../builders/runtime-image.ts';
@@ -40,7 +35,7 @@ export const localDockerConfigSchema = z.strictObject({
 });
 
 export interface LocalDockerRunnerOptions {
-  engine: EngineClient & ImageClient & NetworkClient & ContainerClient;
+  engine: ContainerEngine;
   runtime: Pick<RuntimeImageProvider, 'ensure' | 'hostRuntimeTag'>;
   syncService: Pick<SyncServiceBundle, 'path'>;
   daemonId: string;
