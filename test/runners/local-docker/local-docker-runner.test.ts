@@ -26,12 +26,17 @@ import { RuntimeImageProvider, type RuntimeImage } from '../../../builders/runti
 import { LocalDockerRunner } from '../../../runners/local-docker/local-docker-runner.ts';
 import type { RunInput } from '../../../runners/runner.ts';
 import { SyncServiceBundle } from '../../../runners/sync-service-bundle.ts';
-import { connectEngine, removeScope, testRuntimeDaemonId } from '../../docker/docker-fixtures.ts';
+import { connectEngine, removeScope, testRuntimeDaemonId, testScope } from '../../docker/docker-fixtures.ts';
 import { MemoryTaskLog } from '../../helpers/memory-task-log.ts';
 
 const logger = pino({ level: 'silent' });
-// Everything these tests create carries this daemon id, so `after` finds it all (images included).
-const daemonId = `tests-runner-${randomBytes(4).toString('hex')}`;
+const suffix = randomBytes(4).toString('hex');
+// The run objects of these tests carry this daemon id. Images it labels stay: the sync service image is
+// the machine's cache, and another test file's daemon may be using it right now.
+const daemonId = `tests-runner-${suffix}`;
+// The broken sync service's image is this test file's alone: everything labelled with this id goes.
+const brokenDaemonId = `tests-runner-broken-${suffix}`;
+const scope = testScope('runner');
 let engine: DockerEngine;
 let runtimeImages: RuntimeImageProvider;
 let runtime: RuntimeImage;
@@ -56,15 +61,23 @@ before(async () => {
           },
         ]),
       },
-      tags: [`testground-test/runner-instance:${daemonId}`],
-      labels: { [daemonLabel]: daemonId },
+      tags: [`testground-test/runner-instance:${suffix}`],
+      labels: scope.labels,
     },
     () => undefined,
   );
 });
 
 after(async () => {
-  if (engine) await removeScope(engine, labelFilter({ [daemonLabel]: daemonId }));
+  if (engine) {
+    const ours = labelFilter({ [daemonLabel]: daemonId });
+    for (const container of await engine.listContainers(ours, { all: true })) {
+      await engine.removeContainer(container.id, { force: true });
+    }
+    for (const network of await engine.listNetworks(ours)) await engine.removeNetwork(network.id);
+    await removeScope(engine, labelFilter({ [daemonLabel]: brokenDaemonId }));
+    await removeScope(engine, scope.filter);
+  }
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
@@ -118,7 +131,7 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
       engine,
       runtime: runtimeImages,
       syncService: { path: async () => broken },
-      daemonId,
+      daemonId: brokenDaemonId,
       logger,
     });
     const runId = newRunId();
