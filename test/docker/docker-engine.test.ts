@@ -7,7 +7,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DependencyError } from '../../core/errors.ts';
+import { DependencyError, TestgroundError } from '../../core/errors.ts';
 import { packContext } from '../../docker/build-context.ts';
 import { DockerEngine } from '../../docker/docker-engine.ts';
 import { DockerEngineError, SubnetInUseError } from '../../docker/engine-errors.ts';
@@ -82,6 +82,10 @@ describe('DockerEngine', { concurrency: true }, () => {
       engine.createNetwork({ name: name('net-overlap'), subnet: `${prefix}.128/25`, labels: scope.labels }),
       (error: Error) => {
         assert.ok(error instanceof SubnetInUseError, `${error.name}: ${error.message}`);
+        // One of ours, with a stable code the API maps, like every other failure mode.
+        assert.ok(error instanceof TestgroundError);
+        assert.equal(error.code, 'docker_subnet_in_use');
+        assert.equal(error.name, 'SubnetInUseError');
         assert.match(error.message, new RegExp(`${prefix.replaceAll('.', '\\.')}\\.128/25`));
         return true;
       },
@@ -227,6 +231,8 @@ describe('DockerEngine', { concurrency: true }, () => {
       listed.map((container) => [container.id, container.name, container.state]),
       [[id, name('server'), 'running']],
     );
+    const age = Date.now() - (listed[0]?.createdAt.getTime() ?? 0);
+    assert.ok(age >= -5_000 && age < 120_000, `created ${age} ms ago`);
 
     await engine.killContainer(id);
     const exit = await engine.waitContainer(id);
@@ -241,6 +247,7 @@ describe('DockerEngine', { concurrency: true }, () => {
     await engine.removeNetwork(network);
     await assert.rejects(engine.inspectContainer(id), (error: Error) => {
       assert.ok(error instanceof DockerEngineError && error.statusCode === 404, error.message);
+      assert.equal(error.code, 'docker_failed');
       return true;
     });
   });
