@@ -1,7 +1,7 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../core/errors.ts';
-import type { DockerEngine } from '../docker/docker-engine.ts';
+import type { ImageClient } from '../docker/container-engine.ts';
 import type { RuntimeImageProvider } from './runtime-image.ts';
 import { z } from 'zod';
 import { SingleFlight } from '../core/single-flight.ts';
@@ -25,11 +25,11 @@ const skippedNames = ['node_modules', '.git', '.testground'];
 export const runtimeBuildArg = 'TESTGROUND_NODE_RUNTIME';
 
 export interface DockerGenericBuilderOptions {
-  engine: DockerEngine;
+  engine: ImageClient;
   /** Fills in {@link runtimeBuildArg}; without it the Dockerfile's own default applies. */
   runtimeImages?: RuntimeImageProvider;
   /** Written to the `testground.daemon` label of the images it builds. */
-  daemonId?: string;
+  daemonId: string;
 }
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { SingleFlight } from '../core/single-flight.ts';
 import { packContext } from '../docker/build-context.ts';
-import type { DockerEngine } from '../docker/docker-engine.ts';
+import type { ImageClient } from '../docker/container-engine.ts';
 import { strictTable } from '../plan/problems.ts';
 import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from './runtime-image.ts';
 import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
@@ -29,7 +29,7 @@ export const baseImageSchema = z
   );
 
 export interface DockerNodeBuilderOptions {
-  engine: DockerEngine;
+  engine: ImageClient;
   /** Shared with the other docker builders, so that one runtime image is built at a time. */
   runtimeImages: RuntimeImageProvider;
   /** The SDK's entry file; plans import it as `testground-sdk`. */
@@ -37,7 +37,7 @@ export interface DockerNodeBuilderOptions {
   /** Scratch space for bundling; default the OS temp directory. */
   tempDir?: string;
   /** Written to the `testground.daemon` label of the images it builds. */
-  daemonId?: string;
+  daemonId: string;
 }
 
 /**

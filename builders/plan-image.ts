@@ -1,7 +1,6 @@
 /** What the docker builders share about the images they make: tag, labels, and how engine failures read. */
 import { BuildError, DependencyError } from '../core/errors.ts';
-import { daemonLabel, planLabel, roleLabel } from '../docker/labels.ts';
-import type { Labels } from '../docker/docker-engine.ts';
+import { createLabels, type Labels } from '../docker/labels.ts';
 
 /** `testground-plan/<plan>:<hash>`, the plan name folded into what image references allow. */
 export function planImageTag(planName: string, contentHash: string): string {
@@ -13,12 +12,8 @@ export function planImageTag(planName: string, contentHash: string): string {
   return `testground-plan/${repository}:${contentHash.slice(0, 24)}`;
 }
 
-export function planImageLabels(planName: string, daemonId: string | undefined): Labels {
-  return {
-    [roleLabel]: 'plan-image',
-    [planLabel]: planName,
-    ...(daemonId ? { [daemonLabel]: daemonId } : {}),
-  };
+export function planImageLabels(planName: string, daemonId: string): Labels {
+  return createLabels({ daemonId, role: 'plan-image', plan: planName });
 }
 
 /**

@@ -11,15 +11,19 @@ import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BuildError, DependencyError } from '../core/errors.ts';
+import { SingleFlight } from '../core/single-flight.ts';
 import { packContext, type ContextEntry } from '../docker/build-context.ts';
-import { DockerEngineError, type DockerEngine } from '../docker/docker-engine.ts';
-import { roleLabel } from '../docker/labels.ts';
+import type { ContainerClient, ImageClient } from '../docker/container-engine.ts';
+import { DockerEngineError } from '../docker/engine-errors.ts';
+import { createLabels, nodeVersionLabel } from '../docker/labels.ts';
+import { LogLineError, waitForLogLine } from '../docker/wait-for-log-line.ts';
 
 const execFileAsync = promisify(execFile);
 
 export const defaultBaseImage = 'node:20-bookworm-slim';
 const hostRuntimeRepository = 'testground-runtime/node';
-const verifyTimeoutMs = 30_000;
+/** How long the check of a freshly built image may take; its container never lives much longer. */
+export const runtimeCheckTimeoutMs = 30_000;
 
 /** How the runtime image was obtained by one call. */
 export type RuntimeImageOrigin = 'base' | 'pulled' | 'host-built' | 'host-reused';
@@ -39,6 +43,8 @@ export interface EnsureRuntimeImageOptions {
 }
 
 export interface RuntimeImageProviderOptions {
+  /** Labels the images and check containers it creates, so that leftovers of this daemon are found. */
+  daemonId: string;
   /** The node binary to package when the base image is unavailable; default the running node. */
   nodePath?: string;
   /** Repository of the image built from the host's node; default `testground-runtime/node`. */
@@ -65,15 +71,18 @@ interface HostRuntime {
  * pull or build, the host's node is examined once, and a base that failed to pull is not tried again.
  */
 export class RuntimeImageProvider {
-  private readonly engine: DockerEngine;
+  private readonly engine: ImageClient & ContainerClient;
+  private readonly daemonId: string;
   private readonly nodePath: string;
   private readonly repository: string;
-  private readonly inFlight = new Map<string, Promise<Resolution>>();
+  private readonly resolutions = new SingleFlight<Resolution>();
   private readonly pullFailures = new Map<string, string>();
-  private hostRuntime: Promise<HostRuntime> | undefined;
+  // A failure here (no ldd, say) may be fixed without restarting the daemon: only a success is kept.
+  private readonly hostRuntime = new SingleFlight<HostRuntime>({ retainSuccess: true });
 
-  constructor(engine: DockerEngine, options: RuntimeImageProviderOptions = {}) {
+  constructor(engine: ImageClient & ContainerClient, options: RuntimeImageProviderOptions) {
     this.engine = engine;
+    this.daemonId = options.daemonId;
     this.nodePath = options.nodePath ?? process.execPath;
     this.repository = options.repository ?? hostRuntimeRepository;
   }
@@ -81,15 +90,11 @@ export class RuntimeImageProvider {
   /** A runtime image with `node` on its PATH, obtained as the module comment describes. */
   async ensure(options: EnsureRuntimeImageOptions): Promise<RuntimeImage> {
     const baseImage = options.baseImage ?? defaultBaseImage;
-    let pending = this.inFlight.get(baseImage);
-    if (pending) {
+    if (this.resolutions.has(baseImage)) {
       options.log(`runtime image: waiting for the resolution of ${baseImage} another build started`);
-    } else {
-      pending = this.resolve(baseImage, options).finally(() => this.inFlight.delete(baseImage));
-      this.inFlight.set(baseImage, pending);
     }
     // Progress goes to the caller that started the work; what came of it, to every caller.
-    const { image, summary } = await pending;
+    const { image, summary } = await this.resolutions.run(baseImage, () => this.resolve(baseImage, options));
     options.log(`runtime image: ${summary}`);
     return image;
   }
@@ -146,12 +151,7 @@ export class RuntimeImageProvider {
   }
 
   private inspectHost(): Promise<HostRuntime> {
-    this.hostRuntime ??= collectHostRuntime(this.nodePath, this.repository).catch((error: unknown) => {
-      // A failure here (no ldd, say) may be fixed without restarting the daemon: do not remember it.
-      this.hostRuntime = undefined;
-      throw error;
-    });
-    return this.hostRuntime;
+    return this.hostRuntime.run('host', () => collectHostRuntime(this.nodePath, this.repository));
   }
 
   private async buildHostRuntime(host: HostRuntime, options: EnsureRuntimeImageOptions): Promise<string> {
@@ -159,7 +159,10 @@ export class RuntimeImageProvider {
       {
         context: { tar: packContext(host.context) },
         tags: [host.tag],
-        labels: { [roleLabel]: 'runtime', 'testground.node_version': host.nodeVersion },
+        labels: {
+          ...createLabels({ daemonId: this.daemonId, role: 'runtime' }),
+          [nodeVersionLabel]: host.nodeVersion,
+        },
         ...signalOption(options.signal),
       },
       (line) => options.log(`runtime image: ${line}`),
@@ -176,52 +179,44 @@ export class RuntimeImageProvider {
 
   /** Runs `node` in the fresh image once, so that a missing library shows up here and not in every run. */
   private async verify(host: HostRuntime, signal: AbortSignal | undefined): Promise<void> {
-    const name = `testground-runtime-check-${randomBytes(4).toString('hex')}`;
     const id = await this.engine.createContainer({
-      name,
+      name: `testground-runtime-check-${randomBytes(4).toString('hex')}`,
       image: host.tag,
-      cmd: ['node', '-e', 'process.stdout.write(process.version)'],
+      cmd: ['node', '-e', 'console.log(process.version)'],
       env: {},
-      labels: { [roleLabel]: 'runtime' },
+      // Removed below; the labels let the leftovers sweep find it when this process dies first.
+      labels: createLabels({ daemonId: this.daemonId, role: 'runtime-check' }),
     });
+    const broken = (what: string): BuildError =>
+      new BuildError(
+        `runtime image ${host.tag} built from ${host.nodePath} does not run node: ${what}; the binary may load files ldd does not list`,
+      );
     try {
-      let output = '';
-      const collect = (chunk: Buffer): void => void (output += chunk.toString());
-      const timeout = AbortSignal.timeout(verifyTimeoutMs);
-      const waitSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
-      const logs = await this.engine.attachLogs(id, {
-        onStdout: collect,
-        onStderr: collect,
-        signal: waitSignal,
-      });
-      const broken = (what: string): BuildError =>
-        new BuildError(
-          `runtime image ${host.tag} built from ${host.nodePath} does not run node: ${what}; the binary may load files ldd does not list`,
-        );
+      const expected = `v${host.nodeVersion}`;
+      const version = await waitForLogLine(this.engine, id, expected, runtimeCheckTimeoutMs, signal);
       try {
         await this.engine.startContainer(id);
       } catch (error) {
-        logs.close();
+        version.close();
         if (error instanceof DockerEngineError) throw broken(error.message);
         throw error;
       }
-      const exit = await this.engine.waitContainer(id, waitSignal);
-      await logs.ended;
-      if (exit.exitCode !== 0 || output.trim() !== `v${host.nodeVersion}`) {
-        throw broken(`exit code ${exit.exitCode}, output ${JSON.stringify(output.trim().slice(0, 2_000))}`);
+      try {
+        await version.line;
+      } catch (error) {
+        if (error instanceof LogLineError) throw broken(error.message);
+        throw error;
       }
+      const exitTimeout = AbortSignal.timeout(runtimeCheckTimeoutMs);
+      const exit = await this.engine.waitContainer(
+        id,
+        signal ? AbortSignal.any([signal, exitTimeout]) : exitTimeout,
+      );
+      if (exit.exitCode !== 0) throw broken(`it printed ${expected}, then exited with code ${exit.exitCode}`);
     } finally {
       await this.engine.removeContainer(id, { force: true });
     }
   }
-}
-
-/** One-off form of {@link RuntimeImageProvider.ensure}, for callers that ask once (healthcheck --fix). */
-export function ensureRuntimeImage(
-  engine: DockerEngine,
-  options: EnsureRuntimeImageOptions,
-): Promise<RuntimeImage> {
-  return new RuntimeImageProvider(engine).ensure(options);
 }
 
 function signalOption(signal: AbortSignal | undefined): { signal?: AbortSignal } {

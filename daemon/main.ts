@@ -5,7 +5,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { z } from 'zod';
 import { createApp, type HealthReport } from '../api/app.ts';
 import type { Builder } from '../builders/builder.ts';
 import { DockerGenericBuilder } from '../builders/docker-generic.ts';
@@ -71,7 +70,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   // The Docker engine is contacted lazily: a daemon without Docker still serves local:exec, and docker runs
   // end as `error` saying how to start the engine.
   const docker = new DockerEngine();
-  const runtimeImages = new RuntimeImageProvider(docker);
+  const runtimeImages = new RuntimeImageProvider(docker, { daemonId });
   const syncService = new SyncServiceBundle(path.join(dirs.cache, 'sync-service'));
   const builders = new Map<string, Builder>(
     [
@@ -122,8 +121,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     plansRoot: dirs.snapshots,
     known: {
       builders: Object.fromEntries([...builders].map(([id, builder]) => [id, builder.configSchema])),
-      // Runners do not declare their run_config keys yet: anything is accepted until they do.
-      runners: Object.fromEntries([...runners.keys()].map((id) => [id, z.looseObject({})])),
+      runners: Object.fromEntries([...runners].map(([id, runner]) => [id, runner.configSchema])),
     },
     archiveLimits: { maxBytes: config.maxUploadBytes * 8, maxEntries: 20_000 },
     logger,

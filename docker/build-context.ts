@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { lstat, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pack as tarPack, type Pack } from 'tar-stream';
+import { walkDir } from '../core/walk-dir.ts';
 
 /** One entry of a build context tar. `name` is the path inside the context, `/`-separated, relative. */
 export type ContextEntry =
@@ -86,29 +87,16 @@ async function addFile(pack: Pack, name: string, source: string, mode: number | 
 }
 
 /**
- * Every file, directory and symlink under `dir` as context entries, in a fixed order, skipping any
- * directory or file whose name is in `skip` (at any depth).
+ * Every file, directory and symlink under `dir` as context entries, in {@link walkDir}'s fixed order,
+ * skipping any directory or file whose name is in `skip` (at any depth).
  */
 export async function listContextDirectory(dir: string, skip: ReadonlySet<string>): Promise<ContextEntry[]> {
+  const walked = await walkDir(dir, (entry) => skip.has(path.posix.basename(entry.name)));
   const entries: ContextEntry[] = [];
-  const walk = async (relative: string): Promise<void> => {
-    const children = await readdir(path.join(dir, relative), { withFileTypes: true });
-    children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const child of children) {
-      if (skip.has(child.name)) continue;
-      const name = relative ? `${relative}/${child.name}` : child.name;
-      const full = path.join(dir, name);
-      if (child.isSymbolicLink()) {
-        entries.push({ type: 'symlink', name, target: await readlink(full) });
-      } else if (child.isDirectory()) {
-        entries.push({ type: 'directory', name, mode: (await lstat(full)).mode & 0o7777 });
-        await walk(name);
-      } else if (child.isFile()) {
-        entries.push({ type: 'file', name, source: full });
-      }
-      // Sockets, fifos and devices cannot be part of an image; leave them out.
-    }
-  };
-  await walk('');
+  for (const { name, absolute, kind } of walked) {
+    if (kind === 'file') entries.push({ type: 'file', name, source: absolute });
+    else if (kind === 'symlink') entries.push({ type: 'symlink', name, target: await readlink(absolute) });
+    else entries.push({ type: 'directory', name, mode: (await lstat(absolute)).mode & 0o7777 });
+  }
   return entries;
 }

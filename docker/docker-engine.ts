@@ -1,15 +1,32 @@
 /**
- * The one seam between Testground and the Docker engine: the only file that imports dockerode. It speaks
- * in our own small types and absorbs the engine's quirks once, so builders and runners never see HTTP
- * status codes, multiplexed log frames or progress streams.
+ * The one implementation of the Docker seam (`container-engine.ts`) and the only file that imports
+ * dockerode. It absorbs the engine's quirks once, so builders and runners never see HTTP status codes,
+ * multiplexed log frames or progress streams: 304 "already started/stopped" is success, a build or pull
+ * stream's error lines are a failure, stdout/stderr are demultiplexed, abort signals pass through.
  */
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { DependencyError } from '../core/errors.ts';
 import { packContext, listContextDirectory } from './build-context.ts';
+import type {
+  AttachedLogs,
+  BuildImageOptions,
+  ContainerEngine,
+  ContainerExit,
+  ContainerSpec,
+  ContainerState,
+  ContainerSummary,
+  EngineInfo,
+  ImageInfo,
+  LogHandlers,
+  NetworkInfo,
+  NetworkSpec,
+  PortBinding,
+  PullImageOptions,
+} from './container-engine.ts';
+import { DockerEngineError, SubnetInUseError } from './engine-errors.ts';
+import { chunkSink, lineSplitter, readMessages, streamFinished } from './engine-streams.ts';
 import type { LabelFilter } from './labels.ts';
-
-export type Labels = Readonly<Record<string, string>>;
 
 export interface DockerEngineOptions {
   /**
@@ -19,155 +36,6 @@ export interface DockerEngineOptions {
   socketPath?: string;
   /** How long {@link DockerEngine.ping} waits for an answer; default 5000 ms. */
   pingTimeoutMs?: number;
-}
-
-export interface EngineInfo {
-  serverVersion: string;
-  os: string;
-  kernelVersion: string;
-  /** `1` or `2`; decides how memory limits and OOM kills behave. */
-  cgroupVersion: string;
-  cgroupDriver: string;
-  cpus: number;
-  memoryBytes: number;
-}
-
-export interface ImageInfo {
-  id: string;
-  tags: string[];
-  labels: Labels;
-}
-
-/** Where a build's files come from: a directory on the host, or a tar stream made by the caller. */
-export type BuildContext =
-  /** `skip`: file and directory names left out at any depth (default `node_modules`, `.git`). */
-  { dir: string; skip?: readonly string[] } | { tar: Readable };
-
-export interface BuildImageOptions {
-  context: BuildContext;
-  /** Path of the Dockerfile inside the context, `/`-separated; default `Dockerfile`. */
-  dockerfile?: string;
-  tags: readonly string[];
-  labels?: Labels;
-  buildArgs?: Readonly<Record<string, string>>;
-  signal?: AbortSignal;
-}
-
-export interface NetworkSpec {
-  name: string;
-  /** CIDR, e.g. `16.0.0.0/16`. */
-  subnet: string;
-  gateway?: string;
-  labels: Labels;
-  driver?: 'bridge';
-  /** No route out of the network (instances then reach only each other and the sidecar). */
-  internal?: boolean;
-}
-
-export interface NetworkInfo {
-  id: string;
-  name: string;
-  labels: Labels;
-  subnets: string[];
-}
-
-export interface PortBinding {
-  containerPort: number;
-  hostIp: string;
-  /** Absent: the engine picks a free port; read it back with {@link DockerEngine.inspectContainer}. */
-  hostPort?: number;
-}
-
-export interface ContainerSpec {
-  name: string;
-  image: string;
-  cmd?: readonly string[];
-  entrypoint?: readonly string[];
-  env: Readonly<Record<string, string>>;
-  labels: Labels;
-  /** The one network the container joins. Absent: no network at all (`none`). */
-  network?: { name: string; aliases?: readonly string[] };
-  /**
-   * Host directories bind-mounted into the container. Fields, not `host:container` strings: a host path
-   * may hold a colon (outputs live under `…/local:docker/…`).
-   */
-  mounts?: readonly BindMount[];
-  /** Hard memory limit; swap is capped at the same value, so the limit cannot be exceeded by swapping. */
-  memoryBytes?: number;
-  /** CPU limit in units of 1e-9 CPUs (0.5 CPU = 500_000_000). */
-  nanoCpus?: number;
-  portBindings?: readonly PortBinding[];
-  workingDir?: string;
-  user?: string;
-  hostname?: string;
-}
-
-export interface BindMount {
-  source: string;
-  target: string;
-  readOnly?: boolean;
-}
-
-export interface ContainerExit {
-  exitCode: number;
-  /** The kernel killed a process of the container for exceeding its memory limit. */
-  oomKilled: boolean;
-}
-
-export interface ContainerState extends ContainerExit {
-  id: string;
-  name: string;
-  running: boolean;
-  /** The engine's word: `created`, `running`, `exited`, … */
-  status: string;
-  labels: Labels;
-  /** Published ports with the host port the engine chose. */
-  hostPorts: Required<PortBinding>[];
-  /** IPv4 address by network name. */
-  ipAddresses: Readonly<Record<string, string>>;
-}
-
-export interface ContainerSummary {
-  id: string;
-  name: string;
-  labels: Labels;
-  state: string;
-}
-
-export interface LogHandlers {
-  onStdout: (chunk: Buffer) => void;
-  onStderr: (chunk: Buffer) => void;
-  /** Stops delivering output; `ended` then rejects with an AbortError. */
-  signal?: AbortSignal;
-}
-
-export interface AttachedLogs {
-  /** Resolves when the container's output has ended and every chunk has been delivered. */
-  ended: Promise<void>;
-  /**
-   * Stops delivering and resolves `ended`. Needed when the container is never started: the engine
-   * keeps an attachment to a created container open even after the container is removed.
-   */
-  close(): void;
-}
-
-/** The engine answered, but refused or failed the operation. `statusCode` is the engine's HTTP status. */
-export class DockerEngineError extends Error {
-  readonly code: string = 'docker_failed';
-  readonly operation: string;
-  readonly statusCode: number | undefined;
-
-  constructor(operation: string, message: string, statusCode?: number, options?: ErrorOptions) {
-    super(`${operation}: ${message}`, options);
-    this.name = new.target.name;
-    this.operation = operation;
-    this.statusCode = statusCode;
-  }
-}
-
-/** A network could not be created because its subnet overlaps one the engine already has: pick another. */
-export class SubnetInUseError extends DockerEngineError {
-  override readonly code = 'docker_subnet_in_use';
 }
 
 const defaultSocketPath = '/var/run/docker.sock';
@@ -185,19 +53,8 @@ const connectionErrorCodes = new Set([
   'EAI_AGAIN',
 ]);
 
-interface EngineMessage {
-  stream?: string;
-  status?: string;
-  id?: string;
-  progress?: string;
-  error?: string;
-  errorDetail?: { message?: string };
-  aux?: { ID?: string };
-}
-
 /** A Docker engine, through its HTTP API. Stateless apart from the connection settings. */
-export class DockerEngine {
-  /** Where the engine is, for messages: `unix:///var/run/docker.sock`, or `DOCKER_HOST`. */
+export class DockerEngine implements ContainerEngine {
   readonly endpoint: string;
   private readonly docker: Docker;
   private readonly pingTimeoutMs: number;
@@ -216,7 +73,6 @@ export class DockerEngine {
     }
   }
 
-  /** Resolves when the engine answers; a {@link DependencyError} saying how to start it otherwise. */
   async ping(): Promise<void> {
     const signal = AbortSignal.timeout(this.pingTimeoutMs);
     try {
@@ -268,10 +124,7 @@ export class DockerEngine {
    * Pulls `ref` from its registry. Fails with the engine's reason (no registry, unknown image, no access)
    * as soon as the engine gives up; it never retries.
    */
-  async pullImage(
-    ref: string,
-    options: { signal?: AbortSignal; onLine?: (line: string) => void } = {},
-  ): Promise<void> {
+  async pullImage(ref: string, options: PullImageOptions = {}): Promise<void> {
     const operation = `pull image ${ref}`;
     // dockerode types pull's options as `{}`; it does pass `abortSignal` through to the request.
     const pullOptions: object = options.signal ? { abortSignal: options.signal } : {};
@@ -325,21 +178,16 @@ export class DockerEngine {
     });
     let failure: string | undefined;
     let imageId: string | undefined;
-    let partial = '';
-    const emit = (text: string): void => {
-      const lines = (partial + text).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) onLine(line.trimEnd());
-    };
+    const lines = lineSplitter(onLine);
     await this.call(operation, () =>
       readMessages(stream, (message) => {
-        if (message.stream !== undefined) emit(message.stream);
-        else if (message.status !== undefined && !message.progress) emit(`${message.status}\n`);
+        if (message.stream !== undefined) lines.push(message.stream);
+        else if (message.status !== undefined && !message.progress) lines.push(`${message.status}\n`);
         if (message.aux?.ID) imageId = message.aux.ID;
         if (message.error !== undefined) failure ??= message.errorDetail?.message ?? message.error;
       }),
     );
-    if (partial.trim()) onLine(partial.trimEnd());
+    lines.flush();
     if (failure !== undefined) throw new DockerEngineError(operation, failure.trim());
     if (imageId) return imageId;
     // Engines that do not send the `aux` message still tagged the image: read its id back.
@@ -527,17 +375,10 @@ export class DockerEngine {
   }
 
   /**
-   * Delivers everything the container writes, demultiplexed into stdout and stderr chunks. Resolves once
-   * the output is connected; `ended` resolves when the output has ended (the container exited, failed to
-   * start or was removed) and every chunk has been delivered.
-   *
-   * Call it between {@link createContainer} and {@link startContainer}, as `docker run` does: the engine
-   * registers the attachment before it answers, so output written from the first instruction on is
-   * delivered, the last line included even without a trailing newline. Reading the engine's log instead
-   * (`logs?follow`) also starts from the first byte, but on engine 20.10 a follow read ends before the
-   * final unterminated line is flushed, and it cannot be attached ahead of the start.
-   * Called later, it falls back to that log: a running container's output from its first byte (an
-   * unterminated last line may be missing), an exited container's whole output.
+   * Attaches (the engine registers the attachment before it answers, so nothing written after the start
+   * is missed) while the container is only created; reads the log otherwise. The log (`logs?follow`) also
+   * starts from the first byte, but on engine 20.10 a follow read ends before the final unterminated line
+   * is flushed, and it cannot be opened ahead of the start.
    */
   async attachLogs(id: string, handlers: LogHandlers): Promise<AttachedLogs> {
     const operation = `read output of container ${id}`;
@@ -556,26 +397,17 @@ export class DockerEngine {
         container.logs({ follow: true, stdout: true, stderr: true, since: 0, ...signalOption }),
       );
     }
-    const ended = this.call(
-      operation,
-      () =>
-        new Promise<void>((resolve, reject) => {
-          if (details.Config.Tty) {
-            // With a TTY the engine sends one raw stream, no frame headers: it is all stdout.
-            stream.on('data', (chunk: Buffer) => handlers.onStdout(chunk));
-          } else {
-            this.docker.modem.demuxStream(
-              stream,
-              chunkSink(handlers.onStdout) as NodeJS.WritableStream,
-              chunkSink(handlers.onStderr) as NodeJS.WritableStream,
-            );
-          }
-          stream.once('end', () => resolve());
-          // An attach stream may close without 'end' when the connection drops; nothing more will come.
-          stream.once('close', () => resolve());
-          stream.once('error', reject);
-        }),
-    );
+    if (details.Config.Tty) {
+      // With a TTY the engine sends one raw stream, no frame headers: it is all stdout.
+      stream.on('data', (chunk: Buffer) => handlers.onStdout(chunk));
+    } else {
+      this.docker.modem.demuxStream(
+        stream,
+        chunkSink(handlers.onStdout) as NodeJS.WritableStream,
+        chunkSink(handlers.onStderr) as NodeJS.WritableStream,
+      );
+    }
+    const ended = this.call(operation, () => streamFinished(stream));
     // Callers await `ended` once the container is done; until then a failure must not count as unhandled.
     ended.catch(() => undefined);
     // Destroying the stream emits 'close', which resolves `ended`.
@@ -631,6 +463,8 @@ export class DockerEngine {
       name: (container.Names[0] ?? '').replace(/^\//, ''),
       labels: container.Labels ?? {},
       state: container.State,
+      // The engine counts in seconds since the epoch.
+      createdAt: new Date(container.Created * 1_000),
     }));
   }
 
@@ -682,45 +516,4 @@ function engineMessage(error: Error & { json?: unknown }): string {
 
 function isStatus(error: unknown, status: number): boolean {
   return error instanceof DockerEngineError && error.statusCode === status;
-}
-
-/** A write-only stand-in for a Writable: demuxStream only ever calls `write`. */
-function chunkSink(onChunk: (chunk: Buffer) => void): { write: (chunk: Buffer) => boolean } {
-  return {
-    write: (chunk) => {
-      onChunk(chunk);
-      return true;
-    },
-  };
-}
-
-/** Reads a progress stream: one JSON object per line (build and pull answer this way). */
-function readMessages(
-  stream: NodeJS.ReadableStream,
-  onMessage: (message: EngineMessage) => void,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    const handle = (line: string): void => {
-      const text = line.trim();
-      if (!text) return;
-      try {
-        onMessage(JSON.parse(text) as EngineMessage);
-      } catch {
-        // Not JSON: an engine or proxy wrote plain text; it still belongs in the output.
-        onMessage({ stream: `${text}\n` });
-      }
-    };
-    stream.on('data', (chunk: Buffer | string) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) handle(line);
-    });
-    stream.once('end', () => {
-      handle(buffered);
-      resolve();
-    });
-    stream.once('error', reject);
-  });
 }

@@ -3,6 +3,9 @@
  * found (and removed) through the engine, whatever process created them.
  */
 
+/** Labels as the engine stores them on a container, network or image. */
+export type Labels = Readonly<Record<string, string>>;
+
 /** The run (= task) an object belongs to. */
 export const runIdLabel = 'testground.run_id';
 /** The daemon that created the object; leftovers of a dead daemon are found by it. */
@@ -15,8 +18,37 @@ export const roleLabel = 'testground.role';
 export const groupLabel = 'testground.group';
 /** The index of an instance within its group. */
 export const instanceLabel = 'testground.instance';
+/** The Node version inside a runtime image built from the host's node. */
+export const nodeVersionLabel = 'testground.node_version';
 
-export type Role = 'instance' | 'sidecar' | 'runtime' | 'plan-image';
+/**
+ * What an object is for. `sync-service` is a run's sync service container and its image (objects made
+ * before the rename carry `sidecar`; leftovers are found by run and daemon, whatever their role);
+ * `runtime-check` is the short-lived container that checks a freshly built runtime image.
+ */
+export type Role = 'instance' | 'sync-service' | 'network' | 'runtime' | 'runtime-check' | 'plan-image';
+
+export interface LabelsInput {
+  /** Absent for objects that outlive runs: images, runtime checks. */
+  runId?: string;
+  daemonId: string;
+  role: Role;
+  plan?: string;
+  group?: string;
+  instance?: number;
+}
+
+/** The labels of one object Testground creates; the only place label sets are assembled. */
+export function createLabels(input: LabelsInput): Labels {
+  return {
+    ...(input.runId === undefined ? {} : { [runIdLabel]: input.runId }),
+    [daemonLabel]: input.daemonId,
+    [roleLabel]: input.role,
+    ...(input.plan === undefined ? {} : { [planLabel]: input.plan }),
+    ...(input.group === undefined ? {} : { [groupLabel]: input.group }),
+    ...(input.instance === undefined ? {} : { [instanceLabel]: String(input.instance) }),
+  };
+}
 
 /**
  * A label filter as the engine's list endpoints take it: each item is `key` (the label is present, any

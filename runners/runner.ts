@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { Artifact } from '../core/artifact.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import type { ResolvedRun, InstanceResult } from '../core/run.ts';
@@ -24,6 +25,11 @@ export interface RunOutput {
 /** Starts every instance of a run from its group's artifact and reports how each one ended. */
 export interface Runner {
   readonly id: string;
+  /**
+   * The `run_config` keys this runner understands, each with a description: a strict object, so that a
+   * misspelt key can be refused at submission rather than ignored.
+   */
+  readonly configSchema: z.ZodObject;
   run(input: RunInput): Promise<RunOutput>;
   /**
    * Removes what a run left behind when the daemon running it died (processes, containers), given

@@ -3,16 +3,18 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build as esbuild } from 'esbuild';
+import { SingleFlight } from '../core/single-flight.ts';
 import { nodeBundleOptions } from '../builders/node-bundle.ts';
 
 /**
  * The sync service as one self-contained ES module file (`sync/service-entry.ts` bundled), which plain
- * `node` starts in about 100 ms: local:exec runs it as a process, local:docker copies it into the sidecar
- * image. Built once per daemon, cached under `cacheDir` by the hash of its code.
+ * `node` starts in about 100 ms: local:exec runs it as a process, local:docker copies it into the sync
+ * service image. Built once per daemon, cached under `cacheDir` by the hash of its code.
  */
 export class SyncServiceBundle {
   private readonly cacheDir: string;
-  private built: Promise<string> | undefined;
+  // Built once per daemon; a failed build is tried again by the next caller.
+  private readonly built = new SingleFlight<string>({ retainSuccess: true });
 
   constructor(cacheDir: string) {
     this.cacheDir = cacheDir;
@@ -20,11 +22,7 @@ export class SyncServiceBundle {
 
   /** The bundle's path; the file name holds the hash of its content, so a changed service is rebuilt. */
   path(): Promise<string> {
-    this.built ??= this.build().catch((error: unknown) => {
-      this.built = undefined;
-      throw error;
-    });
-    return this.built;
+    return this.built.run('bundle', () => this.build());
   }
 
   private async build(): Promise<string> {

@@ -1,44 +1,51 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { DockerEngine, Labels } from '../../docker/docker-engine.ts';
-import { SubnetInUseError } from '../../docker/docker-engine.ts';
-import {
-  daemonLabel,
-  groupLabel,
-  instanceLabel,
-  labelFilter,
-  planLabel,
-  roleLabel,
-  runIdLabel,
-} from '../../docker/labels.ts';
-import { defaultBaseImage, type RuntimeImageProvider } from '../../builders/runtime-image.ts';
-import { connectSyncClient, type SyncClient } from '../../sdk/sync-client.ts';
+import { z } from 'zod';
+import { strictTable } from '../../plan/problems.ts';
 import { concurrencyLimit } from '../../core/concurrency-limit.ts';
-import { instanceEnv } from '../instance-env.ts';
-import { InstanceOutput } from '../instance-output.ts';
-import { decideInstanceOutcome } from '../../core/outcome.ts';
-import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts';
-import { defaultSubnetPool, gatewayOf, subnetCandidates, type SubnetPool } from './subnet-pool.ts';
-import type { SyncServiceBundle } from '../sync-service-bundle.ts';
-import { SyncSidecarImage, syncServicePort } from '../sync-sidecar-image.ts';
 import type { ResolvedGroup, InstanceResult } from '../../core/run.ts';
+import type { ContainerEngine } from '../../docker/container-engine.ts';
+import { SubnetInUseError } from '../../docker/engine-errors.ts';
+import { createLabels } from '../../docker/labels.ts';
+import type { RuntimeImageProvider } from '../../builders/runtime-image.ts';
+import { instanceEnv } from '../instance-env.ts';
+import {
+  concludeInstance,
+  StopTrigger,
+  type InstanceEnding,
+  type StopReason,
+} from '../instance-lifecycle.ts';
+import { InstanceOutput } from '../instance-output.ts';
+import { booleanFlagSchema, isFlagSet, runTimeoutSchema } from '../run-config.ts';
+import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts';
+import type { SyncServiceBundle } from '../sync-service-bundle.ts';
+import { SyncServiceContainer } from '../sync-service-container.ts';
+import { SyncServiceImage } from '../sync-service-image.ts';
+import { LocalDockerMaintenance } from './local-docker-maintenance.ts';
+import { defaultSubnetPool, gatewayOf, subnetCandidates, type SubnetPool } from './subnet-pool.ts';
 
-/** The name instances reach the sync service by, on the run's network (CONTRACT §2, §3). */
-export const syncServiceAlias = 'testground-sync-service';
-/** Signalled once per instance when its network is ready; `waitNetworkInitialized` waits for it. */
-const networkInitializedState = 'network-initialized';
-const sidecarStartTimeoutMs = 30_000;
+/** The `run_config` keys local:docker understands. */
+export const localDockerConfigSchema = strictTable({
+  timeout: runTimeoutSchema.optional(),
+  keep_containers: booleanFlagSchema
+    .optional()
+    .describe(
+      "Keep the run's containers and network after it ends, to inspect them; remove them later with `testground terminate --runner local:docker`. Default false",
+    ),
+});
 
 export interface LocalDockerRunnerOptions {
-  engine: DockerEngine;
-  runtime: RuntimeImageProvider;
-  syncService: SyncServiceBundle;
+  engine: ContainerEngine;
+  runtime: Pick<RuntimeImageProvider, 'ensure' | 'hostRuntimeTag'>;
+  syncService: Pick<SyncServiceBundle, 'path'>;
   daemonId: string;
   logger: Logger;
   subnetPool?: SubnetPool;
   /** Containers created and started at the same time; the engine slows down past a few dozen. */
   startParallelism?: number;
+  /** How long the sync service container gets to say it listens; default 30 000 ms. */
+  syncServiceStartTimeoutMs?: number;
 }
 
 interface RunObjects {
@@ -47,78 +54,61 @@ interface RunObjects {
   containers: Set<string>;
 }
 
-interface Stop {
-  reason: 'timeout' | 'canceled';
-}
-
 /**
- * `local:docker`: per run, a private network with a subnet of its own, the sync service in a sidecar
- * container on it (published on 127.0.0.1 for the daemon), and one container per instance. The daemon
- * plays the network sidecar's part: it signals `network-initialized` for each instance once the
- * instance's container is up on the network.
+ * `local:docker`: per run, a private network with a subnet of its own, the sync service in a container
+ * on it (published on 127.0.0.1 for the daemon), and one container per instance. The daemon plays the
+ * network sidecar's part: it signals `network-initialized` for each instance once the instance's
+ * container is up on the network.
  */
 export class LocalDockerRunner implements Runner {
   readonly id = 'local:docker';
+  readonly configSchema = localDockerConfigSchema;
   private readonly options: LocalDockerRunnerOptions;
-  private readonly sidecarImage: SyncSidecarImage;
+  private readonly syncServiceImage: SyncServiceImage;
+  private readonly maintenance: LocalDockerMaintenance;
 
   constructor(options: LocalDockerRunnerOptions) {
     this.options = options;
-    this.sidecarImage = new SyncSidecarImage(options.engine, options.syncService);
+    this.syncServiceImage = new SyncServiceImage(options.engine, options.syncService, options.daemonId);
+    this.maintenance = new LocalDockerMaintenance(options);
   }
 
   async run(input: RunInput): Promise<RunOutput> {
-    const { engine } = this.options;
+    const { engine, daemonId } = this.options;
     const logger = this.options.logger.child({ runId: input.runId });
     const runtime = await this.options.runtime.ensure({
       log: (line) => input.log.info(line),
       signal: input.signal,
     });
-    const sidecarImage = await this.sidecarImage.ensure(runtime, (line) => input.log.info(line));
-    const labels: Labels = {
-      [runIdLabel]: input.runId,
-      [daemonLabel]: this.options.daemonId,
-      [planLabel]: input.run.plan,
-    };
+    const syncImage = await this.syncServiceImage.ensure(runtime, (line) =>
+      input.log.info(`local:docker: ${line}`),
+    );
     const objects: RunObjects = { networkName: `tg-${input.runId}`, subnet: '', containers: new Set() };
-    let syncClient: SyncClient | undefined;
+    let sync: SyncServiceContainer | undefined;
     try {
-      objects.subnet = await this.createNetwork(objects.networkName, input.runId, labels);
+      objects.subnet = await this.createNetwork(objects.networkName, input);
       input.log.info(`local:docker: network ${objects.networkName} with subnet ${objects.subnet}`);
-      const sidecarId = await engine.createContainer({
-        name: `tg-${input.runId}-sync`,
-        image: sidecarImage,
-        env: { SYNC_SERVICE_PORT: String(syncServicePort), LOG_LEVEL: 'warn' },
-        labels: { ...labels, [roleLabel]: 'sidecar' },
-        network: { name: objects.networkName, aliases: [syncServiceAlias] },
-        portBindings: [{ containerPort: syncServicePort, hostIp: '127.0.0.1' }],
-      });
-      objects.containers.add(sidecarId);
-      // Through the engine's port proxy, a connection made before the service listens can hang rather
-      // than be refused: wait for the service to say it listens before connecting.
-      const listening = await this.waitForListening(sidecarId, input.signal);
-      await engine.startContainer(sidecarId);
-      await listening.ready;
-      const published = (await engine.inspectContainer(sidecarId)).hostPorts.find(
-        (port) => port.containerPort === syncServicePort,
-      );
-      if (!published)
-        throw new Error(`the sync service sidecar has no published port for ${syncServicePort}`);
-      syncClient = await connectSyncClient({
-        host: '127.0.0.1',
-        port: published.hostPort,
+      sync = await SyncServiceContainer.start({
+        engine,
+        image: syncImage,
         runId: input.runId,
+        daemonId,
         plan: input.run.plan,
         testCase: input.run.testCase,
+        networkName: objects.networkName,
+        onCreated: (id) => objects.containers.add(id),
         signal: input.signal,
+        ...(this.options.syncServiceStartTimeoutMs === undefined
+          ? {}
+          : { startTimeoutMs: this.options.syncServiceStartTimeoutMs }),
       });
       input.log.info(
-        `local:docker: sync service sidecar ready (${syncServiceAlias}:${syncServicePort}, published on 127.0.0.1:${published.hostPort})`,
+        `local:docker: sync service ready (${sync.host}:${sync.port}, published on 127.0.0.1:${sync.publishedPort})`,
       );
-      return { instances: await this.runInstances(input, objects, labels, syncClient) };
+      return { instances: await this.runInstances(input, objects, sync) };
     } finally {
-      await syncClient?.close().catch(() => undefined);
-      if (keepContainers(input.run.runConfig)) {
+      await sync?.close().catch(() => undefined);
+      if (isFlagSet(input.run.runConfig.keep_containers)) {
         input.log.info(
           `local:docker: keeping the containers and network ${objects.networkName} (run_config.keep_containers)`,
         );
@@ -136,21 +126,17 @@ export class LocalDockerRunner implements Runner {
   private async runInstances(
     input: RunInput,
     objects: RunObjects,
-    labels: Labels,
-    syncClient: SyncClient,
+    sync: SyncServiceContainer,
   ): Promise<InstanceResult[]> {
     const { engine } = this.options;
-    let stop: Stop | undefined;
-    const stopAll = (reason: Stop['reason']): void => {
-      if (stop) return;
-      stop = { reason };
-      for (const id of objects.containers) engine.killContainer(id, 'SIGKILL').catch(() => undefined);
-    };
-    const timer = setTimeout(() => stopAll('timeout'), input.run.timeoutMs);
-    const onAbort = (): void => stopAll('canceled');
-    input.signal.addEventListener('abort', onAbort, { once: true });
-    if (input.signal.aborted) onAbort();
-
+    // One trigger for the whole run: every instance shares the run's deadline and its cancel.
+    const stop = new StopTrigger({
+      timeoutMs: input.run.timeoutMs,
+      signal: input.signal,
+      stop: () => {
+        for (const id of objects.containers) engine.killContainer(id, 'SIGKILL').catch(() => undefined);
+      },
+    });
     const limit = concurrencyLimit(this.options.startParallelism ?? 16);
     const instances = input.run.groups.flatMap((group) =>
       Array.from({ length: group.instances }, (_, index) => ({ group, index })),
@@ -158,7 +144,7 @@ export class LocalDockerRunner implements Runner {
     try {
       const settled = await Promise.allSettled(
         instances.map(({ group, index }) =>
-          this.runInstance({ input, objects, labels, syncClient, group, index, limit, stopped: () => stop }),
+          this.runInstance({ input, objects, sync, group, index, limit, stopped: () => stop.reason }),
         ),
       );
       const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -166,22 +152,20 @@ export class LocalDockerRunner implements Runner {
       if (failed) throw failed.reason;
       return settled.map((result) => (result as PromiseFulfilledResult<InstanceResult>).value);
     } finally {
-      clearTimeout(timer);
-      input.signal.removeEventListener('abort', onAbort);
+      stop.dispose();
     }
   }
 
   private async runInstance(context: {
     input: RunInput;
     objects: RunObjects;
-    labels: Labels;
-    syncClient: SyncClient;
+    sync: SyncServiceContainer;
     group: ResolvedGroup;
     index: number;
     limit: ReturnType<typeof concurrencyLimit>;
-    stopped: () => Stop | undefined;
+    stopped: () => StopReason | undefined;
   }): Promise<InstanceResult> {
-    const { input, objects, group, index } = context;
+    const { input, objects, sync, group, index } = context;
     const { engine } = this.options;
     const artifact = input.artifacts.get(group.id);
     if (artifact?.kind !== 'image') {
@@ -214,16 +198,18 @@ export class LocalDockerRunner implements Runner {
           tempPath: '/temp',
           sidecar: true,
           subnet: objects.subnet,
-          syncServiceHost: syncServiceAlias,
-          syncServicePort,
+          syncServiceHost: sync.host,
+          syncServicePort: sync.port,
           startTime: input.startTime,
         }),
-        labels: {
-          ...context.labels,
-          [roleLabel]: 'instance',
-          [groupLabel]: group.id,
-          [instanceLabel]: String(index),
-        },
+        labels: createLabels({
+          runId: input.runId,
+          daemonId: this.options.daemonId,
+          plan: input.run.plan,
+          role: 'instance',
+          group: group.id,
+          instance: index,
+        }),
         network: { name: objects.networkName },
         mounts: [
           { source: outputsPath, target: '/outputs' },
@@ -251,83 +237,40 @@ export class LocalDockerRunner implements Runner {
       return { id, logs, running: true };
     });
 
-    let exit = { exitCode: null as number | null, oomKilled: false };
+    let ending: InstanceEnding = { kind: 'never-started' };
     if (started?.running) {
       // The container is attached to the run's network from its start: its network is ready.
-      await context.syncClient.signalEntry(networkInitializedState).catch((error: Error) => {
+      await sync.signalNetworkInitialized().catch((error: Error) => {
         input.log.warn(
-          `local:docker: could not signal ${networkInitializedState} for ${group.id}[${index}]: ${error.message}`,
+          `local:docker: could not signal network-initialized for ${group.id}[${index}]: ${error.message}`,
         );
       });
-      exit = await engine.waitContainer(started.id);
+      const exit = await engine.waitContainer(started.id);
       await started.logs.ended.catch(() => undefined);
+      ending = { kind: 'exited', exitCode: exit.exitCode, signal: null, oomKilled: exit.oomKilled };
     }
     await output.finish();
-    const stop = context.stopped();
-    const decided = started?.running
-      ? decideInstanceOutcome(output.terminal, {
-          exitCode: exit.exitCode,
-          signal: null,
-          oomKilled: exit.oomKilled,
-          timedOut: stop?.reason === 'timeout',
-          canceled: stop?.reason === 'canceled',
-        })
-      : {
-          outcome: stop?.reason === 'timeout' ? ('timeout' as const) : ('canceled' as const),
-          reason: `never started: the run was ${stop?.reason === 'timeout' ? 'timed out' : 'canceled'} first`,
-        };
-    const reason =
-      stop?.reason === 'timeout'
-        ? `${decided.reason} (run timeout ${input.run.timeoutMs} ms)`
-        : decided.reason;
-    input.log.instanceEnd(group.id, index, decided.outcome, reason);
-    return {
+    return concludeInstance({
       group: group.id,
       index,
-      outcome: decided.outcome,
-      reason,
-      exitCode: exit.exitCode,
-      signal: null,
-    };
-  }
-
-  /** Resolves once the sidecar prints that it listens; attach before the start, so the line is not missed. */
-  // Returns a wrapper: an async function cannot hand back a bare promise without its caller awaiting it.
-  private async waitForListening(sidecarId: string, signal: AbortSignal): Promise<{ ready: Promise<void> }> {
-    let output = '';
-    let heard: () => void = () => undefined;
-    const ready = new Promise<void>((resolve) => (heard = resolve));
-    const logs = await this.options.engine.attachLogs(sidecarId, {
-      onStdout: (chunk) => {
-        output += chunk.toString();
-        if (output.includes('sync service listening')) heard();
-      },
-      onStderr: (chunk) => (output += chunk.toString()),
+      terminal: output.terminal,
+      ending,
+      stopped: context.stopped(),
+      timeoutMs: input.run.timeoutMs,
+      log: input.log,
     });
-    const waited = (async () => {
-      const timeout = new Promise<'timeout'>((resolve) =>
-        setTimeout(() => resolve('timeout'), sidecarStartTimeoutMs).unref(),
-      );
-      const ended = logs.ended.then(() => 'ended' as const);
-      const aborted = new Promise<'aborted'>((resolve) =>
-        signal.addEventListener('abort', () => resolve('aborted'), { once: true }),
-      );
-      const outcome = await Promise.race([ready.then(() => 'ready' as const), timeout, ended, aborted]);
-      if (outcome === 'ready' || outcome === 'aborted') return;
-      logs.close();
-      throw new Error(
-        outcome === 'timeout'
-          ? `the sync service sidecar did not listen within ${sidecarStartTimeoutMs} ms; its output: ${output.trim() || '(none)'}`
-          : `the sync service sidecar exited before it listened; its output: ${output.trim() || '(none)'}`,
-      );
-    })();
-    return { ready: waited };
   }
 
   /** Creates the run's network on the first free subnet of the pool; the engine arbitrates collisions. */
-  private async createNetwork(name: string, runId: string, labels: Labels): Promise<string> {
+  private async createNetwork(name: string, input: RunInput): Promise<string> {
     const pool = this.options.subnetPool ?? defaultSubnetPool;
-    for (const subnet of subnetCandidates(pool, runId)) {
+    const labels = createLabels({
+      runId: input.runId,
+      daemonId: this.options.daemonId,
+      plan: input.run.plan,
+      role: 'network',
+    });
+    for (const subnet of subnetCandidates(pool, input.runId)) {
       try {
         await this.options.engine.createNetwork({ name, subnet, gateway: gatewayOf(subnet), labels });
         return subnet;
@@ -351,109 +294,18 @@ export class LocalDockerRunner implements Runner {
   }
 
   async cleanupInterrupted(runId: string): Promise<void> {
-    await this.removeRuns(labelFilter({ [runIdLabel]: runId }), () => true);
+    await this.maintenance.removeRun(runId);
   }
 
   /**
-   * Removes this daemon's containers and networks whose run is not in `activeRunIds`: what crashed
-   * daemons and failed cleanups left behind. Returns what it removed.
+   * Removes this daemon's containers and networks whose run is not in `activeRunIds` (what crashed
+   * daemons and failed cleanups left behind), and its interrupted runtime checks. Returns what it removed.
    */
   async removeLeftovers(activeRunIds: ReadonlySet<string>): Promise<Record<string, number>> {
-    return this.removeRuns(
-      labelFilter({ [daemonLabel]: this.options.daemonId, [runIdLabel]: true }),
-      (runId) => !activeRunIds.has(runId),
-    );
+    return this.maintenance.removeLeftovers(activeRunIds);
   }
 
-  async healthcheck(options: {
-    fix: boolean;
-    activeRunIds: ReadonlySet<string>;
-  }): Promise<HealthcheckCheck[]> {
-    const { engine } = this.options;
-    try {
-      const info = await engine.info();
-      const checks: HealthcheckCheck[] = [
-        {
-          name: 'engine',
-          ok: true,
-          message: `Docker ${info.serverVersion} at ${engine.endpoint} (cgroup ${info.cgroupVersion})`,
-        },
-      ];
-      checks.push(await this.checkRuntimeImage(options.fix));
-      const leftovers = await this.listLeftovers(options.activeRunIds);
-      const count = leftovers.containers.length + leftovers.networks.length;
-      const leftoverCheck: HealthcheckCheck = {
-        name: 'leftovers',
-        ok: count === 0,
-        message:
-          count === 0
-            ? 'no containers or networks left by ended runs'
-            : `left by ended runs: ${[...leftovers.containers, ...leftovers.networks].join(', ')}`,
-      };
-      if (count > 0 && options.fix) {
-        const removed = await this.removeLeftovers(options.activeRunIds);
-        leftoverCheck.fix = `removed ${removed.containers} containers and ${removed.networks} networks`;
-      }
-      checks.push(leftoverCheck);
-      return checks;
-    } catch (error) {
-      return [{ name: 'engine', ok: false, message: (error as Error).message }];
-    }
+  healthcheck(options: { fix: boolean; activeRunIds: ReadonlySet<string> }): Promise<HealthcheckCheck[]> {
+    return this.maintenance.healthcheck(options);
   }
-
-  private async checkRuntimeImage(fix: boolean): Promise<HealthcheckCheck> {
-    const { engine, runtime } = this.options;
-    const candidates = [defaultBaseImage, await runtime.hostRuntimeTag()];
-    for (const ref of candidates) {
-      if (await engine.imageExists(ref))
-        return { name: 'runtime image', ok: true, message: `${ref} is present` };
-    }
-    const check: HealthcheckCheck = {
-      name: 'runtime image',
-      ok: false,
-      message: `neither ${candidates.join(' nor ')} is present`,
-    };
-    if (fix) {
-      const image = await runtime.ensure({ log: () => undefined });
-      check.fix = `built ${image.ref}`;
-    }
-    return check;
-  }
-
-  /** This daemon's containers and networks of runs not in `activeRunIds`, without removing them. */
-  async listLeftovers(
-    activeRunIds: ReadonlySet<string>,
-  ): Promise<{ containers: string[]; networks: string[] }> {
-    const filter = labelFilter({ [daemonLabel]: this.options.daemonId, [runIdLabel]: true });
-    const stale = (objectLabels: Labels): boolean => !activeRunIds.has(objectLabels[runIdLabel] ?? '');
-    const containers = (await this.options.engine.listContainers(filter, { all: true })).filter((c) =>
-      stale(c.labels),
-    );
-    const networks = (await this.options.engine.listNetworks(filter)).filter((n) => stale(n.labels));
-    return { containers: containers.map((c) => c.name), networks: networks.map((n) => n.name) };
-  }
-
-  private async removeRuns(
-    filter: readonly string[],
-    shouldRemove: (runId: string) => boolean,
-  ): Promise<{ containers: number; networks: number }> {
-    const { engine } = this.options;
-    const containers = (await engine.listContainers(filter, { all: true })).filter((c) =>
-      shouldRemove(c.labels[runIdLabel] ?? ''),
-    );
-    const limit = concurrencyLimit(16);
-    await Promise.all(
-      containers.map((container) => limit(() => engine.removeContainer(container.id, { force: true }))),
-    );
-    const networks = (await engine.listNetworks(filter)).filter((n) =>
-      shouldRemove(n.labels[runIdLabel] ?? ''),
-    );
-    for (const network of networks) await engine.removeNetwork(network.id);
-    return { containers: containers.length, networks: networks.length };
-  }
-}
-
-function keepContainers(runConfig: Record<string, unknown>): boolean {
-  const value = runConfig.keep_containers;
-  return value === true || value === 'true';
 }

@@ -2,22 +2,30 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { z } from 'zod';
+import { strictTable } from '../../plan/problems.ts';
+import type { InstanceResult } from '../../core/run.ts';
 import { instanceEnv } from '../instance-env.ts';
+import { concludeInstance, StopTrigger, type InstanceEnding } from '../instance-lifecycle.ts';
+import { InstanceOutput } from '../instance-output.ts';
+import { runTimeoutSchema } from '../run-config.ts';
+import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts';
 import type { SyncServiceBundle } from '../sync-service-bundle.ts';
 import { startSyncServiceProcess } from '../sync-service-process.ts';
-import { InstanceOutput } from '../instance-output.ts';
-import { decideInstanceOutcome } from '../../core/outcome.ts';
-import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts';
-import type { InstanceResult } from '../../core/run.ts';
 
 const pidsFile = 'instance.pids';
 
 /** The data subnet local:exec reports: instances share the host's loopback. */
 export const localExecSubnet = '127.1.0.0/16';
 
+/** The `run_config` keys local:exec understands. */
+export const localExecConfigSchema = strictTable({
+  timeout: runTimeoutSchema.optional(),
+});
+
 export interface LocalExecRunnerOptions {
   logger: Logger;
-  syncService: SyncServiceBundle;
+  syncService: Pick<SyncServiceBundle, 'path'>;
   /** How long an instance gets to exit after SIGTERM (timeout or cancel) before SIGKILL. */
   killGraceMs?: number;
 }
@@ -27,12 +35,13 @@ const inheritedVariables = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
 /**
  * `local:exec`: one Node process per instance on this host, all started at once, with a sync service
- * of their own inside the daemon for the length of the run.
+ * process of their own for the length of the run.
  */
 export class LocalExecRunner implements Runner {
   readonly id = 'local:exec';
+  readonly configSchema = localExecConfigSchema;
   private readonly logger: Logger;
-  private readonly syncService: SyncServiceBundle;
+  private readonly syncService: Pick<SyncServiceBundle, 'path'>;
   private readonly killGraceMs: number;
 
   constructor(options: LocalExecRunnerOptions) {
@@ -131,48 +140,32 @@ export class LocalExecRunner implements Runner {
     child.stdout.on('data', (chunk: Buffer) => output.write('stdout', chunk));
     child.stderr.on('data', (chunk: Buffer) => output.write('stderr', chunk));
 
-    let timedOut = false;
-    let canceled = false;
-    const stop = (): void => this.stopProcess(child);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stop();
-    }, input.run.timeoutMs);
-    const onAbort = (): void => {
-      canceled = true;
-      stop();
-    };
-    input.signal.addEventListener('abort', onAbort, { once: true });
-    if (input.signal.aborted) onAbort();
-
+    // Each instance has the whole run timeout from its own start, as it always had.
+    const stop = new StopTrigger({
+      timeoutMs: input.run.timeoutMs,
+      signal: input.signal,
+      stop: () => this.stopProcess(child),
+    });
     const exit = await new Promise<{ exitCode: number | null; signal: string | null; spawnError?: Error }>(
       (resolve) => {
         child.once('error', (error) => resolve({ exitCode: null, signal: null, spawnError: error }));
         child.once('close', (exitCode, signal) => resolve({ exitCode, signal }));
       },
     );
-    clearTimeout(timer);
-    input.signal.removeEventListener('abort', onAbort);
+    stop.dispose();
     await output.finish();
-
-    const decided = exit.spawnError
-      ? { outcome: 'crash' as const, reason: `could not start node: ${exit.spawnError.message}` }
-      : decideInstanceOutcome(output.terminal, {
-          exitCode: exit.exitCode,
-          signal: exit.signal,
-          timedOut,
-          canceled,
-        });
-    const reason = timedOut ? `${decided.reason} (run timeout ${input.run.timeoutMs} ms)` : decided.reason;
-    input.log.instanceEnd(input.group, input.index, decided.outcome, reason);
-    return {
+    const ending: InstanceEnding = exit.spawnError
+      ? { kind: 'failed-to-start', reason: `could not start node: ${exit.spawnError.message}` }
+      : { kind: 'exited', exitCode: exit.exitCode, signal: exit.signal };
+    return concludeInstance({
       group: input.group,
       index: input.index,
-      outcome: decided.outcome,
-      reason,
-      exitCode: exit.exitCode,
-      signal: exit.signal,
-    };
+      terminal: output.terminal,
+      ending,
+      stopped: stop.reason,
+      timeoutMs: input.run.timeoutMs,
+      log: input.log,
+    });
   }
 
   async cleanupInterrupted(runId: string, tempDir: string): Promise<void> {

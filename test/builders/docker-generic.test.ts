@@ -21,6 +21,7 @@ import {
   runContainer,
   testRuntimeImage,
   testScope,
+  testRuntimeDaemonId,
 } from '../docker/docker-fixtures.ts';
 import { MemoryTaskLog } from '../helpers/memory-task-log.ts';
 
@@ -36,7 +37,11 @@ before(async () => {
   engine = await connectEngine();
   runtime = await testRuntimeImage(engine);
   scratch = await mkdtemp(path.join(os.tmpdir(), 'tg-docker-generic-test-'));
-  builder = new DockerGenericBuilder({ engine, runtimeImages: new RuntimeImageProvider(engine), daemonId });
+  builder = new DockerGenericBuilder({
+    engine,
+    runtimeImages: new RuntimeImageProvider(engine, { daemonId: testRuntimeDaemonId }),
+    daemonId,
+  });
 });
 
 after(async () => {

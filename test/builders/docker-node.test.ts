@@ -14,7 +14,13 @@ import type { DockerEngine } from '../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, planLabel, roleLabel } from '../../docker/labels.ts';
 import { RuntimeImageProvider } from '../../builders/runtime-image.ts';
 import { parseEventLine } from '../../core/contract/events.ts';
-import { connectEngine, removeScope, runContainer, testScope } from '../docker/docker-fixtures.ts';
+import {
+  connectEngine,
+  removeScope,
+  runContainer,
+  testScope,
+  testRuntimeDaemonId,
+} from '../docker/docker-fixtures.ts';
 import { MemoryTaskLog } from '../helpers/memory-task-log.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -32,7 +38,7 @@ before(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'tg-docker-node-test-'));
   builder = new DockerNodeBuilder({
     engine,
-    runtimeImages: new RuntimeImageProvider(engine),
+    runtimeImages: new RuntimeImageProvider(engine, { daemonId: testRuntimeDaemonId }),
     sdkEntry: path.join(repoRoot, 'sdk/index.ts'),
     tempDir: scratch,
     daemonId,

@@ -4,14 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import type { DockerEngine } from '../../docker/docker-engine.ts';
-import { roleLabel } from '../../docker/labels.ts';
+import { daemonLabel, roleLabel } from '../../docker/labels.ts';
 import { RuntimeImageProvider, type RuntimeImage } from '../../builders/runtime-image.ts';
+import { LocalDockerMaintenance } from '../../runners/local-docker/local-docker-maintenance.ts';
 import {
   connectEngine,
   randomSubnet,
   removeScope,
   runContainer,
+  testRuntimeDaemonId,
   testScope,
 } from '../docker/docker-fixtures.ts';
 
@@ -24,7 +27,7 @@ const secondLog: string[] = [];
 
 before(async () => {
   engine = await connectEngine();
-  provider = new RuntimeImageProvider(engine);
+  provider = new RuntimeImageProvider(engine, { daemonId: testRuntimeDaemonId });
   // Two callers at once, as two groups' builds would ask: one build (or reuse) serves both.
   const [first, second] = await Promise.all([
     provider.ensure({ log: (line) => firstLog.push(line) }),
@@ -63,10 +66,16 @@ describe('RuntimeImageProvider', { concurrency: true }, () => {
     assert.equal(image?.labels[roleLabel], 'runtime');
   });
 
-  it('builds the image from the host node and checks that node runs in it', async () => {
+  it('builds the image from the host node, checks that node runs in it, and labels the check for the leftovers sweep', async () => {
     // A repository of its own forces a real build without touching the shared cache image.
     const repository = `testground-test/runtime-${scope.runId}`;
-    const fresh = new RuntimeImageProvider(engine, { repository });
+    const daemonId = `tests-runtime-${randomBytes(4).toString('hex')}`;
+    // The real engine, except that the check container is not removed: as if the daemon died mid-check.
+    const checks: string[] = [];
+    const dying = Object.assign(Object.create(engine) as DockerEngine, {
+      removeContainer: async (id: string) => void checks.push(id),
+    });
+    const fresh = new RuntimeImageProvider(dying, { repository, daemonId });
     const log: string[] = [];
     try {
       const built = await fresh.ensure({
@@ -87,7 +96,35 @@ describe('RuntimeImageProvider', { concurrency: true }, () => {
       );
       // The host-built image differs from the shared one by its tag only: same files, same hash.
       assert.equal(built.ref.split(':')[1], (await provider.hostRuntimeTag()).split(':')[1]);
+
+      const image = await engine.inspectImage(built.ref);
+      assert.equal(image?.labels[daemonLabel], daemonId, 'the image names the daemon that built it');
+      assert.equal(image?.labels[roleLabel], 'runtime');
+
+      assert.equal(checks.length, 1, 'one check container ran');
+      const check = await engine.inspectContainer(checks[0]!);
+      assert.match(check.name, /^testground-runtime-check-/);
+      assert.equal(check.exitCode, 0, 'node ran in the fresh image');
+      assert.equal(check.labels[daemonLabel], daemonId);
+      assert.equal(check.labels[roleLabel], 'runtime-check');
+      const sweep = (runtimeCheckMaxAgeMs?: number): LocalDockerMaintenance =>
+        new LocalDockerMaintenance({
+          engine,
+          runtime: fresh,
+          daemonId,
+          ...(runtimeCheckMaxAgeMs === undefined ? {} : { runtimeCheckMaxAgeMs }),
+        });
+      // A young check may be one in progress: left alone. Once older than any check lives, it is a leftover.
+      assert.deepEqual((await sweep().findLeftovers(new Set())).containers, []);
+      const found = await sweep(0).findLeftovers(new Set());
+      assert.deepEqual(
+        found.containers.map((container) => container.id),
+        [check.id],
+      );
+      assert.deepEqual(await sweep(0).removeLeftovers(new Set()), { containers: 1, networks: 0 });
+      await assert.rejects(engine.inspectContainer(check.id), /no such container/i);
     } finally {
+      for (const id of checks) await engine.removeContainer(id, { force: true });
       await engine.removeImage(await fresh.hostRuntimeTag(), { force: true });
     }
   });
@@ -105,7 +142,7 @@ describe('RuntimeImageProvider', { concurrency: true }, () => {
 
   it('uses a base image that is present without building anything', async () => {
     const log: string[] = [];
-    const viaBase = await new RuntimeImageProvider(engine).ensure({
+    const viaBase = await new RuntimeImageProvider(engine, { daemonId: testRuntimeDaemonId }).ensure({
       baseImage: runtime.ref,
       log: (line) => log.push(line),
     });

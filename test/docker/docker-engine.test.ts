@@ -7,9 +7,10 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DependencyError } from '../../core/errors.ts';
+import { DependencyError, TestgroundError } from '../../core/errors.ts';
 import { packContext } from '../../docker/build-context.ts';
-import { DockerEngine, DockerEngineError, SubnetInUseError } from '../../docker/docker-engine.ts';
+import { DockerEngine } from '../../docker/docker-engine.ts';
+import { DockerEngineError, SubnetInUseError } from '../../docker/engine-errors.ts';
 import { labelFilter, roleLabel, runIdLabel } from '../../docker/labels.ts';
 import {
   connectEngine,
@@ -81,6 +82,10 @@ describe('DockerEngine', { concurrency: true }, () => {
       engine.createNetwork({ name: name('net-overlap'), subnet: `${prefix}.128/25`, labels: scope.labels }),
       (error: Error) => {
         assert.ok(error instanceof SubnetInUseError, `${error.name}: ${error.message}`);
+        // One of ours, with a stable code the API maps, like every other failure mode.
+        assert.ok(error instanceof TestgroundError);
+        assert.equal(error.code, 'docker_subnet_in_use');
+        assert.equal(error.name, 'SubnetInUseError');
         assert.match(error.message, new RegExp(`${prefix.replaceAll('.', '\\.')}\\.128/25`));
         return true;
       },
@@ -187,7 +192,7 @@ describe('DockerEngine', { concurrency: true }, () => {
         "require('http').createServer((q, s) => s.end('pong')).listen(5050, () => console.log('up'))",
       ),
       env: {},
-      labels: { ...scope.labels, [roleLabel]: 'sidecar' },
+      labels: { ...scope.labels, [roleLabel]: 'sync-service' },
       network: { name: name('ports-net'), aliases: ['server-alias'] },
       portBindings: [{ containerPort: 5050, hostIp: '127.0.0.1' }],
       nanoCpus: 500_000_000,
@@ -202,7 +207,7 @@ describe('DockerEngine', { concurrency: true }, () => {
     const state = await engine.inspectContainer(id);
     assert.equal(state.running, true);
     assert.equal(state.name, name('server'));
-    assert.equal(state.labels[roleLabel], 'sidecar');
+    assert.equal(state.labels[roleLabel], 'sync-service');
     assert.ok(
       state.ipAddresses[name('ports-net')]?.startsWith(`${prefix}.`),
       JSON.stringify(state.ipAddresses),
@@ -217,7 +222,7 @@ describe('DockerEngine', { concurrency: true }, () => {
     assert.equal(await answer.text(), 'pong');
 
     const listed = await engine.listContainers(
-      labelFilter({ [runIdLabel]: scope.runId, [roleLabel]: 'sidecar' }),
+      labelFilter({ [runIdLabel]: scope.runId, [roleLabel]: 'sync-service' }),
       {
         all: false,
       },
@@ -226,6 +231,8 @@ describe('DockerEngine', { concurrency: true }, () => {
       listed.map((container) => [container.id, container.name, container.state]),
       [[id, name('server'), 'running']],
     );
+    const age = Date.now() - (listed[0]?.createdAt.getTime() ?? 0);
+    assert.ok(age >= -5_000 && age < 120_000, `created ${age} ms ago`);
 
     await engine.killContainer(id);
     const exit = await engine.waitContainer(id);
@@ -240,6 +247,7 @@ describe('DockerEngine', { concurrency: true }, () => {
     await engine.removeNetwork(network);
     await assert.rejects(engine.inspectContainer(id), (error: Error) => {
       assert.ok(error instanceof DockerEngineError && error.statusCode === 404, error.message);
+      assert.equal(error.code, 'docker_failed');
       return true;
     });
   });

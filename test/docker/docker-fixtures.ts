@@ -3,7 +3,8 @@
  * test file created so that `after` removes exactly that, and a one-shot container run.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { DockerEngine, type ContainerExit, type ContainerSpec } from '../../docker/docker-engine.ts';
+import type { ContainerExit, ContainerSpec } from '../../docker/container-engine.ts';
+import { DockerEngine } from '../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, runIdLabel, type LabelFilter } from '../../docker/labels.ts';
 import { RuntimeImageProvider, type RuntimeImage } from '../../builders/runtime-image.ts';
 
@@ -49,9 +50,15 @@ export function randomSubnet(): { subnet: string; prefix: string } {
   return { subnet: `${prefix}.0/24`, prefix };
 }
 
+/**
+ * The daemon id the tests' runtime image providers label with. Not a test's own daemon id: tests remove
+ * what carries theirs, and the runtime image is the machine's cache, shared by every test file.
+ */
+export const testRuntimeDaemonId = 'tests';
+
 /** One provider per test file: the runtime image is built once per machine and kept as a cache. */
 export function testRuntimeImage(engine: DockerEngine): Promise<RuntimeImage> {
-  return new RuntimeImageProvider(engine).ensure({ log: () => {} });
+  return new RuntimeImageProvider(engine, { daemonId: testRuntimeDaemonId }).ensure({ log: () => {} });
 }
 
 export interface ContainerRun extends ContainerExit {

@@ -33,7 +33,7 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
     const containers = await engine.listContainers(labelFilter({ [runIdLabel]: runId }), { all: true });
     return {
       instances: containers.filter((c) => c.labels[roleLabel] === 'instance').map((c) => c.id),
-      sidecars: containers.filter((c) => c.labels[roleLabel] === 'sidecar').map((c) => c.id),
+      sidecars: containers.filter((c) => c.labels[roleLabel] === 'sync-service').map((c) => c.id),
       networks: (await engine.listNetworks(labelFilter({ [runIdLabel]: runId }))).map((n) => n.name),
     };
   };

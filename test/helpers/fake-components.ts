@@ -53,6 +53,7 @@ export class FakeBuilder implements Builder {
 
 export class FakeRunner implements Runner {
   readonly id: string;
+  /** Understands `timeout`, as every runner does. */
   readonly configSchema = strictTable({ timeout: z.string().optional() });
   readonly runs: RunInput[] = [];
   readonly interrupted: { runId: string; tempDir: string }[] = [];

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { z } from 'zod';
 import { DockerGenericBuilder } from '../../builders/docker-generic.ts';
 import { ExecNodeBuilder } from '../../builders/exec-node.ts';
 import { ValidationError } from '../../core/errors.ts';
-import type { DockerEngine } from '../../docker/docker-engine.ts';
+import type { ImageClient } from '../../docker/container-engine.ts';
 import type { Components } from '../../plan/check-config.ts';
 import { parseComposition } from '../../plan/composition.ts';
 import { parseManifest } from '../../plan/manifest.ts';
-import { strictTable } from '../../plan/problems.ts';
+import { localDockerConfigSchema } from '../../runners/local-docker/local-docker-runner.ts';
 import { resolveComposition } from '../../plan/resolve-composition.ts';
 
 const manifest = parseManifest(`
@@ -30,14 +29,10 @@ instances = { min = 1, max = 20, default = 2 }
 
 // The real builders' schemas: the check is only as good as what they declare.
 const execNode = new ExecNodeBuilder({ cacheDir: '/nonexistent', sdkEntry: '/nonexistent' });
-const dockerGeneric = new DockerGenericBuilder({ engine: {} as DockerEngine });
-const localDockerConfig = strictTable({
-  timeout: z.string().optional(),
-  keep_containers: z.union([z.boolean(), z.enum(['true', 'false'])]).optional(),
-});
+const dockerGeneric = new DockerGenericBuilder({ engine: {} as ImageClient, daemonId: 'test' });
 const known: Components = {
   builders: { 'exec:node': execNode.configSchema, 'docker:generic': dockerGeneric.configSchema },
-  runners: { 'local:docker': localDockerConfig },
+  runners: { 'local:docker': localDockerConfigSchema },
 };
 
 function problems(toml: string): { path: string; message: string }[] {

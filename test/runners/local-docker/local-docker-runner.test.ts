@@ -1,0 +1,205 @@
+/**
+ * LocalDockerRunner in-process against the real engine: a sync service that exits before it listens
+ * ends the run with its output, and a run's objects are labelled once and for all (kept here with
+ * keep_containers, then removed by run id) while a stalled instance is stopped at the run timeout.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import type { ResolvedGroup, ResolvedRun } from '../../../core/run.ts';
+import type { DockerEngine } from '../../../docker/docker-engine.ts';
+import { packContext } from '../../../docker/build-context.ts';
+import {
+  daemonLabel,
+  groupLabel,
+  instanceLabel,
+  labelFilter,
+  planLabel,
+  roleLabel,
+  runIdLabel,
+} from '../../../docker/labels.ts';
+import { RuntimeImageProvider, type RuntimeImage } from '../../../builders/runtime-image.ts';
+import { LocalDockerRunner } from '../../../runners/local-docker/local-docker-runner.ts';
+import type { RunInput } from '../../../runners/runner.ts';
+import { SyncServiceBundle } from '../../../runners/sync-service-bundle.ts';
+import { connectEngine, removeScope, testRuntimeDaemonId, testScope } from '../../docker/docker-fixtures.ts';
+import { MemoryTaskLog } from '../../helpers/memory-task-log.ts';
+
+const logger = pino({ level: 'silent' });
+const suffix = randomBytes(4).toString('hex');
+// The run objects of these tests carry this daemon id. Images it labels stay: the sync service image is
+// the machine's cache, and another test file's daemon may be using it right now.
+const daemonId = `tests-runner-${suffix}`;
+// The broken sync service's image is this test file's alone: everything labelled with this id goes.
+const brokenDaemonId = `tests-runner-broken-${suffix}`;
+const scope = testScope('runner');
+let engine: DockerEngine;
+let runtimeImages: RuntimeImageProvider;
+let runtime: RuntimeImage;
+let scratch: string;
+let instanceImage: string;
+
+before(async () => {
+  engine = await connectEngine();
+  runtimeImages = new RuntimeImageProvider(engine, { daemonId: testRuntimeDaemonId });
+  runtime = await runtimeImages.ensure({ log: () => undefined });
+  scratch = await mkdtemp(path.join(os.tmpdir(), 'tg-local-docker-runner-'));
+  // Group `ok` records success at once; any other group never ends by itself.
+  const script = `if (process.env.TEST_GROUP_ID === 'ok') console.log(JSON.stringify({ event: { type: 'finish', outcome: 'ok' } })); else setInterval(() => {}, 1000);`;
+  instanceImage = await engine.buildImage(
+    {
+      context: {
+        tar: packContext([
+          {
+            type: 'content',
+            name: 'Dockerfile',
+            content: `FROM ${runtime.imageId}\nENTRYPOINT ["node", "-e", ${JSON.stringify(script)}]\n`,
+          },
+        ]),
+      },
+      tags: [`testground-test/runner-instance:${suffix}`],
+      labels: scope.labels,
+    },
+    () => undefined,
+  );
+});
+
+after(async () => {
+  if (engine) {
+    const ours = labelFilter({ [daemonLabel]: daemonId });
+    for (const container of await engine.listContainers(ours, { all: true })) {
+      await engine.removeContainer(container.id, { force: true });
+    }
+    for (const network of await engine.listNetworks(ours)) await engine.removeNetwork(network.id);
+    await removeScope(engine, labelFilter({ [daemonLabel]: brokenDaemonId }));
+    await removeScope(engine, scope.filter);
+  }
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+const group = (id: string): ResolvedGroup => ({
+  id,
+  instances: 1,
+  builder: 'docker:node',
+  buildConfig: {},
+  resources: {},
+  testParams: {},
+});
+
+function runInput(
+  runId: string,
+  groups: ResolvedGroup[],
+  overrides: Partial<ResolvedRun> = {},
+): RunInput & { log: MemoryTaskLog } {
+  return {
+    runId,
+    run: {
+      plan: 'runner-test',
+      testCase: 'case',
+      builder: 'docker:node',
+      runner: 'local:docker',
+      totalInstances: groups.reduce((sum, g) => sum + g.instances, 0),
+      runConfig: {},
+      timeoutMs: 60_000,
+      disableMetrics: true,
+      groups,
+      ...overrides,
+    },
+    artifacts: new Map(groups.map((g) => [g.id, { kind: 'image', imageId: instanceImage, cached: false }])),
+    outputsDir: path.join(scratch, runId, 'outputs'),
+    tempDir: path.join(scratch, runId, 'temp'),
+    startTime: new Date(),
+    log: new MemoryTaskLog(),
+    signal: new AbortController().signal,
+  };
+}
+
+const newRunId = (): string => `t${randomBytes(5).toString('hex')}`;
+
+describe('LocalDockerRunner', { concurrency: true }, () => {
+  it('ends the run with an error naming the sync service output when the service exits before it listens', async () => {
+    const broken = path.join(scratch, 'broken-sync-service.mjs');
+    await writeFile(
+      broken,
+      "console.log('starting up'); console.error('cannot bind 0.0.0.0:5050: address in use'); process.exit(1);\n",
+    );
+    const runner = new LocalDockerRunner({
+      engine,
+      runtime: runtimeImages,
+      syncService: { path: async () => broken },
+      daemonId: brokenDaemonId,
+      logger,
+    });
+    const runId = newRunId();
+    await assert.rejects(runner.run(runInput(runId, [group('ok')])), (error: Error) => {
+      assert.match(
+        error.message,
+        new RegExp(`the sync service container tg-${runId}-sync exited before it listened`),
+      );
+      assert.match(error.message, /its output: starting up\s+cannot bind 0\.0\.0\.0:5050: address in use/);
+      return true;
+    });
+    const filter = labelFilter({ [runIdLabel]: runId });
+    assert.deepEqual(await engine.listContainers(filter, { all: true }), [], 'its container is removed');
+    assert.deepEqual(await engine.listNetworks(filter), [], 'its network is removed');
+  });
+
+  it('labels every object of a run, stops a stalled instance at the run timeout, and keeps the objects when asked', async () => {
+    const runner = new LocalDockerRunner({
+      engine,
+      runtime: runtimeImages,
+      syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
+      daemonId,
+      logger,
+    });
+    const runId = newRunId();
+    const input = runInput(runId, [group('ok'), group('stall')], {
+      timeoutMs: 8_000,
+      runConfig: { keep_containers: 'true' },
+    });
+    const { instances } = await runner.run(input);
+    const byGroup = Object.fromEntries(instances.map((instance) => [instance.group, instance]));
+    assert.equal(byGroup.ok?.outcome, 'success', input.log.text());
+    assert.equal(byGroup.stall?.outcome, 'timeout', input.log.text());
+    assert.match(byGroup.stall?.reason ?? '', /killed \(run timeout 8000 ms\)$/);
+    assert.match(
+      input.log.text(),
+      /sync service ready \(testground-sync-service:5050, published on 127\.0\.0\.1:\d+\)/,
+    );
+    assert.match(input.log.text(), /keeping the containers and network/);
+
+    const filter = labelFilter({ [runIdLabel]: runId });
+    const runLabelKeys = [runIdLabel, daemonLabel, planLabel, roleLabel, groupLabel, instanceLabel];
+    const containers = await engine.listContainers(filter, { all: true });
+    const labelsOf = (role: string): Record<string, string>[] =>
+      containers
+        .filter((container) => container.labels[roleLabel] === role)
+        // Containers also inherit their image's labels (the runtime's node version): compare ours only.
+        .map((container) =>
+          Object.fromEntries(Object.entries(container.labels).filter(([key]) => runLabelKeys.includes(key))),
+        )
+        .sort((a, b) => (a[groupLabel] ?? '').localeCompare(b[groupLabel] ?? ''));
+    const common = { [runIdLabel]: runId, [daemonLabel]: daemonId, [planLabel]: 'runner-test' };
+    assert.deepEqual(labelsOf('sync-service'), [{ ...common, [roleLabel]: 'sync-service' }]);
+    assert.deepEqual(labelsOf('instance'), [
+      { ...common, [roleLabel]: 'instance', [groupLabel]: 'ok', [instanceLabel]: '0' },
+      { ...common, [roleLabel]: 'instance', [groupLabel]: 'stall', [instanceLabel]: '0' },
+    ]);
+    assert.equal(containers.length, 3);
+    const networks = await engine.listNetworks(filter);
+    assert.deepEqual(
+      networks.map((network) => [network.name, network.labels]),
+      [[`tg-${runId}`, { ...common, [roleLabel]: 'network' }]],
+    );
+
+    // A kept run is still this daemon's leftover once it is no longer active, and goes by its labels.
+    assert.deepEqual(await runner.removeLeftovers(new Set([runId])), { containers: 0, networks: 0 });
+    assert.deepEqual(await runner.removeLeftovers(new Set()), { containers: 3, networks: 1 });
+    assert.deepEqual(await engine.listContainers(filter, { all: true }), []);
+    assert.deepEqual(await engine.listNetworks(filter), []);
+  });
+});
