@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import { strictTable } from '../../plan/problems.ts';
 import { concurrencyLimit } from '../../core/concurrency-limit.ts';
 import type { ResolvedGroup, InstanceResult } from '../../core/run.ts';

@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import { strictTable } from '../../plan/problems.ts';
 import type { InstanceResult } from '../../core/run.ts';
 import { instanceEnv } from '../instance-env.ts';
