@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Artifact } from '../core/artifact.ts';
+import type { Artifact, ArtifactKind } from '../core/artifact.ts';
 import { BuildError } from '../core/errors.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import { problemsFromZod } from '../plan/problems.ts';
@@ -17,6 +17,8 @@ export interface BuildInput {
 /** Turns a plan into an artifact a runner can start. Implementations cache by content. */
 export interface Builder {
   readonly id: string;
+  /** What its artifacts are; a runner starts one kind only. */
+  readonly produces: ArtifactKind;
   /**
    * The `build_config` keys this builder understands, as a strict table: a run whose composition sets
    * anything else is refused when it is submitted, naming the key and the accepted ones.

@@ -38,6 +38,7 @@ export interface DockerGenericBuilderOptions {
  * `testground-plan/<plan>:<content hash>`; an unchanged plan and config reuse the image.
  */
 export class DockerGenericBuilder implements Builder {
+  readonly produces = 'image';
   readonly id = 'docker:generic';
   readonly configSchema = strictTable({
     path: z

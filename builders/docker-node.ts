@@ -47,6 +47,7 @@ export interface DockerNodeBuilderOptions {
  * base image reuse the image.
  */
 export class DockerNodeBuilder implements Builder {
+  readonly produces = 'image';
   readonly id = 'docker:node';
   readonly configSchema = strictTable({ ...nodeBuildConfigShape, base_image: baseImageSchema });
   private readonly options: DockerNodeBuilderOptions;

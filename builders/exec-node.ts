@@ -35,6 +35,7 @@ export interface ExecNodeBuilderOptions {
  * dependencies are installed first, so plans written for the official `@testground/sdk` build too.
  */
 export class ExecNodeBuilder implements Builder {
+  readonly produces = 'bundle';
   readonly id = 'exec:node';
   readonly configSchema = strictTable(nodeBuildConfigShape);
   private readonly options: ExecNodeBuilderOptions;

@@ -20,6 +20,7 @@ export const errorCodes = [
   'unauthorized',
   'dependency_unavailable',
   'build_failed',
+  'runner_failed',
   'docker_failed',
   'docker_subnet_in_use',
   'internal',
@@ -30,8 +31,8 @@ export abstract class TestgroundError extends Error {
   abstract readonly code: ErrorCode;
   readonly details: ProblemDetail[];
 
-  constructor(message: string, details: ProblemDetail[] = []) {
-    super(message);
+  constructor(message: string, details: ProblemDetail[] = [], options?: ErrorOptions) {
+    super(message, options);
     this.name = new.target.name;
     this.details = details;
   }
@@ -73,4 +74,12 @@ export class DependencyError extends TestgroundError {
 /** A builder could not produce an artifact; the task's outcome becomes `error`. */
 export class BuildError extends TestgroundError {
   readonly code = 'build_failed';
+}
+
+/**
+ * A runner could not start or keep a run going for a reason outside the plan: the sync service did not
+ * come up, no network subnet was free, an artifact of the wrong kind. The task's outcome becomes `error`.
+ */
+export class RunnerError extends TestgroundError {
+  readonly code = 'runner_failed';
 }

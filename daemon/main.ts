@@ -119,10 +119,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     taskRunner,
     outputs,
     plansRoot: dirs.snapshots,
-    known: {
-      builders: Object.fromEntries([...builders].map(([id, builder]) => [id, builder.configSchema])),
-      runners: Object.fromEntries([...runners].map(([id, runner]) => [id, runner.configSchema])),
-    },
+    known: { builders: Object.fromEntries(builders), runners: Object.fromEntries(runners) },
     archiveLimits: { maxBytes: config.maxUploadBytes * 8, maxEntries: 20_000 },
     logger,
   });

@@ -12,9 +12,7 @@ export class DockerEngineError extends TestgroundError {
   readonly statusCode: number | undefined;
 
   constructor(operation: string, message: string, statusCode?: number, options?: ErrorOptions) {
-    super(`${operation}: ${message}`);
-    // TestgroundError takes no options; the cause still belongs on the error for logs and debuggers.
-    if (options?.cause !== undefined) this.cause = options.cause;
+    super(`${operation}: ${message}`, [], options);
     this.operation = operation;
     this.statusCode = statusCode;
   }

@@ -3,16 +3,29 @@
  * so a typo (`bulid_args`) is a 400 naming the key and the accepted ones, not an `error` minutes later.
  */
 import type { z } from 'zod';
+import type { ArtifactKind } from '../core/artifact.ts';
 import type { ProblemDetail } from '../core/errors.ts';
 import { formatPath, problemsFromZod } from './problems.ts';
 
 /** The config keys one builder or runner understands, as a strict table whose keys are all optional. */
 export type ConfigSchema = z.ZodObject;
 
-/** This daemon's builders and runners, by id, with the config each understands. */
+/** What submission needs to know of one builder: the config it understands and what it makes. */
+export interface BuilderTraits {
+  configSchema: ConfigSchema;
+  produces: ArtifactKind;
+}
+
+/** What submission needs to know of one runner: the config it understands and what it starts. */
+export interface RunnerTraits {
+  configSchema: ConfigSchema;
+  accepts: ArtifactKind;
+}
+
+/** This daemon's builders and runners, by id (the Builder and Runner objects themselves fit). */
 export interface Components {
-  builders: Readonly<Record<string, ConfigSchema>>;
-  runners: Readonly<Record<string, ConfigSchema>>;
+  builders: Readonly<Record<string, BuilderTraits>>;
+  runners: Readonly<Record<string, RunnerTraits>>;
 }
 
 /** One source of config values, lowest precedence first. */

@@ -73,7 +73,7 @@ export function resolveComposition(
     : undefined;
 
   const runConfig = { ...withoutEnabled(manifest.runners[runner]), ...global.run_config };
-  const runnerSchema = known.runners[runner];
+  const runnerSchema = known.runners[runner]?.configSchema;
   if (runnerSchema !== undefined) {
     const layers = [
       {
@@ -145,6 +145,7 @@ export function resolveComposition(
   );
 
   checkBuildConfigs(composition, manifest, known, groupBuilders, problems);
+  checkArtifactKinds(composition, runner, known, groupBuilders, problem);
 
   const resolvedGroups: ResolvedGroup[] = slots.map((slot, index) => {
     const group = slot.groupIndex === undefined ? undefined : groups[slot.groupIndex];
@@ -186,6 +187,43 @@ export function resolveComposition(
 type Problem = (path: string, message: string) => void;
 
 /**
+ * Each group's builder must make what the runner starts (exec:node a bundle for local:exec, a docker builder
+ * an image for local:docker); otherwise the run could only fail once its build is done.
+ */
+function checkArtifactKinds(
+  composition: Composition,
+  runner: string,
+  known: Components,
+  groupBuilders: readonly (string | undefined)[],
+  problem: Problem,
+): void {
+  const accepts = known.runners[runner]?.accepts;
+  if (accepts === undefined) return;
+  const fitting = Object.entries(known.builders)
+    .filter(([, traits]) => traits.produces === accepts)
+    .map(([id]) => id);
+  const reported = new Set<string>();
+  composition.groups.forEach((group, index) => {
+    const builder = groupBuilders[index];
+    const produces = builder === undefined ? undefined : known.builders[builder]?.produces;
+    if (builder === undefined || produces === undefined || produces === accepts) return;
+    const path =
+      group.builder !== undefined
+        ? `groups[${index}].builder`
+        : composition.global.builder !== undefined
+          ? 'global.builder'
+          : 'manifest.defaults.builder';
+    if (reported.has(path)) return;
+    reported.add(path);
+    problem(
+      path,
+      `builder ${q(builder)} makes ${produces === 'image' ? 'an image' : 'a bundle'}, but runner ${q(runner)} starts ` +
+        `${accepts === 'image' ? 'images' : 'bundles'}; use ${listOrNone(fitting)} with it`,
+    );
+  });
+}
+
+/**
  * Each group's build config against its builder's keys. A global build_config shared by groups of the
  * same builder is reported once.
  */
@@ -199,7 +237,7 @@ function checkBuildConfigs(
   const seen = new Set(problems.map((found) => `${found.path}\0${found.message}`));
   composition.groups.forEach((group, index) => {
     const builder = groupBuilders[index];
-    const schema = builder === undefined ? undefined : known.builders[builder];
+    const schema = builder === undefined ? undefined : known.builders[builder]?.configSchema;
     if (builder === undefined || schema === undefined) return;
     const layers = [
       {

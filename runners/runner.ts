@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Artifact } from '../core/artifact.ts';
+import type { Artifact, ArtifactKind } from '../core/artifact.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import type { ResolvedRun, InstanceResult } from '../core/run.ts';
 
@@ -25,6 +25,8 @@ export interface RunOutput {
 /** Starts every instance of a run from its group's artifact and reports how each one ended. */
 export interface Runner {
   readonly id: string;
+  /** The kind of artifact it starts instances from; submission refuses builders that make another. */
+  readonly accepts: ArtifactKind;
   /**
    * The `run_config` keys this runner understands, each with a description: a strict object, so that a
    * misspelt key can be refused at submission rather than ignored.

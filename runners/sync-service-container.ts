@@ -5,6 +5,7 @@
  * the service its own way still needs the same client and signals.
  */
 import { defaultSyncServiceHost, defaultSyncServicePort } from '../core/contract/instance-env.ts';
+import { RunnerError } from '../core/errors.ts';
 import { networkInitializedState, syncServiceListeningLine } from '../core/contract/well-known.ts';
 import type { ContainerClient } from '../docker/container-engine.ts';
 import { createLabels } from '../docker/labels.ts';
@@ -93,10 +94,11 @@ export class SyncServiceContainer {
     } catch (error) {
       if (!(error instanceof LogLineError)) throw error;
       const output = error.output.trim().slice(-4_000) || '(none)';
-      throw new Error(
+      throw new RunnerError(
         error.reason === 'exited'
           ? `the sync service container ${name} exited before it listened; its output: ${output}`
           : `the sync service container ${name} did not listen within ${timeoutMs} ms; its output: ${output}`,
+        [],
         { cause: error },
       );
     }
@@ -104,7 +106,7 @@ export class SyncServiceContainer {
       (port) => port.containerPort === defaultSyncServicePort,
     );
     if (!published) {
-      throw new Error(
+      throw new RunnerError(
         `the sync service container ${name} has no published port for ${defaultSyncServicePort}`,
       );
     }

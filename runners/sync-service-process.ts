@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { RunnerError } from '../core/errors.ts';
 import type { Logger } from 'pino';
 import { parseSyncServiceListening } from '../core/contract/well-known.ts';
 
@@ -43,7 +44,7 @@ export async function startSyncServiceProcess(
     const fail = (why: string): void => {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      reject(new Error(`the sync service process ${why}; its stderr: ${stderr.trim() || '(none)'}`));
+      reject(new RunnerError(`the sync service process ${why}; its stderr: ${stderr.trim() || '(none)'}`));
     };
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { RunnerError } from '../../core/errors.ts';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { strictTable } from '../../plan/problems.ts';
@@ -60,6 +61,7 @@ interface RunObjects {
  * container is up on the network.
  */
 export class LocalDockerRunner implements Runner {
+  readonly accepts = 'image';
   readonly id = 'local:docker';
   readonly configSchema = localDockerConfigSchema;
   private readonly options: LocalDockerRunnerOptions;
@@ -168,7 +170,7 @@ export class LocalDockerRunner implements Runner {
     const { engine } = this.options;
     const artifact = input.artifacts.get(group.id);
     if (artifact?.kind !== 'image') {
-      throw new Error(
+      throw new RunnerError(
         `local:docker needs an image for group ${group.id}, got ${artifact?.kind ?? 'nothing'}; use the docker:node or docker:generic builder`,
       );
     }
@@ -277,7 +279,7 @@ export class LocalDockerRunner implements Runner {
         if (!(error instanceof SubnetInUseError)) throw error;
       }
     }
-    throw new Error(
+    throw new RunnerError(
       `no free /${pool.subnetPrefix} subnet left in ${pool.cidr}; remove leftovers with "testground terminate --runner local:docker"`,
     );
   }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { RunnerError } from '../../core/errors.ts';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -37,6 +38,7 @@ const inheritedVariables = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
  * process of their own for the length of the run.
  */
 export class LocalExecRunner implements Runner {
+  readonly accepts = 'bundle';
   readonly id = 'local:exec';
   readonly configSchema = localExecConfigSchema;
   private readonly logger: Logger;
@@ -70,7 +72,7 @@ export class LocalExecRunner implements Runner {
       for (const group of input.run.groups) {
         const artifact = input.artifacts.get(group.id);
         if (artifact?.kind !== 'bundle') {
-          throw new Error(
+          throw new RunnerError(
             `local:exec needs a bundle for group ${group.id}, got ${artifact?.kind ?? 'nothing'}; use the exec:node builder`,
           );
         }

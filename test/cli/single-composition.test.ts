@@ -25,8 +25,8 @@ instances = { min = 2, max = 20, default = 2 }
 `);
 const builder = new ExecNodeBuilder({ cacheDir: '/nonexistent', sdkEntry: '/nonexistent' });
 const known = {
-  builders: { 'exec:node': builder.configSchema },
-  runners: { 'local:exec': z.looseObject({}) },
+  builders: { 'exec:node': builder },
+  runners: { 'local:exec': { configSchema: z.looseObject({}), accepts: 'bundle' as const } },
 };
 
 // The CLI sends this document as JSON; the daemon's own parser and resolver are the judges of it.

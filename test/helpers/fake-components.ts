@@ -24,6 +24,7 @@ export class Gate {
 
 export class FakeBuilder implements Builder {
   readonly id: string;
+  readonly produces = 'bundle';
   readonly configSchema = strictTable({ entry: z.string().optional() });
   readonly builds: BuildInput[] = [];
   /** When set, every build waits for it (or for its AbortSignal). */
@@ -53,6 +54,7 @@ export class FakeBuilder implements Builder {
 
 export class FakeRunner implements Runner {
   readonly id: string;
+  readonly accepts = 'bundle';
   /** Understands `timeout`, as every runner does. */
   readonly configSchema = strictTable({ timeout: z.string().optional() });
   readonly runs: RunInput[] = [];
@@ -121,7 +123,7 @@ async function untilOpenedOrAborted(gate: Gate, signal: AbortSignal): Promise<vo
 /** This daemon's components as submission sees them: each id with the config keys it understands. */
 export function componentsOf(builders: readonly FakeBuilder[], runners: readonly FakeRunner[]): Components {
   return {
-    builders: Object.fromEntries(builders.map((builder) => [builder.id, builder.configSchema])),
-    runners: Object.fromEntries(runners.map((runner) => [runner.id, runner.configSchema])),
+    builders: Object.fromEntries(builders.map((builder) => [builder.id, builder])),
+    runners: Object.fromEntries(runners.map((runner) => [runner.id, runner])),
   };
 }

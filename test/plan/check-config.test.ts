@@ -7,18 +7,21 @@ import type { ImageClient } from '../../docker/container-engine.ts';
 import type { Components } from '../../plan/check-config.ts';
 import { parseComposition } from '../../plan/composition.ts';
 import { parseManifest } from '../../plan/manifest.ts';
-import { localDockerConfigSchema } from '../../runners/local-docker/local-docker-runner.ts';
 import { resolveComposition } from '../../plan/resolve-composition.ts';
+import { localDockerConfigSchema } from '../../runners/local-docker/local-docker-runner.ts';
+import { localExecConfigSchema } from '../../runners/local-exec/local-exec-runner.ts';
 
 const manifest = parseManifest(`
 name = "example"
 [defaults]
 builder = "exec:node"
-runner = "local:docker"
+runner = "local:exec"
 [builders."exec:node"]
 enabled = true
 go_version = "1.14"
 [builders."docker:generic"]
+enabled = true
+[runners."local:exec"]
 enabled = true
 [runners."local:docker"]
 enabled = true
@@ -27,12 +30,16 @@ name = "sync"
 instances = { min = 1, max = 20, default = 2 }
 `);
 
-// The real builders' schemas: the check is only as good as what they declare.
-const execNode = new ExecNodeBuilder({ cacheDir: '/nonexistent', sdkEntry: '/nonexistent' });
-const dockerGeneric = new DockerGenericBuilder({ engine: {} as ImageClient, daemonId: 'test' });
+// The real builders and the real runners' schemas: the check is only as good as what they declare.
 const known: Components = {
-  builders: { 'exec:node': execNode.configSchema, 'docker:generic': dockerGeneric.configSchema },
-  runners: { 'local:docker': localDockerConfigSchema },
+  builders: {
+    'exec:node': new ExecNodeBuilder({ cacheDir: '/nonexistent', sdkEntry: '/nonexistent' }),
+    'docker:generic': new DockerGenericBuilder({ engine: {} as ImageClient, daemonId: 'test' }),
+  },
+  runners: {
+    'local:exec': { configSchema: localExecConfigSchema, accepts: 'bundle' },
+    'local:docker': { configSchema: localDockerConfigSchema, accepts: 'image' },
+  },
 };
 
 function problems(toml: string): { path: string; message: string }[] {
@@ -46,6 +53,7 @@ function problems(toml: string): { path: string; message: string }[] {
 }
 
 const head = '[global]\nplan = "example"\ncase = "sync"\ntotal_instances = 2\n';
+const onDocker = `${head}builder = "docker:generic"\nrunner = "local:docker"\n`;
 const group = (extra = '') => `[[groups]]\nid = "a"\ninstances = { count = 2 }\n${extra}`;
 
 describe('build_config and run_config are checked at submit', () => {
@@ -60,17 +68,19 @@ describe('build_config and run_config are checked at submit', () => {
 
   it("checks a group's build_config against that group's own builder", () => {
     const found = problems(
-      `${head}[[groups]]\nid = "a"\nbuilder = "docker:generic"\ninstances = { count = 2 }\n[groups.build_config]\nbulid_args = { A = "1" }\n`,
+      `${head}runner = "local:docker"\n[[groups]]\nid = "a"\nbuilder = "docker:generic"\ninstances = { count = 2 }\n[groups.build_config]\nbulid_args = { A = "1" }\n`,
     );
-    assert.equal(found[0]?.path, 'groups[0].build_config.bulid_args');
+    assert.deepEqual(
+      found.map((problem) => problem.path),
+      ['groups[0].build_config.bulid_args'],
+    );
     assert.match(found[0]!.message, /accepted keys here: path, build_args, base_image/);
   });
 
   it('refuses a known key with a value of the wrong type, at its path', () => {
-    const found = problems(
-      `${head}[[groups]]\nid = "a"\nbuilder = "docker:generic"\ninstances = { count = 2 }\n[groups.build_config]\nbuild_args = { A = 1 }\n`,
-    );
+    const found = problems(`${onDocker}${group('[groups.build_config]\nbuild_args = { A = 1 }\n')}`);
     assert.equal(found[0]?.path, 'groups[0].build_config.build_args.A');
+    assert.match(found[0]!.message, /expected a string, got 1/);
   });
 
   it('reports a global build_config typo once, however many groups share it', () => {
@@ -79,7 +89,9 @@ describe('build_config and run_config are checked at submit', () => {
   });
 
   it('refuses a run_config typo with the keys the runner accepts; timeout keeps its own check', () => {
-    const found = problems(`${head}[global.run_config]\nkeep_container = true\ntimeout = "soon"\n${group()}`);
+    const found = problems(
+      `${onDocker}[global.run_config]\nkeep_container = true\ntimeout = "soon"\n${group()}`,
+    );
     const byPath = new Map(found.map((problem) => [problem.path, problem.message]));
     assert.match(
       byPath.get('global.run_config.keep_container') ?? '',
@@ -97,12 +109,41 @@ describe('build_config and run_config are checked at submit', () => {
   it('accepts what the builder and runner declare', () => {
     const run = resolveComposition(
       parseComposition(
-        `${head}[global.build_config]\nentry = "main.ts"\n[global.run_config]\nkeep_containers = true\n${group()}`,
+        `${onDocker}[global.build_config]\npath = "Dockerfile"\n[global.run_config]\nkeep_containers = true\n${group()}`,
       ),
       manifest,
       known,
     );
-    assert.equal(run.groups[0]?.buildConfig.entry, 'main.ts');
+    assert.equal(run.groups[0]?.buildConfig.path, 'Dockerfile');
     assert.equal(run.runConfig.keep_containers, true);
+  });
+});
+
+describe('builders and runners are matched at submit', () => {
+  it('refuses a builder whose artifacts the runner cannot start, naming the builders that fit', () => {
+    const found = problems(`${head}builder = "exec:node"\nrunner = "local:docker"\n${group()}`);
+    assert.deepEqual(
+      found.map((problem) => problem.path),
+      ['global.builder'],
+    );
+    assert.match(
+      found[0]!.message,
+      /builder "exec:node" makes a bundle, but runner "local:docker" starts images; use docker:generic with it/,
+    );
+  });
+
+  it("points at the group's own builder, and at the manifest's default when nothing else chose", () => {
+    const own = problems(
+      `${head}[[groups]]\nid = "a"\nbuilder = "docker:generic"\ninstances = { count = 2 }\n`,
+    );
+    assert.deepEqual(
+      own.map((problem) => problem.path),
+      ['groups[0].builder'],
+    );
+    const fromDefault = problems(`${head}runner = "local:docker"\n${group()}`);
+    assert.deepEqual(
+      fromDefault.map((problem) => problem.path),
+      ['manifest.defaults.builder'],
+    );
   });
 });

@@ -44,7 +44,10 @@ instances = { min = 1, max = 5 }
 
 // Resolution tests use components that accept any config; the config checks have tests of their own.
 const anyConfig = z.looseObject({});
-const KNOWN: Components = { builders: { 'exec:node': anyConfig }, runners: { 'local:exec': anyConfig } };
+const KNOWN: Components = {
+  builders: { 'exec:node': { configSchema: anyConfig, produces: 'bundle' } },
+  runners: { 'local:exec': { configSchema: anyConfig, accepts: 'bundle' } },
+};
 
 function validationError(fn: () => unknown): ValidationError {
   try {
@@ -565,7 +568,10 @@ instances = { count = 2 }
           '[global]\nplan = "example"\ncase = "sync"\n[[groups]]\nid = "a"\ninstances = { count = 2 }\n',
         ),
         MANIFEST,
-        { builders: { 'docker:node': anyConfig }, runners: { 'local:exec': anyConfig } },
+        {
+          builders: { 'docker:node': { configSchema: anyConfig, produces: 'bundle' } },
+          runners: { 'local:exec': { configSchema: anyConfig, accepts: 'bundle' } },
+        },
       ),
     );
     assert.match(
