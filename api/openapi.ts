@@ -182,7 +182,11 @@ const operations: OperationSpec[] = [
     path: '/health',
     summary: 'Daemon health',
     public: true,
-    responses: { 200: json('Healthy', healthSchema), 503: json('A dependency is down', healthSchema) },
+    responses: {
+      200: json('Healthy', healthSchema),
+      500: internal,
+      503: json('A dependency is down', healthSchema),
+    },
   },
 ];
 
@@ -272,11 +276,11 @@ function parametersOf(schema: z.ZodObject, where: 'path' | 'query'): JsonSchema[
   const converted = bare(z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input' }));
   const properties = (converted.properties ?? {}) as Record<string, JsonSchema>;
   const required = new Set((converted.required ?? []) as string[]);
-  return Object.entries(properties).map(([name, property]) => ({
+  return Object.entries(properties).map(([name, { description, ...property }]) => ({
     name,
     in: where,
     required: where === 'path' || required.has(name),
-    ...(typeof property.description === 'string' && { description: property.description }),
+    ...(typeof description === 'string' && { description }),
     schema: property,
   }));
 }

@@ -5,8 +5,6 @@ import type { LogEntry, LogEntryWithOffset, TaskLog } from '../core/task-log.ts'
 const maxEntriesPerTask = 200_000;
 const retainAfterEndSeconds = 7 * 24 * 3600;
 const pageSize = 1000;
-// Short enough to notice a task whose end entry aged out, long enough to cost nothing while idle.
-const followBlockMs = 2_000;
 
 export interface FollowOptions {
   /** Aborting it ends the iteration and closes the follower's connection at once, even mid-wait. */
@@ -16,8 +14,15 @@ export interface FollowOptions {
    * very long log may have aged out of the stream, and then the task record is the authority.
    */
   hasEnded?: () => Promise<boolean>;
-  /** How long one blocking read waits before `hasEnded` is asked. */
-  blockMs?: number;
+}
+
+export interface LogBusOptions {
+  now?: () => Date;
+  /**
+   * How long a follower's blocking read waits before it asks `hasEnded`: short enough to notice a task
+   * whose end entry aged out, long enough to cost nothing while idle. 2000 ms unless given.
+   */
+  followBlockMs?: number;
 }
 
 /**
@@ -28,11 +33,13 @@ export class LogBus {
   private readonly redis: Redis;
   private readonly prefix: string;
   private readonly now: () => Date;
+  private readonly followBlockMs: number;
 
-  constructor(redis: Redis, prefix: string, now: () => Date = () => new Date()) {
+  constructor(redis: Redis, prefix: string, options: LogBusOptions = {}) {
     this.redis = redis;
     this.prefix = prefix;
-    this.now = now;
+    this.now = options.now ?? (() => new Date());
+    this.followBlockMs = options.followBlockMs ?? 2_000;
   }
 
   private key(taskId: string): string {
@@ -96,13 +103,7 @@ export class LogBus {
     signal?.addEventListener('abort', close, { once: true });
     try {
       for (let cursor = offset; !signal?.aborted;) {
-        const entries = await this.readWith(
-          reader,
-          taskId,
-          cursor,
-          pageSize,
-          options.blockMs ?? followBlockMs,
-        );
+        const entries = await this.readWith(reader, taskId, cursor, pageSize, this.followBlockMs);
         for (const entry of entries) {
           yield entry;
           cursor = entry.offset;

@@ -147,6 +147,6 @@ describe('GET /tasks/:id/logs', () => {
       });
     assert.equal(response.status, 200);
     assert.doesNotMatch(response.body as string, /"kind":"end"/);
-    assert.ok(Date.now() - started < 10_000, 'the follow ended after one quiet wait');
+    assert.ok(Date.now() - started < 5_000, 'the follow ended after a quiet wait, not at a timeout');
   });
 });

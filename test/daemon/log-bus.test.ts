@@ -23,9 +23,9 @@ describe('LogBus (real Redis)', () => {
       .filter((line) => line.includes(` name=${bus}:log-follower:${taskId} `))
       .map((line) => ({ blocked: /\bflags=\w*b/.test(line) && /\bcmd=xread\b/.test(line) }));
   };
-  const newBus = (): { bus: LogBus; prefix: string } => {
+  const newBus = (followBlockMs?: number): { bus: LogBus; prefix: string } => {
     const prefix = `l${randomBytes(4).toString('hex')}`;
-    return { bus: new LogBus(redis.client, prefix), prefix };
+    return { bus: new LogBus(redis.client, prefix, { followBlockMs }), prefix };
   };
   const gone = (prefix: string, taskId: string) => async () =>
     (await followers(prefix, taskId)).length === 0 ? true : undefined;
@@ -66,13 +66,13 @@ describe('LogBus (real Redis)', () => {
   });
 
   it('follows entries appended while it waits and ends with the end entry', async () => {
-    const { bus, prefix } = newBus();
+    const { bus, prefix } = newBus(5_000);
     const log = bus.taskLog('t2', (error) => assert.fail(String(error)));
     log.info('before following');
     const seen: LogEntryWithOffset[] = [];
     const started = Date.now();
     const following = (async () => {
-      for await (const entry of bus.follow('t2', logStart, { blockMs: 5_000 })) seen.push(entry);
+      for await (const entry of bus.follow('t2', logStart)) seen.push(entry);
     })();
     await waitFor('the first line', async () => (seen.length === 1 ? true : undefined), 5_000);
     log.output('single', 0, 'stdout', 'live');
@@ -88,12 +88,11 @@ describe('LogBus (real Redis)', () => {
   });
 
   it('ends a follow when the task ended but its end entry aged out', async () => {
-    const { bus, prefix } = newBus();
+    const { bus, prefix } = newBus(50);
     bus.taskLog('t3', () => undefined).info('the only line left');
     let asked = 0;
     const seen: string[] = [];
     for await (const entry of bus.follow('t3', logStart, {
-      blockMs: 50,
       hasEnded: async () => (asked += 1) >= 2,
     })) {
       seen.push(entry.kind);
@@ -104,11 +103,11 @@ describe('LogBus (real Redis)', () => {
   });
 
   it('closes its connection at once when the signal aborts mid-wait', async () => {
-    const { bus, prefix } = newBus();
+    const { bus, prefix } = newBus(60_000);
     const controller = new AbortController();
     const seen: string[] = [];
     const following = (async () => {
-      for await (const entry of bus.follow('t4', logStart, { signal: controller.signal, blockMs: 60_000 }))
+      for await (const entry of bus.follow('t4', logStart, { signal: controller.signal }))
         seen.push(entry.kind);
     })();
     await waitFor(
@@ -125,11 +124,11 @@ describe('LogBus (real Redis)', () => {
   });
 
   it('closes its connection when the consumer stops iterating', async () => {
-    const { bus, prefix } = newBus();
+    const { bus, prefix } = newBus(60_000);
     const log = bus.taskLog('t5', () => undefined);
     log.info('one');
     log.info('two');
-    for await (const entry of bus.follow('t5', logStart, { blockMs: 60_000 })) {
+    for await (const entry of bus.follow('t5', logStart)) {
       assert.equal(entry.kind === 'log' && entry.msg, 'one');
       assert.equal((await followers(prefix, 't5')).length, 1, 'it follows on a connection of its own');
       break;

@@ -73,7 +73,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const logger: Logger = pino({ level: 'silent' });
 
   const store = new TaskStore(redis.client, prefix);
-  const logBus = new LogBus(redis.client, prefix);
+  // Short waits, so a follow whose end line is gone ends within a test's patience.
+  const logBus = new LogBus(redis.client, prefix, { followBlockMs: 200 });
   const outputs = new OutputsStore(dirs.outputs);
   const builder = new FakeBuilder('exec:node');
   const runner = new FakeRunner('local:exec');
