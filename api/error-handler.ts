@@ -1,40 +1,58 @@
 import type { ErrorRequestHandler } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
-import { TestgroundError, TooLargeError, ValidationError } from '../core/errors.ts';
+import {
+  errorCodes,
+  TestgroundError,
+  TooLargeError,
+  ValidationError,
+  type ErrorCode,
+} from '../core/errors.ts';
+import type { ErrorBody } from './schemas.ts';
 
-const statusByCode: Record<string, number> = {
+/** Every code has a status on purpose: adding a code without one here does not compile. */
+const statusByCode: Record<ErrorCode, number> = {
   invalid_request: 400,
   invalid_archive: 400,
   unauthorized: 401,
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  // The submitted plan did not build: the request was well-formed, its content could not be processed.
+  build_failed: 422,
+  // A runner could not start or keep the run going (the sync service did not come up, no free subnet).
+  runner_failed: 500,
+  internal: 500,
+  // The Docker engine answered, but refused or failed the operation: an upstream failure.
+  docker_failed: 502,
   dependency_unavailable: 503,
+  // Every candidate subnet is taken for now; trying again later can succeed.
+  docker_subnet_in_use: 503,
 };
+
+const knownCodes: ReadonlySet<string> = new Set(errorCodes);
 
 /**
  * The one place errors become HTTP answers: `{error: {code, message, details}}`. Known errors keep their
- * message; anything else is a 500 whose internals stay in the daemon's log.
+ * message; anything else, or a code this table does not know, is a 500 whose internals stay in the log.
  */
 export function errorHandler(logger: Logger, maxUploadBytes: number): ErrorRequestHandler {
   return (error: unknown, request, response, _next) => {
     const known = toKnownError(error, maxUploadBytes);
-    if (known) {
-      response
-        .status(statusByCode[known.code] ?? 400)
-        .json({ error: { code: known.code, message: known.message, details: known.details } });
-      return;
+    const status = known ? statusByCode[known.code] : 500;
+    // A 5xx is the daemon's trouble, not the client's: it is logged, with the stack, where it is answered.
+    if (status >= 500) {
+      logger.error({ err: error, method: request.method, url: request.originalUrl }, 'request failed');
     }
-    logger.error({ err: error, method: request.method, url: request.originalUrl }, 'request failed');
-    response
-      .status(500)
-      .json({ error: { code: 'internal', message: 'internal error; see the daemon log', details: [] } });
+    const body: ErrorBody = known
+      ? { error: { code: known.code, message: known.message, details: known.details } }
+      : { error: { code: 'internal', message: 'internal error; see the daemon log', details: [] } };
+    response.status(status).json(body);
   };
 }
 
 function toKnownError(error: unknown, maxUploadBytes: number): TestgroundError | undefined {
-  if (error instanceof TestgroundError) return error;
+  if (error instanceof TestgroundError) return knownCodes.has(error.code) ? error : undefined;
   if (error instanceof multer.MulterError) {
     if (error.code === 'LIMIT_FILE_SIZE') {
       return new TooLargeError(
@@ -47,10 +65,10 @@ function toKnownError(error: unknown, maxUploadBytes: number): TestgroundError |
       [{ path: error.field ?? 'body', message: error.message }],
     );
   }
-  const status = (error as { status?: number; type?: string }).status;
+  const { status, type } = (error ?? {}) as { status?: number; type?: string };
   if (status === 413)
     return new TooLargeError('request body too large', [{ path: 'body', message: 'too large' }]);
-  if (status === 400 && (error as { type?: string }).type === 'entity.parse.failed') {
+  if (status === 400 && type === 'entity.parse.failed') {
     return new ValidationError('request body is not valid JSON', [
       { path: 'body', message: 'not valid JSON' },
     ]);

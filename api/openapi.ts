@@ -1,211 +1,292 @@
-/** The API's OpenAPI 3.1 description, served at `/api/v1/openapi.json`. */
+/**
+ * The API's OpenAPI 3.1 document, generated from the zod schemas the routes validate with and answer
+ * from (`schemas.ts`), by zod's own JSON Schema converter (draft 2020-12, the dialect of OpenAPI 3.1).
+ * Response objects come out with `additionalProperties: false`, so the document is exactly as strict as
+ * what the routes send; parsing with the same schemas stays lenient about fields it does not know.
+ */
+import { z } from 'zod';
+import {
+  errorBodySchema,
+  healthcheckQuerySchema,
+  healthcheckReportSchema,
+  healthSchema,
+  logLineSchema,
+  runnerParamsSchema,
+  runResultSchema,
+  runSubmissionFormSchema,
+  submittedSchema,
+  taskListQuerySchema,
+  taskListSchema,
+  taskLogsQuerySchema,
+  taskParamsSchema,
+  taskViewSchema,
+  terminateResultSchema,
+} from './schemas.ts';
 
-const errorResponse = {
-  description: 'The request was refused; `details` names each offending field',
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+type JsonSchema = Record<string, unknown>;
+
+/** The named schemas of `components.schemas`; any schema used in them or in a path becomes a `$ref`. */
+const components: Record<string, z.ZodType> = {
+  Error: errorBodySchema,
+  Task: taskViewSchema,
+  TaskList: taskListSchema,
+  RunResult: runResultSchema,
+  Submitted: submittedSchema,
+  LogLine: logLineSchema,
+  HealthcheckReport: healthcheckReportSchema,
+  TerminateResult: terminateResultSchema,
+  Health: healthSchema,
 };
 
-const taskIdParameter = {
-  name: 'id',
-  in: 'path',
-  required: true,
-  schema: { type: 'string', pattern: '^[a-z0-9]{1,64}$' },
-};
+interface ResponseSpec {
+  description: string;
+  /** Media type → body schema; `undefined` for a body no schema describes (a .tgz). */
+  content?: Record<string, z.ZodType | undefined>;
+}
 
-export const openApiDocument = {
-  openapi: '3.1.0',
-  info: {
-    title: 'Testground for TypeScript daemon API',
-    version: '1',
-    description: 'Submit runs of test plans, follow their logs live, cancel them and collect their outputs.',
-  },
-  servers: [{ url: '/api/v1' }],
-  components: {
-    securitySchemes: {
-      bearer: {
-        type: 'http',
-        scheme: 'bearer',
-        description: 'Required only when the daemon has TESTGROUND_TOKEN set',
-      },
-    },
-    schemas: {
-      Error: {
-        type: 'object',
-        required: ['error'],
-        properties: {
-          error: {
-            type: 'object',
-            required: ['code', 'message', 'details'],
-            properties: {
-              code: {
-                type: 'string',
-                enum: [
-                  'invalid_request',
-                  'invalid_archive',
-                  'unauthorized',
-                  'not_found',
-                  'conflict',
-                  'too_large',
-                  'dependency_unavailable',
-                  'internal',
-                ],
-              },
-              message: { type: 'string' },
-              details: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: { path: { type: 'string' }, message: { type: 'string' } },
-                },
-              },
-            },
-          },
-        },
-      },
-      Task: {
-        type: 'object',
-        properties: {
-          id: { type: 'string' },
-          run_id: { type: 'string' },
-          plan: { type: 'string' },
-          case: { type: 'string' },
-          builder: { type: 'string' },
-          runner: { type: 'string' },
-          instances: { type: 'integer' },
-          created_by: { type: 'string' },
-          created_at: { type: 'string', format: 'date-time' },
-          state: { type: 'string', enum: ['queued', 'building', 'running', 'complete', 'canceled'] },
-          states: {
-            type: 'array',
-            items: {
-              type: 'object',
-              properties: { state: { type: 'string' }, at: { type: 'string', format: 'date-time' } },
-            },
-          },
-          outcome: { type: ['string', 'null'], enum: ['success', 'failure', 'error', 'canceled', null] },
-          error: { type: ['string', 'null'] },
-          result: {
-            type: ['object', 'null'],
-            description:
-              'Per-group counts and per-instance outcomes (success, failure, crash, timeout, no_outcome, canceled) with reasons',
-          },
-        },
-      },
-      LogLine: {
-        type: 'object',
-        description:
-          'One NDJSON line; `kind` is log | output | instance_end | state | end, `offset` resumes the stream after this line',
-        required: ['kind', 'ts', 'offset'],
-        properties: { kind: { type: 'string' }, ts: { type: 'string' }, offset: { type: 'string' } },
-      },
+interface OperationSpec {
+  method: 'get' | 'post';
+  /** In OpenAPI's form, relative to the server URL: `/tasks/{id}`. */
+  path: string;
+  summary: string;
+  /** Health and the document itself answer without a token. */
+  public?: true;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: { mediaType: string; schema: z.ZodType };
+  responses: Record<number, ResponseSpec>;
+}
+
+const json = (description: string, schema: z.ZodType): ResponseSpec => ({
+  description,
+  content: { 'application/json': schema },
+});
+const refused = (description: string): ResponseSpec => json(description, errorBodySchema);
+const badRequest = refused('A path or query parameter is not valid; `details` names it');
+const unauthorized = refused('A token is configured and the request did not carry it');
+const taskNotFound = refused('No task has this id');
+const internal = refused('The daemon failed; the details are in its log');
+
+const operations: OperationSpec[] = [
+  {
+    method: 'post',
+    path: '/runs',
+    summary: 'Queue a run of a plan',
+    body: { mediaType: 'multipart/form-data', schema: runSubmissionFormSchema },
+    responses: {
+      202: json('Queued', submittedSchema),
+      400: refused(
+        'The composition, the plan archive or the form is not valid; `details` names each problem',
+      ),
+      401: unauthorized,
+      413: refused('The plan archive is larger than the upload limit'),
+      500: internal,
     },
   },
-  security: [{ bearer: [] }],
-  paths: {
-    '/runs': {
-      post: {
-        summary: 'Queue a run',
+  {
+    method: 'get',
+    path: '/runs/{id}/outputs',
+    summary: "The run's outputs as .tgz (entries `<run_id>/<group>/<instance>/<file>`)",
+    params: taskParamsSchema,
+    responses: {
+      200: {
+        description: 'A gzip stream, built while it is sent',
+        content: { 'application/gzip': undefined },
+      },
+      400: badRequest,
+      401: unauthorized,
+      404: refused('No run has this id, it ended before any instance started, or its outputs are gone'),
+      409: refused('The run has not ended yet'),
+      500: internal,
+    },
+  },
+  {
+    method: 'get',
+    path: '/tasks',
+    summary: 'List tasks, newest first',
+    query: taskListQuerySchema,
+    responses: { 200: json('The tasks', taskListSchema), 400: badRequest, 401: unauthorized, 500: internal },
+  },
+  {
+    method: 'get',
+    path: '/tasks/{id}',
+    summary: 'One task',
+    params: taskParamsSchema,
+    responses: {
+      200: json('The task', taskViewSchema),
+      400: badRequest,
+      401: unauthorized,
+      404: taskNotFound,
+      500: internal,
+    },
+  },
+  {
+    method: 'get',
+    path: '/tasks/{id}/logs',
+    summary: "The task's log and its instances' output as NDJSON; with follow=true, live until the task ends",
+    params: taskParamsSchema,
+    query: taskLogsQuerySchema,
+    responses: {
+      200: {
+        description: 'NDJSON: every line is one LogLine',
+        content: { 'application/x-ndjson': logLineSchema },
+      },
+      400: badRequest,
+      401: unauthorized,
+      404: taskNotFound,
+      500: internal,
+    },
+  },
+  {
+    method: 'post',
+    path: '/tasks/{id}/cancel',
+    summary: 'Cancel a queued or running task',
+    params: taskParamsSchema,
+    responses: {
+      200: json('The task after the request', taskViewSchema),
+      400: badRequest,
+      401: unauthorized,
+      404: taskNotFound,
+      409: refused('The task has ended already'),
+      500: internal,
+    },
+  },
+  {
+    method: 'post',
+    path: '/runners/{id}/healthcheck',
+    summary: "Check (and with fix=true, repair) what the runner needs on this daemon's host",
+    params: runnerParamsSchema,
+    query: healthcheckQuerySchema,
+    responses: {
+      200: json('The checks', healthcheckReportSchema),
+      400: badRequest,
+      401: unauthorized,
+      404: refused('This daemon has no runner with this id'),
+      500: internal,
+    },
+  },
+  {
+    method: 'post',
+    path: '/runners/{id}/terminate',
+    summary: 'Cancel every task of the runner that has not ended and remove what ended runs left behind',
+    params: runnerParamsSchema,
+    responses: {
+      200: json('What was canceled and removed', terminateResultSchema),
+      401: unauthorized,
+      404: refused('This daemon has no runner with this id'),
+      500: internal,
+    },
+  },
+  {
+    method: 'get',
+    path: '/health',
+    summary: 'Daemon health',
+    public: true,
+    responses: {
+      200: json('Healthy', healthSchema),
+      500: internal,
+      503: json('A dependency is down', healthSchema),
+    },
+  },
+];
+
+/** Builds the document served at `/api/v1/openapi.json`. */
+export function buildOpenApiDocument(): JsonSchema {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(components)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, {
+    target: 'draft-2020-12',
+    uri: (id) => `#/components/schemas/${id}`,
+  });
+  const idOf = new Map([...Object.entries(components)].map(([id, schema]) => [schema, id]));
+  const schemaFor = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
+    const id = idOf.get(schema);
+    return id
+      ? { $ref: `#/components/schemas/${id}` }
+      : bare(z.toJSONSchema(schema, { target: 'draft-2020-12', io }));
+  };
+
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const operation of operations) {
+    const responses: Record<string, unknown> = {};
+    for (const [status, response] of Object.entries(operation.responses)) {
+      responses[status] = {
+        description: response.description,
+        ...(response.content && {
+          content: Object.fromEntries(
+            Object.entries(response.content).map(([mediaType, schema]) => [
+              mediaType,
+              schema ? { schema: schemaFor(schema, 'output') } : {},
+            ]),
+          ),
+        }),
+      };
+    }
+    const parameters = [
+      ...(operation.params ? parametersOf(operation.params, 'path') : []),
+      ...(operation.query ? parametersOf(operation.query, 'query') : []),
+    ];
+    (paths[operation.path] ??= {})[operation.method] = {
+      summary: operation.summary,
+      ...(operation.public && { security: [] }),
+      ...(parameters.length > 0 && { parameters }),
+      ...(operation.body && {
         requestBody: {
           required: true,
-          content: {
-            'multipart/form-data': {
-              schema: {
-                type: 'object',
-                required: ['composition', 'plan'],
-                properties: {
-                  composition: { type: 'string', description: 'The composition, TOML or JSON' },
-                  plan: { type: 'string', format: 'binary', description: 'The plan directory as .tar.gz' },
-                },
-              },
-            },
-          },
+          content: { [operation.body.mediaType]: { schema: schemaFor(operation.body.schema, 'input') } },
         },
-        responses: {
-          '202': { description: 'Queued: `{task_id, run_id, state, links}`' },
-          '400': errorResponse,
-          '401': errorResponse,
-          '413': errorResponse,
-        },
-      },
+      }),
+      responses,
+    };
+  }
+  paths['/openapi.json'] = {
+    get: {
+      summary: 'This document',
+      security: [],
+      responses: { 200: { description: 'The OpenAPI 3.1 document', content: { 'application/json': {} } } },
     },
-    '/runs/{id}/outputs': {
-      get: {
-        summary: "The run's outputs as .tgz (entries `<run_id>/<group>/<instance>/<file>`)",
-        parameters: [taskIdParameter],
-        responses: {
-          '200': { description: 'gzip stream', content: { 'application/gzip': {} } },
-          '404': errorResponse,
-          '409': errorResponse,
-        },
-      },
+  };
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Testground for TypeScript daemon API',
+      version: '1',
+      description:
+        'Submit runs of test plans, follow their logs live, cancel them and collect their outputs.',
     },
-    '/tasks': {
-      get: {
-        summary: 'List tasks, newest first',
-        parameters: [
-          {
-            name: 'state',
-            in: 'query',
-            schema: { type: 'string', enum: ['queued', 'building', 'running', 'complete', 'canceled'] },
-          },
-          { name: 'plan', in: 'query', schema: { type: 'string' } },
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } },
-        ],
-        responses: { '200': { description: '`{tasks: Task[]}`' }, '400': errorResponse },
-      },
-    },
-    '/tasks/{id}': {
-      get: {
-        summary: 'One task',
-        parameters: [taskIdParameter],
-        responses: {
-          '200': {
-            description: 'The task',
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/Task' } } },
-          },
-          '404': errorResponse,
+    servers: [{ url: '/api/v1' }],
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'Required only when the daemon has TESTGROUND_TOKEN set',
         },
       },
+      schemas: Object.fromEntries(Object.entries(schemas).map(([id, schema]) => [id, bare(schema)])),
     },
-    '/tasks/{id}/logs': {
-      get: {
-        summary: "The task's log and instance output as NDJSON; with follow=true, live until the task ends",
-        parameters: [
-          taskIdParameter,
-          { name: 'follow', in: 'query', schema: { type: 'boolean', default: false } },
-          {
-            name: 'offset',
-            in: 'query',
-            schema: { type: 'string' },
-            description: 'Resume after this offset',
-          },
-        ],
-        responses: {
-          '200': {
-            description: 'NDJSON',
-            content: { 'application/x-ndjson': { schema: { $ref: '#/components/schemas/LogLine' } } },
-          },
-          '404': errorResponse,
-        },
-      },
-    },
-    '/tasks/{id}/cancel': {
-      post: {
-        summary: 'Cancel a queued or running task',
-        parameters: [taskIdParameter],
-        responses: {
-          '200': { description: 'The task after the request' },
-          '404': errorResponse,
-          '409': errorResponse,
-        },
-      },
-    },
-    '/health': {
-      get: {
-        summary: 'Daemon health (no token needed)',
-        security: [],
-        responses: { '200': { description: 'Healthy' }, '503': { description: 'A dependency is down' } },
-      },
-    },
-  },
-} as const;
+  };
+}
+
+/** One parameter per property of an object schema, with what zod knows of it (type, limits, default). */
+function parametersOf(schema: z.ZodObject, where: 'path' | 'query'): JsonSchema[] {
+  const converted = bare(z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input' }));
+  const properties = (converted.properties ?? {}) as Record<string, JsonSchema>;
+  const required = new Set((converted.required ?? []) as string[]);
+  return Object.entries(properties).map(([name, { description, ...property }]) => ({
+    name,
+    in: where,
+    required: where === 'path' || required.has(name),
+    ...(typeof description === 'string' && { description }),
+    schema: property,
+  }));
+}
+
+/** A standalone JSON Schema's `$schema` and `$id` mean nothing inside an OpenAPI document. */
+function bare(schema: object): JsonSchema {
+  const { $schema: _schema, $id: _id, ...rest } = schema as JsonSchema;
+  return rest;
+}

@@ -1,7 +1,8 @@
 import type { TaskRecord } from '../core/task.ts';
+import type { TaskView } from './schemas.ts';
 
 /** The JSON clients see for a task: snake_case like the rest of the API, internals (paths) left out. */
-export function taskView(task: TaskRecord): Record<string, unknown> {
+export function taskView(task: TaskRecord): TaskView {
   return {
     id: task.id,
     run_id: task.runId,

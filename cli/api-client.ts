@@ -3,14 +3,24 @@ import { rename, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type {
+  ErrorBody,
+  HealthcheckReport,
+  LogLine,
+  ProblemDetailView,
+  Submitted,
+  TaskList,
+  TaskView,
+  TerminateResult,
+} from '../api/schemas.ts';
 
 /** The daemon answered with an error document. */
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
-  readonly details: { path: string; message: string }[];
+  readonly details: ProblemDetailView[];
 
-  constructor(status: number, code: string, message: string, details: { path: string; message: string }[]) {
+  constructor(status: number, code: string, message: string, details: ProblemDetailView[]) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
@@ -28,43 +38,6 @@ export class UnreachableError extends Error {
     this.name = 'UnreachableError';
   }
 }
-
-export interface TaskView {
-  id: string;
-  run_id: string;
-  plan: string;
-  case: string;
-  runner: string;
-  builder: string;
-  instances: number;
-  state: string;
-  outcome: string | null;
-  error: string | null;
-  cancel_requested: boolean;
-  created_at: string;
-  created_by: string;
-  states: { state: string; at: string }[];
-  result: {
-    outcome: string;
-    reason: string;
-    groups: Record<string, { total: number; ok: number; outcomes: Record<string, number> }>;
-    instances: { group: string; index: number; outcome: string; reason: string }[];
-  } | null;
-}
-
-export interface HealthcheckView {
-  runner: string;
-  ok: boolean;
-  checks: { name: string; ok: boolean; message: string; fix?: string }[];
-}
-
-export interface Submitted {
-  task_id: string;
-  run_id: string;
-  state: string;
-}
-
-export type LogLine = { kind: string; ts: string; offset: string } & Record<string, unknown>;
 
 /** A typed client of the daemon's REST API, usable against a remote daemon. */
 export class ApiClient {
@@ -90,27 +63,28 @@ export class ApiClient {
     return this.json<TaskView>(`/api/v1/tasks/${encodeURIComponent(id)}`);
   }
 
+  /** The filter goes to the daemon as typed: it is the daemon that refuses an unknown state. */
   async listTasks(filter: { state?: string; plan?: string; limit?: number }): Promise<TaskView[]> {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
-    return (await this.json<{ tasks: TaskView[] }>(`/api/v1/tasks?${query}`)).tasks;
+    return (await this.json<TaskList>(`/api/v1/tasks?${query}`)).tasks;
   }
 
   cancel(id: string): Promise<TaskView> {
     return this.json<TaskView>(`/api/v1/tasks/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
   }
 
-  healthcheck(runner: string, fix: boolean): Promise<HealthcheckView> {
-    return this.json<HealthcheckView>(
+  healthcheck(runner: string, fix: boolean): Promise<HealthcheckReport> {
+    return this.json<HealthcheckReport>(
       `/api/v1/runners/${encodeURIComponent(runner)}/healthcheck?fix=${fix}`,
       { method: 'POST' },
     );
   }
 
-  terminate(
-    runner: string,
-  ): Promise<{ runner: string; canceled: string[]; removed: Record<string, number> }> {
-    return this.json(`/api/v1/runners/${encodeURIComponent(runner)}/terminate`, { method: 'POST' });
+  terminate(runner: string): Promise<TerminateResult> {
+    return this.json<TerminateResult>(`/api/v1/runners/${encodeURIComponent(runner)}/terminate`, {
+      method: 'POST',
+    });
   }
 
   /**
@@ -180,9 +154,8 @@ export class ApiClient {
     if (response.ok) return response;
     const text = await response.text();
     try {
-      const body = JSON.parse(text) as {
-        error?: { code?: string; message?: string; details?: { path: string; message: string }[] };
-      };
+      // A proxy in between may answer with a document of its own, so any field may be missing.
+      const body = JSON.parse(text) as Partial<{ error: Partial<ErrorBody['error']> }>;
       throw new ApiError(
         response.status,
         body.error?.code ?? 'unknown',

@@ -1,5 +1,5 @@
 import { parseEventLine } from '../core/contract/events.ts';
-import type { LogLine } from './api-client.ts';
+import type { LogLine } from '../api/schemas.ts';
 
 /** One task log line as a person reads it; instance events are shown by their meaning, not as JSON. */
 export function formatLogLine(line: LogLine): string {

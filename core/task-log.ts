@@ -1,3 +1,6 @@
+import type { InstanceOutcome, RunOutcome } from './run.ts';
+import type { TaskState } from './task.ts';
+
 /**
  * What builders and runners may write to a task's live log. The daemon backs it with Redis Streams
  * (`log-bus.ts`); builders and runners never see Redis.
@@ -9,5 +12,26 @@ export interface TaskLog {
   /** One line an instance wrote on stdout or stderr. */
   output(group: string, instance: number, stream: 'stdout' | 'stderr', line: string): void;
   /** An instance ended, with its outcome and the reason for it. */
-  instanceEnd(group: string, instance: number, outcome: string, reason: string): void;
+  instanceEnd(group: string, instance: number, outcome: InstanceOutcome, reason: string): void;
 }
+
+/** One line of a task's log, as stored and as served (NDJSON). The last line of a finished task is `end`. */
+export type LogEntry =
+  | { kind: 'log'; ts: string; level: 'info' | 'warn' | 'error'; msg: string }
+  | { kind: 'output'; ts: string; group: string; instance: number; stream: 'stdout' | 'stderr'; line: string }
+  | {
+      kind: 'instance_end';
+      ts: string;
+      group: string;
+      instance: number;
+      outcome: InstanceOutcome;
+      reason: string;
+    }
+  | { kind: 'state'; ts: string; state: TaskState }
+  | { kind: 'end'; ts: string; state: TaskState; outcome?: RunOutcome; error?: string };
+
+/** A log line with its offset in the log: reading after that offset resumes with the next line. */
+export type LogEntryWithOffset = LogEntry & { offset: string };
+
+/** The offset meaning "from the beginning". Offsets are `<ms>-<seq>`; reading after `0` returns all. */
+export const logStart = '0';

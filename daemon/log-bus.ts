@@ -1,22 +1,29 @@
 import type { Redis } from 'ioredis';
-import type { TaskLog } from '../core/task-log.ts';
-
-/** One line of a task's log, as stored and as served (NDJSON) with its stream offset. */
-export type LogEntry =
-  | { kind: 'log'; ts: string; level: 'info' | 'warn' | 'error'; msg: string }
-  | { kind: 'output'; ts: string; group: string; instance: number; stream: 'stdout' | 'stderr'; line: string }
-  | { kind: 'instance_end'; ts: string; group: string; instance: number; outcome: string; reason: string }
-  | { kind: 'state'; ts: string; state: string }
-  | { kind: 'end'; ts: string; state: string; outcome?: string; error?: string };
-
-export type LogEntryWithOffset = LogEntry & { offset: string };
-
-/** Offset meaning "from the beginning". Stream ids are `<ms>-<seq>`; reading after `0` returns all. */
-export const logStart = '0';
+import type { LogEntry, LogEntryWithOffset, TaskLog } from '../core/task-log.ts';
 
 // A chatty plan must not fill Redis: keep roughly the newest entries of each task.
 const maxEntriesPerTask = 200_000;
 const retainAfterEndSeconds = 7 * 24 * 3600;
+const pageSize = 1000;
+
+export interface FollowOptions {
+  /** Aborting it ends the iteration and closes the follower's connection at once, even mid-wait. */
+  signal?: AbortSignal;
+  /**
+   * Asked after a wait that brought nothing: whether the task has ended anyway. The `end` entry of a
+   * very long log may have aged out of the stream, and then the task record is the authority.
+   */
+  hasEnded?: () => Promise<boolean>;
+}
+
+export interface LogBusOptions {
+  now?: () => Date;
+  /**
+   * How long a follower's blocking read waits before it asks `hasEnded`: short enough to notice a task
+   * whose end entry aged out, long enough to cost nothing while idle. 2000 ms unless given.
+   */
+  followBlockMs?: number;
+}
 
 /**
  * A task's live log as a Redis Stream (`<prefix>:log:<task>`), so any client of any daemon sharing the
@@ -26,11 +33,13 @@ export class LogBus {
   private readonly redis: Redis;
   private readonly prefix: string;
   private readonly now: () => Date;
+  private readonly followBlockMs: number;
 
-  constructor(redis: Redis, prefix: string, now: () => Date = () => new Date()) {
+  constructor(redis: Redis, prefix: string, options: LogBusOptions = {}) {
     this.redis = redis;
     this.prefix = prefix;
-    this.now = now;
+    this.now = options.now ?? (() => new Date());
+    this.followBlockMs = options.followBlockMs ?? 2_000;
   }
 
   private key(taskId: string): string {
@@ -54,26 +63,61 @@ export class LogBus {
     await this.redis.expire(this.key(taskId), retainAfterEndSeconds);
   }
 
+  /** At most `count` (default 1000) entries after `offset`, without waiting. */
+  read(taskId: string, offset: string, options: { count?: number } = {}): Promise<LogEntryWithOffset[]> {
+    return this.readWith(this.redis, taskId, offset, options.count ?? pageSize);
+  }
+
+  /** Every entry after `offset` that is in the log now, a page at a time. */
+  async *history(taskId: string, offset: string): AsyncGenerator<LogEntryWithOffset> {
+    for (let cursor = offset; ;) {
+      const entries = await this.read(taskId, cursor);
+      yield* entries;
+      if (entries.length < pageSize) return;
+      cursor = entries.at(-1)!.offset;
+    }
+  }
+
   /**
-   * Entries after `offset`. With `blockMs`, waits up to that long for new ones; blocking needs a
-   * connection of its own, so the caller passes one (`reader`) it does not share.
+   * Entries after `offset` as they are appended, until the `end` entry (or `hasEnded` says the task
+   * ended). Blocking reads need a connection of their own: it is opened here and closed when the
+   * consumer stops iterating, the signal aborts, or the log ends.
    */
-  async read(
+  async *follow(
     taskId: string,
     offset: string,
-    options: { count?: number; blockMs?: number; reader?: Redis } = {},
-  ): Promise<LogEntryWithOffset[]> {
-    const count = options.count ?? 1000;
-    const client = options.reader ?? this.redis;
-    const reply =
-      options.blockMs === undefined
-        ? await client.xread('COUNT', count, 'STREAMS', this.key(taskId), offset)
-        : await client.xread('COUNT', count, 'BLOCK', options.blockMs, 'STREAMS', this.key(taskId), offset);
-    const entries = reply?.[0]?.[1] ?? [];
-    return entries.map(([id, fields]) => {
-      const encoded = fields[fields.indexOf('e') + 1] ?? '{}';
-      return { ...(JSON.parse(encoded) as LogEntry), offset: id };
+    options: FollowOptions = {},
+  ): AsyncGenerator<LogEntryWithOffset> {
+    const { signal } = options;
+    if (signal?.aborted) return;
+    const reader = this.redis.duplicate({
+      // Fails fast instead of queueing when Redis goes away: the client resumes from its last offset.
+      enableAutoPipelining: false,
+      maxRetriesPerRequest: 1,
+      // Named, so `CLIENT LIST` shows who follows which task.
+      connectionName: `${this.prefix}:log-follower:${taskId}`,
     });
+    // Its failures reach the consumer as the rejected read; the event would only repeat them.
+    reader.on('error', () => undefined);
+    const close = (): void => reader.disconnect();
+    signal?.addEventListener('abort', close, { once: true });
+    try {
+      for (let cursor = offset; !signal?.aborted;) {
+        const entries = await this.readWith(reader, taskId, cursor, pageSize, this.followBlockMs);
+        for (const entry of entries) {
+          yield entry;
+          cursor = entry.offset;
+          if (entry.kind === 'end') return;
+        }
+        if (entries.length === 0 && (await options.hasEnded?.())) return;
+      }
+    } catch (error) {
+      // Disconnecting rejects the pending read: that is how an abort interrupts a wait.
+      if (!signal?.aborted) throw error;
+    } finally {
+      signal?.removeEventListener('abort', close);
+      reader.disconnect();
+    }
   }
 
   /** A `TaskLog` for builders and runners; appends are fire-and-forget but never lose their order. */
@@ -91,5 +135,23 @@ export class LogBus {
       instanceEnd: (group, instance, outcome, reason) =>
         send({ kind: 'instance_end', ts: ts(), group, instance, outcome, reason }),
     };
+  }
+
+  private async readWith(
+    client: Redis,
+    taskId: string,
+    offset: string,
+    count: number,
+    blockMs?: number,
+  ): Promise<LogEntryWithOffset[]> {
+    const reply =
+      blockMs === undefined
+        ? await client.xread('COUNT', count, 'STREAMS', this.key(taskId), offset)
+        : await client.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.key(taskId), offset);
+    const entries = reply?.[0]?.[1] ?? [];
+    return entries.map(([id, fields]) => {
+      const encoded = fields[fields.indexOf('e') + 1] ?? '{}';
+      return { ...(JSON.parse(encoded) as LogEntry), offset: id };
+    });
   }
 }

@@ -5,7 +5,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { createApp, type HealthReport } from '../api/app.ts';
+import { createApp } from '../api/app.ts';
+import type { Health } from '../api/schemas.ts';
 import type { Builder } from '../builders/builder.ts';
 import { DockerGenericBuilder } from '../builders/docker-generic.ts';
 import { DockerNodeBuilder } from '../builders/docker-node.ts';
@@ -123,7 +124,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     archiveLimits: { maxBytes: config.maxUploadBytes * 8, maxEntries: 20_000 },
     logger,
   });
-  const health = async (): Promise<HealthReport> => {
+  const health = async (): Promise<Health> => {
     const ping = await Promise.race([
       redis.ping().then(() => ({ ok: true, message: 'reachable' })),
       new Promise<{ ok: boolean; message: string }>((resolve) =>
@@ -135,11 +136,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const maintenance = new RunnerMaintenance({ tasks, store, runners });
   const app = createApp({
     tasks,
-    maintenance,
-    store,
-    logBus,
+    taskList: store,
+    logs: logBus,
     outputs,
-    openLogReader: () => connectRedis(target, { enableAutoPipelining: false, maxRetriesPerRequest: 1 }),
+    maintenance,
     health,
     ...(config.token ? { token: config.token } : {}),
     uploadDir: dirs.uploads,

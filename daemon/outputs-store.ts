@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
+import { NotFoundError } from '../core/errors.ts';
 
 /** Where runs keep their outputs: `<root>/<runner>/<plan>/<run_id>/<group>/<instance>/`. */
 export class OutputsStore {
@@ -20,9 +21,17 @@ export class OutputsStore {
 
   /**
    * The run's outputs as a `.tgz` stream whose entries are `<run_id>/<group>/<instance>/<file>`, built
-   * while it is sent: a run of many instances never sits in memory.
+   * while it is sent: a run of many instances never sits in memory. A run whose directory is gone is a
+   * NotFoundError, not an empty archive that looks like a run which wrote nothing.
    */
-  archive(runDir: string, runId: string): Readable {
+  async archive(runDir: string, runId: string): Promise<Readable> {
+    const found = await stat(runDir).catch(() => undefined);
+    if (!found?.isDirectory()) {
+      throw new NotFoundError(
+        `run ${runId} has no outputs directory on this daemon any more (removed by hand or by cleanup); nothing to collect`,
+        [{ path: 'id', message: `the outputs of run ${runId} no longer exist` }],
+      );
+    }
     const packer = tarPack();
     const gzip = createGzip();
     packer.pipe(gzip);

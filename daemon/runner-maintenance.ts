@@ -1,5 +1,5 @@
 import type { HealthcheckCheck, Runner } from '../runners/runner.ts';
-import { NotFoundError } from '../core/errors.ts';
+import { ConflictError, NotFoundError } from '../core/errors.ts';
 import type { TaskService } from './task-service.ts';
 import { type TaskStore } from './task-store.ts';
 import { isTerminal } from '../core/task.ts';
@@ -57,6 +57,8 @@ export class RunnerMaintenance {
         await this.tasks.cancel(task.id);
         canceled.push(task.id);
       } catch (error) {
+        // It ended by itself between the listing and the cancel: what terminate wanted.
+        if (error instanceof ConflictError) continue;
         failed.push({ task: task.id, reason: error instanceof Error ? error.message : String(error) });
       }
     }

@@ -12,7 +12,7 @@ import type { LogBus } from './log-bus.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import type { TaskStore } from './task-store.ts';
 import type { RunResult } from '../core/run.ts';
-import type { TaskRecord } from '../core/task.ts';
+import type { TaskRecord, TaskState } from '../core/task.ts';
 
 export interface TaskRunnerDeps {
   store: TaskStore;
@@ -188,7 +188,7 @@ export class TaskRunner {
     return artifacts;
   }
 
-  private async state(taskId: string, state: string): Promise<void> {
+  private async state(taskId: string, state: TaskState): Promise<void> {
     await this.deps.logBus.append(taskId, { kind: 'state', ts: this.now().toISOString(), state });
   }
 

@@ -1,10 +1,11 @@
 import { Router } from 'express';
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../deps.ts';
+import type { Health } from '../schemas.ts';
 
-export function healthRouter(deps: ApiDeps): Router {
+export function healthRouter(deps: Pick<ApiDeps, 'health'>): Router {
   const router = Router();
   router.get('/health', async (_request, response) => {
-    const report = await deps.health();
+    const report: Health = await deps.health();
     response.status(report.ok ? 200 : 503).json(report);
   });
   return router;

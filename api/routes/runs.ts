@@ -1,13 +1,20 @@
 import { rm } from 'node:fs/promises';
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
 import multer from 'multer';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { requester } from '../auth.ts';
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../deps.ts';
+import { parseRequest } from '../parse-request.ts';
+import {
+  maxCompositionBytes,
+  runSubmissionFieldsSchema,
+  taskParamsSchema,
+  type Submitted,
+} from '../schemas.ts';
 
-const maxCompositionBytes = 1024 * 1024;
-
-export function runsRouter(deps: ApiDeps): Router {
+export function runsRouter(
+  deps: Pick<ApiDeps, 'tasks' | 'outputs' | 'uploadDir' | 'maxUploadBytes' | 'logger'>,
+): Router {
   const router = Router();
   const upload = multer({
     dest: deps.uploadDir,
@@ -17,18 +24,18 @@ export function runsRouter(deps: ApiDeps): Router {
   router.post('/runs', requireMultipart, upload as RequestHandler, async (request, response) => {
     const archivePath = request.file?.path;
     try {
-      const compositionText = readComposition(request);
+      const { composition } = parseRequest(runSubmissionFieldsSchema, request.body ?? {}, 'multipart field');
       if (!archivePath) {
         throw new ValidationError('the "plan" file is missing: attach the plan directory as a .tar.gz', [
           { path: 'plan', message: 'required: a .tar.gz of the plan directory' },
         ]);
       }
       const task = await deps.tasks.submitRun({
-        compositionText,
+        compositionText: composition,
         archivePath,
         createdBy: requester(request.get('x-testground-user')),
       });
-      response.status(202).json({
+      const submitted: Submitted = {
         task_id: task.id,
         run_id: task.runId,
         state: task.state,
@@ -38,14 +45,16 @@ export function runsRouter(deps: ApiDeps): Router {
           cancel: `/api/v1/tasks/${task.id}/cancel`,
           outputs: `/api/v1/runs/${task.runId}/outputs`,
         },
-      });
+      };
+      response.status(202).json(submitted);
     } finally {
       if (archivePath) await rm(archivePath, { force: true });
     }
   });
 
   router.get('/runs/:id/outputs', async (request, response) => {
-    const task = await deps.tasks.get(request.params.id);
+    const { id } = parseRequest(taskParamsSchema, request.params, 'path');
+    const task = await deps.tasks.get(id);
     if (task.state !== 'complete' && task.state !== 'canceled') {
       throw new ConflictError(`run ${task.id} is still ${task.state}; collect its outputs after it ends`);
     }
@@ -54,9 +63,10 @@ export function runsRouter(deps: ApiDeps): Router {
         `run ${task.id} has no outputs: it ended (${task.outcome ?? task.state}) before any instance started${task.error ? `: ${task.error}` : ''}`,
       );
     }
-    response.type('application/gzip');
+    const archive = await deps.outputs.archive(task.outputsDir, task.runId);
+    // attachment() sets a type from the file name (octet-stream for .tgz): the declared one comes after.
     response.attachment(`${task.runId}.tgz`);
-    const archive = deps.outputs.archive(task.outputsDir, task.runId);
+    response.type('application/gzip');
     archive.on('error', (error) => {
       deps.logger.error({ err: error, runId: task.runId }, 'streaming outputs failed');
       response.destroy(error);
@@ -81,14 +91,3 @@ const requireMultipart: RequestHandler = (request, _response, next) => {
     ),
   );
 };
-
-function readComposition(request: Request): string {
-  const value: unknown = (request.body as Record<string, unknown> | undefined)?.composition;
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new ValidationError(
-      'the "composition" field is missing: send the composition as TOML or JSON text',
-      [{ path: 'composition', message: 'required: TOML or JSON text' }],
-    );
-  }
-  return value;
-}

@@ -25,7 +25,9 @@ export async function terminate(client: ApiClient, runner: string, output: Outpu
   output.out(
     `${runner}: canceled ${result.canceled.length} task(s)${result.canceled.length ? ` (${result.canceled.join(', ')})` : ''}`,
   );
+  for (const failure of result.failed)
+    output.err(`${runner}: could not cancel ${failure.task}: ${failure.reason}`);
   const removed = Object.entries(result.removed).map(([what, count]) => `${count} ${what}`);
   output.out(`${runner}: removed ${removed.length ? removed.join(', ') : 'nothing'}`);
-  return exitCodes.success;
+  return result.failed.length === 0 ? exitCodes.success : exitCodes.error;
 }

@@ -3,9 +3,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
+import request from 'supertest';
 import { pack as tarPack, type Header } from 'tar-stream';
 import { packPlanDirectory } from '../../cli/pack-plan.ts';
-import { repoRoot, scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { repoRoot, waitFor } from '../helpers/processes.ts';
 
 const token = 'test-token-1234';
 
@@ -25,21 +27,15 @@ async function craftedArchive(
 
 const manifest = `name = "placebo"\n[defaults]\nbuilder = "exec:node"\nrunner = "local:exec"\n[builders."exec:node"]\nenabled = true\n[runners."local:exec"]\nenabled = true\n[[testcases]]\nname = "ok"\ninstances = { min = 1, max = 5, default = 1 }\n`;
 
-describe('bad input gets a 4xx naming the field, and the daemon keeps serving', () => {
-  let daemon: DaemonProcess;
-  let scratch: Awaited<ReturnType<typeof scratchDir>>;
+describe('bad input gets a 4xx naming the field, and the API keeps serving', () => {
+  let api: TestApp;
   let placebo: Buffer;
   before(async () => {
-    scratch = await scratchDir('bad-input');
-    daemon = await startDaemonProcess({
-      home: path.join(scratch.dir, 'home'),
-      env: { TESTGROUND_TOKEN: token, TESTGROUND_MAX_UPLOAD: '1MiB' },
-    });
+    api = await startTestApp({ token, maxUploadBytes: 1024 * 1024 });
     placebo = await packPlanDirectory(path.join(repoRoot, 'plans/placebo'));
   });
   after(async () => {
-    await daemon?.stop();
-    await scratch?.remove();
+    await api?.close();
   });
 
   const composition = (
@@ -51,44 +47,31 @@ describe('bad input gets a 4xx naming the field, and the daemon keeps serving', 
       groups,
     });
 
+  type Answer = {
+    status: number;
+    body: {
+      error?: { code: string; message: string; details: { path: string; message: string }[] };
+      task_id?: string;
+    };
+  };
+  const auth = { authorization: `Bearer ${token}` };
+
   const submit = async (
     fields: { composition?: string; plan?: Buffer },
-    headers: Record<string, string> = { authorization: `Bearer ${token}` },
-  ) => {
-    const form = new FormData();
-    if (fields.composition !== undefined) form.set('composition', fields.composition);
-    if (fields.plan) form.set('plan', new Blob([fields.plan]), 'plan.tar.gz');
-    const response = await fetch(`${daemon.url}/api/v1/runs`, { method: 'POST', body: form, headers });
-    return {
-      status: response.status,
-      body: (await response.json()) as {
-        error?: { code: string; message: string; details: { path: string; message: string }[] };
-        task_id?: string;
-      },
-    };
+    headers: Record<string, string> = auth,
+  ): Promise<Answer> => {
+    let pending = request(api.app).post('/api/v1/runs').set(headers);
+    if (fields.composition !== undefined) pending = pending.field('composition', fields.composition);
+    if (fields.plan) pending = pending.attach('plan', fields.plan, 'plan.tar.gz');
+    const response = await pending;
+    return { status: response.status, body: response.body as Answer['body'] };
   };
-  const get = async (
-    route: string,
-    headers: Record<string, string> = { authorization: `Bearer ${token}` },
-  ) => {
-    const response = await fetch(`${daemon.url}${route}`, { headers });
-    return {
-      status: response.status,
-      body: (await response.json()) as {
-        error?: { code: string; message: string; details: { path: string; message: string }[] };
-      },
-    };
+  const get = async (route: string, headers: Record<string, string> = auth): Promise<Answer> => {
+    const response = await request(api.app).get(route).set(headers);
+    return { status: response.status, body: response.body as Answer['body'] };
   };
 
-  const expectRefused = (
-    result: {
-      status: number;
-      body: { error?: { code: string; message: string; details: { path: string; message: string }[] } };
-    },
-    status: number,
-    code: string,
-    mentions: RegExp,
-  ): void => {
+  const expectRefused = (result: Answer, status: number, code: string, mentions: RegExp): void => {
     assert.equal(result.status, status, JSON.stringify(result.body));
     assert.equal(result.body.error?.code, code);
     const text = `${result.body.error?.message} ${JSON.stringify(result.body.error?.details)}`;
@@ -202,8 +185,8 @@ describe('bad input gets a 4xx naming the field, and the daemon keeps serving', 
         mentions,
       );
     }
-    assert.equal(existsSync(path.join(daemon.home, 'escaped.txt')), false);
-    assert.equal(existsSync(path.join(daemon.home, 'tasks', 'escaped.txt')), false);
+    assert.equal(existsSync(path.join(api.dirs.home, 'escaped.txt')), false);
+    assert.equal(existsSync(path.join(api.dirs.plans, 'escaped.txt')), false);
     assert.equal(existsSync('/tmp/absolute-escape.txt'), false);
     assert.equal(existsSync('/escaped-through-link.txt'), false);
   });
@@ -226,32 +209,37 @@ describe('bad input gets a 4xx naming the field, and the daemon keeps serving', 
       /token/,
     );
     expectRefused(await get('/api/v2/anything'), 404, 'not_found', /\/api\/v1/);
-    const notMultipart = await fetch(`${daemon.url}/api/v1/runs`, {
-      method: 'POST',
-      body: '{}',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    });
-    assert.equal(notMultipart.status, 400);
+    const notMultipart = await request(api.app)
+      .post('/api/v1/runs')
+      .set(auth)
+      .set('content-type', 'application/json')
+      .send('{}');
+    expectRefused(
+      { status: notMultipart.status, body: notMultipart.body as Answer['body'] },
+      400,
+      'invalid_request',
+      /multipart\/form-data/,
+    );
   });
 
   it('still serves, and still runs a valid plan, after all of that', async () => {
-    assert.equal((await fetch(`${daemon.url}/api/v1/health`)).status, 200);
+    assert.equal((await request(api.app).get('/api/v1/health')).status, 200);
     const accepted = await submit({ composition: composition(), plan: placebo });
     assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
     const id = accepted.body.task_id!;
-    for (;;) {
-      const task = (await get(`/api/v1/tasks/${id}`)).body as unknown as { state: string; outcome: string };
-      if (task.state === 'complete' || task.state === 'canceled') {
-        assert.equal(task.outcome, 'success');
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    const conflict = await fetch(`${daemon.url}/api/v1/tasks/${id}/cancel`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
+    const task = await waitFor(`task ${id} to end`, async () => {
+      const body = (await get(`/api/v1/tasks/${id}`)).body as unknown as { state: string; outcome: string };
+      return body.state === 'complete' || body.state === 'canceled' ? body : undefined;
     });
-    assert.equal(conflict.status, 409);
+    assert.equal(task.outcome, 'success');
+    assert.equal(api.runner.runs.length, 1, 'the run reached the runner');
+    const conflict = await request(api.app).post(`/api/v1/tasks/${id}/cancel`).set(auth);
+    expectRefused(
+      { status: conflict.status, body: conflict.body as Answer['body'] },
+      409,
+      'conflict',
+      /already ended/,
+    );
     const openapi = await get('/api/v1/openapi.json');
     assert.equal(openapi.status, 200);
     assert.equal((openapi.body as { openapi?: string }).openapi, '3.1.0');

@@ -1,0 +1,68 @@
+/**
+ * What the API needs from the daemon, as narrow ports. The daemon's classes (TaskService, TaskStore,
+ * LogBus, OutputsStore, RunnerMaintenance) satisfy them structurally and `daemon/main.ts` passes them in;
+ * the API never imports daemon/, and a test can pass an object literal instead.
+ */
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { LogEntryWithOffset } from '../core/task-log.ts';
+import type { TaskRecord, TaskState } from '../core/task.ts';
+import type { Health, HealthcheckReport, TerminateResult } from './schemas.ts';
+
+export interface RunSubmission {
+  compositionText: string;
+  /** The uploaded plan archive; the API removes it once the submission returns. */
+  archivePath: string;
+  createdBy: string;
+}
+
+/** Validates and queues runs, finds and cancels tasks. Unknown ids are NotFoundErrors. */
+export interface TaskSubmissionPort {
+  submitRun(submission: RunSubmission): Promise<TaskRecord>;
+  get(id: string): Promise<TaskRecord>;
+  cancel(id: string): Promise<TaskRecord>;
+}
+
+export interface TaskListPort {
+  /** Newest first. */
+  list(filter: { state?: TaskState; plan?: string; limit: number }): Promise<TaskRecord[]>;
+}
+
+export interface TaskLogPort {
+  /** The lines after `offset` that are in the log now. */
+  history(taskId: string, offset: string): AsyncIterable<LogEntryWithOffset>;
+  /**
+   * The lines after `offset` as they come, until the `end` line, or until `hasEnded` says so after a
+   * quiet wait; aborting `signal` (the client went away) releases what the follower holds.
+   */
+  follow(
+    taskId: string,
+    offset: string,
+    options: { signal: AbortSignal; hasEnded: () => Promise<boolean> },
+  ): AsyncIterable<LogEntryWithOffset>;
+}
+
+export interface OutputsPort {
+  /** The run's outputs as a .tgz stream; a NotFoundError when its directory no longer exists. */
+  archive(runDir: string, runId: string): Promise<Readable>;
+}
+
+export interface MaintenancePort {
+  healthcheck(runnerId: string, fix: boolean): Promise<HealthcheckReport>;
+  terminate(runnerId: string): Promise<TerminateResult>;
+}
+
+export interface ApiDeps {
+  tasks: TaskSubmissionPort;
+  taskList: TaskListPort;
+  logs: TaskLogPort;
+  outputs: OutputsPort;
+  maintenance: MaintenancePort;
+  /** The daemon's own health: answered 200 when `ok`, else 503, without a token. */
+  health: () => Promise<Health>;
+  /** When set, every route but health and the OpenAPI document needs `Authorization: Bearer <token>`. */
+  token?: string;
+  uploadDir: string;
+  maxUploadBytes: number;
+  logger: Logger;
+}

@@ -1,0 +1,224 @@
+/**
+ * The API's shapes, once: every request the routes validate and every response they send. The OpenAPI
+ * document is generated from these schemas (`openapi.ts`), and the CLI (and any other client) takes its
+ * types from them with `z.infer`.
+ */
+import { z } from 'zod';
+import { errorCodes } from '../core/errors.ts';
+import { instanceOutcomes, runOutcomes } from '../core/run.ts';
+import { logStart } from '../core/task-log.ts';
+import { taskStates } from '../core/task.ts';
+
+// ---- requests
+
+export const maxCompositionBytes = 1024 * 1024;
+
+const taskId = z
+  .string()
+  .regex(/^[a-z0-9]{1,64}$/, 'not a task id: ids are 1 to 64 lower-case letters and digits')
+  .meta({ description: 'A task id (a run has the same id as its task)' });
+
+export const taskParamsSchema = z.object({ id: taskId });
+
+export const runnerParamsSchema = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .meta({ description: 'A runner id such as `local:docker`; clients percent-encode the colon' }),
+});
+
+const flag = z.enum(['true', 'false', '1', '0']);
+
+export const taskListQuerySchema = z.object({
+  state: z.enum(taskStates).optional(),
+  plan: z.string().min(1).max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+});
+
+export const taskLogsQuerySchema = z.object({
+  follow: flag.default('false').meta({ description: 'Keep the response open until the task ends' }),
+  offset: z
+    .string()
+    .regex(/^\d+(-\d+)?$/, 'an offset from a previous line of this log, like "1700000000000-0"')
+    .default(logStart)
+    .meta({ description: 'Resume after the line with this offset' }),
+});
+
+export const healthcheckQuerySchema = z.object({
+  fix: flag.default('false').meta({ description: 'Repair what can be repaired' }),
+});
+
+const compositionRequired = 'required: the composition as TOML or JSON text';
+
+/** The text fields of `POST /runs` (multipart/form-data); the plan archive is a file part. */
+export const runSubmissionFieldsSchema = z.object({
+  composition: z
+    .string({ error: compositionRequired })
+    .max(maxCompositionBytes)
+    .refine((text) => text.trim() !== '', compositionRequired)
+    .meta({ description: 'The composition, TOML or JSON' }),
+});
+
+/** The whole multipart form, as documented: the fields above and the plan archive as a file part. */
+export const runSubmissionFormSchema = runSubmissionFieldsSchema.extend({
+  plan: z.string().meta({ format: 'binary', description: 'The plan directory as .tar.gz' }),
+});
+
+// ---- responses
+
+const timestamp = z.iso.datetime();
+const count = z.number().int().nonnegative();
+
+export const problemDetailSchema = z.object({
+  path: z.string().meta({ description: 'Dotted path of the offending field' }),
+  message: z.string(),
+});
+
+export const errorBodySchema = z
+  .object({
+    error: z.object({
+      code: z.enum(errorCodes),
+      message: z.string(),
+      details: z.array(problemDetailSchema),
+    }),
+  })
+  .meta({ description: 'The request was refused; `details` names each offending field' });
+
+export const instanceResultSchema = z.object({
+  group: z.string(),
+  index: count,
+  outcome: z.enum(instanceOutcomes),
+  reason: z.string(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+});
+
+export const groupSummarySchema = z.object({
+  total: count,
+  ok: count,
+  outcomes: z.partialRecord(z.enum(instanceOutcomes), count),
+});
+
+export const runResultSchema = z
+  .object({
+    outcome: z.enum(runOutcomes),
+    reason: z.string(),
+    groups: z.record(z.string(), groupSummarySchema),
+    instances: z.array(instanceResultSchema),
+  })
+  .meta({ description: 'Per-group counts and per-instance outcomes, each with its reason' });
+
+export const taskViewSchema = z
+  .object({
+    id: z.string(),
+    run_id: z.string(),
+    type: z.literal('run'),
+    plan: z.string(),
+    case: z.string(),
+    builder: z.string(),
+    runner: z.string(),
+    instances: count,
+    created_by: z.string(),
+    created_at: timestamp,
+    state: z.enum(taskStates),
+    states: z.array(z.object({ state: z.enum(taskStates), at: timestamp })),
+    outcome: z.enum(runOutcomes).nullable(),
+    error: z.string().nullable(),
+    result: runResultSchema.nullable(),
+    cancel_requested: z.boolean(),
+    composition: z
+      .record(z.string(), z.unknown())
+      .meta({ description: 'The composition as submitted, parsed into a JSON document' }),
+  })
+  .meta({ description: 'A task as clients see it; internals such as paths are left out' });
+
+export const taskListSchema = z.object({ tasks: z.array(taskViewSchema) });
+
+export const submittedSchema = z.object({
+  task_id: z.string(),
+  run_id: z.string(),
+  state: z.enum(taskStates),
+  links: z.object({ task: z.string(), logs: z.string(), cancel: z.string(), outputs: z.string() }),
+});
+
+const lineBase = {
+  ts: timestamp,
+  offset: z.string().meta({ description: 'Pass it as `offset` to resume after this line' }),
+};
+
+export const logLineSchema = z
+  .discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('log'),
+      ...lineBase,
+      level: z.enum(['info', 'warn', 'error']),
+      msg: z.string(),
+    }),
+    z.object({
+      kind: z.literal('output'),
+      ...lineBase,
+      group: z.string(),
+      instance: count,
+      stream: z.enum(['stdout', 'stderr']),
+      line: z.string(),
+    }),
+    z.object({
+      kind: z.literal('instance_end'),
+      ...lineBase,
+      group: z.string(),
+      instance: count,
+      outcome: z.enum(instanceOutcomes),
+      reason: z.string(),
+    }),
+    z.object({ kind: z.literal('state'), ...lineBase, state: z.enum(taskStates) }),
+    z.object({
+      kind: z.literal('end'),
+      ...lineBase,
+      state: z.enum(taskStates),
+      outcome: z.enum(runOutcomes).optional(),
+      error: z.string().optional(),
+    }),
+  ])
+  .meta({ description: 'One NDJSON line of a task log; the last line of an ended task is `end`' });
+
+export const healthcheckCheckSchema = z.object({
+  name: z.string(),
+  ok: z.boolean(),
+  message: z.string(),
+  fix: z.string().optional().meta({ description: 'What `fix=true` did about it, when it did something' }),
+});
+
+export const healthcheckReportSchema = z.object({
+  runner: z.string(),
+  ok: z.boolean(),
+  checks: z.array(healthcheckCheckSchema),
+});
+
+export const terminateResultSchema = z.object({
+  runner: z.string(),
+  canceled: z.array(z.string()).meta({ description: 'The ids of the tasks it canceled' }),
+  failed: z.array(z.object({ task: z.string(), reason: z.string() })).meta({
+    description: 'Tasks it could not cancel, with the reason; the others were canceled all the same',
+  }),
+  removed: z.record(z.string(), count).meta({ description: 'How many of each kind of leftover it removed' }),
+});
+
+export const healthSchema = z.object({
+  ok: z.boolean(),
+  checks: z.record(z.string(), z.object({ ok: z.boolean(), message: z.string() })),
+  version: z.string(),
+});
+
+export type TaskListQuery = z.infer<typeof taskListQuerySchema>;
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+export type ProblemDetailView = z.infer<typeof problemDetailSchema>;
+export type RunResultView = z.infer<typeof runResultSchema>;
+export type TaskView = z.infer<typeof taskViewSchema>;
+export type TaskList = z.infer<typeof taskListSchema>;
+export type Submitted = z.infer<typeof submittedSchema>;
+export type LogLine = z.infer<typeof logLineSchema>;
+export type HealthcheckCheck = z.infer<typeof healthcheckCheckSchema>;
+export type HealthcheckReport = z.infer<typeof healthcheckReportSchema>;
+export type TerminateResult = z.infer<typeof terminateResultSchema>;
+export type Health = z.infer<typeof healthSchema>;

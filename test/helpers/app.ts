@@ -1,0 +1,173 @@
+/**
+ * The real HTTP API in-process: `createApp` over the real TaskService, TaskStore, LogBus, TaskQueue
+ * (BullMQ) and task runner on a real redis-server of the test's own, with a FakeBuilder and a FakeRunner
+ * behind the real interfaces. Drive `app` with supertest; nothing listens unless a test asks.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import type { Express } from 'express';
+import type { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { createApp } from '../../api/app.ts';
+import { packPlanDirectory } from '../../cli/pack-plan.ts';
+import type { ApiDeps } from '../../api/deps.ts';
+import type { Health } from '../../api/schemas.ts';
+import { LogBus } from '../../daemon/log-bus.ts';
+import { OutputsStore } from '../../daemon/outputs-store.ts';
+import { RunnerMaintenance } from '../../daemon/runner-maintenance.ts';
+import { TaskQueue } from '../../daemon/task-queue.ts';
+import { TaskRunner } from '../../daemon/task-runner.ts';
+import { TaskService } from '../../daemon/task-service.ts';
+import { TaskStore } from '../../daemon/task-store.ts';
+import { componentsOf, FakeBuilder, FakeRunner } from './fake-components.ts';
+import { repoRoot, scratchDir } from './processes.ts';
+import { startTestRedis } from './redis-server.ts';
+
+export interface TestAppOptions {
+  token?: string;
+  /** 1 MiB unless given. */
+  maxUploadBytes?: number;
+  /** Replace ports of the real daemon with stand-ins (a failing health check, a throwing service). */
+  overrides?: Partial<ApiDeps>;
+}
+
+export interface TestApp {
+  app: Express;
+  /** A client of the app's redis-server, for looking behind the API. */
+  redis: Redis;
+  /** The key prefix of this app's data in Redis. */
+  prefix: string;
+  builder: FakeBuilder;
+  runner: FakeRunner;
+  store: TaskStore;
+  logBus: LogBus;
+  tasks: TaskService;
+  /** `plans`: where task snapshots are extracted; `outputs`: the outputs root. */
+  dirs: { home: string; uploads: string; plans: string; outputs: string; temp: string };
+  close(): Promise<void>;
+}
+
+/** Builds the app and closes it when the test `t` ends (fastify's `build(t)`). */
+export async function buildTestApp(t: TestContext, options: TestAppOptions = {}): Promise<TestApp> {
+  const testApp = await startTestApp(options);
+  t.after(() => testApp.close());
+  return testApp;
+}
+
+/** Builds the app; the caller closes it (in a suite's `after`). */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const scratch = await scratchDir('api');
+  const home = path.join(scratch.dir, 'home');
+  const dirs = {
+    home,
+    uploads: path.join(home, 'uploads'),
+    plans: path.join(home, 'tasks'),
+    outputs: path.join(home, 'outputs'),
+    temp: path.join(home, 'temp'),
+  };
+  for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
+  const redis = await startTestRedis();
+  const prefix = `api${randomBytes(4).toString('hex')}`;
+  const logger: Logger = pino({ level: 'silent' });
+
+  const store = new TaskStore(redis.client, prefix);
+  // Short waits, so a follow whose end line is gone ends within a test's patience.
+  const logBus = new LogBus(redis.client, prefix, { followBlockMs: 200 });
+  const outputs = new OutputsStore(dirs.outputs);
+  const builder = new FakeBuilder('exec:node');
+  const runner = new FakeRunner('local:exec');
+  const queue = new TaskQueue({
+    connection: { path: redis.server.socketPath, maxRetriesPerRequest: null },
+    prefix,
+    concurrency: 2,
+    logger,
+  });
+  const taskRunner = new TaskRunner({
+    store,
+    logBus,
+    builders: new Map([[builder.id, builder]]),
+    runners: new Map([[runner.id, runner]]),
+    tempRoot: dirs.temp,
+    daemonId: 'test',
+    logger,
+  });
+  const tasks = new TaskService({
+    store,
+    queue,
+    logBus,
+    taskRunner,
+    outputs,
+    plansRoot: dirs.plans,
+    known: componentsOf([builder], [runner]),
+    archiveLimits: { maxBytes: 64 * 1024 * 1024, maxEntries: 20_000 },
+    logger,
+  });
+  const maintenance = new RunnerMaintenance({ tasks, store, runners: new Map([[runner.id, runner]]) });
+  const health = async (): Promise<Health> => {
+    const reply = await redis.client.ping();
+    return {
+      ok: reply === 'PONG',
+      checks: { redis: { ok: reply === 'PONG', message: reply } },
+      version: 'test',
+    };
+  };
+  await queue.startWorker((taskId) => taskRunner.process(taskId));
+
+  const app = createApp({
+    tasks,
+    taskList: store,
+    logs: logBus,
+    outputs,
+    maintenance,
+    health,
+    ...(options.token ? { token: options.token } : {}),
+    uploadDir: dirs.uploads,
+    maxUploadBytes: options.maxUploadBytes ?? 1024 * 1024,
+    logger,
+    ...options.overrides,
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    redis: redis.client,
+    prefix,
+    builder,
+    runner,
+    store,
+    logBus,
+    tasks,
+    dirs,
+    close: () =>
+      (closing ??= (async () => {
+        // Each step on its own, so one failing never leaves the others' processes behind.
+        const steps = [
+          async () => taskRunner.stopAll(),
+          () => queue.close(),
+          () => redis.close(),
+          () => scratch.remove(),
+        ];
+        const failures: unknown[] = [];
+        for (const step of steps) await step().catch((error: unknown) => failures.push(error));
+        if (failures.length > 0) throw new AggregateError(failures, 'closing the test app failed');
+      })()),
+  };
+}
+
+/** A composition of one `single` group running the placebo plan's `ok` case on the fakes. */
+export function placeboComposition(
+  global: Record<string, unknown> = {},
+  groups: unknown[] = [{ id: 'single', instances: { count: 1 } }],
+): string {
+  return JSON.stringify({
+    global: { plan: 'placebo', case: 'ok', builder: 'exec:node', runner: 'local:exec', ...global },
+    groups,
+  });
+}
+
+/** The real placebo plan directory, packed as the CLI packs it. */
+export function packPlacebo(): Promise<Buffer> {
+  return packPlanDirectory(path.join(repoRoot, 'plans/placebo'));
+}
