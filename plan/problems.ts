@@ -97,7 +97,9 @@ function issueMessage(issue: z.core.$ZodIssue): string {
     case 'invalid_key':
       return issue.issues[0]?.message ?? issue.message;
     case 'invalid_union':
-      return issue.input === undefined ? `missing; ${issue.message}` : `${issue.message}, got ${got}`;
+      if (issue.input === undefined) return `missing; ${issue.message}`;
+      // A schema's own message may already quote the value.
+      return issue.message.includes(got) ? issue.message : `${issue.message}, got ${got}`;
     default:
       return issue.message;
   }

@@ -13,15 +13,17 @@ import {
 } from '../../runners/local-docker/local-docker-runner.ts';
 import { LocalExecRunner, localExecConfigSchema } from '../../runners/local-exec/local-exec-runner.ts';
 import type { RuntimeImageProvider } from '../../builders/runtime-image.ts';
+import { problemsFromZod } from '../../plan/problems.ts';
 
 const logger = pino({ level: 'silent' });
 const syncService = { path: () => Promise.reject(new Error('not used')) };
 
+// Worded as submission words them (plan/problems.ts), which is what a user reads.
 function issues(schema: z.ZodType, value: unknown): string[] {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { reportInput: true });
   return result.success
     ? []
-    : result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    : problemsFromZod(result.error, 'run_config').map((problem) => `${problem.path}: ${problem.message}`);
 }
 
 describe('runner config schemas', () => {
@@ -42,8 +44,8 @@ describe('runner config schemas', () => {
     assert.deepEqual(issues(localExecConfigSchema, {}), []);
     assert.deepEqual(issues(localExecConfigSchema, { timeout: '1h30m' }), []);
     assert.deepEqual(issues(localExecConfigSchema, { timeout: '90', keep_containers: true }), [
-      'timeout: "90" is not a duration; use a number with a unit, like "90s" or "10m" (units: ns, us, ms, s, m, h; combine them as in "1h30m")',
-      ': Unrecognized key: "keep_containers"',
+      'run_config.timeout: "90" is not a duration; use a number with a unit, like "90s" or "10m" (units: ns, us, ms, s, m, h; combine them as in "1h30m")',
+      'run_config.keep_containers: unknown key "keep_containers"; accepted keys here: timeout',
     ]);
   });
 
@@ -52,8 +54,8 @@ describe('runner config schemas', () => {
       assert.deepEqual(issues(localDockerConfigSchema, { timeout: '90s', keep_containers: keep }), []);
     }
     assert.deepEqual(issues(localDockerConfigSchema, { keep_containers: 'yes', keep_container: true }), [
-      'keep_containers: "yes" is not a yes/no value; use true or false',
-      ': Unrecognized key: "keep_container"',
+      'run_config.keep_containers: "yes" is not a yes/no value; use true or false',
+      'run_config.keep_container: unknown key "keep_container"; accepted keys here: timeout, keep_containers',
     ]);
   });
 
