@@ -1,11 +1,12 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { NotFoundError } from '../core/errors.ts';
+import { walkDir } from '../core/walk-dir.ts';
 
 /** Where runs keep their outputs: `<root>/<runner>/<plan>/<run_id>/<group>/<instance>/`. */
 export class OutputsStore {
@@ -42,18 +43,18 @@ export class OutputsStore {
   }
 }
 
+/** Every regular file under the run's directory, in a fixed order; links and special files are left out. */
 async function addDirectory(packer: ReturnType<typeof tarPack>, dir: string, name: string): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const entry of entries) {
-    const source = path.join(dir, entry.name);
-    const entryName = `${name}/${entry.name}`;
-    if (entry.isDirectory()) {
-      await addDirectory(packer, source, entryName);
-    } else if (entry.isFile()) {
-      const info = await stat(source);
-      const sink = packer.entry({ name: entryName, size: info.size, mode: 0o644, mtime: info.mtime });
-      await pipeline(createReadStream(source, { start: 0, end: Math.max(info.size - 1, 0) }), sink);
-    }
+  for (const entry of await walkDir(dir)) {
+    if (entry.kind !== 'file') continue;
+    const info = await stat(entry.absolute);
+    const sink = packer.entry({
+      name: `${name}/${entry.name}`,
+      size: info.size,
+      mode: 0o644,
+      mtime: info.mtime,
+    });
+    // Read exactly the size in the header: a file still growing must not overrun its tar entry.
+    await pipeline(createReadStream(entry.absolute, { start: 0, end: Math.max(info.size - 1, 0) }), sink);
   }
 }

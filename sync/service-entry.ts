@@ -1,5 +1,5 @@
 // Entry of the bundled sync service the runners start: a process of its own for local:exec (so instance
-// handshakes never wait behind the daemon's work), the sidecar container for local:docker.
+// handshakes never wait behind the daemon's work), the sync service container for local:docker.
 // SYNC_SERVICE_HOST / SYNC_SERVICE_PORT choose where it listens (port 0: any free port; it prints which).
 import { defaultSyncServicePort } from '../core/contract/instance-env.ts';
 import { runSyncServiceCommand } from './main.ts';

@@ -156,7 +156,7 @@ describe('the daemon survives faults and ends interrupted work honestly', () => 
       (await engine.listNetworks(labelFilter({ [runIdLabel]: runId }))).length;
 
     const stalled = await submit('stall', ['--timeout', '5m']);
-    // Two instances and the sidecar, plus the network.
+    // Two instances and the sync service container, plus the network.
     await waitFor(
       "the stalled run's containers to be up",
       async () => ((await objectsOf(stalled)) === 4 ? true : undefined),

@@ -29,35 +29,36 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
     runCli(['--endpoint', daemon.url, ...args], onStdout ? { onStdout } : {});
   const runObjects = async (
     runId: string,
-  ): Promise<{ instances: string[]; sidecars: string[]; networks: string[] }> => {
+  ): Promise<{ instances: string[]; syncServices: string[]; networks: string[] }> => {
     const containers = await engine.listContainers(labelFilter({ [runIdLabel]: runId }), { all: true });
     return {
       instances: containers.filter((c) => c.labels[roleLabel] === 'instance').map((c) => c.id),
-      sidecars: containers.filter((c) => c.labels[roleLabel] === 'sync-service').map((c) => c.id),
+      syncServices: containers.filter((c) => c.labels[roleLabel] === 'sync-service').map((c) => c.id),
       networks: (await engine.listNetworks(labelFilter({ [runIdLabel]: runId }))).map((n) => n.name),
     };
   };
 
-  it('runs the walkthrough in 10 containers plus a sidecar on one network, and removes them all', async () => {
+  it('runs the walkthrough in 10 containers plus the sync service on one network, and removes them all', async () => {
     const archive = path.join(scratch.dir, 'docker-walkthrough.tgz');
     let runId: string | undefined;
     let sawFullRun:
-      { instances: number; sidecars: number; networks: string[]; networksOfContainers: string[] } | undefined;
+      | { instances: number; syncServices: number; networks: string[]; networksOfContainers: string[] }
+      | undefined;
     let watching = true;
     // Watches the engine while the run goes: instance containers exist from creation until the cleanup.
     const watcher = (async () => {
       while (watching) {
         if (runId && !sawFullRun) {
           const objects = await runObjects(runId);
-          if (objects.instances.length === 10 && objects.sidecars.length === 1) {
+          if (objects.instances.length === 10 && objects.syncServices.length === 1) {
             const attached = await Promise.all(
-              [...objects.instances, ...objects.sidecars].map(async (id) =>
+              [...objects.instances, ...objects.syncServices].map(async (id) =>
                 Object.keys((await engine.inspectContainer(id)).ipAddresses),
               ),
             );
             sawFullRun = {
               instances: objects.instances.length,
-              sidecars: objects.sidecars.length,
+              syncServices: objects.syncServices.length,
               networks: objects.networks,
               networksOfContainers: [...new Set(attached.flat())],
             };
@@ -82,13 +83,13 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
     assert.ok(runId);
     assert.deepEqual(sawFullRun, {
       instances: 10,
-      sidecars: 1,
+      syncServices: 1,
       networks: [`tg-${runId}`],
       networksOfContainers: [`tg-${runId}`],
     });
     assert.deepEqual(
       await runObjects(runId),
-      { instances: [], sidecars: [], networks: [] },
+      { instances: [], syncServices: [], networks: [] },
       'nothing of the run remains',
     );
 
@@ -222,7 +223,7 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
     assert.equal(canceled.code, 0, canceled.stderr);
     const task = await waitForState(daemon.url, id, 'canceled');
     assert.equal(task.outcome, 'canceled');
-    assert.deepEqual(await runObjects(id), { instances: [], sidecars: [], networks: [] });
+    assert.deepEqual(await runObjects(id), { instances: [], syncServices: [], networks: [] });
   });
 
   it('healthcheck reports the engine, the runtime image and leftovers, and --fix removes leftovers', async () => {

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
+import { taskViewSchema, type TaskView } from '../../api/schemas.ts';
 import { runCli, waitFor, type CliResult } from './processes.ts';
 
-/** The part of a task record the end-to-end tests look at. */
-export interface TaskJson {
-  id: string;
-  state: string;
-  outcome: string | null;
-  error: string | null;
-  result: {
-    outcome: string;
-    instances: { group: string; index: number; outcome: string; reason: string }[];
-  } | null;
-}
+/** A task as the API answers it; parsed with the API's own schema, so a test fails on a malformed answer. */
+export type TaskJson = TaskView;
 
 export async function taskOf(url: string, id: string): Promise<TaskJson> {
-  return (await (await fetch(`${url}/api/v1/tasks/${id}`)).json()) as TaskJson;
+  return taskViewSchema.parse(await (await fetch(`${url}/api/v1/tasks/${id}`)).json());
 }
 
 /** The task id `testground run` printed. */
