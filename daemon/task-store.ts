@@ -3,19 +3,20 @@ import type { ResolvedRun, RunOutcome, RunResult } from '../core/run.ts';
 import { taskStates, type TaskRecord, type TaskState } from '../core/task.ts';
 import type { Composition } from '../plan/composition.ts';
 
-export interface NewTask {
-  id: string;
-  plan: string;
-  testCase: string;
-  builder: string;
-  runner: string;
-  instances: number;
-  createdBy: string;
-  composition: Composition;
-  resolved: ResolvedRun;
-  planDir: string;
-  outputsDir: string;
-}
+/** What submission knows of a task; the store adds its state, timestamps and run id. */
+export type NewTask = Pick<
+  TaskRecord,
+  | 'id'
+  | 'plan'
+  | 'testCase'
+  | 'builder'
+  | 'runner'
+  | 'instances'
+  | 'createdBy'
+  | 'resolved'
+  | 'planDir'
+  | 'outputsDir'
+> & { composition: Composition };
 
 export interface TaskFilter {
   state?: TaskState;
