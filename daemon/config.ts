@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { parseByteSize } from '../plan/units.ts';
+import { parseByteSize, parseDuration } from '../plan/units.ts';
 import { ValidationError } from '../core/errors.ts';
 
 const listenPattern = /^(?<host>[^:]+|\[[^\]]+\]):(?<port>\d{1,5})$/;
@@ -14,6 +14,8 @@ const configSchema = z.object({
   workerConcurrency: z.coerce.number().int().min(1).max(64),
   token: z.string().min(8, 'at least 8 characters').optional(),
   maxUploadBytes: z.number().int().positive(),
+  // BullMQ renews the lock while a run goes on; a shorter lock notices a silent worker sooner.
+  jobLockMs: z.number().int().min(1_000, 'at least 1s').max(600_000, 'at most 10m'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -35,6 +37,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     workerConcurrency: env.TESTGROUND_WORKER_CONCURRENCY ?? '2',
     token: env.TESTGROUND_TOKEN || undefined,
     maxUploadBytes: parseByteSize(env.TESTGROUND_MAX_UPLOAD ?? '64MiB', 'TESTGROUND_MAX_UPLOAD'),
+    jobLockMs: parseDuration(env.TESTGROUND_JOB_LOCK ?? '30s', 'TESTGROUND_JOB_LOCK'),
     logLevel: env.LOG_LEVEL ?? 'info',
   };
   const parsed = configSchema.safeParse(raw);
@@ -46,6 +49,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       redisPrefix: 'TESTGROUND_REDIS_PREFIX',
       workerConcurrency: 'TESTGROUND_WORKER_CONCURRENCY',
       token: 'TESTGROUND_TOKEN',
+      jobLockMs: 'TESTGROUND_JOB_LOCK',
       logLevel: 'LOG_LEVEL',
     };
     const details = parsed.error.issues.map((issue) => {

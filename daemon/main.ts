@@ -97,6 +97,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     connection: redisOptions(target),
     prefix: config.redisPrefix,
     concurrency: config.workerConcurrency,
+    lockMs: config.jobLockMs,
     logger,
   });
   const taskRunner = new TaskRunner({

@@ -9,6 +9,11 @@ export interface TaskQueueOptions {
   /** Key prefix in Redis, so several deployments (or tests) can share one server. */
   prefix: string;
   concurrency: number;
+  /**
+   * How long a worker's claim on a job lasts without renewal (default 30 s). BullMQ renews it while the
+   * run goes on; a worker silent for this long (its daemon killed, Redis away) has its job handed out again.
+   */
+  lockMs?: number;
   logger: Logger;
 }
 
@@ -58,7 +63,9 @@ export class TaskQueue {
       prefix: `${this.options.prefix}:bull`,
       concurrency: this.options.concurrency,
       // A run can take far longer than a lock; BullMQ renews the lock while the processor is alive.
-      lockDuration: 30_000,
+      lockDuration: this.options.lockMs ?? 30_000,
+      // Look for stalled jobs as often as a lock lasts (BullMQ's defaults are 30 s for both).
+      stalledInterval: this.options.lockMs ?? 30_000,
       maxStalledCount: 1,
     });
     this.worker.on('error', (error) => this.options.logger.warn({ err: error }, 'task worker: redis error'));

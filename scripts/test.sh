@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
-# `npm test`: install what is needed, then type-check, lint and run every test against real Redis and
-# real processes.
+# `npm test`: install what is needed, then type-check, lint and run every test against real Redis, a real
+# Docker engine and real processes. Exits non-zero when any of them fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
-
-echo "== typecheck"
-npx tsc --noEmit -p tsconfig.json
-echo "== lint"
-npx eslint .
-npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
 
 # node --test on Node 20 does not expand globs, and with no files it would find none and pass.
 mapfile -t files < <(find test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
@@ -17,5 +11,36 @@ if [ "${#files[@]}" -eq 0 ]; then
   echo "no test files found under test/" >&2
   exit 1
 fi
-echo "== ${#files[@]} test files"
-node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"
+
+# The static checks share nothing with the tests, and the tests spend much of their time waiting on
+# containers and timers: run the checks beside them and report them at the end.
+checks=$(mktemp -d)
+trap 'rm -rf "$checks"' EXIT
+npx tsc --noEmit -p tsconfig.json >"$checks/typecheck" 2>&1 &
+typecheck=$!
+npx eslint . >"$checks/lint" 2>&1 &
+lint=$!
+npx prettier --check . >"$checks/format" 2>&1 &
+format=$!
+
+# Three files at a time: most of a file's time is spent waiting on containers, processes and timers.
+echo "== ${#files[@]} test files (typecheck, lint and format run beside them)"
+tests=0
+node --import tsx --test --test-concurrency="${TESTGROUND_TEST_CONCURRENCY:-3}" --test-timeout=600000 \
+  "${files[@]}" || tests=$?
+
+failed=0
+for check in typecheck lint format; do
+  if wait "${!check}"; then
+    echo "== $check: ok"
+  else
+    echo "== $check failed:" >&2
+    cat "$checks/$check" >&2
+    failed=1
+  fi
+done
+if [ "$tests" -ne 0 ]; then
+  echo "== tests failed (exit $tests); see the 'not ok' lines above" >&2
+  failed=1
+fi
+exit "$failed"

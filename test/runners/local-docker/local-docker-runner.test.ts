@@ -140,7 +140,10 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
         error.message,
         new RegExp(`the sync service container tg-${runId}-sync exited before it listened`),
       );
-      assert.match(error.message, /its output: starting up\s+cannot bind 0\.0\.0\.0:5050: address in use/);
+      // stdout and stderr are separate streams: their lines may arrive in either order.
+      const output = error.message.slice(error.message.indexOf('its output: '));
+      assert.match(output, /starting up/);
+      assert.match(output, /cannot bind 0\.0\.0\.0:5050: address in use/);
       return true;
     });
     const filter = labelFilter({ [runIdLabel]: runId });
