@@ -9,7 +9,7 @@ import { strictTable } from '../plan/problems.ts';
 import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from './runtime-image.ts';
 import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
 import { nodeBuildConfigShape } from './exec-node.ts';
-import { bundleName, bundlePlan, hashBundleInputs } from './node-bundle.ts';
+import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { dockerStep, planImageLabels, planImageTag } from './plan-image.ts';
 import { stableStringify } from '../core/stable-stringify.ts';
 import { hashDirectory } from './plan-hash.ts';
@@ -54,8 +54,11 @@ export class DockerNodeBuilder implements Builder {
   // Two groups (or two runs) with the same plan and config share one build.
   private readonly builds = new SingleFlight<Artifact>();
 
+  private readonly sdkInputs: BundleInputs;
+
   constructor(options: DockerNodeBuilderOptions) {
     this.options = options;
+    this.sdkInputs = new BundleInputs(options.sdkEntry);
   }
 
   async build(input: BuildInput): Promise<Artifact> {
@@ -70,7 +73,7 @@ export class DockerNodeBuilder implements Builder {
     const hash = await hashDirectory(input.planDir, [
       builderVersion,
       stableStringify(input.buildConfig),
-      await hashBundleInputs(this.options.sdkEntry),
+      await this.sdkInputs.hash(),
       // The image the base ref names now: a re-pulled or rebuilt base makes a new plan image.
       runtime.imageId,
     ]);

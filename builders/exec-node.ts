@@ -8,7 +8,7 @@ import { SingleFlight } from '../core/single-flight.ts';
 import { stableStringify } from '../core/stable-stringify.ts';
 import { strictTable } from '../plan/problems.ts';
 import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
-import { bundleName, bundlePlan, hashBundleInputs } from './node-bundle.ts';
+import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { hashDirectory } from './plan-hash.ts';
 
 // Bump when the bundle layout changes, so old cache entries are not reused.
@@ -42,8 +42,11 @@ export class ExecNodeBuilder implements Builder {
   // Two groups (or two runs) with the same plan and config share one build.
   private readonly builds = new SingleFlight<Artifact>();
 
+  private readonly sdkInputs: BundleInputs;
+
   constructor(options: ExecNodeBuilderOptions) {
     this.options = options;
+    this.sdkInputs = new BundleInputs(options.sdkEntry);
   }
 
   async build(input: BuildInput): Promise<Artifact> {
@@ -51,7 +54,7 @@ export class ExecNodeBuilder implements Builder {
     const hash = await hashDirectory(input.planDir, [
       builderVersion,
       stableStringify(input.buildConfig),
-      await hashBundleInputs(this.options.sdkEntry),
+      await this.sdkInputs.hash(),
     ]);
     const bundleDir = path.join(this.options.cacheDir, hash.slice(0, 32));
     const bundlePath = path.join(bundleDir, bundleName);

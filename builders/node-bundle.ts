@@ -35,25 +35,48 @@ const entryCandidates = ['index.ts', 'index.js', 'index.mjs', 'index.cjs', 'src/
 export const bundleName = 'bundle.mjs';
 
 /**
- * A digest of every file esbuild reads when it bundles `entry` (its metafile's inputs: our SDK, the
+ * A digest of every file esbuild reads when it bundles an entry (its metafile's inputs: our SDK, the
  * contract it imports, the npm packages it pulls in), path and bytes. A plan's bundle depends on these as
  * much as on the plan itself, so they are part of its cache key: hashing only the `sdk/` folder would miss a
  * change in `core/contract/` and reuse a stale bundle.
+ *
+ * Bundling to find the inputs costs a few hundred milliseconds, so the list is kept and only the files are
+ * read again on each call: the list can change only when an import changes, and that changes the bytes of a
+ * file already on it, which sends this back to esbuild for the new list.
  */
-export async function hashBundleInputs(entry: string): Promise<string> {
-  const result = await esbuild({
-    ...nodeBundleOptions,
-    entryPoints: [entry],
-    write: false,
-    metafile: true,
-    absWorkingDir: path.dirname(entry),
-  });
+export class BundleInputs {
+  private readonly entry: string;
+  private known: { files: string[]; hash: string } | undefined;
+
+  constructor(entry: string) {
+    this.entry = entry;
+  }
+
+  async hash(): Promise<string> {
+    if (this.known !== undefined && (await hashFiles(this.known.files)) === this.known.hash) {
+      return this.known.hash;
+    }
+    const result = await esbuild({
+      ...nodeBundleOptions,
+      entryPoints: [this.entry],
+      write: false,
+      metafile: true,
+      absWorkingDir: path.dirname(this.entry),
+    });
+    const files = Object.keys(result.metafile.inputs)
+      .map((input) => path.resolve(path.dirname(this.entry), input))
+      .sort();
+    this.known = { files, hash: await hashFiles(files) };
+    return this.known.hash;
+  }
+}
+
+async function hashFiles(files: readonly string[]): Promise<string> {
   const hash = createHash('sha256');
-  const inputs = Object.keys(result.metafile.inputs).sort();
-  for (const input of inputs) {
-    const file = path.resolve(path.dirname(entry), input);
+  for (const file of files) {
     hash.update(`input\0${file}\0`);
-    hash.update(await readFile(file));
+    // A file that went away is a change too; the next call bundles again and finds the new list.
+    hash.update(await readFile(file).catch(() => Buffer.from('\0missing\0')));
   }
   return hash.digest('hex');
 }

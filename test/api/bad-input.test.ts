@@ -130,6 +130,23 @@ describe('bad input gets a 4xx naming the field, and the API keeps serving', () 
     expectRefused(result, 400, 'invalid_request', /5000/);
   });
 
+  it('rejects build_config and run_config typos at submit, naming the key and the accepted keys', async () => {
+    const result = await submit({
+      composition: composition({ build_config: { entyr: 'main.ts' }, run_config: { keep_container: true } }),
+      plan: placebo,
+    });
+    assert.equal(result.status, 400, JSON.stringify(result.body));
+    const details = new Map(result.body.error?.details.map((detail) => [detail.path, detail.message]));
+    assert.match(
+      details.get('global.build_config.entyr') ?? '',
+      /unknown key "entyr"; accepted keys here: entry/,
+    );
+    assert.match(
+      details.get('global.run_config.keep_container') ?? '',
+      /unknown key "keep_container"; accepted keys here: timeout/,
+    );
+  });
+
   it('rejects archives that are not gzip or not tar', async () => {
     expectRefused(
       await submit({ composition: composition(), plan: Buffer.from('plain text, not an archive') }),
