@@ -17,6 +17,8 @@ export interface ResolvedGroup {
 }
 
 export interface ResolvedRun {
+  /** The composition's name for the run: its `[[runs]]` id, or `default` when it declares none. */
+  id: string;
   /** The manifest name with "/" replaced by "-" (TEST_PLAN). */
   plan: string;
   testCase: string;
@@ -30,6 +32,19 @@ export interface ResolvedRun {
   timeoutMs: number;
   disableMetrics: boolean;
   groups: ResolvedGroup[];
+}
+
+/**
+ * What a composition asks for: one or more runs of one test case of one plan, one after another. Runs
+ * share the composition's groups, so a group's build serves every run that uses it.
+ */
+export interface ResolvedTask {
+  plan: string;
+  testCase: string;
+  runner: string;
+  /** The global builder; groups may override it. */
+  builder: string;
+  runs: ResolvedRun[];
 }
 
 /** How one instance ended (CONTRACT §4, plus `timeout` and `canceled`, which the runner decides). */

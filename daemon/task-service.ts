@@ -64,7 +64,9 @@ export class TaskService {
       );
       const manifestText = await readFile(path.join(planDir, 'manifest.toml'), 'utf8');
       const manifest = parseManifest(manifestText);
-      const resolved = resolveComposition(composition, manifest, this.deps.known);
+      const { task: resolvedTask } = resolveComposition(composition, manifest, this.deps.known);
+      // Several runs per task come with issue 7's task model; until then a task carries its first run.
+      const resolved = resolvedTask.runs[0]!;
       const record = await this.deps.store.create({
         id,
         plan: resolved.plan,

@@ -2,7 +2,7 @@
  * A parsed composition resolved against the plan's manifest and this daemon's builders and runners: the
  * run a runner can start, with every default applied and every problem reported at once.
  */
-import type { ResolvedGroup, ResolvedRun } from '../core/run.ts';
+import type { ResolvedGroup, ResolvedRun, ResolvedTask } from '../core/run.ts';
 import { type ProblemDetail, ValidationError } from '../core/errors.ts';
 import {
   parseCpus,
@@ -41,7 +41,22 @@ export function resolveComposition(
   composition: Composition,
   manifest: Manifest,
   known: Components,
-): ResolvedRun {
+): ResolvedComposition {
+  const run = resolveRun(composition, manifest, known);
+  return {
+    task: { plan: run.plan, testCase: run.testCase, runner: run.runner, builder: run.builder, runs: [run] },
+    warnings: [],
+  };
+}
+
+/** A composition resolved: the runs to carry out, and what was accepted but deserves a word. */
+export interface ResolvedComposition {
+  task: ResolvedTask;
+  /** Keys that have no effect here, values that do not fit their declared type: said, never refused. */
+  warnings: ProblemDetail[];
+}
+
+function resolveRun(composition: Composition, manifest: Manifest, known: Components): ResolvedRun {
   const problems: ProblemDetail[] = [];
   const problem = (path: string, message: string): void => {
     problems.push({ path, message });
@@ -172,6 +187,7 @@ export function resolveComposition(
 
   throwIfProblems(problems, 'composition');
   return {
+    id: composition.runs?.[0]?.id ?? 'default',
     plan: manifest.name.replaceAll('/', '-'),
     testCase: global.case,
     builder: fallbackBuilder ?? resolvedGroups[0]?.builder ?? '',

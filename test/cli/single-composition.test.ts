@@ -8,6 +8,10 @@ import { parseComposition } from '../../plan/composition.ts';
 import { parseManifest } from '../../plan/manifest.ts';
 import { resolveComposition } from '../../plan/resolve-composition.ts';
 
+/** The one run a composition without several [[runs]] resolves to. */
+const resolveFirstRun = (...args: Parameters<typeof resolveComposition>) =>
+  resolveComposition(...args).task.runs[0]!;
+
 const manifest = parseManifest(`
 name = "example"
 [defaults]
@@ -43,7 +47,7 @@ describe('singleRunComposition (testground run single)', () => {
       runConfig: { timeout: '2m' },
       buildConfig: { entry: 'index.ts' },
     });
-    const run = resolveComposition(composition, manifest, known);
+    const run = resolveFirstRun(composition, manifest, known);
     assert.equal(run.totalInstances, 3);
     assert.equal(run.timeoutMs, 120_000);
     assert.deepEqual(

@@ -119,6 +119,7 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
         createdBy: 'test',
         composition: { global: { plan: 'placebo', case: 'ok' } } as unknown as Composition,
         resolved: {
+          id: 'default',
           plan: 'placebo',
           testCase: 'ok',
           builder: 'exec:node',

@@ -11,6 +11,10 @@ import { resolveComposition } from '../../plan/resolve-composition.ts';
 import { localDockerConfigSchema } from '../../runners/local-docker/local-docker-runner.ts';
 import { localExecConfigSchema } from '../../runners/local-exec/local-exec-runner.ts';
 
+/** The one run a composition without several [[runs]] resolves to. */
+const resolveFirstRun = (...args: Parameters<typeof resolveComposition>) =>
+  resolveComposition(...args).task.runs[0]!;
+
 const manifest = parseManifest(`
 name = "example"
 [defaults]
@@ -44,7 +48,7 @@ const known: Components = {
 
 function problems(toml: string): { path: string; message: string }[] {
   try {
-    resolveComposition(parseComposition(toml), manifest, known);
+    resolveFirstRun(parseComposition(toml), manifest, known);
   } catch (error) {
     assert.ok(error instanceof ValidationError, String(error));
     return error.details;
@@ -102,12 +106,12 @@ describe('build_config and run_config are checked at submit', () => {
   });
 
   it("tolerates keys in the manifest's builder table that the builder does not know", () => {
-    const run = resolveComposition(parseComposition(`${head}${group()}`), manifest, known);
+    const run = resolveFirstRun(parseComposition(`${head}${group()}`), manifest, known);
     assert.equal(run.groups[0]?.buildConfig.go_version, '1.14');
   });
 
   it('accepts what the builder and runner declare', () => {
-    const run = resolveComposition(
+    const run = resolveFirstRun(
       parseComposition(
         `${onDocker}[global.build_config]\npath = "Dockerfile"\n[global.run_config]\nkeep_containers = true\n${group()}`,
       ),

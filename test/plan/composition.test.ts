@@ -7,6 +7,10 @@ import { resolveComposition } from '../../plan/resolve-composition.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { parseManifest } from '../../plan/manifest.ts';
 
+/** The one run a composition without several [[runs]] resolves to. */
+const resolveFirstRun = (...args: Parameters<typeof resolveComposition>) =>
+  resolveComposition(...args).task.runs[0]!;
+
 const MANIFEST = parseManifest(`
 name = "example"
 [defaults]
@@ -66,7 +70,7 @@ function messageAt(err: ValidationError, path: string): string {
 }
 
 function resolve(toml: string) {
-  return resolveComposition(parseComposition(toml), MANIFEST, KNOWN);
+  return resolveFirstRun(parseComposition(toml), MANIFEST, KNOWN);
 }
 
 describe('parseComposition', () => {
@@ -563,7 +567,7 @@ instances = { count = 2 }
 
   it("reports a manifest default builder this daemon lacks, at the manifest's path", () => {
     const err = validationError(() =>
-      resolveComposition(
+      resolveFirstRun(
         parseComposition(
           '[global]\nplan = "example"\ncase = "sync"\n[[groups]]\nid = "a"\ninstances = { count = 2 }\n',
         ),
@@ -594,7 +598,7 @@ instances = { count = 2 }
     const manifest = parseManifest(
       'name = "org/example"\n[builders."exec:node"]\n[runners."local:exec"]\n[[testcases]]\nname = "t"\ninstances = { min = 1, max = 1 }\n',
     );
-    const run = resolveComposition(
+    const run = resolveFirstRun(
       parseComposition(
         '[global]\nplan = "org/example"\ncase = "t"\nbuilder = "exec:node"\nrunner = "local:exec"\n[[groups]]\nid = "a"\ninstances = { count = 1 }\n',
       ),

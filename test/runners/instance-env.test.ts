@@ -5,6 +5,7 @@ import type { ResolvedRun } from '../../core/run.ts';
 
 describe('instance environment (CONTRACT §2)', () => {
   const run: ResolvedRun = {
+    id: 'default',
     plan: 'example',
     testCase: 'sync',
     builder: 'exec:node',

@@ -98,6 +98,7 @@ function runInput(
   return {
     runId,
     run: {
+      id: 'default',
       plan: 'runner-test',
       testCase: 'case',
       builder: 'docker:node',
