@@ -248,6 +248,7 @@ instances = { count = 1 }
     assert.deepEqual(
       { ...run, groups: undefined },
       {
+        id: 'default',
         plan: 'example',
         testCase: 'sync',
         builder: 'exec:node',
