@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Artifact, ArtifactKind } from '../core/artifact.ts';
+import type { BuildDependency } from '../core/run.ts';
 import { BuildError } from '../core/errors.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import { problemsFromZod } from '../plan/problems.ts';
@@ -10,6 +11,8 @@ export interface BuildInput {
   /** Manifest name with `/` replaced by `-`. */
   planName: string;
   buildConfig: Record<string, unknown>;
+  /** Packages to take at another version or from another source than the plan's package.json says; none when absent. */
+  dependencies?: readonly BuildDependency[];
   log: TaskLog;
   signal: AbortSignal;
 }

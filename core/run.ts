@@ -3,6 +3,17 @@
  * and how every instance and the run as a whole ended. Plain data, shared by every layer.
  */
 
+/**
+ * `[groups.build] dependencies`: a package the plan's build takes at another version (`version`) or from
+ * another source (`target`: anything npm accepts as a version, like a tarball or `npm:other@1.2.3`), as the
+ * original's Go builders did for Go modules.
+ */
+export interface BuildDependency {
+  module: string;
+  version?: string;
+  target?: string;
+}
+
 /** One group of one run, with everything a builder and a runner need and nothing left to default. */
 export interface ResolvedGroup {
   /** The group id instances see as TEST_GROUP_ID; safe to use as a directory name. */
@@ -14,6 +25,10 @@ export interface ResolvedGroup {
   resources: { memoryBytes?: number; cpus?: number };
   /** After precedence: run-group > run > group > global > manifest default. */
   testParams: Record<string, string>;
+  /** Package overrides for the build; part of what makes two builds the same. */
+  dependencies: BuildDependency[];
+  /** A prebuilt artifact (`run.artifact`, `--use-build`): the group is not built, it starts from this. */
+  artifact?: string;
 }
 
 export interface ResolvedRun {

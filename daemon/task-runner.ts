@@ -172,13 +172,14 @@ export class TaskRunner {
     for (const group of task.resolved.groups) {
       const builder = this.deps.builders.get(group.builder);
       if (!builder) throw new Error(`builder ${group.builder} is not available on this daemon`);
-      const key = `${group.builder}\0${stableStringify(group.buildConfig)}`;
+      const key = `${group.builder}\0${stableStringify(group.buildConfig)}\0${stableStringify(group.dependencies)}`;
       const artifact = await builds.run(key, () => {
         log.info(`building group ${group.id} with ${group.builder}`);
         return builder.build({
           planDir: task.planDir,
           planName: task.plan,
           buildConfig: group.buildConfig,
+          dependencies: group.dependencies,
           log,
           signal,
         });

@@ -176,6 +176,7 @@ function resolveRun(composition: Composition, manifest: Manifest, known: Compone
         ...group?.build_config,
       },
       resources: resolveResources(group, groupIndex, problem),
+      dependencies: [],
       testParams: {
         ...defaultParams,
         ...globalParams,

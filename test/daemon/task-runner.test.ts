@@ -106,6 +106,7 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
         buildConfig: {},
         resources: {},
         testParams: {},
+        dependencies: [],
         ...group,
       }));
       const totalInstances = resolvedGroups.reduce((sum, group) => sum + group.instances, 0);

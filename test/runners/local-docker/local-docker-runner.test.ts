@@ -88,6 +88,7 @@ const group = (id: string): ResolvedGroup => ({
   buildConfig: {},
   resources: {},
   testParams: {},
+  dependencies: [],
 });
 
 function runInput(
