@@ -276,6 +276,7 @@ instances = { count = 1 }
         builder: 'exec:node',
         buildConfig: { minify: false, target: 'node20' },
         resources: {},
+        dependencies: [],
         testParams: defaults,
       },
       {
