@@ -285,6 +285,7 @@ instances = { count = 1 }
         builder: 'exec:node',
         buildConfig: { minify: true, target: 'node20' },
         resources: { memoryBytes: 1024 ** 3, cpus: 1.5 },
+        dependencies: [],
         testParams: defaults,
       },
     ]);
