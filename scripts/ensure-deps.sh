@@ -37,6 +37,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
   (systemctl stop redis-server || service redis-server stop || true) >/dev/null 2>&1
 fi
 
+# xmllint validates the JUnit reports in the tests against a schema.
+if ! command -v xmllint >/dev/null 2>&1; then
+  as_root xmllint "sudo apt-get install -y libxml2-utils"
+  echo "installing libxml2-utils (xmllint) from Debian"
+  apt_install libxml2-utils
+fi
+
 if [ "${TESTGROUND_SKIP_DOCKER:-}" = "1" ]; then exit 0; fi
 if ! command -v dockerd >/dev/null 2>&1; then
   as_root dockerd "sudo apt-get install -y docker.io"
