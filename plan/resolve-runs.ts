@@ -3,7 +3,7 @@
  * entry when there are none, each with its instance counts, resources and params worked out.
  */
 import type { ResolvedGroup } from '../core/run.ts';
-import type { Composition, CompositionInstances } from './composition.ts';
+import type { Composition, CompositionInstances, CompositionRun } from './composition.ts';
 import type { Findings } from './findings.ts';
 import type { TestCaseSpec } from './manifest.ts';
 import { describeValue, listOrNone } from './problems.ts';
@@ -38,7 +38,7 @@ interface Slot {
 
 type Total = { value: number; path: string };
 
-export const defaultRunId = 'default';
+const defaultRunId = 'default';
 
 export function resolveRuns(
   composition: Composition,
@@ -64,7 +64,14 @@ export function resolveRuns(
       );
     }
   });
-  return runs.map((_, index) => explicitRun(composition, index, testCase, bases, params, findings));
+  return runs.map((run, index) =>
+    explicitRun(run, `runs[${index}]`, composition.global.total_instances, {
+      testCase,
+      bases,
+      params,
+      findings,
+    }),
+  );
 }
 
 /** No [[runs]]: one run of every group, as the original's `GenerateDefaultRun` made. */
@@ -87,16 +94,19 @@ function defaultRun(
   return shapeRun(defaultRunId, slots, total, { testCase, runPath: undefined, findings });
 }
 
+/** One `[[runs]]` entry; `at` is its path (`runs[1]`). */
 function explicitRun(
-  composition: Composition,
-  runIndex: number,
-  testCase: TestCaseSpec | undefined,
-  bases: readonly GroupBasis[],
-  params: ParamResolver,
-  findings: Findings,
+  run: CompositionRun,
+  at: string,
+  globalTotal: number | undefined,
+  ctx: {
+    testCase: TestCaseSpec | undefined;
+    bases: readonly GroupBasis[];
+    params: ParamResolver;
+    findings: Findings;
+  },
 ): RunShape {
-  const run = composition.runs![runIndex]!;
-  const at = `runs[${runIndex}]`;
+  const { testCase, bases, params, findings } = ctx;
   const runParams = params.level(run.test_params, `${at}.test_params`);
   // A run may use one group several times, under different run-group ids (as in the original).
   checkIds(
@@ -134,7 +144,6 @@ function explicitRun(
   });
 
   let total: Total | undefined;
-  const globalTotal = composition.global.total_instances;
   if (run.total_instances !== undefined)
     total = { value: run.total_instances, path: `${at}.total_instances` };
   else if (globalTotal !== undefined && slots.some((slot) => slot.instances?.percentage !== undefined)) {
