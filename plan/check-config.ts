@@ -5,7 +5,8 @@
 import type { z } from 'zod';
 import type { ArtifactKind } from '../core/artifact.ts';
 import type { ProblemDetail } from '../core/errors.ts';
-import { formatPath, problemsFromZod } from './problems.ts';
+import { originalComponentsWithKey } from './original-config-keys.ts';
+import { formatPath, listOrNone, problemsFromZod } from './problems.ts';
 
 /** The config keys one builder or runner understands, as a strict table whose keys are all optional. */
 export type ConfigSchema = z.ZodObject;
@@ -40,25 +41,66 @@ export interface ConfigLayer {
   strict: boolean;
 }
 
+/** What a config check found: refusals (typos, bad values) and warnings (keys that have no effect here). */
+export interface ConfigCheck {
+  problems: ProblemDetail[];
+  warnings: ProblemDetail[];
+}
+
+/** The builder or runner whose config is checked. */
+export interface ConfigOwner {
+  kind: 'builder' | 'runner';
+  id: string;
+  schema: ConfigSchema;
+}
+
 /**
- * The problems of each layer checked on its own (every key is optional, so a layer is valid alone), paths
- * pointing into the layer that set the value. Keys in `checkedElsewhere` are left to their own checks.
+ * Each layer checked on its own (every key is optional, so a layer is valid alone), paths pointing into the
+ * layer that set the value. In a strict layer, a key the component does not know is refused as a typo,
+ * unless it is a key of the original Testground's builders or runners (`go_version`, `keep_service`, …):
+ * compositions written for the original carry those, so they are warned about as having no effect. Keys in
+ * `checkedElsewhere` are left to their own checks.
  */
 export function checkConfigLayers(
-  schema: ConfigSchema,
+  owner: ConfigOwner,
   layers: readonly ConfigLayer[],
   checkedElsewhere: readonly string[] = [],
-): ProblemDetail[] {
-  const problems: ProblemDetail[] = [];
+): ConfigCheck {
+  const found: ConfigCheck = { problems: [], warnings: [] };
+  const known = Object.keys(owner.schema.shape);
+  // A schema that lets unknown keys through (zod's loose object) has no typos to find.
+  const catchall = owner.schema.def.catchall?._zod.def.type;
+  const takesAnyKey = catchall !== undefined && catchall !== 'never';
   for (const layer of layers) {
     if (layer.values === undefined) continue;
-    const values = Object.fromEntries(
-      Object.entries(layer.values).filter(([key]) => !checkedElsewhere.includes(key)),
-    );
-    const parsed = (layer.strict ? schema : schema.strip()).safeParse(values, { reportInput: true });
-    if (!parsed.success) problems.push(...problemsFromZod(parsed.error, layer.path));
+    const values: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(layer.values)) {
+      if (checkedElsewhere.includes(key)) continue;
+      if (known.includes(key) || !layer.strict || takesAnyKey) {
+        values[key] = value;
+        continue;
+      }
+      const path = formatPath([key], layer.path);
+      const original = originalComponentsWithKey(owner.kind, key);
+      if (original === undefined) {
+        found.problems.push({
+          path,
+          message: `unknown key ${JSON.stringify(key)}; accepted keys here: ${listOrNone(known)}`,
+        });
+      } else {
+        const whose = `the original's ${original.join(', ')} ${owner.kind}${original.length === 1 ? '' : 's'}`;
+        found.warnings.push({
+          path,
+          message:
+            `${JSON.stringify(key)} was a setting of ${whose}; it has no effect on ${owner.id}, ` +
+            `which understands: ${listOrNone(known)}`,
+        });
+      }
+    }
+    const parsed = owner.schema.strip().safeParse(values, { reportInput: true });
+    if (!parsed.success) found.problems.push(...problemsFromZod(parsed.error, layer.path));
   }
-  return problems;
+  return found;
 }
 
 /** The path of a manifest's builder or runner table: `manifest.builders."exec:node"`. */

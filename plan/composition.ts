@@ -1,6 +1,6 @@
 /** A composition (CONTRACT §6), TOML or JSON, parsed and checked for shape; see resolve-composition.ts for the rest. */
 import { z } from 'zod';
-import { parseByteSize } from './units.ts';
+import { parseByteSize, parseCpus } from './units.ts';
 import { ValidationError } from '../core/errors.ts';
 import { describeJsonSyntaxError } from './json-error-position.ts';
 import {
@@ -11,11 +11,8 @@ import {
   throwIfProblems,
 } from './problems.ts';
 
-export const severalRunsMessage =
-  'several [[runs]] in one composition are not supported yet; submit one composition per run';
-
 // ---------------------------------------------------------------------------------------------------------
-// Schema (CONTRACT §6)
+// Schema (CONTRACT §6, and every key of the original Testground's composition)
 // ---------------------------------------------------------------------------------------------------------
 
 /** Users write `count = 3` or `enabled = true`; instances always receive strings, so values are carried as such. */
@@ -28,32 +25,57 @@ const testParamsSchema = z.record(
 
 const configSchema = z.record(z.string(), z.unknown());
 
+/**
+ * `count` or `percentage`. The original read both into Go numbers, where 0 means unset, so a composition
+ * may write `{ count = 0, percentage = 0.5 }`; zeros are dropped here and only one real value may remain.
+ */
 const instancesSchema = strictTable({
-  count: z.int().min(1).optional(),
+  count: z.int().min(0).optional(),
   percentage: z
     .number()
-    .gt(0)
+    .min(0)
     .lte(1, {
       error: (issue) =>
         `percentage is a fraction of total_instances between 0 and 1, like 0.25 for a quarter; got ${describeValue(issue.input)}`,
     })
     .optional(),
-}).superRefine((instances, ctx) => {
-  const hasCount = instances.count !== undefined;
-  if (hasCount === (instances.percentage !== undefined)) {
-    ctx.addIssue({
-      code: 'custom',
-      message: hasCount
-        ? 'set count or percentage, not both'
-        : 'set either count (a number of instances) or percentage (a fraction of total_instances, like 0.25)',
-    });
-  }
-});
+})
+  .superRefine((instances, ctx) => {
+    const count = instances.count ?? 0;
+    const percentage = instances.percentage ?? 0;
+    if (count > 0 && percentage > 0) {
+      ctx.addIssue({ code: 'custom', message: 'set count or percentage, not both' });
+    } else if (count === 0 && percentage === 0) {
+      const either =
+        'set either count (a number of instances) or percentage (a fraction of total_instances, like 0.25)';
+      const zero =
+        instances.count !== undefined
+          ? 'count'
+          : instances.percentage !== undefined
+            ? 'percentage'
+            : undefined;
+      ctx.addIssue({
+        code: 'custom',
+        ...(zero === undefined ? {} : { path: [zero] }),
+        message:
+          zero === undefined ? either : `${zero} = 0 means unset (as in the original Testground); ${either}`,
+      });
+    }
+  })
+  .transform(({ count, percentage }) => ({
+    ...(count ? { count } : {}),
+    ...(percentage ? { percentage } : {}),
+  }));
+
+/** `""` means unset, as the original's Go strings did. */
+const emptyIsUnset = <T>(value: T): T | undefined => (value === '' ? undefined : value);
 
 const resourcesSchema = strictTable({
   memory: z
-    .union([z.string(), z.number()], { error: 'expected a byte size, like "512MiB"' })
+    .union([z.string(), z.number()], { error: 'expected a byte size, like "512MiB" or "1Gi"' })
+    .transform(emptyIsUnset)
     .superRefine((memory, ctx) => {
+      if (memory === undefined) return;
       try {
         parseByteSize(memory, 'memory');
       } catch (err) {
@@ -62,29 +84,67 @@ const resourcesSchema = strictTable({
       }
     })
     .optional(),
-  // The Go composition carried cpu as a string ("0.5"); both spellings mean a number of CPUs.
+  // The original carried cpu as a string ("0.5", or millicores "500m" for cluster:k8s).
   cpu: z
     .union([z.number(), z.string()], { error: 'expected a number of CPUs, like 0.5 or 2' })
+    .transform(emptyIsUnset)
     .superRefine((cpu, ctx) => {
-      if (parseCpus(cpu) === undefined) {
+      if (cpu !== undefined && parseCpus(cpu) === undefined) {
         ctx.addIssue({
           code: 'custom',
-          message: `expected a positive number of CPUs, like 0.5 or 2, got ${describeValue(cpu)}`,
+          message: `expected a positive number of CPUs, like 0.5, 2 or "1500m" (millicores), got ${describeValue(cpu)}`,
         });
       }
     })
     .optional(),
 });
 
-const runSectionSchema = strictTable({ test_params: testParamsSchema.optional() });
+/** The original's `profiles` (pprof kinds → frequency); accepted, and warned about when resolved. */
+const profilesSchema = z.record(z.string(), z.string());
+
+const runSectionSchema = strictTable({
+  /** A prebuilt artifact to run instead of building; `""` means unset. */
+  artifact: z.string().transform(emptyIsUnset).optional(),
+  test_params: testParamsSchema.optional(),
+  profiles: profilesSchema.optional(),
+});
+
+/**
+ * A package to take at another version, or from another source. Empty strings mean unset (Go zero values);
+ * an entry must still say what to take.
+ */
+const dependencySchema = strictTable({
+  module: z.string().trim().min(1),
+  version: z.string().trim().transform(emptyIsUnset).optional(),
+  target: z.string().trim().transform(emptyIsUnset).optional(),
+}).superRefine((dependency, ctx) => {
+  if (dependency.version === undefined && dependency.target === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['version'],
+      message:
+        `dependency ${JSON.stringify(dependency.module)} says neither which version to take nor where from; ` +
+        'set version (like "1.2.3") or target (anything npm accepts, like "npm:other@1.2.3" or a tarball URL)',
+    });
+  }
+});
+
+/** `[global.build]` / `[groups.build]`: the original's build selectors and dependency overrides. */
+const buildSectionSchema = strictTable({
+  selectors: z.array(z.string()).optional(),
+  dependencies: z.array(dependencySchema).optional(),
+});
 
 const groupSchema = strictTable({
   id: z.string(),
   builder: z.string().min(1).optional(),
   build_config: configSchema.optional(),
+  build: buildSectionSchema.optional(),
   resources: resourcesSchema.optional(),
   instances: instancesSchema.optional(),
   run: runSectionSchema.optional(),
+  // Not a key of the original's groups (its TOML decoder ignored it); accepted and warned about.
+  run_config: configSchema.optional(),
 });
 
 const globalSchema = strictTable({
@@ -94,35 +154,42 @@ const globalSchema = strictTable({
   runner: z.string().min(1).optional(),
   total_instances: z.int().min(1).optional(),
   build_config: configSchema.optional(),
+  build: buildSectionSchema.optional(),
   run_config: configSchema.optional(),
   run: runSectionSchema.optional(),
   disable_metrics: z.boolean().optional(),
+  concurrent_builds: z.int().optional(),
 });
 
 const runGroupSchema = strictTable({
   id: z.string(),
   group_id: z.string().min(1).optional(),
+  resources: resourcesSchema.optional(),
   instances: instancesSchema.optional(),
   test_params: testParamsSchema.optional(),
+  profiles: profilesSchema.optional(),
 });
 
 const runSchema = strictTable({
-  id: z.string().min(1),
+  id: z.string(),
   total_instances: z.int().min(1).optional(),
   test_params: testParamsSchema.optional(),
-  groups: z.array(runGroupSchema).min(1),
+  groups: z.array(runGroupSchema).min(1, { error: 'a run needs at least one [[runs.groups]] table' }),
 });
 
 const compositionSchema = strictTable({
   metadata: strictTable({ name: z.string().optional(), author: z.string().optional() }).optional(),
   global: globalSchema,
   groups: z.array(groupSchema).min(1, { error: 'declare at least one [[groups]] table' }),
-  runs: z.array(runSchema).max(1, { error: severalRunsMessage }).optional(),
+  runs: z.array(runSchema).optional(),
 });
 
 export type Composition = z.infer<typeof compositionSchema>;
 export type CompositionGroup = z.infer<typeof groupSchema>;
 export type CompositionInstances = z.infer<typeof instancesSchema>;
+export type CompositionResources = z.infer<typeof resourcesSchema>;
+export type CompositionBuild = z.infer<typeof buildSectionSchema>;
+export type CompositionRun = z.infer<typeof runSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
 // Parsing
@@ -130,8 +197,8 @@ export type CompositionInstances = z.infer<typeof instancesSchema>;
 
 /**
  * Parses a composition, TOML or JSON (JSON when the first non-blank character is `{`), and checks its
- * shape. Unknown keys are rejected with the list of keys accepted there. Checks that need the plan's
- * manifest happen in `resolveComposition`.
+ * shape. Unknown keys are rejected with the list of keys accepted there; every key of the original
+ * Testground's composition is known. Checks that need the plan's manifest happen in `resolveComposition`.
  *
  * @throws ValidationError listing every problem, with paths like `groups[1].instances`; a syntax error
  *   names its line and column.
@@ -158,11 +225,4 @@ function parseJsonDocument(text: string): unknown {
     const message = `not valid JSON: ${describeJsonSyntaxError(text, err)}`;
     throw new ValidationError(`composition is ${message}`, [{ path: 'composition', message }]);
   }
-}
-
-/** A number of CPUs, as a number or as text (`"0.5"`); undefined unless it is positive. */
-export function parseCpus(value: number | string): number | undefined {
-  const cpus =
-    typeof value === 'number' ? value : /^\s*\d*\.?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
-  return Number.isFinite(cpus) && cpus > 0 ? cpus : undefined;
 }

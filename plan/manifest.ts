@@ -1,30 +1,34 @@
 /** A plan's `manifest.toml` (CONTRACT §5), parsed and checked. */
 import { z } from 'zod';
 import { type ProblemDetail } from '../core/errors.ts';
-import { canonicalParamType, normalizeParamValue, paramTypes, type ParamType } from './param-types.ts';
-import { listOrNone, parseTomlDocument, problemsFromZod, strictTable, throwIfProblems } from './problems.ts';
+import { canonicalParamType, fitParamValue, paramTypes, type ParamType } from './param-types.ts';
+import {
+  formatPath,
+  listOrNone,
+  parseTomlDocument,
+  problemsFromZod,
+  strictTable,
+  throwIfProblems,
+} from './problems.ts';
 
 const acceptedTypes = `accepted types: ${paramTypes.join(', ')} (also integer, boolean, float64, []string, …)`;
 
+const scalarSchema = z
+  .union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' })
+  .transform((value) => String(value));
+
+// The original read only type, desc, unit and default, as information for people; `values`/`options` (for
+// enums) and `min`/`max` are what real manifests add. Other keys are refused: a typo (`defualt`) would
+// otherwise silently lose a default.
 const paramSpecSchema = strictTable({
-  type: z.string().transform((spelling, ctx): ParamType => {
-    const type = canonicalParamType(spelling);
-    if (type === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `unknown type ${JSON.stringify(spelling)}; ${acceptedTypes}`,
-      });
-      return z.NEVER;
-    }
-    return type;
-  }),
+  type: z.string().optional(),
   desc: z.string().optional(),
   unit: z.string().optional(),
   default: z.unknown().optional(),
-}).superRefine((spec, ctx) => {
-  if (spec.default === undefined) return;
-  const check = normalizeParamValue(spec.type, spec.default);
-  if (!check.ok) ctx.addIssue({ code: 'custom', path: ['default'], message: check.message });
+  values: z.array(scalarSchema).optional(),
+  options: z.array(scalarSchema).optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
 });
 
 /** Instances receive params packed as `k1=v1|k2=v2`, so names holding `=` or `|` could not be unpacked. */
@@ -68,9 +72,10 @@ const testCaseSchema = z.object({
 /** Builder/runner tables are free-form configuration (`enabled = true`, `go_version = "1.13"`, …). */
 const configTablesSchema = z.record(z.string().min(1), z.record(z.string(), z.unknown()));
 
-// Plan names end up in directory names and TEST_PLAN ("/" becomes "-"), hence the narrow character set.
-const planNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, {
-  error: 'must start with a letter or digit and hold only letters, digits, ".", "_", "-" and "/"',
+// Plan names end up in directory names and TEST_PLAN ("/" becomes "-"), hence the narrow character set;
+// ":" is allowed because real plans are named like `webrtc:go`.
+const planNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, {
+  error: 'must start with a letter or digit and hold only letters, digits, ".", "_", "-", ":" and "/"',
 });
 
 // Unknown top-level keys (`source_path`, `extra_sources` in Go-era manifests) are tolerated and dropped.
@@ -79,6 +84,7 @@ const manifestSchema = z.object({
   defaults: strictTable({
     builder: z.string().min(1).optional(),
     runner: z.string().min(1).optional(),
+    disable_metrics: z.boolean().optional(),
   }).default({}),
   builders: configTablesSchema.refine((tables) => Object.keys(tables).length > 0, {
     error: 'the plan declares no builders; add one, like [builders."exec:node"]',
@@ -91,18 +97,51 @@ const manifestSchema = z.object({
     .min(1, { error: 'the plan declares no test cases; add a [[testcases]] table' }),
 });
 
-export type ParamSpec = z.infer<typeof paramSpecSchema>;
-export type TestCaseSpec = z.infer<typeof testCaseSchema>;
-export type Manifest = z.infer<typeof manifestSchema>;
+/** One declared test param. Types are checked against values, and a value that does not fit is warned about. */
+export interface ParamSpec {
+  /** `string` when the manifest gives none or one this daemon does not know (with a warning). */
+  type: ParamType;
+  desc?: string;
+  unit?: string;
+  /** As written in the manifest; instances receive it as text (tables and arrays as JSON). */
+  default?: unknown;
+  /** The values an enum may take (`values` and `options` together). */
+  values?: string[];
+  min?: number;
+  max?: number;
+}
+
+export interface TestCaseSpec {
+  name: string;
+  instances: { min: number; max: number; default: number };
+  params: Record<string, ParamSpec>;
+}
+
+export interface Manifest {
+  name: string;
+  /**
+   * What a composition falls back to when it names no builder or runner. The original never read this
+   * table; a default the plan does not declare is dropped with a warning.
+   */
+  defaults: { builder?: string; runner?: string; disable_metrics?: boolean };
+  builders: Record<string, Record<string, unknown>>;
+  runners: Record<string, Record<string, unknown>>;
+  testcases: TestCaseSpec[];
+  /** What was accepted but deserves a word, with paths like `manifest.testcases[0].params.n.default`. */
+  warnings: ProblemDetail[];
+}
 
 /**
  * Parses and validates a plan's `manifest.toml` (CONTRACT §5).
  *
  * Accepted beyond the contract, because real manifests have them: `[build_strategies]`/`[run_strategies]`
  * (the Go-era names of `[builders]`/`[runners]`), param defaults written as strings (`default = "true"`),
- * param type spellings such as `integer`, `boolean`, `float64`, `[]string`; a missing `instances.default`
- * means `instances.min`. Unknown keys are rejected only inside `[defaults]`, `instances` and param specs,
- * where a typo (`defualt`) would otherwise silently lose a setting.
+ * param type spellings such as `integer`, `boolean`, `float64`, `[]string`, `enum` with `values` or
+ * `options`, `min`/`max`; a missing `instances.default` means `instances.min`. As in the original, a param's
+ * type is information: a default or value that does not fit it, an unknown type, or a `[defaults]` entry
+ * naming a builder or runner the plan does not declare is a warning, not a refusal. Unknown keys are
+ * rejected only inside `[defaults]`, `instances` and param specs, where a typo (`defualt`) would otherwise
+ * silently lose a setting.
  *
  * @throws ValidationError listing every problem, with paths like `manifest.testcases[1].instances.min`.
  */
@@ -112,10 +151,29 @@ export function parseManifest(text: string): Manifest {
   const input = applyLegacyTableNames(raw, problems);
   const result = manifestSchema.safeParse(input, { reportInput: true });
   if (!result.success) problems.push(...problemsFromZod(result.error, 'manifest'));
-  problems.push(...crossCheck(input));
+  problems.push(...duplicateTestCases(input));
   throwIfProblems(problems, 'manifest.toml');
   if (!result.success) throw new Error('unreachable: zod failed without issues');
-  return result.data;
+
+  const warnings: ProblemDetail[] = [];
+  const parsed = result.data;
+  return {
+    name: parsed.name,
+    defaults: declaredDefaults(parsed, warnings),
+    builders: parsed.builders,
+    runners: parsed.runners,
+    testcases: parsed.testcases.map((testCase, index) => ({
+      name: testCase.name,
+      instances: testCase.instances,
+      params: Object.fromEntries(
+        Object.entries(testCase.params).map(([name, spec]) => [
+          name,
+          paramSpec(spec, formatPath(['testcases', index, 'params', name], 'manifest'), warnings),
+        ]),
+      ),
+    })),
+    warnings,
+  };
 }
 
 function applyLegacyTableNames(
@@ -140,10 +198,9 @@ function applyLegacyTableNames(
   return input;
 }
 
-/** Checks that span several tables; run on the raw document so they are reported alongside schema problems. */
-function crossCheck(input: Record<string, unknown>): ProblemDetail[] {
+/** Run on the raw document, so the problem is reported alongside schema problems. */
+function duplicateTestCases(input: Record<string, unknown>): ProblemDetail[] {
   const problems: ProblemDetail[] = [];
-
   const firstIndexByName = new Map<string, number>();
   const testcases = Array.isArray(input.testcases) ? (input.testcases as unknown[]) : [];
   testcases.forEach((tc, index) => {
@@ -158,26 +215,77 @@ function crossCheck(input: Record<string, unknown>): ProblemDetail[] {
       });
     }
   });
+  return problems;
+}
 
-  const defaults = isTable(input.defaults) ? input.defaults : {};
+/**
+ * `[defaults]` with the builder and runner kept only when the plan declares them. The original ignored
+ * this table altogether (its compositions always named a builder and a runner), so a default naming
+ * something undeclared, like `exec:go` in a plan that only declares `docker:go`, is dropped with a warning.
+ */
+function declaredDefaults(
+  parsed: z.infer<typeof manifestSchema>,
+  warnings: ProblemDetail[],
+): Manifest['defaults'] {
+  const defaults = { ...parsed.defaults };
   for (const [key, tables, example] of [
     ['builder', 'builders', 'exec:node'],
     ['runner', 'runners', 'local:exec'],
   ] as const) {
     const chosen = defaults[key];
-    const declaredTables = input[tables];
-    if (typeof chosen !== 'string' || chosen === '' || !isTable(declaredTables)) continue;
-    const declared = Object.keys(declaredTables);
-    if (!declared.includes(chosen)) {
-      problems.push({
-        path: `manifest.defaults.${key}`,
+    if (chosen === undefined) continue;
+    const declared = Object.keys(parsed[tables]);
+    if (declared.includes(chosen)) continue;
+    delete defaults[key];
+    warnings.push({
+      path: `manifest.defaults.${key}`,
+      message:
+        `${key} ${JSON.stringify(chosen)} is not declared in [${tables}] (declared: ${listOrNone(declared)}), so it ` +
+        `is ignored, as the original Testground ignored [defaults]; a composition without global.${key} is ` +
+        `refused (declare it with [${tables}.${JSON.stringify(chosen)}], as in [${tables}."${example}"], to use it)`,
+    });
+  }
+  return defaults;
+}
+
+function paramSpec(raw: z.infer<typeof paramSpecSchema>, path: string, warnings: ProblemDetail[]): ParamSpec {
+  let type: ParamType = 'string';
+  if (raw.type !== undefined) {
+    const known = canonicalParamType(raw.type);
+    if (known !== undefined) type = known;
+    else {
+      warnings.push({
+        path: `${path}.type`,
         message:
-          `${key} ${JSON.stringify(chosen)} is not declared in [${tables}]; declared: ${listOrNone(declared)} ` +
-          `(declare it with [${tables}.${JSON.stringify(chosen)}], as in [${tables}."${example}"])`,
+          `unknown type ${JSON.stringify(raw.type)}, read as string: values are passed on unchecked ` +
+          `(the original's types were informational); ${acceptedTypes}`,
       });
     }
   }
-  return problems;
+  const spec: ParamSpec = { type };
+  if (raw.desc !== undefined) spec.desc = raw.desc;
+  if (raw.unit !== undefined) spec.unit = raw.unit;
+  if (raw.default !== undefined) spec.default = raw.default;
+  if (raw.values !== undefined || raw.options !== undefined)
+    spec.values = [...new Set([...(raw.values ?? []), ...(raw.options ?? [])])];
+  if (raw.min !== undefined) spec.min = raw.min;
+  if (raw.max !== undefined) spec.max = raw.max;
+  if (spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) {
+    warnings.push({
+      path: `${path}.min`,
+      message: `min ${spec.min} is greater than max ${spec.max}, so no value fits; values are still passed on`,
+    });
+  }
+  if (spec.default !== undefined) {
+    const fit = fitParamValue(spec, spec.default);
+    if (fit.misfit !== undefined) {
+      warnings.push({
+        path: `${path}.default`,
+        message: `${fit.misfit} (declared as ${raw.type ?? type}); instances receive ${JSON.stringify(fit.value)} as it is`,
+      });
+    }
+  }
+  return spec;
 }
 
 function isTable(value: unknown): value is Record<string, unknown> {

@@ -11,6 +11,7 @@ export const paramTypes = Object.freeze([
   'json',
   'duration',
   'size',
+  'enum',
 ] as const);
 export type ParamType = (typeof paramTypes)[number];
 
@@ -43,6 +44,8 @@ const paramTypeSpellings: Readonly<Record<string, ParamType>> = Object.freeze({
   duration: 'duration',
   size: 'size',
   bytes: 'size',
+  // The original's types were informational; an enum's values are checked against `values`/`options`.
+  enum: 'enum',
 });
 
 export function canonicalParamType(spelling: string): ParamType | undefined {
@@ -59,6 +62,7 @@ const paramExpectation: Readonly<Record<ParamType, string>> = Object.freeze({
   json: 'JSON text, like {"a": 1} or [1, 2]',
   duration: 'a duration with a unit, like "90s" or "10m"',
   size: 'a byte size, like "512MiB" or "64MB"',
+  enum: 'one of the values the manifest lists',
 });
 
 export type ParamValueCheck = { ok: true; value: string } | { ok: false; message: string };
@@ -83,6 +87,7 @@ export function normalizeParamValue(type: ParamType, value: unknown): ParamValue
   });
   switch (type) {
     case 'string':
+    case 'enum':
       return { ok: true, value: text };
     case 'int':
       return /^[+-]?\d+$/.test(text) ? { ok: true, value: text } : fail();
@@ -114,4 +119,81 @@ function checkWith(check: () => number, text: string, fail: () => ParamValueChec
     if (err instanceof ValidationError) return fail();
     throw err;
   }
+}
+
+/** What a value is checked against: a param's declared type and, when the manifest gives them, its bounds. */
+export interface ParamConstraints {
+  type: ParamType;
+  /** The values an `enum` (or any param) may take, from the manifest's `values` or `options`. */
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+}
+
+/** A value as instances receive it, and why it does not fit its declaration, if it does not. */
+export interface ParamFit {
+  value: string;
+  misfit?: string;
+  /** Whether the SDK's typed getter for the declared type reads the value. */
+  typeFits: boolean;
+}
+
+/**
+ * The string instances receive for a param value, and whether it fits the declaration. The original
+ * Testground passed every value on (its types were informational), so a value that does not fit is passed
+ * on as written, with the reason for a warning; values that fit are normalised as {@link normalizeParamValue}
+ * does.
+ */
+export function fitParamValue(constraints: ParamConstraints, value: unknown): ParamFit {
+  const checked = normalizeParamValue(constraints.type, value);
+  if (!checked.ok) return { value: passOnText(value), misfit: checked.message, typeFits: false };
+  const { values, min, max } = constraints;
+  if (values !== undefined && values.length > 0 && !values.includes(checked.value)) {
+    const listed = values.map((v) => JSON.stringify(v)).join(', ');
+    return {
+      value: checked.value,
+      misfit: `expected one of ${listed}, got ${describeValue(value)}`,
+      typeFits: true,
+    };
+  }
+  if (constraints.type === 'int' || constraints.type === 'float') {
+    const number = Number(checked.value);
+    if (min !== undefined && number < min)
+      return {
+        value: checked.value,
+        misfit: `${checked.value} is below the declared min ${min}`,
+        typeFits: true,
+      };
+    if (max !== undefined && number > max)
+      return {
+        value: checked.value,
+        misfit: `${checked.value} is above the declared max ${max}`,
+        typeFits: true,
+      };
+  }
+  return { value: checked.value, typeFits: true };
+}
+
+/** How the original turned a value into a param's string: text as it is, anything else as JSON. */
+function passOnText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
+const sdkGetters: Readonly<Record<ParamType, string>> = Object.freeze({
+  int: 'intParam',
+  float: 'floatParam',
+  bool: 'booleanParam',
+  string: 'stringParam',
+  json: 'jsonParam',
+  duration: 'durationParam',
+  size: 'sizeParam',
+  enum: 'stringParam',
+});
+
+/** The SDK getter that reads a param of this type, for messages that say what will happen at run time. */
+export function sdkGetterFor(type: ParamType): string {
+  return sdkGetters[type];
 }

@@ -34,3 +34,20 @@ function invalid(value: string | number, path: string, what: string, hint: strin
   const message = `${shown} is not ${what}; ${hint}`;
   return new ValidationError(`${path}: ${message}`, [{ path, message }]);
 }
+
+/**
+ * A number of CPUs as compositions write it: a number (`0.5`, `2`), the same as text (`"0.5"`), or
+ * Kubernetes millicores (`"1500m"` is 1.5 CPUs), which compositions written for the original's
+ * cluster:k8s runner use. Undefined unless it is positive.
+ */
+export function parseCpus(value: number | string): number | undefined {
+  let cpus = Number.NaN;
+  if (typeof value === 'number') cpus = value;
+  else {
+    const text = value.trim();
+    const millicores = /^(\d+)m$/.exec(text);
+    if (millicores?.[1] !== undefined) cpus = Number(millicores[1]) / 1000;
+    else if (/^\d*\.?\d+$/.test(text)) cpus = Number(text);
+  }
+  return Number.isFinite(cpus) && cpus > 0 ? cpus : undefined;
+}

@@ -105,6 +105,61 @@ describe('build_config and run_config are checked at submit', () => {
     assert.equal(found.length, 2, JSON.stringify(found));
   });
 
+  it("warns about the original's builder and runner keys instead of refusing them", () => {
+    const { task, warnings } = resolveComposition(
+      parseComposition(
+        `${onDocker}[global.build_config]\ngo_version = "1.16"\nbuild_base_image = "golang:1.16"\n` +
+          `[global.run_config]\nkeep_service = true\nlog_level = "debug"\n` +
+          `${group('[groups.build_config]\nenable_go_build_cache = true\npath = "./rust/"\n')}`,
+      ),
+      manifest,
+      known,
+    );
+    assert.deepEqual(
+      warnings.map((warning) => warning.path),
+      [
+        'global.run_config.keep_service',
+        'global.run_config.log_level',
+        'global.build_config.go_version',
+        'global.build_config.build_base_image',
+        'groups[0].build_config.enable_go_build_cache',
+      ],
+    );
+    assert.equal(
+      warnings[0]?.message,
+      '"keep_service" was a setting of the original\'s cluster:swarm, cluster:k8s runners; it has no effect on local:docker, which understands: timeout, keep_containers',
+    );
+    assert.equal(
+      warnings[2]?.message,
+      '"go_version" was a setting of the original\'s docker:go builder; it has no effect on docker:generic, which understands: path, build_args, base_image',
+    );
+    // A key of ours for this builder is used, not warned about.
+    assert.equal(task.runs[0]?.groups[0]?.buildConfig.path, './rust/');
+  });
+
+  it("warns about a key of another builder of the original's on a Node builder", () => {
+    const { warnings } = resolveComposition(
+      parseComposition(
+        `${head}${group('[groups.build_config]\nbuild_args = { A = "1" }\nmodule_path = "x"\n')}`,
+      ),
+      manifest,
+      known,
+    );
+    assert.deepEqual(
+      warnings.map((warning) => [warning.path, warning.message.split(';')[0]]),
+      [
+        [
+          'groups[0].build_config.build_args',
+          '"build_args" was a setting of the original\'s docker:go, docker:generic builders',
+        ],
+        [
+          'groups[0].build_config.module_path',
+          '"module_path" was a setting of the original\'s docker:go, exec:go builders',
+        ],
+      ],
+    );
+  });
+
   it("tolerates keys in the manifest's builder table that the builder does not know", () => {
     const run = resolveFirstRun(parseComposition(`${head}${group()}`), manifest, known);
     assert.equal(run.groups[0]?.buildConfig.go_version, '1.14');

@@ -133,20 +133,23 @@ testcase = "sync"
 [[groups]]
 id = "a"
 instances = { count = 2, min = 1 }
-[groups.build]
+[groups.bild]
 selectors = ["x"]
+[groups.build]
+selector = ["x"]
 `),
     );
     assert.match(
       messageAt(err, 'global.testcase'),
-      /unknown key "testcase"; accepted keys here: plan, case, builder, runner, total_instances, build_config, run_config, run, disable_metrics/,
+      /unknown key "testcase"; accepted keys here: plan, case, builder, runner, total_instances, build_config, build, run_config, run, disable_metrics, concurrent_builds/,
     );
     assert.match(messageAt(err, 'global.case'), /^missing; expected a string/);
     assert.match(messageAt(err, 'groups[0].instances.min'), /accepted keys here: count, percentage/);
     assert.match(
-      messageAt(err, 'groups[0].build'),
-      /accepted keys here: id, builder, build_config, resources, instances, run/,
+      messageAt(err, 'groups[0].bild'),
+      /accepted keys here: id, builder, build_config, build, resources, instances, run, run_config/,
     );
+    assert.match(messageAt(err, 'groups[0].build.selector'), /accepted keys here: selectors, dependencies/);
   });
 
   it('reports shape problems with paths, all at once', () => {
@@ -186,7 +189,43 @@ instances = {}
     assert.equal(err.details.length, 7, JSON.stringify(err.details, null, 1));
   });
 
-  it('says clearly that several [[runs]] are not supported yet', () => {
+  it("reads what the original's compositions hold: build tables, zeros as unset, k8s units, artifacts", () => {
+    const composition = parseComposition(`
+[global]
+plan = "testground/example"
+case = "sync"
+concurrent_builds = 2
+  [global.build]
+  selectors = ["foo"]
+  dependencies = [{ module = "libp2p", version = "1.2.3", target = "" }]
+  [global.run]
+  artifact = ""
+[[groups]]
+id = "a"
+instances = { count = 0, percentage = 0.5 }
+resources = { cpu = "500m", memory = "512Mi" }
+run_config = { keep_containers = true }
+  [groups.build]
+  [groups.run]
+  artifact = "abc123"
+  profiles = { cpu = "", heap = "5s" }
+[[groups]]
+id = "b"
+instances = { count = 3, percentage = 0 }
+resources = { cpu = "", memory = "" }
+`);
+    assert.deepEqual(composition.global.build?.dependencies, [
+      { module: 'libp2p', version: '1.2.3', target: undefined },
+    ]);
+    assert.equal(composition.global.run?.artifact, undefined);
+    assert.deepEqual(composition.groups[0]?.instances, { percentage: 0.5 });
+    assert.deepEqual(composition.groups[1]?.instances, { count: 3 });
+    assert.deepEqual(composition.groups[0]?.build, {});
+    assert.equal(composition.groups[0]?.run?.artifact, 'abc123');
+    assert.deepEqual(composition.groups[1]?.resources, { cpu: undefined, memory: undefined });
+  });
+
+  it('refuses count and percentage both set, and says that 0 means unset', () => {
     const err = validationError(() =>
       parseComposition(`
 [global]
@@ -194,21 +233,31 @@ plan = "example"
 case = "sync"
 [[groups]]
 id = "a"
-instances = { count = 2 }
-[[runs]]
-id = "first"
-  [[runs.groups]]
-  id = "a"
-[[runs]]
-id = "second"
-  [[runs.groups]]
-  id = "a"
+instances = { count = 2, percentage = 0.5 }
+[[groups]]
+id = "b"
+instances = { count = 0 }
+[[groups]]
+id = "c"
+instances = { count = 0, percentage = 0 }
+resources = { cpu = "1000x" }
+  [[groups.build.dependencies]]
+  module = "libp2p"
+  version = ""
 `),
     );
-    assert.equal(
-      messageAt(err, 'runs'),
-      'several [[runs]] in one composition are not supported yet; submit one composition per run',
+    assert.equal(messageAt(err, 'groups[0].instances'), 'set count or percentage, not both');
+    assert.match(
+      messageAt(err, 'groups[1].instances.count'),
+      /^count = 0 means unset \(as in the original Testground\); set either count .* or percentage/,
     );
+    assert.match(messageAt(err, 'groups[2].instances.count'), /count = 0 means unset/);
+    assert.match(messageAt(err, 'groups[2].resources.cpu'), /"1500m" \(millicores\), got "1000x"/);
+    assert.match(
+      messageAt(err, 'groups[2].build.dependencies[0].version'),
+      /dependency "libp2p" says neither which version to take nor where from; set version .* or target/,
+    );
+    assert.equal(err.details.length, 5, JSON.stringify(err.details, null, 1));
   });
 
   it('names the position of JSON and TOML syntax errors', () => {
@@ -587,14 +636,29 @@ instances = { count = 2 }
     );
   });
 
-  it('rejects a plan name that does not match the manifest, naming both', () => {
-    const err = validationError(() =>
-      resolve('[global]\nplan = "other"\ncase = "sync"\n[[groups]]\nid = "a"\ninstances = { count = 2 }\n'),
+  it('takes global.plan as a path, as the original did, and warns only when it names another plan', () => {
+    const body = 'case = "sync"\n[[groups]]\nid = "a"\ninstances = { count = 2 }\n';
+    for (const plan of ['example', 'testground/example', 'plans/example/']) {
+      const { warnings } = resolveComposition(
+        parseComposition(`[global]\nplan = "${plan}"\n${body}`),
+        MANIFEST,
+        KNOWN,
+      );
+      assert.deepEqual(warnings, [], plan);
+    }
+    const { task, warnings } = resolveComposition(
+      parseComposition(`[global]\nplan = "libp2p/ping"\n${body}`),
+      MANIFEST,
+      KNOWN,
     );
-    assert.match(
-      messageAt(err, 'global.plan'),
-      /plan "other" does not match the uploaded plan, whose manifest is named "example"/,
-    );
+    assert.equal(task.plan, 'example');
+    assert.deepEqual(warnings, [
+      {
+        path: 'global.plan',
+        message:
+          'plan "libp2p/ping" is neither the uploaded plan\'s name "example" nor a path ending in it; the uploaded plan runs (the original, too, used the name in the manifest of the plan it found)',
+      },
+    ]);
   });
 
   it('replaces "/" in the plan name', () => {
@@ -611,32 +675,46 @@ instances = { count = 2 }
     assert.equal(run.plan, 'org-example');
   });
 
-  it('rejects unknown params, listing the declared ones, and values of the wrong type', () => {
-    const err = validationError(() =>
-      resolve(`
+  it('passes undeclared params and values of another type on, with a warning for each', () => {
+    const { task, warnings } = resolveComposition(
+      parseComposition(`
 [global]
 plan = "example"
 case = "sync"
-run = { test_params = { nope = "1", n = "three", f = "yes" } }
+run = { test_params = { nope = "1", n = "100,10", f = "yes" } }
 [[groups]]
 id = "a"
 instances = { count = 2 }
-run = { test_params = { r = "fast", j = "{oops", w = "10" } }
+run = { test_params = { r = "fast", j = "{oops", w = "0" } }
 `),
+      MANIFEST,
+      KNOWN,
+    );
+    const params = task.runs[0]!.groups[0]!.testParams;
+    assert.deepEqual(
+      { nope: params.nope, n: params.n, f: params.f, r: params.r, j: params.j, w: params.w },
+      { nope: '1', n: '100,10', f: 'yes', r: 'fast', j: '{oops', w: '0' },
+    );
+    const byPath = new Map(warnings.map((warning) => [warning.path, warning.message]));
+    assert.equal(
+      byPath.get('global.run.test_params.nope'),
+      'param "nope" is not declared by test case "sync" (it declares: a, b, c, d, e, n, f, r, j, w); passed on as "1", as the original passed undeclared params through',
     );
     assert.equal(
-      messageAt(err, 'global.run.test_params.nope'),
-      'unknown param "nope"; test case "sync" declares: a, b, c, d, e, n, f, r, j, w',
+      byPath.get('global.run.test_params.n'),
+      'expected an integer, like 3, got "100,10" (param "n" is declared as int); passed on as "100,10": runenv.intParam("n") will refuse it, runenv.stringParam("n") reads it',
     );
     assert.match(
-      messageAt(err, 'global.run.test_params.n'),
-      /expected an integer, like 3, got "three" \(param "n" is declared as int\)/,
+      byPath.get('global.run.test_params.f') ?? '',
+      /expected true or false, got "yes".*booleanParam/,
     );
-    assert.match(messageAt(err, 'global.run.test_params.f'), /expected true or false, got "yes"/);
-    assert.match(messageAt(err, 'groups[0].run.test_params.r'), /expected a number, like 0\.5, got "fast"/);
-    assert.match(messageAt(err, 'groups[0].run.test_params.j'), /expected JSON text/);
-    assert.match(messageAt(err, 'groups[0].run.test_params.w'), /expected a duration with a unit/);
-    assert.equal(err.details.length, 6, JSON.stringify(err.details, null, 1));
+    assert.match(byPath.get('groups[0].run.test_params.r') ?? '', /expected a number, like 0\.5, got "fast"/);
+    assert.match(byPath.get('groups[0].run.test_params.j') ?? '', /expected JSON text.*jsonParam\("j"\)/);
+    assert.match(
+      byPath.get('groups[0].run.test_params.w') ?? '',
+      /expected a duration with a unit.*durationParam/,
+    );
+    assert.equal(warnings.length, 6, JSON.stringify(warnings, null, 1));
   });
 
   it('accepts well-typed values and normalises booleans', () => {
@@ -713,13 +791,11 @@ instances = { count = 2 }
 `),
     );
     assert.deepEqual(err.details.map((d) => d.path).sort(), [
-      'global.plan',
-      'global.run.test_params.zzz',
       'global.run_config.timeout',
       'global.runner',
       'global.total_instances',
       'groups[0].id',
     ]);
-    assert.match(err.message, /^composition has 6 problems: /);
+    assert.match(err.message, /^composition has 4 problems: /);
   });
 });

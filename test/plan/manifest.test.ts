@@ -55,6 +55,7 @@ describe('parseManifest', () => {
           params: { some_param: { type: 'int', desc: '…', unit: 'peers', default: 3 } },
         },
       ],
+      warnings: [],
     });
   });
 
@@ -112,49 +113,45 @@ roles = ["storer", "fetcher"]
 [defaults]
 builder = "docker:go"
 runner = "local:exec"
+metrics = false
 [builders."exec:node"]
 [runners."local:exec"]
 [[testcases]]
 name = "a"
 instances = { min = 5, max = 2, default = 1 }
   [testcases.params]
-  count = { type = "int", default = "three" }
-  flag = { type = "yesno" }
   typo = { type = "string", defualt = "x" }
   "bad|name" = { type = "string" }
+  listed = { type = "enum", values = [{ a = 1 }] }
 [[testcases]]
 name = "b"
 instances = { min = 1, max = "many" }
 [[testcases]]
 name = "a"
 instances = { min = 1, max = 10, default = 20 }
-  [testcases.params]
-  on = { type = "bool", default = "yes" }
-  cfg = { type = "json", default = "{not json" }
-  wait = { type = "duration", default = 10 }
 `),
     );
     assert.match(messageAt(err, 'manifest.name'), /^missing; expected a string/);
+    assert.match(
+      messageAt(err, 'manifest.defaults.metrics'),
+      /accepted keys here: builder, runner, disable_metrics/,
+    );
     assert.match(messageAt(err, 'manifest.testcases[0].instances.min'), /min 5 is greater than max 2/);
     assert.match(
       messageAt(err, 'manifest.testcases[0].instances.default'),
       /default 1 is outside min\.\.max \(5\.\.2\)/,
     );
     assert.match(
-      messageAt(err, 'manifest.testcases[0].params.count.default'),
-      /expected an integer, like 3, got "three"/,
-    );
-    assert.match(
-      messageAt(err, 'manifest.testcases[0].params.flag.type'),
-      /unknown type "yesno"; accepted types: int, float, bool/,
-    );
-    assert.match(
       messageAt(err, 'manifest.testcases[0].params.typo.defualt'),
-      /unknown key "defualt"; accepted keys here: type, desc, unit, default/,
+      /unknown key "defualt"; accepted keys here: type, desc, unit, default, values, options, min, max/,
     );
     assert.match(
       messageAt(err, 'manifest.testcases[0].params."bad|name"'),
       /must not be empty or hold spaces, "=" or "\|"/,
+    );
+    assert.match(
+      messageAt(err, 'manifest.testcases[0].params.listed.values[0]'),
+      /expected a string, number or boolean, got a table/,
     );
     assert.match(messageAt(err, 'manifest.testcases[1].instances.max'), /expected a number, got "many"/);
     assert.match(
@@ -165,21 +162,81 @@ instances = { min = 1, max = 10, default = 20 }
       messageAt(err, 'manifest.testcases[2].instances.default'),
       /default 20 is outside min\.\.max \(1\.\.10\)/,
     );
+    assert.equal(err.details.length, 10, JSON.stringify(err.details, null, 1));
+    assert.match(err.message, /^manifest\.toml has 10 problems: manifest\.name: missing/);
+  });
+
+  it("warns, as the original's informational types allow, about what does not fit; never refuses it", () => {
+    const manifest = parseManifest(`
+name = "webrtc:go"
+[defaults]
+builder = "exec:go"
+runner = "local:exec"
+disable_metrics = true
+[builders."exec:node"]
+[runners."local:exec"]
+[[testcases]]
+name = "a"
+instances = { min = 1, max = 10 }
+  [testcases.params]
+  count = { type = "int", default = "three" }
+  flag = { type = "yesno", default = "maybe" }
+  on = { type = "bool", default = "yes" }
+  cfg = { type = "json", default = "{not json" }
+  wait = { type = "duration", default = 10 }
+  mode = { type = "enum", values = ["tcp", "quic"], default = "udp" }
+  transport = { type = "enum", options = ["ws", "wss"], default = "ws" }
+  peers = { type = "int", min = 2, max = 8, default = 9 }
+  ratio = { type = "float", min = 0.5, max = 0.1 }
+  untyped = { desc = "no type at all", default = ["x", 1] }
+`);
+    assert.equal(manifest.name, 'webrtc:go');
+    assert.deepEqual(manifest.defaults, { runner: 'local:exec', disable_metrics: true });
+    const params = manifest.testcases[0]!.params;
+    assert.deepEqual(params.mode, { type: 'enum', values: ['tcp', 'quic'], default: 'udp' });
+    assert.deepEqual(params.transport, { type: 'enum', values: ['ws', 'wss'], default: 'ws' });
+    assert.deepEqual(params.peers, { type: 'int', min: 2, max: 8, default: 9 });
+    assert.equal(params.flag?.type, 'string');
+    assert.equal(params.untyped?.type, 'string');
+    const byPath = new Map(manifest.warnings.map((warning) => [warning.path, warning.message]));
     assert.match(
-      messageAt(err, 'manifest.testcases[2].params.on.default'),
+      byPath.get('manifest.defaults.builder') ?? '',
+      /^builder "exec:go" is not declared in \[builders\] \(declared: exec:node\), so it is ignored, as the original Testground ignored \[defaults\]; a composition without global\.builder is refused/,
+    );
+    assert.match(
+      byPath.get('manifest.testcases[0].params.count.default') ?? '',
+      /expected an integer, like 3, got "three" \(declared as int\); instances receive "three" as it is/,
+    );
+    assert.match(
+      byPath.get('manifest.testcases[0].params.flag.type') ?? '',
+      /unknown type "yesno", read as string: values are passed on unchecked .*; accepted types: int, float, bool, string, json, duration, size, enum/,
+    );
+    assert.match(
+      byPath.get('manifest.testcases[0].params.on.default') ?? '',
       /expected true or false, got "yes"/,
     );
-    assert.match(messageAt(err, 'manifest.testcases[2].params.cfg.default'), /expected JSON text/);
+    assert.match(byPath.get('manifest.testcases[0].params.cfg.default') ?? '', /expected JSON text/);
     assert.match(
-      messageAt(err, 'manifest.testcases[2].params.wait.default'),
-      /expected a duration with a unit, like "90s" or "10m", got 10/,
+      byPath.get('manifest.testcases[0].params.wait.default') ?? '',
+      /expected a duration with a unit, like "90s" or "10m", got 10 \(declared as duration\); instances receive "10"/,
     );
     assert.match(
-      messageAt(err, 'manifest.defaults.builder'),
-      /builder "docker:go" is not declared in \[builders\]; declared: exec:node/,
+      byPath.get('manifest.testcases[0].params.mode.default') ?? '',
+      /expected one of "tcp", "quic", got "udp" \(declared as enum\)/,
     );
-    assert.equal(err.details.length, 14, JSON.stringify(err.details, null, 1));
-    assert.match(err.message, /^manifest\.toml has 14 problems: manifest\.name: missing/);
+    assert.match(
+      byPath.get('manifest.testcases[0].params.peers.default') ?? '',
+      /9 is above the declared max 8/,
+    );
+    assert.match(
+      byPath.get('manifest.testcases[0].params.ratio.min') ?? '',
+      /min 0\.5 is greater than max 0\.1/,
+    );
+    assert.match(
+      byPath.get('manifest.testcases[0].params.untyped.default') ?? '',
+      /expected a string, got an array \(declared as string\); instances receive "\[\\"x\\",1\]" as it is/,
+    );
+    assert.equal(manifest.warnings.length, 10, JSON.stringify(manifest.warnings, null, 1));
   });
 
   it('requires builders, runners and test cases', () => {
