@@ -25,11 +25,17 @@ describe('load_resource', () => {
       '42 1e+06 1e-05 true 1979-05-27 00:00:00 +0000 date-local 1979-05-27 07:32:00 +0000 UTC [1 2 3] ' +
         '[[1 2] [a]] [map[a:1] map[b:x]] v map[host:h limits:map[cpu:2 memory:512MiB]]',
     );
-    assert.equal(render(withTypes('{{ printf "%T %T %T" $r.float $r.list $r.server }}')), 'float64 []interface {} map[string]interface {}');
+    assert.equal(
+      render(withTypes('{{ printf "%T %T %T" $r.float $r.list $r.server }}')),
+      'float64 []interface {} map[string]interface {}',
+    );
   });
 
   it('a missing key of a resource prints <no value>, and so does a field of it', () => {
-    assert.equal(render(withTypes('{{ $r.nope }}|{{ $r.nope.deeper }}|{{ index $r "nope" }}')), '<no value>|<no value>|<no value>');
+    assert.equal(
+      render(withTypes('{{ $r.nope }}|{{ $r.nope.deeper }}|{{ index $r "nope" }}')),
+      '<no value>|<no value>|<no value>',
+    );
   });
 
   it('joins even an absolute path under the composition directory, like Go filepath.Join', () => {
@@ -49,8 +55,12 @@ describe('load_resource', () => {
 
 describe('withEnv', () => {
   it('copies the map and adds Env, so a template called with it reads $.Env', () => {
-    assert.equal(render(withTypes('{{ $w := withEnv $r }}{{ $w.Env.A }} {{ $w.int }} {{ len $w }} {{ len $r }}')), '1 42 14 13');
-    const text = '{{ define "t" }}{{ $.Env.B }}-{{ .int }}{{ end }}' + withTypes('{{ template "t" (withEnv $r) }}');
+    assert.equal(
+      render(withTypes('{{ $w := withEnv $r }}{{ $w.Env.A }} {{ $w.int }} {{ len $w }} {{ len $r }}')),
+      '1 42 14 13',
+    );
+    const text =
+      '{{ define "t" }}{{ $.Env.B }}-{{ .int }}{{ end }}' + withTypes('{{ template "t" (withEnv $r) }}');
     assert.equal(render(text), 'x-42');
     assert.equal(render('{{ (withEnv nil).Env.A }}'), '1');
   });
@@ -69,7 +79,10 @@ describe('withEnv', () => {
 
 describe('pick', () => {
   it('keeps one key; a missing key becomes nil, which toml leaves out', () => {
-    assert.equal(render(withTypes('{{ pick $r "int" }}|{{ pick $r "missing" }}|{{ toml (pick $r "missing") }}|')), 'map[int:42]|map[missing:<nil>]||');
+    assert.equal(
+      render(withTypes('{{ pick $r "int" }}|{{ pick $r "missing" }}|{{ toml (pick $r "missing") }}|')),
+      'map[int:42]|map[missing:<nil>]||',
+    );
   });
 });
 
@@ -112,19 +125,34 @@ describe('toml', () => {
 
   it('refuses what is not a table, with the original encoder message', () => {
     for (const text of ['{{ toml "str" }}', '{{ toml (split "a,b") }}'])
-      assert.throws(() => render(text), /error calling toml: toml: top-level values must be Go maps or structs$/);
-    assert.throws(() => render('{{ toml .Env.NOPE }}'), /error calling toml: toml: nothing to encode: the value is nil$/);
+      assert.throws(
+        () => render(text),
+        /error calling toml: toml: top-level values must be Go maps or structs$/,
+      );
+    assert.throws(
+      () => render('{{ toml .Env.NOPE }}'),
+      /error calling toml: toml: nothing to encode: the value is nil$/,
+    );
   });
 });
 
 describe('split and atoi', () => {
   it('split cuts at commas only and keeps empty parts', () => {
-    assert.equal(render(withTypes('{{ split $r.csv }} {{ len (split $r.csv) }} {{ split "" | len }} {{ split "a b" }}')), '[a b  c] 4 1 [a b]');
+    assert.equal(
+      render(withTypes('{{ split $r.csv }} {{ len (split $r.csv) }} {{ split "" | len }} {{ split "a b" }}')),
+      '[a b  c] 4 1 [a b]',
+    );
   });
 
   it('atoi reads a decimal int, with Go strconv errors', () => {
-    assert.equal(render('{{ atoi "42" }} {{ atoi "-7" }} {{ atoi "+3" }} {{ index (split "a,b") (atoi "1") }}'), '42 -7 3 b');
-    assert.throws(() => render('{{ atoi " 1" }}'), /error calling atoi: strconv\.Atoi: parsing " 1": invalid syntax$/);
+    assert.equal(
+      render('{{ atoi "42" }} {{ atoi "-7" }} {{ atoi "+3" }} {{ index (split "a,b") (atoi "1") }}'),
+      '42 -7 3 b',
+    );
+    assert.throws(
+      () => render('{{ atoi " 1" }}'),
+      /error calling atoi: strconv\.Atoi: parsing " 1": invalid syntax$/,
+    );
     assert.throws(
       () => render('{{ atoi "9223372036854775808" }}'),
       /error calling atoi: strconv\.Atoi: parsing "9223372036854775808": value out of range$/,
