@@ -185,6 +185,11 @@ class Execution {
     this.depth++;
     try {
       this.walkList(value, body);
+    } catch (err) {
+      // Deep nesting inside each call can exhaust JavaScript's stack before the depth limit.
+      if (err instanceof RangeError && /call stack/i.test(err.message))
+        this.fail(node, `template calls nest too deeply: the stack ran out at depth ${this.depth}`);
+      throw err;
     } finally {
       this.depth--;
       this.vars = vars;

@@ -2,6 +2,15 @@
  * Compositions are Go text/templates, as in the original Testground CLI: it renders the file with the
  * environment before parsing it, so `{{ .Env.X }}`, `load_resource`, `withEnv`, `pick`, `toml`, `split`
  * and `atoi` work in compositions written for it. A file without `{{` comes back unchanged.
+ *
+ * The language is Go 1.19's text/template (the original was built with Go 1.18/1.19), with its builtins
+ * and no others (the original added no sprig). Where this renderer differs from Go:
+ * - errors give 1-based line and column in characters, for parse errors too (Go: 0-based byte columns,
+ *   parse errors with a line only), and say `executing <node>` rather than `executing "tpl" at <node>`;
+ * - complex numbers (`1+2i`) and hex floats (`0x1p-2`) are refused at parse time;
+ * - integers read from TOML are `int` in messages and `%T` (Go: `int64`); arrays are `[]interface {}`;
+ * - deep `{{ template }}` recursion stops at 1000 calls or when the stack runs out (Go: 100000);
+ * - `call` always fails: template data here never holds functions; time values have no methods.
  */
 import { builtinFunctions } from './builtins.ts';
 import { compositionFunctions } from './composition-functions.ts';

@@ -25,7 +25,7 @@ export class TemplateError extends TestgroundError {
     ]);
   }
 
-  /** The error for `offset` (a UTF-16 index into the source text). */
+  /** The error at `offset`, a UTF-16 index into the source text. */
   static at(source: TemplateSource, offset: number, reason: string): TemplateError {
     const { line, column } = positionAt(source.text, offset);
     return new TemplateError(source.file, line, column, reason);
@@ -37,5 +37,6 @@ export function positionAt(text: string, offset: number): { line: number; column
   const lineStart = before.lastIndexOf('\n') + 1;
   let line = 1;
   for (let i = before.indexOf('\n'); i !== -1; i = before.indexOf('\n', i + 1)) line++;
-  return { line, column: before.length - lineStart + 1 };
+  // Columns count characters (code points), as editors do.
+  return { line, column: [...before.slice(lineStart)].length + 1 };
 }

@@ -124,6 +124,23 @@ describe('template errors: executing', () => {
     });
   }
 
+  it('recursion that exhausts the stack before the depth limit is still an error at the call', () => {
+    const text =
+      '{{ define "loop" }}{{ with $x := . }}{{ range $i, $v := split "a" }}{{ if true }}{{ with . }}' +
+      '{{ template "loop" (printf "%s" $v) }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}{{ template "loop" "a" }}';
+    assert.match(
+      message(text),
+      /^comp\.toml:1:97: executing <template "loop" \(printf "%s" \$v\)>: template calls nest too deeply: the stack ran out at depth \d+$/,
+    );
+  });
+
+  it('columns count characters, not UTF-16 units or bytes', () => {
+    assert.equal(
+      message('name = "😀 é" {{ .Nope }}'),
+      "comp.toml:1:17: executing <.Nope>: can't evaluate field Nope in type compositionData (its fields: .Env)",
+    );
+  });
+
   it('an error inside a defined template points into its body', () => {
     const text =
       '{{ define "t" }}\nx = {{ .nope.deeper | atoi }}\n{{ end }}\n{{ template "t" (withEnv nil) }}';
