@@ -77,7 +77,10 @@ export async function runCli(
   const run = program.command('run').description('submit a run');
   const waitOptions = (command: Command): Command =>
     command
-      .option('--wait', 'follow the run live and exit with its outcome (0 only on success)')
+      .option(
+        '--wait',
+        "follow the task live and exit with its outcome, the worst of its runs' (0 only on success)",
+      )
       .option(
         '--collect',
         'after the task, download its outputs (implies --wait): <run_id>.tgz for a composition without [[runs]], ' +
