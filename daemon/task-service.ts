@@ -92,7 +92,7 @@ export class TaskService {
       const resolve = this.deps.resolve ?? resolveComposition;
       const { task: resolvedTask, warnings } = resolve(composition, manifest, this.deps.known);
       checkRunNames(resolvedTask);
-      const resolved = type === 'run' ? pickRuns(resolvedTask, submission.runIds) : { ...resolvedTask };
+      const resolved = type === 'run' ? pickRuns(resolvedTask, submission.runIds) : resolvedTask;
       await this.checkArtifacts(composition, resolved);
       // Without [[runs]] the task is its one run, so clients that know only task ids keep working.
       const single = resolvedTask.runs.length === 1 && resolvedTask.runs[0]!.id === 'default';
@@ -240,7 +240,7 @@ function assertTaskId(id: string): void {
 
 /** `--run-ids`: only the named runs, in the order named; an unknown name lists the known ones. */
 function pickRuns(task: ResolvedTask, runIds: readonly string[] | undefined): ResolvedTask {
-  if (runIds === undefined) return { ...task };
+  if (runIds === undefined) return task;
   const known = task.runs.map((run) => run.id);
   const wanted = [...new Set(runIds)];
   const unknown = wanted.filter((name) => !known.includes(name));
