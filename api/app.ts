@@ -4,6 +4,7 @@ import { requireToken } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { errorHandler } from './error-handler.ts';
 import { buildOpenApiDocument } from './openapi.ts';
+import { buildsRouter } from './routes/builds.ts';
 import { healthRouter } from './routes/health.ts';
 import { runnersRouter } from './routes/runners.ts';
 import { runsRouter } from './routes/runs.ts';
@@ -22,6 +23,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(healthRouter(deps));
   api.use(requireToken(deps.token));
   api.use(runsRouter(deps));
+  api.use(buildsRouter(deps));
   api.use(tasksRouter(deps));
   api.use(runnersRouter(deps));
   app.use('/api/v1', api);

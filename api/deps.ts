@@ -9,16 +9,22 @@ import type { LogEntryWithOffset } from '../core/task-log.ts';
 import type { TaskRecord, TaskState } from '../core/task.ts';
 import type { Health, HealthcheckReport, TerminateResult } from './schemas.ts';
 
-export interface RunSubmission {
+export interface BuildSubmission {
   compositionText: string;
   /** The uploaded plan archive; the API removes it once the submission returns. */
   archivePath: string;
   createdBy: string;
 }
 
-/** Validates and queues runs, finds and cancels tasks. Unknown ids are NotFoundErrors. */
+export interface RunSubmission extends BuildSubmission {
+  /** Only these of the composition's runs, in this order; every run when absent. */
+  runIds?: string[];
+}
+
+/** Validates and queues runs and builds, finds and cancels tasks. Unknown ids are NotFoundErrors. */
 export interface TaskSubmissionPort {
   submitRun(submission: RunSubmission): Promise<TaskRecord>;
+  submitBuild(submission: BuildSubmission): Promise<TaskRecord>;
   get(id: string): Promise<TaskRecord>;
   cancel(id: string): Promise<TaskRecord>;
 }
@@ -43,8 +49,11 @@ export interface TaskLogPort {
 }
 
 export interface OutputsPort {
-  /** The run's outputs as a .tgz stream; a NotFoundError when its directory no longer exists. */
-  archive(runDir: string, runId: string): Promise<Readable>;
+  /**
+   * The runs' outputs as one .tgz stream, each under its run id; a NotFoundError when a run's directory no
+   * longer exists.
+   */
+  archive(runs: readonly { runId: string; dir: string }[]): Promise<Readable>;
 }
 
 export interface MaintenancePort {

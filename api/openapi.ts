@@ -6,13 +6,17 @@
  */
 import { z } from 'zod';
 import {
+  buildSubmissionFormSchema,
   errorBodySchema,
+  groupArtifactSchema,
   healthcheckQuerySchema,
   healthcheckReportSchema,
   healthSchema,
   logLineSchema,
   runnerParamsSchema,
+  runParamsSchema,
   runResultSchema,
+  runViewSchema,
   runSubmissionFormSchema,
   submittedSchema,
   taskListQuerySchema,
@@ -30,7 +34,9 @@ const components: Record<string, z.ZodType> = {
   Error: errorBodySchema,
   Task: taskViewSchema,
   TaskList: taskListSchema,
+  Run: runViewSchema,
   RunResult: runResultSchema,
+  GroupArtifact: groupArtifactSchema,
   Submitted: submittedSchema,
   LogLine: logLineSchema,
   HealthcheckReport: healthcheckReportSchema,
@@ -71,8 +77,24 @@ const operations: OperationSpec[] = [
   {
     method: 'post',
     path: '/runs',
-    summary: 'Queue a run of a plan',
+    summary: "Queue a task that builds what a composition's runs need once, then runs them one after another",
     body: { mediaType: 'multipart/form-data', schema: runSubmissionFormSchema },
+    responses: {
+      202: json('Queued', submittedSchema),
+      400: refused(
+        'The composition, the plan archive or the form is not valid, or a prebuilt artifact is unknown or of the wrong kind; `details` names each problem',
+      ),
+      401: unauthorized,
+      413: refused('The plan archive is larger than the upload limit'),
+      500: internal,
+    },
+  },
+  {
+    method: 'post',
+    path: '/builds',
+    summary:
+      "Queue a task that builds a composition's groups without running them; the task lists the artifacts",
+    body: { mediaType: 'multipart/form-data', schema: buildSubmissionFormSchema },
     responses: {
       202: json('Queued', submittedSchema),
       400: refused(
@@ -86,8 +108,9 @@ const operations: OperationSpec[] = [
   {
     method: 'get',
     path: '/runs/{id}/outputs',
-    summary: "The run's outputs as .tgz (entries `<run_id>/<group>/<instance>/<file>`)",
-    params: taskParamsSchema,
+    summary:
+      "A run's outputs as .tgz (entries `<run_id>/<group>/<instance>/<file>`); given a task id, every run's in one archive",
+    params: runParamsSchema,
     responses: {
       200: {
         description: 'A gzip stream, built while it is sent',
@@ -95,8 +118,10 @@ const operations: OperationSpec[] = [
       },
       400: badRequest,
       401: unauthorized,
-      404: refused('No run has this id, it ended before any instance started, or its outputs are gone'),
-      409: refused('The run has not ended yet'),
+      404: refused(
+        'No run or task has this id, it is a build, it ended before any instance started, or its outputs are gone',
+      ),
+      409: refused('The run (or, given a task id, the task) has not ended yet'),
       500: internal,
     },
   },
@@ -253,7 +278,7 @@ export function buildOpenApiDocument(): JsonSchema {
       title: 'Testground for TypeScript daemon API',
       version: '1',
       description:
-        'Submit runs of test plans, follow their logs live, cancel them and collect their outputs.',
+        'Submit runs and builds of test plans, follow their logs live, cancel them and collect their outputs.',
     },
     servers: [{ url: '/api/v1' }],
     security: [{ bearer: [] }],

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { errorCodes } from '../core/errors.ts';
 import { instanceOutcomes, runOutcomes } from '../core/run.ts';
 import { logStart } from '../core/task-log.ts';
-import { taskStates } from '../core/task.ts';
+import { runStates, taskStates, taskTypes } from '../core/task.ts';
 
 // ---- requests
 
@@ -19,6 +19,19 @@ const taskId = z
   .meta({ description: 'A task id (a run has the same id as its task)' });
 
 export const taskParamsSchema = z.object({ id: taskId });
+
+export const runParamsSchema = z.object({
+  id: z
+    .string()
+    .regex(
+      /^[a-z0-9]{1,64}(-[A-Za-z0-9][A-Za-z0-9_.-]{0,63})?$/,
+      'not a run or task id: a task id, or a task id, "-" and a run name',
+    )
+    .meta({
+      description:
+        "A run id (`<task_id>-<run name>`, or the task id of a task without [[runs]]), or a task id for all of the task's runs",
+    }),
+});
 
 export const runnerParamsSchema = z.object({
   id: z
@@ -51,19 +64,34 @@ export const healthcheckQuerySchema = z.object({
 
 const compositionRequired = 'required: the composition as TOML or JSON text';
 
+const compositionField = z
+  .string({ error: compositionRequired })
+  .max(maxCompositionBytes)
+  .refine((text) => text.trim() !== '', compositionRequired)
+  .meta({ description: 'The composition, TOML or JSON' });
+
+const planFile = z.string().meta({ format: 'binary', description: 'The plan directory as .tar.gz' });
+
 /** The text fields of `POST /runs` (multipart/form-data); the plan archive is a file part. */
 export const runSubmissionFieldsSchema = z.object({
-  composition: z
-    .string({ error: compositionRequired })
-    .max(maxCompositionBytes)
-    .refine((text) => text.trim() !== '', compositionRequired)
-    .meta({ description: 'The composition, TOML or JSON' }),
+  composition: compositionField,
+  run_ids: z
+    .string()
+    .max(10_000)
+    .regex(/^[^,\s]+(,[^,\s]+)*$/, 'run names separated by commas, like "small,large"')
+    .optional()
+    .meta({
+      description: "Run only these of the composition's runs, in this order (comma-separated [[runs]] ids)",
+    }),
 });
 
 /** The whole multipart form, as documented: the fields above and the plan archive as a file part. */
-export const runSubmissionFormSchema = runSubmissionFieldsSchema.extend({
-  plan: z.string().meta({ format: 'binary', description: 'The plan directory as .tar.gz' }),
-});
+export const runSubmissionFormSchema = runSubmissionFieldsSchema.extend({ plan: planFile });
+
+/** The text fields of `POST /builds`: a composition whose groups are built, not run. */
+export const buildSubmissionFieldsSchema = z.object({ composition: compositionField });
+
+export const buildSubmissionFormSchema = buildSubmissionFieldsSchema.extend({ plan: planFile });
 
 // ---- responses
 
@@ -109,23 +137,62 @@ export const runResultSchema = z
   })
   .meta({ description: 'Per-group counts and per-instance outcomes, each with its reason' });
 
+export const runViewSchema = z
+  .object({
+    id: z
+      .string()
+      .meta({ description: 'The run id: `<task_id>-<name>`, or the task id for a task without [[runs]]' }),
+    name: z.string().meta({ description: "The composition's [[runs]] id, or `default`" }),
+    instances: count,
+    state: z.enum(runStates),
+    outcome: z.enum(runOutcomes).nullable(),
+    error: z.string().nullable(),
+    result: runResultSchema.nullable(),
+    started_at: timestamp.nullable(),
+    ended_at: timestamp.nullable(),
+  })
+  .meta({
+    description: 'One run of a task; runs go one after another, each with its own outcome and outputs',
+  });
+
+export const groupArtifactSchema = z.object({
+  group: z.string(),
+  builder: z.string(),
+  artifact: z.string().meta({
+    description:
+      'The artifact id (`sha256:…` for an image, `bundle:<hash>` for a bundle): give it as `run.artifact` to skip the build',
+  }),
+});
+
 export const taskViewSchema = z
   .object({
     id: z.string(),
-    run_id: z.string(),
-    type: z.literal('run'),
+    run_id: z.string().meta({ description: "The first run's id (the task id for a task without [[runs]])" }),
+    type: z.enum(taskTypes),
     plan: z.string(),
     case: z.string(),
     builder: z.string(),
     runner: z.string(),
-    instances: count,
+    instances: count.meta({ description: 'Instances over all its runs' }),
     created_by: z.string(),
     created_at: timestamp,
     state: z.enum(taskStates),
     states: z.array(z.object({ state: z.enum(taskStates), at: timestamp })),
-    outcome: z.enum(runOutcomes).nullable(),
+    outcome: z
+      .enum(runOutcomes)
+      .nullable()
+      .meta({ description: "The worst of its runs' outcomes: error > canceled > failure > success" }),
     error: z.string().nullable(),
-    result: runResultSchema.nullable(),
+    result: runResultSchema
+      .nullable()
+      .meta({ description: "The first run's result; every run's is in `runs`" }),
+    runs: z.array(runViewSchema).meta({ description: 'In the order they run; none for a build task' }),
+    artifacts: z
+      .array(groupArtifactSchema)
+      .meta({ description: 'What its builds produced (or were given), per group' }),
+    warnings: z
+      .array(problemDetailSchema)
+      .meta({ description: 'What the daemon accepted but ignores or reads differently, by field' }),
     cancel_requested: z.boolean(),
     composition: z
       .record(z.string(), z.unknown())
@@ -137,9 +204,21 @@ export const taskListSchema = z.object({ tasks: z.array(taskViewSchema) });
 
 export const submittedSchema = z.object({
   task_id: z.string(),
-  run_id: z.string(),
+  run_id: z.string().meta({ description: "The first run's id; the task id for a build" }),
+  type: z.enum(taskTypes),
   state: z.enum(taskStates),
-  links: z.object({ task: z.string(), logs: z.string(), cancel: z.string(), outputs: z.string() }),
+  runs: z
+    .array(z.object({ id: z.string(), name: z.string() }))
+    .meta({ description: 'The runs it will carry out, in order; none for a build' }),
+  links: z.object({
+    task: z.string(),
+    logs: z.string(),
+    cancel: z.string(),
+    outputs: z.string().optional().meta({ description: "Every run's outputs; absent for a build" }),
+  }),
+  warnings: z
+    .array(problemDetailSchema)
+    .meta({ description: 'Accepted, but worth a word: keys without effect here, values read differently' }),
 });
 
 const lineBase = {
@@ -215,6 +294,8 @@ export type ErrorBody = z.infer<typeof errorBodySchema>;
 export type ProblemDetailView = z.infer<typeof problemDetailSchema>;
 export type RunResultView = z.infer<typeof runResultSchema>;
 export type TaskView = z.infer<typeof taskViewSchema>;
+export type RunView = z.infer<typeof runViewSchema>;
+export type GroupArtifactView = z.infer<typeof groupArtifactSchema>;
 export type TaskList = z.infer<typeof taskListSchema>;
 export type Submitted = z.infer<typeof submittedSchema>;
 export type LogLine = z.infer<typeof logLineSchema>;

@@ -1,5 +1,5 @@
-import type { TaskRecord } from '../core/task.ts';
-import type { TaskView } from './schemas.ts';
+import type { RunRecord, TaskRecord } from '../core/task.ts';
+import type { RunView, Submitted, TaskView } from './schemas.ts';
 
 /** The JSON clients see for a task: snake_case like the rest of the API, internals (paths) left out. */
 export function taskView(task: TaskRecord): TaskView {
@@ -19,7 +19,43 @@ export function taskView(task: TaskRecord): TaskView {
     outcome: task.outcome ?? null,
     error: task.error ?? null,
     result: task.result ?? null,
+    runs: task.runs.map(runView),
+    artifacts: task.artifacts,
+    warnings: task.warnings,
     cancel_requested: task.cancelRequested,
     composition: task.composition,
+  };
+}
+
+export function runView(run: RunRecord): RunView {
+  return {
+    id: run.id,
+    name: run.name,
+    instances: run.instances,
+    state: run.state,
+    outcome: run.outcome ?? null,
+    error: run.error ?? null,
+    result: run.result ?? null,
+    started_at: run.startedAt ?? null,
+    ended_at: run.endedAt ?? null,
+  };
+}
+
+/** The answer to a submission: where to follow the task, and what it was accepted with. */
+export function submittedView(task: TaskRecord): Submitted {
+  const base = `/api/v1/tasks/${task.id}`;
+  return {
+    task_id: task.id,
+    run_id: task.runId,
+    type: task.type,
+    state: task.state,
+    runs: task.runs.map((run) => ({ id: run.id, name: run.name })),
+    links: {
+      task: base,
+      logs: `${base}/logs?follow=true`,
+      cancel: `${base}/cancel`,
+      ...(task.type === 'run' ? { outputs: `/api/v1/runs/${task.id}/outputs` } : {}),
+    },
+    warnings: task.warnings,
   };
 }

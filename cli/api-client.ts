@@ -52,11 +52,23 @@ export class ApiClient {
     };
   }
 
-  async submitRun(composition: string, planArchive: Buffer): Promise<Submitted> {
-    const form = new FormData();
-    form.set('composition', composition);
-    form.set('plan', new Blob([planArchive], { type: 'application/gzip' }), 'plan.tar.gz');
+  /** Queues a run task; `runIds` picks and orders the composition's runs. */
+  async submitRun(
+    composition: string,
+    planArchive: Buffer,
+    options: { runIds?: readonly string[] } = {},
+  ): Promise<Submitted> {
+    const form = submissionForm(composition, planArchive);
+    if (options.runIds !== undefined) form.set('run_ids', options.runIds.join(','));
     return this.json<Submitted>('/api/v1/runs', { method: 'POST', body: form });
+  }
+
+  /** Queues a build task: the composition's groups are built, not run. */
+  async submitBuild(composition: string, planArchive: Buffer): Promise<Submitted> {
+    return this.json<Submitted>('/api/v1/builds', {
+      method: 'POST',
+      body: submissionForm(composition, planArchive),
+    });
   }
 
   getTask(id: string): Promise<TaskView> {
@@ -121,9 +133,12 @@ export class ApiClient {
     }
   }
 
-  /** Streams the run's outputs archive to `file` (written under a temporary name, then renamed). */
-  async downloadOutputs(runId: string, file: string): Promise<void> {
-    const response = await this.request(`/api/v1/runs/${encodeURIComponent(runId)}/outputs`);
+  /**
+   * Streams the outputs archive of a run (given its run id) or of every run of a task (given the task id)
+   * to `file`, written under a temporary name, then renamed.
+   */
+  async downloadOutputs(id: string, file: string): Promise<void> {
+    const response = await this.request(`/api/v1/runs/${encodeURIComponent(id)}/outputs`);
     const partial = `${file}.partial`;
     try {
       await pipeline(
@@ -167,6 +182,13 @@ export class ApiClient {
       throw new ApiError(response.status, 'unknown', `HTTP ${response.status}: ${text.slice(0, 500)}`, []);
     }
   }
+}
+
+function submissionForm(composition: string, planArchive: Buffer): FormData {
+  const form = new FormData();
+  form.set('composition', composition);
+  form.set('plan', new Blob([planArchive], { type: 'application/gzip' }), 'plan.tar.gz');
+  return form;
 }
 
 function describeCause(error: unknown): string {

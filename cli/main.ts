@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import os from 'node:os';
 import { defaultSyncServicePort } from '../core/contract/instance-env.ts';
 import { ApiClient, ApiError, UnreachableError } from './api-client.ts';
+import { buildComposition, buildSingle } from './commands/build.ts';
 import { runComposition, runSingle, type Output } from './commands/run.ts';
 import { healthcheck, terminate } from './commands/runners.ts';
 import { cancel, collect, listTasks, logs, status } from './commands/tasks.ts';
@@ -76,8 +77,15 @@ export async function runCli(
   const run = program.command('run').description('submit a run');
   const waitOptions = (command: Command): Command =>
     command
-      .option('--wait', 'follow the run live and exit with its outcome (0 only on success)')
-      .option('--collect', 'after the run, download its outputs as <run_id>.tgz (implies --wait)')
+      .option(
+        '--wait',
+        "follow the task live and exit with its outcome, the worst of its runs' (0 only on success)",
+      )
+      .option(
+        '--collect',
+        'after the task, download its outputs (implies --wait): <run_id>.tgz for a composition without [[runs]], ' +
+          'else <task_id>.tgz holding every run as <run_id>/<group>/<instance>/<file>',
+      )
       .option('--collect-file <file>', 'where --collect writes the archive');
   waitOptions(
     run
@@ -106,7 +114,11 @@ export async function runCli(
           .argParser(collectPair)
           .default({}),
       )
-      .option('--timeout <duration>', 'run timeout, like 90s or 10m (default 10m)'),
+      .option('--timeout <duration>', 'run timeout, like 90s or 10m (default 10m)')
+      .option(
+        '--use-build <artifact>',
+        'start from this artifact (from "testground build") instead of building',
+      ),
   ).action(act(async (options: Parameters<typeof runSingle>[1]) => runSingle(client(), options, output)));
 
   waitOptions(
@@ -114,10 +126,53 @@ export async function runCli(
       .command('composition')
       .description('run a composition file (TOML or JSON)')
       .requiredOption('-f, --file <file>', 'composition file')
-      .option('-p, --plan <name|path>', "plan location, when not found by the composition's global.plan"),
+      .option('-p, --plan <name|path>', "plan location, when not found by the composition's global.plan")
+      .option(
+        '--run-ids <a,b>',
+        "run only these of the composition's [[runs]], in this order (default: all, as written)",
+        parseList,
+      ),
   ).action(
     act(async (options: Parameters<typeof runComposition>[1]) => runComposition(client(), options, output)),
   );
+
+  const build = program
+    .command('build')
+    .description('build a plan without running it; prints the artifact ids that runs can start from');
+  build
+    .command('single')
+    .description('build a plan as "run single" would (waits for the build)')
+    .requiredOption(
+      '-p, --plan <name|path>',
+      'plan name (looked up in $TESTGROUND_HOME/plans, then ./plans) or directory',
+    )
+    .option('-t, --testcase <name>', "test case (default: the manifest's first)")
+    .option('-b, --builder <id>', "builder (default: the manifest's)")
+    .option('-r, --runner <id>', "runner the artifact is for (default: the manifest's)")
+    .option('-i, --instances <n>', "instances (default: the test case's minimum)", parseInteger)
+    .addOption(
+      new Option('--build-config <key=value>', 'build config entry (repeatable)')
+        .argParser(collectPair)
+        .default({}),
+    )
+    .action(
+      act(async (options: Parameters<typeof buildSingle>[1]) => buildSingle(client(), options, output)),
+    );
+  build
+    .command('composition')
+    .description('build every group of a composition file (waits for the build)')
+    .requiredOption('-f, --file <file>', 'composition file')
+    .option('-p, --plan <name|path>', "plan location, when not found by the composition's global.plan")
+    .option(
+      '--write-artifacts',
+      'write each group\'s artifact into the file as [groups.run] artifact = "…", so "run composition" ' +
+        'skips the build; a TOML file is rewritten from its parsed form, so its comments are not kept',
+    )
+    .action(
+      act(async (options: Parameters<typeof buildComposition>[1]) =>
+        buildComposition(client(), options, output),
+      ),
+    );
 
   program
     .command('status')
@@ -138,8 +193,8 @@ export async function runCli(
 
   program
     .command('collect')
-    .description("download a run's outputs as <run_id>.tgz")
-    .argument('<run_id>')
+    .description("download a run's outputs as <run_id>.tgz; given a task id, every run's as <task_id>.tgz")
+    .argument('<run_id>', 'a run id, or a task id for all its runs')
     .option('-o, --output <file>', 'archive path')
     .action(
       act(async (runId: string, options: { output?: string }) =>
@@ -217,6 +272,13 @@ function parseInteger(value: string): number {
   if (!Number.isInteger(parsed) || parsed < 0)
     throw new InvalidArgumentError(`${JSON.stringify(value)} is not a whole number`);
   return parsed;
+}
+
+function parseList(value: string): string[] {
+  const names = value.split(',').map((name) => name.trim());
+  if (names.some((name) => name === ''))
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not a comma-separated list of run ids`);
+  return names;
 }
 
 function collectPair(value: string, previous: Record<string, string>): Record<string, string> {

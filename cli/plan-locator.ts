@@ -41,3 +41,21 @@ export async function readPlanName(planDir: string): Promise<string> {
   }
   return manifest.name;
 }
+
+/** The plan's test cases with their minimum instance counts, as its manifest declares them. */
+export async function readTestCases(planDir: string): Promise<{ name: string; minInstances: number }[]> {
+  const manifest = parseToml(await readFile(path.join(planDir, 'manifest.toml'), 'utf8')) as {
+    testcases?: { name?: unknown; instances?: { min?: unknown } }[];
+  };
+  return (manifest.testcases ?? []).flatMap((testCase) =>
+    typeof testCase.name === 'string'
+      ? [
+          {
+            name: testCase.name,
+            minInstances:
+              typeof testCase.instances?.min === 'number' ? Math.max(1, testCase.instances.min) : 1,
+          },
+        ]
+      : [],
+  );
+}

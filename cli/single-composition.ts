@@ -11,6 +11,8 @@ export interface SingleRunOptions {
   runConfig?: Record<string, unknown>;
   /** Shown as the composition's `metadata.name`. */
   name?: string;
+  /** A prebuilt artifact the group starts from instead of being built (`--use-build`). */
+  artifact?: string;
 }
 
 /** A JSON composition document; the daemon checks it like any other (CONTRACT §6). */
@@ -29,6 +31,12 @@ export function singleRunComposition(options: SingleRunOptions): Record<string, 
       ...(nonEmpty(options.runConfig) ? { run_config: options.runConfig } : {}),
       ...(nonEmpty(options.testParams) ? { run: { test_params: options.testParams } } : {}),
     },
-    groups: [{ id: 'single', instances: { count: options.instances } }],
+    groups: [
+      {
+        id: 'single',
+        instances: { count: options.instances },
+        ...(options.artifact === undefined ? {} : { run: { artifact: options.artifact } }),
+      },
+    ],
   };
 }

@@ -2,7 +2,7 @@
  * How an instance and a run ended (CONTRACT §4): pure rules shared by every runner, each with a reason.
  */
 import type { InstanceEvent } from './contract/events.ts';
-import type { GroupSummary, InstanceOutcome } from './run.ts';
+import type { GroupSummary, InstanceOutcome, RunOutcome } from './run.ts';
 
 /** How the instance's process (or container) ended, and whether we stopped it. */
 export interface InstanceExit {
@@ -161,4 +161,28 @@ function listOutcomes(counts: Partial<Record<InstanceOutcome, number>>): string 
     .filter((outcome) => (counts[outcome] ?? 0) > 0)
     .map((outcome) => `${counts[outcome]} ${outcome === 'no_outcome' ? 'no outcome' : outcome}`)
     .join(', ');
+}
+
+// Worst news first: a broken build or daemon says more than a cancel, a cancel more than a failing plan.
+const runOutcomeRank: Record<RunOutcome, number> = { success: 0, failure: 1, canceled: 2, error: 3 };
+
+/** The worst of several runs' outcomes (error > canceled > failure > success); `success` for none. */
+export function worstOutcome(outcomes: readonly RunOutcome[]): RunOutcome {
+  return outcomes.reduce<RunOutcome>(
+    (worst, outcome) => (runOutcomeRank[outcome] > runOutcomeRank[worst] ? outcome : worst),
+    'success',
+  );
+}
+
+/** A task's outcome and error from its runs', in order: the worst outcome, and the first run that had it. */
+export function decideTaskOutcome(runs: readonly { name: string; outcome?: RunOutcome; error?: string }[]): {
+  outcome: RunOutcome;
+  error?: string;
+} {
+  const outcome = worstOutcome(runs.map((run) => run.outcome ?? 'canceled'));
+  if (outcome === 'success') return { outcome };
+  const culprit = runs.find((run) => (run.outcome ?? 'canceled') === outcome);
+  const error = culprit?.error ?? outcome;
+  // A single run speaks for the task as it did before tasks held several runs.
+  return { outcome, error: runs.length === 1 ? error : `run ${culprit?.name ?? '?'}: ${error}` };
 }

@@ -28,6 +28,7 @@ import { TaskQueue } from './task-queue.ts';
 import { RunnerMaintenance } from './runner-maintenance.ts';
 import { TaskService } from './task-service.ts';
 import { TaskStore } from './task-store.ts';
+import { ArtifactStore } from './artifact-store.ts';
 
 export const version = '0.1.0';
 
@@ -72,6 +73,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   // end as `error` saying how to start the engine.
   const docker = new DockerEngine();
   const runtimeImages = new RuntimeImageProvider(docker, { daemonId });
+  const artifacts = new ArtifactStore({ redis, prefix: config.redisPrefix, images: docker });
   const syncService = new SyncServiceBundle(path.join(dirs.cache, 'sync-service'));
   const builders = new Map<string, Builder>(
     [
@@ -105,6 +107,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logBus,
     builders,
     runners,
+    artifacts,
     tempRoot: dirs.temp,
     daemonId,
     logger: logger.child({ component: 'task-runner' }),
@@ -120,6 +123,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logBus,
     taskRunner,
     outputs,
+    artifacts,
     plansRoot: dirs.snapshots,
     known: { builders: Object.fromEntries(builders), runners: Object.fromEntries(runners) },
     archiveLimits: { maxBytes: config.maxUploadBytes * 8, maxEntries: 20_000 },

@@ -21,24 +21,27 @@ export class OutputsStore {
   }
 
   /**
-   * The run's outputs as a `.tgz` stream whose entries are `<run_id>/<group>/<instance>/<file>`, built
-   * while it is sent: a run of many instances never sits in memory. A run whose directory is gone is a
+   * The runs' outputs as one `.tgz` stream whose entries are `<run_id>/<group>/<instance>/<file>`, built
+   * while it is sent: runs of many instances never sit in memory. A run whose directory is gone is a
    * NotFoundError, not an empty archive that looks like a run which wrote nothing.
    */
-  async archive(runDir: string, runId: string): Promise<Readable> {
-    const found = await stat(runDir).catch(() => undefined);
-    if (!found?.isDirectory()) {
-      throw new NotFoundError(
-        `run ${runId} has no outputs directory on this daemon any more (removed by hand or by cleanup); nothing to collect`,
-        [{ path: 'id', message: `the outputs of run ${runId} no longer exist` }],
-      );
+  async archive(runs: readonly { runId: string; dir: string }[]): Promise<Readable> {
+    for (const { runId, dir } of runs) {
+      const found = await stat(dir).catch(() => undefined);
+      if (!found?.isDirectory()) {
+        throw new NotFoundError(
+          `run ${runId} has no outputs directory on this daemon any more (removed by hand or by cleanup); nothing to collect`,
+          [{ path: 'id', message: `the outputs of run ${runId} no longer exist` }],
+        );
+      }
     }
     const packer = tarPack();
     const gzip = createGzip();
     packer.pipe(gzip);
-    addDirectory(packer, runDir, runId)
-      .then(() => packer.finalize())
-      .catch((error: Error) => gzip.destroy(error));
+    (async () => {
+      for (const { runId, dir } of runs) await addDirectory(packer, dir, runId);
+      packer.finalize();
+    })().catch((error: Error) => gzip.destroy(error));
     return gzip;
   }
 }

@@ -83,6 +83,6 @@ export class RunnerMaintenance {
   }
 
   private async activeRunIds(): Promise<Set<string>> {
-    return new Set((await this.store.listActive()).map((task) => task.runId));
+    return new Set((await this.store.listActive()).flatMap((task) => task.runs.map((run) => run.id)));
   }
 }

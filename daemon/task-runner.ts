@@ -4,21 +4,31 @@ import type { Logger } from 'pino';
 import type { Builder } from '../builders/builder.ts';
 import type { Artifact } from '../core/artifact.ts';
 import { stableStringify } from '../core/stable-stringify.ts';
-import { decideRunOutcome } from '../core/outcome.ts';
+import { decideRunOutcome, decideTaskOutcome } from '../core/outcome.ts';
 import type { Runner } from '../runners/runner.ts';
-import { TestgroundError } from '../core/errors.ts';
+import { RunnerError, TestgroundError } from '../core/errors.ts';
 import { SingleFlight } from '../core/single-flight.ts';
 import type { LogBus } from './log-bus.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import type { TaskStore } from './task-store.ts';
-import type { RunResult } from '../core/run.ts';
-import type { TaskRecord, TaskState } from '../core/task.ts';
+import { artifactId, artifactOf, type ArtifactStore } from './artifact-store.ts';
+import { cancelRuns, failRuns, notRunAfterError } from './run-records.ts';
+import type { ResolvedGroup, ResolvedRun, RunOutcome, RunResult } from '../core/run.ts';
+import {
+  isRunEnded,
+  type GroupArtifact,
+  type RunRecord,
+  type TaskRecord,
+  type TaskState,
+} from '../core/task.ts';
 
 export interface TaskRunnerDeps {
   store: TaskStore;
   logBus: LogBus;
   builders: ReadonlyMap<string, Builder>;
   runners: ReadonlyMap<string, Runner>;
+  /** Where builds are recorded, and prebuilt artifacts looked up and checked. */
+  artifacts: Pick<ArtifactStore, 'record' | 'get' | 'exists'>;
   /** Scratch space; each run gets a directory that is removed when it ends. */
   tempRoot: string;
   daemonId: string;
@@ -26,13 +36,28 @@ export interface TaskRunnerDeps {
   now?: () => Date;
 }
 
-/** Why a run was stopped before it ended by itself. */
+/** Why a task was stopped before it ended by itself. */
 type StopReason = 'canceled' | 'shutdown';
 
+const canceledReason = 'canceled on request';
+const shutdownReason = 'the daemon stopped during the run';
+
+/** A task being carried: its record as read, its runs as they progress, and what its builds produced. */
+interface Carried {
+  task: TaskRecord;
+  runs: RunRecord[];
+  artifacts: GroupArtifact[];
+  log: TaskLog;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
 /**
- * Carries one task from `queued` to its end: build every distinct (builder, build config) once, run,
- * and record an honest outcome. Build or infrastructure trouble ends as `error`, a plan that did not
- * succeed as `failure`, a cancel as `canceled`.
+ * Carries one task from `queued` to its end: build every distinct (builder, build config, dependencies) once
+ * for all its runs, run them one after another, and record an honest outcome for each run and for the task.
+ * Build or infrastructure trouble ends a run as `error` and the runs after it as `canceled`; a plan that
+ * did not succeed ends its run as `failure` and the next run goes ahead; a cancel ends the current run and
+ * the rest as `canceled`. The task's outcome is the worst of its runs'.
  */
 export class TaskRunner {
   private readonly deps: TaskRunnerDeps;
@@ -52,7 +77,7 @@ export class TaskRunner {
     return true;
   }
 
-  /** Stops every run in progress (daemon shutdown); they end as `error`, which is what happened. */
+  /** Stops every task in progress (daemon shutdown); they end as `error`, which is what happened. */
   stopAll(): void {
     for (const controller of this.active.values()) controller.abort('shutdown' satisfies StopReason);
   }
@@ -79,13 +104,13 @@ export class TaskRunner {
     }
     if (task.state === 'building' || task.state === 'running') {
       // BullMQ hands a job out again when the worker that had it died mid-run, and also when its lock
-      // could not be renewed (Redis was away for a while): a run still going here must be left alone.
+      // could not be renewed (Redis was away for a while): a task still going here must be left alone.
       if (this.active.has(taskId)) return;
       await this.endAsInterrupted(task);
       return;
     }
     if (task.state !== 'queued' || task.cancelRequested) {
-      if (task.state === 'queued') await this.finishCanceled(task.id, 'canceled before it started');
+      if (task.state === 'queued') await this.finishCanceledBeforeStart(task);
       return;
     }
     // Registered before the transition: a cancel that loses the race for `queued` must find it here.
@@ -96,155 +121,365 @@ export class TaskRunner {
       return;
     }
     const logger = this.deps.logger.child({ taskId });
-    const log = this.deps.logBus.taskLog(taskId, (error) =>
-      logger.warn({ err: error }, 'could not append to the task log'),
-    );
-    const tempDir = path.join(this.deps.tempRoot, taskId);
+    const carried: Carried = {
+      task,
+      runs: task.runs.map((run) => ({ ...run })),
+      artifacts: [],
+      log: this.deps.logBus.taskLog(taskId, (error) =>
+        logger.warn({ err: error }, 'could not append to the task log'),
+      ),
+      logger,
+      signal: controller.signal,
+    };
     try {
-      await this.state(taskId, 'building');
-      const artifacts = await this.buildGroups(task, log, controller.signal);
-      if (controller.signal.aborted)
-        return await this.finishStopped(task, controller.signal.reason as StopReason);
-      if (!(await store.transition(taskId, ['building'], 'running'))) return;
-      await this.state(taskId, 'running');
-      const runner = this.deps.runners.get(task.runner);
-      if (!runner) throw new Error(`runner ${task.runner} is not available on this daemon`);
-      await mkdir(task.outputsDir, { recursive: true });
-      await mkdir(tempDir, { recursive: true });
-      const output = await runner.run({
-        runId: task.runId,
-        run: task.resolved,
-        artifacts,
-        outputsDir: task.outputsDir,
-        tempDir,
-        startTime: this.now(),
-        log,
-        signal: controller.signal,
-      });
-      if (controller.signal.aborted)
-        return await this.finishStopped(task, controller.signal.reason as StopReason, output.instances);
-      const decided = decideRunOutcome(output.instances);
-      const result: RunResult = {
-        outcome: decided.outcome,
-        reason: decided.reason,
-        groups: decided.groups,
-        instances: output.instances,
-      };
-      const finalState = decided.outcome === 'canceled' ? 'canceled' : 'complete';
-      if (
-        await store.transition(taskId, ['running'], finalState, {
-          outcome: decided.outcome,
-          result,
-          ...(decided.outcome === 'success' ? {} : { error: decided.reason }),
-        })
-      ) {
-        await this.deps.logBus.end(taskId, {
-          state: finalState,
-          outcome: decided.outcome,
-          ...(decided.outcome === 'success' ? {} : { error: decided.reason }),
-        });
-      }
+      await this.carry(carried);
     } catch (error) {
-      if (controller.signal.aborted)
-        return await this.finishStopped(task, controller.signal.reason as StopReason);
-      const message = describeFailure(error);
-      // Only our own errors explain themselves; anything else (a bug of ours, or the host's trouble such as
-      // EACCES or ENOSPC) needs its stack in the daemon's log to be understood.
-      if (!(error instanceof TestgroundError))
-        logger.error({ err: error }, 'task failed with an unexpected error');
-      log.error(message);
-      await this.finishError(taskId, message);
+      if (carried.signal.aborted) return await this.finishStopped(carried);
+      const message = this.explain(error, carried);
+      if (task.type === 'build')
+        return await this.finish(carried, 'complete', { outcome: 'error', error: message });
+      carried.runs = failRuns(carried.runs, message, this.now());
+      await this.finishRuns(carried);
     } finally {
       this.active.delete(taskId);
-      await rm(tempDir, { recursive: true, force: true });
     }
   }
 
-  /** Builds each distinct (builder, build config) of the task once; groups that share one share its artifact. */
-  private async buildGroups(
-    task: TaskRecord,
-    log: TaskLog,
-    signal: AbortSignal,
-  ): Promise<Map<string, Artifact>> {
+  /** Builds, then runs each run; an error thrown out of here ends the task as `error`. */
+  private async carry(carried: Carried): Promise<void> {
+    const { task, signal } = carried;
+    await this.state(task.id, 'building');
+    // A build that fails throws out of here: the task's first run carries the error, the others do not run.
+    const built = await this.buildAll(carried);
+    if (signal.aborted) return this.finishStopped(carried);
+    if (task.type === 'build') return this.finish(carried, 'complete', { outcome: 'success' });
+
+    if (!(await this.deps.store.transition(task.id, ['building'], 'running'))) return;
+    await this.state(task.id, 'running');
+    for (const run of carried.runs) {
+      if (signal.aborted) break;
+      const failed = await this.runOne(carried, run, built);
+      if (failed !== undefined) {
+        carried.runs = cancelRuns(carried.runs, notRunAfterError(run.name, failed), this.now());
+        break;
+      }
+    }
+    if (signal.aborted) return this.finishStopped(carried);
+    return this.finishRuns(carried);
+  }
+
+  /**
+   * Builds each distinct (builder, build config, dependencies) the task's runs need, once: runs share the
+   * composition's groups, so a group's build serves every run that uses it. Groups that name a prebuilt
+   * artifact are not built. Every artifact is recorded, so later tasks can start from it.
+   */
+  private async buildAll(carried: Carried): Promise<Map<string, Artifact>> {
+    const { task, log, signal } = carried;
     // Kept for the whole task: groups are built one after another, so a later group must find the result.
     const builds = new SingleFlight<Artifact>({ retainSuccess: true });
-    const artifacts = new Map<string, Artifact>();
-    for (const group of task.resolved.groups) {
-      const builder = this.deps.builders.get(group.builder);
-      if (!builder) throw new Error(`builder ${group.builder} is not available on this daemon`);
-      const key = `${group.builder}\0${stableStringify(group.buildConfig)}\0${stableStringify(group.dependencies)}`;
-      const artifact = await builds.run(key, () => {
-        log.info(`building group ${group.id} with ${group.builder}`);
-        return builder.build({
-          planDir: task.planDir,
-          planName: task.plan,
-          buildConfig: group.buildConfig,
-          dependencies: group.dependencies,
-          log,
-          signal,
+    const built = new Map<string, Artifact>();
+    for (const run of this.runsToCarry(carried)) {
+      for (const group of run.groups) {
+        if (group.artifact !== undefined) {
+          const record = await this.deps.artifacts.get(group.artifact);
+          this.noteArtifact(carried, {
+            group: group.id,
+            builder: record?.builder ?? group.builder,
+            artifact: group.artifact,
+          });
+          continue;
+        }
+        const builder = this.deps.builders.get(group.builder);
+        if (!builder) throw new Error(`builder ${group.builder} is not available on this daemon`);
+        const key = buildKey(group);
+        const artifact = await builds.run(key, async () => {
+          log.info(`building group ${group.id} with ${group.builder}`);
+          const made = await builder.build({
+            planDir: task.planDir,
+            planName: task.plan,
+            buildConfig: group.buildConfig,
+            dependencies: group.dependencies,
+            log,
+            signal,
+          });
+          const record = await this.deps.artifacts.record(made, {
+            builder: group.builder,
+            plan: task.plan,
+            task: task.id,
+          });
+          log.info(`artifact ${record.id} (${group.builder})`);
+          return made;
         });
+        built.set(key, artifact);
+        this.noteArtifact(carried, {
+          group: group.id,
+          builder: group.builder,
+          artifact: artifactId(artifact),
+        });
+      }
+    }
+    await this.deps.store.progress(task.id, ['building'], { artifacts: carried.artifacts });
+    return built;
+  }
+
+  /** The resolved runs this task carries out: the picked ones of a run task, every one of a build task. */
+  private runsToCarry(carried: Carried): ResolvedRun[] {
+    const { task } = carried;
+    if (task.type === 'build') return task.resolved.runs;
+    return carried.runs.map((run) => resolvedRunOf(task, run));
+  }
+
+  private noteArtifact(carried: Carried, entry: GroupArtifact): void {
+    const known = carried.artifacts.some(
+      (other) => other.group === entry.group && other.artifact === entry.artifact,
+    );
+    if (!known) carried.artifacts.push(entry);
+  }
+
+  /**
+   * Runs one run to its end and records it. Returns the message of an error that must end the task (the
+   * runner or the infrastructure broke), or undefined when the next run may go ahead.
+   */
+  private async runOne(
+    carried: Carried,
+    run: RunRecord,
+    built: ReadonlyMap<string, Artifact>,
+  ): Promise<string | undefined> {
+    const { task, log, signal } = carried;
+    const resolved = resolvedRunOf(task, run);
+    Object.assign(run, {
+      state: 'running',
+      startedAt: this.now().toISOString(),
+    } satisfies Partial<RunRecord>);
+    await this.deps.store.progress(task.id, ['running'], { runs: carried.runs });
+    log.info(`run ${run.name} (${run.id}) started: ${describeInstances(run.instances)}`);
+    const tempDir = path.join(this.deps.tempRoot, run.id);
+    let failed: string | undefined;
+    try {
+      const runner = this.deps.runners.get(task.runner);
+      if (!runner) throw new Error(`runner ${task.runner} is not available on this daemon`);
+      const artifacts = await this.artifactsFor(resolved, built);
+      await mkdir(run.outputsDir, { recursive: true });
+      await mkdir(tempDir, { recursive: true });
+      const output = await runner.run({
+        runId: run.id,
+        run: resolved,
+        artifacts,
+        outputsDir: run.outputsDir,
+        tempDir,
+        startTime: this.now(),
+        log,
+        signal,
       });
-      artifacts.set(group.id, artifact);
+      if (signal.aborted) {
+        failed = this.endStopped(carried, run, output.instances);
+      } else {
+        const decided = decideRunOutcome(output.instances);
+        const result: RunResult = {
+          outcome: decided.outcome,
+          reason: decided.reason,
+          groups: decided.groups,
+          instances: output.instances,
+        };
+        this.endRun(run, decided.outcome, decided.outcome === 'success' ? undefined : decided.reason, result);
+      }
+    } catch (error) {
+      if (signal.aborted) {
+        failed = this.endStopped(carried, run, []);
+      } else {
+        failed = this.explain(error, carried);
+        this.endRun(run, 'error', failed);
+      }
+    } finally {
+      await rm(tempDir, { recursive: true, force: true });
+    }
+    log.info(
+      `run ${run.name} (${run.id}) ended: ${run.outcome ?? run.state}${run.error ? ` (${run.error})` : ''}`,
+    );
+    await this.deps.store.progress(task.id, ['running'], { runs: carried.runs });
+    return failed;
+  }
+
+  /** The artifact of each group of the run: built by this task, or prebuilt and still where it was left. */
+  private async artifactsFor(
+    run: ResolvedRun,
+    built: ReadonlyMap<string, Artifact>,
+  ): Promise<Map<string, Artifact>> {
+    const artifacts = new Map<string, Artifact>();
+    for (const group of run.groups) {
+      if (group.artifact === undefined) {
+        const artifact = built.get(buildKey(group));
+        if (!artifact) throw new Error(`group ${group.id} of run ${run.id} was not built`);
+        artifacts.set(group.id, artifact);
+        continue;
+      }
+      const record = await this.deps.artifacts.get(group.artifact);
+      if (!record) {
+        throw new RunnerError(
+          `group ${group.id}: artifact ${group.artifact} is no longer known to this daemon; build it again ` +
+            `("testground build") or leave run.artifact unset`,
+        );
+      }
+      if (!(await this.deps.artifacts.exists(record))) {
+        const where =
+          record.kind === 'image'
+            ? 'the Docker engine has no such image'
+            : "its bundle is gone from the daemon's cache";
+        throw new RunnerError(
+          `group ${group.id}: artifact ${group.artifact} no longer exists (${where}); build it again ` +
+            `("testground build") or leave run.artifact unset`,
+        );
+      }
+      artifacts.set(group.id, artifactOf(record));
     }
     return artifacts;
+  }
+
+  private endRun(run: RunRecord, outcome: RunOutcome, error?: string, result?: RunResult): void {
+    const state = outcome === 'canceled' ? 'canceled' : 'complete';
+    Object.assign(run, {
+      state,
+      outcome,
+      ...(error === undefined ? {} : { error }),
+      ...(result === undefined ? {} : { result }),
+      endedAt: this.now().toISOString(),
+    } satisfies Partial<RunRecord>);
+  }
+
+  /** Ends the run a stop interrupted; returns the error that ends the task when the daemon is stopping. */
+  private endStopped(
+    carried: Carried,
+    run: RunRecord,
+    instances: RunResult['instances'],
+  ): string | undefined {
+    if ((carried.signal.reason as StopReason) === 'shutdown') {
+      this.endRun(run, 'error', shutdownReason);
+      return shutdownReason;
+    }
+    const decided = decideRunOutcome(instances);
+    this.endRun(run, 'canceled', canceledReason, {
+      outcome: 'canceled',
+      reason: canceledReason,
+      groups: decided.groups,
+      instances,
+    });
+    return undefined;
+  }
+
+  /**
+   * Explains an error in the task's words: our own errors as they are; anything else (a bug of ours, or
+   * the host's trouble such as EACCES or ENOSPC) is logged with its stack, since only that explains it.
+   */
+  private explain(error: unknown, carried: Carried): string {
+    const message = describeFailure(error);
+    if (!(error instanceof TestgroundError))
+      carried.logger.error({ err: error }, 'task failed with an unexpected error');
+    carried.log.error(message);
+    return message;
   }
 
   private async state(taskId: string, state: TaskState): Promise<void> {
     await this.deps.logBus.append(taskId, { kind: 'state', ts: this.now().toISOString(), state });
   }
 
-  private async finishStopped(
-    task: TaskRecord,
-    reason: StopReason,
-    instances: RunResult['instances'] = [],
-  ): Promise<void> {
-    if (reason === 'shutdown') return this.finishError(task.id, 'the daemon stopped during the run');
-    const decided = decideRunOutcome(instances);
-    await this.finishCanceled(task.id, 'canceled on request', {
-      outcome: 'canceled',
-      reason: 'canceled on request',
-      groups: decided.groups,
-      instances,
-    });
+  /** A stop: a cancel ends every run not ended as canceled; a shutdown is an error of the run in progress. */
+  private async finishStopped(carried: Carried): Promise<void> {
+    const shutdown = (carried.signal.reason as StopReason) === 'shutdown';
+    if (carried.task.type === 'build') {
+      return shutdown
+        ? this.finish(carried, 'complete', { outcome: 'error', error: shutdownReason })
+        : this.finish(carried, 'canceled', { outcome: 'canceled', error: canceledReason });
+    }
+    carried.runs = shutdown
+      ? failRuns(carried.runs, shutdownReason, this.now())
+      : cancelRuns(carried.runs, canceledReason, this.now());
+    return this.finishRuns(carried);
   }
 
-  private async finishCanceled(taskId: string, reason: string, result?: RunResult): Promise<void> {
-    const applied = await this.deps.store.transition(taskId, ['queued', 'building', 'running'], 'canceled', {
+  /** The task's outcome is the worst of its runs'. */
+  private finishRuns(carried: Carried): Promise<void> {
+    const decided = decideTaskOutcome(carried.runs);
+    return this.finish(carried, decided.outcome === 'canceled' ? 'canceled' : 'complete', decided);
+  }
+
+  private async finish(
+    carried: Carried,
+    state: 'complete' | 'canceled',
+    decided: { outcome: RunOutcome; error?: string },
+  ): Promise<void> {
+    const { task } = carried;
+    const applied = await this.deps.store.transition(task.id, ['building', 'running'], state, {
+      outcome: decided.outcome,
+      ...(decided.error === undefined ? {} : { error: decided.error }),
+      runs: carried.runs,
+      artifacts: carried.artifacts,
+    });
+    if (applied) {
+      await this.deps.logBus.end(task.id, {
+        state,
+        outcome: decided.outcome,
+        ...(decided.error === undefined ? {} : { error: decided.error }),
+      });
+    }
+  }
+
+  private async finishCanceledBeforeStart(task: TaskRecord): Promise<void> {
+    const reason = 'canceled before it started';
+    const applied = await this.deps.store.transition(task.id, ['queued'], 'canceled', {
       outcome: 'canceled',
       error: reason,
-      ...(result ? { result } : {}),
+      runs: cancelRuns(task.runs, reason, this.now()),
     });
     if (applied)
-      await this.deps.logBus.end(taskId, { state: 'canceled', outcome: 'canceled', error: reason });
-  }
-
-  private async finishError(taskId: string, message: string): Promise<void> {
-    if (
-      await this.deps.store.transition(taskId, ['building', 'running'], 'complete', {
-        outcome: 'error',
-        error: message,
-      })
-    ) {
-      await this.deps.logBus.end(taskId, { state: 'complete', outcome: 'error', error: message });
-    }
+      await this.deps.logBus.end(task.id, { state: 'canceled', outcome: 'canceled', error: reason });
   }
 
   private async endAsInterrupted(task: TaskRecord): Promise<boolean> {
     const message = 'daemon restarted during the run';
-    const tempDir = path.join(this.deps.tempRoot, task.id);
-    try {
-      await this.deps.runners.get(task.runner)?.cleanupInterrupted(task.runId, tempDir);
-    } catch (error) {
-      this.deps.logger.error({ err: error, taskId: task.id }, 'could not clean up after an interrupted run');
+    for (const run of task.runs.filter((candidate) => !isRunEnded(candidate.state))) {
+      const tempDir = path.join(this.deps.tempRoot, run.id);
+      try {
+        await this.deps.runners.get(task.runner)?.cleanupInterrupted(run.id, tempDir);
+      } catch (error) {
+        this.deps.logger.error(
+          { err: error, taskId: task.id, runId: run.id },
+          'could not clean up after an interrupted run',
+        );
+      }
+      await rm(tempDir, { recursive: true, force: true });
     }
-    await rm(tempDir, { recursive: true, force: true });
+    const runs = failRuns(task.runs, message, this.now());
+    const decided =
+      task.type === 'build' ? { outcome: 'error' as const, error: message } : decideTaskOutcome(runs);
     const applied = await this.deps.store.transition(task.id, ['building', 'running'], 'complete', {
-      outcome: 'error',
-      error: message,
+      outcome: decided.outcome,
+      ...(decided.error === undefined ? {} : { error: decided.error }),
+      runs,
     });
-    if (applied) await this.deps.logBus.end(task.id, { state: 'complete', outcome: 'error', error: message });
+    if (applied) {
+      await this.deps.logBus.end(task.id, {
+        state: 'complete',
+        outcome: decided.outcome,
+        ...(decided.error === undefined ? {} : { error: decided.error }),
+      });
+    }
     return applied;
   }
+}
+
+/** Two groups with the same builder, build config and dependencies (of the one plan of a task) build the same. */
+function buildKey(group: ResolvedGroup): string {
+  return `${group.builder}\0${stableStringify(group.buildConfig)}\0${stableStringify(group.dependencies)}`;
+}
+
+function resolvedRunOf(task: TaskRecord, run: RunRecord): ResolvedRun {
+  const resolved = task.resolved.runs.find((candidate) => candidate.id === run.name);
+  if (!resolved) throw new Error(`task ${task.id} has no resolved run named ${run.name}`);
+  return resolved;
+}
+
+function describeInstances(count: number): string {
+  return `${count} instance${count === 1 ? '' : 's'}`;
 }
 
 /** The task's `error` text: our own errors as they are, anything else marked as the daemon's or host's trouble. */

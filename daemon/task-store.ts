@@ -1,22 +1,31 @@
 import type { Redis } from 'ioredis';
-import type { ResolvedRun, RunOutcome, RunResult } from '../core/run.ts';
-import { taskStates, type TaskRecord, type TaskState } from '../core/task.ts';
+import type { ProblemDetail } from '../core/errors.ts';
+import type { ResolvedRun, ResolvedTask, RunOutcome } from '../core/run.ts';
+import {
+  taskStates,
+  type GroupArtifact,
+  type RunRecord,
+  type TaskRecord,
+  type TaskState,
+  type TaskType,
+} from '../core/task.ts';
 import type { Composition } from '../plan/composition.ts';
 
-/** What submission knows of a task; the store adds its state, timestamps and run id. */
+/** A run as submission knows it; the store adds its state. */
+export type NewRun = Pick<RunRecord, 'id' | 'name' | 'outputsDir' | 'instances'>;
+
+/** What submission knows of a task; the store adds its state and timestamps. */
 export type NewTask = Pick<
   TaskRecord,
-  | 'id'
-  | 'plan'
-  | 'testCase'
-  | 'builder'
-  | 'runner'
-  | 'instances'
-  | 'createdBy'
-  | 'resolved'
-  | 'planDir'
-  | 'outputsDir'
-> & { composition: Composition };
+  'id' | 'plan' | 'testCase' | 'builder' | 'runner' | 'instances' | 'createdBy' | 'resolved' | 'planDir'
+> & {
+  composition: Composition;
+  /** `run` unless given. */
+  type?: TaskType;
+  /** In the order they run; none for a build task. */
+  runs: NewRun[];
+  warnings?: ProblemDetail[];
+};
 
 export interface TaskFilter {
   state?: TaskState;
@@ -24,16 +33,23 @@ export interface TaskFilter {
   limit: number;
 }
 
+/** Fields written with a change; `undefined` values are left as they were. */
+export interface ProgressPatch {
+  /** Every run, as the worker carrying the task sees them now. */
+  runs?: RunRecord[];
+  artifacts?: GroupArtifact[];
+}
+
 /** Fields written on a transition; `undefined` values are left as they were. */
-export interface TransitionPatch {
+export interface TransitionPatch extends ProgressPatch {
   outcome?: RunOutcome;
   error?: string;
-  result?: RunResult;
   daemonId?: string;
 }
 
-// Compares and sets the state in one step, so a cancel and the worker finishing can never both win.
-const transitionScript = `
+// Writes the fields only while the task is in one of the allowed states (ARGV[1]), in one step: a transition
+// passes its new state among them, so a cancel and the worker finishing can never both win.
+const writeIfStateScript = `
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then return -1 end
 for allowed in string.gmatch(ARGV[1], '[^,]+') do
@@ -57,7 +73,7 @@ export class TaskStore {
     this.redis = redis;
     this.prefix = prefix;
     this.now = now;
-    this.redis.defineCommand('tgTransition', { numberOfKeys: 1, lua: transitionScript });
+    this.redis.defineCommand('tgWriteIfState', { numberOfKeys: 1, lua: writeIfStateScript });
   }
 
   private key(id: string): string {
@@ -70,9 +86,10 @@ export class TaskStore {
 
   async create(task: NewTask): Promise<TaskRecord> {
     const at = this.now();
+    const runs: RunRecord[] = task.runs.map((run) => ({ ...run, state: 'pending' }));
     const fields: Record<string, string> = {
       id: task.id,
-      type: 'run',
+      type: task.type ?? 'run',
       plan: task.plan,
       testCase: task.testCase,
       builder: task.builder,
@@ -85,8 +102,10 @@ export class TaskStore {
       cancelRequested: '0',
       composition: JSON.stringify(task.composition),
       resolved: JSON.stringify(task.resolved),
+      runs: JSON.stringify(runs),
+      warnings: JSON.stringify(task.warnings ?? []),
+      artifacts: '[]',
       planDir: task.planDir,
-      outputsDir: task.outputsDir,
     };
     await this.redis
       .multi()
@@ -140,10 +159,23 @@ export class TaskStore {
     const fields: string[] = ['state', to, `at:${to}`, this.now().toISOString()];
     if (patch.outcome !== undefined) fields.push('outcome', patch.outcome);
     if (patch.error !== undefined) fields.push('error', patch.error);
-    if (patch.result !== undefined) fields.push('result', JSON.stringify(patch.result));
     if (patch.daemonId !== undefined) fields.push('daemonId', patch.daemonId);
-    const transition = (this.redis as unknown as TransitionCommand).tgTransition;
-    const applied = await transition.call(this.redis, this.key(id), from.join(','), ...fields);
+    return this.writeIfState(id, from, [...fields, ...progressFields(patch)]);
+  }
+
+  /**
+   * Records the progress of a task still in one of `states` (its runs, its artifacts); returns false, and
+   * writes nothing, when it has moved on (ended by a cancel or by a restart's recovery).
+   */
+  async progress(id: string, states: readonly TaskState[], patch: ProgressPatch): Promise<boolean> {
+    const fields = progressFields(patch);
+    if (fields.length === 0) return true;
+    return this.writeIfState(id, states, fields);
+  }
+
+  private async writeIfState(id: string, states: readonly TaskState[], fields: string[]): Promise<boolean> {
+    const write = (this.redis as unknown as WriteIfStateCommand).tgWriteIfState;
+    const applied = await write.call(this.redis, this.key(id), states.join(','), ...fields);
     return applied === 1;
   }
 
@@ -158,8 +190,15 @@ export class TaskStore {
   }
 }
 
-interface TransitionCommand {
-  tgTransition(key: string, allowed: string, ...fields: string[]): Promise<number>;
+interface WriteIfStateCommand {
+  tgWriteIfState(key: string, allowed: string, ...fields: string[]): Promise<number>;
+}
+
+function progressFields(patch: ProgressPatch): string[] {
+  const fields: string[] = [];
+  if (patch.runs !== undefined) fields.push('runs', JSON.stringify(patch.runs));
+  if (patch.artifacts !== undefined) fields.push('artifacts', JSON.stringify(patch.artifacts));
+  return fields;
 }
 
 function decode(fields: Record<string, string>): TaskRecord {
@@ -167,10 +206,18 @@ function decode(fields: Record<string, string>): TaskRecord {
     .filter((state) => fields[`at:${state}`])
     .map((state) => ({ state, at: fields[`at:${state}`]! }))
     .sort((a, b) => a.at.localeCompare(b.at));
+  const state = (fields.state ?? 'queued') as TaskState;
+  const type = (fields.type ?? 'run') as TaskType;
+  const outcome = fields.outcome ? (fields.outcome as RunOutcome) : undefined;
+  const resolved = decodeResolved(fields.resolved);
+  const runs = fields.runs
+    ? (JSON.parse(fields.runs) as RunRecord[])
+    : legacyRuns(fields, state, outcome, resolved);
+  const first = runs[0];
   return {
     id: fields.id!,
-    type: 'run',
-    runId: fields.id!,
+    type,
+    runId: first?.id ?? fields.id!,
     plan: fields.plan ?? '',
     testCase: fields.testCase ?? '',
     builder: fields.builder ?? '',
@@ -178,16 +225,49 @@ function decode(fields: Record<string, string>): TaskRecord {
     instances: Number(fields.instances ?? 0),
     createdBy: fields.createdBy ?? '',
     createdAt: fields.createdAt ?? '',
-    state: (fields.state ?? 'queued') as TaskState,
+    state,
     states,
-    ...(fields.outcome ? { outcome: fields.outcome as RunOutcome } : {}),
+    ...(outcome ? { outcome } : {}),
     ...(fields.error ? { error: fields.error } : {}),
-    ...(fields.result ? { result: JSON.parse(fields.result) as RunResult } : {}),
+    ...(first?.result ? { result: first.result } : {}),
     cancelRequested: fields.cancelRequested === '1',
     ...(fields.daemonId ? { daemonId: fields.daemonId } : {}),
     composition: JSON.parse(fields.composition ?? '{}') as Record<string, unknown>,
-    resolved: JSON.parse(fields.resolved ?? '{}') as ResolvedRun,
+    resolved,
+    runs,
+    warnings: JSON.parse(fields.warnings ?? '[]') as ProblemDetail[],
+    artifacts: JSON.parse(fields.artifacts ?? '[]') as GroupArtifact[],
     planDir: fields.planDir ?? '',
-    outputsDir: fields.outputsDir ?? '',
+    outputsDir: first?.outputsDir ?? '',
   };
+}
+
+// Records written before tasks held several runs carried one `ResolvedRun`; they read as a task of that run.
+function decodeResolved(text: string | undefined): ResolvedTask {
+  const parsed = JSON.parse(text ?? '{}') as Partial<ResolvedTask> & Partial<ResolvedRun>;
+  if (Array.isArray(parsed.runs)) return parsed as ResolvedTask;
+  const run = { id: 'default', ...parsed } as ResolvedRun;
+  return { plan: run.plan, testCase: run.testCase, runner: run.runner, builder: run.builder, runs: [run] };
+}
+
+function legacyRuns(
+  fields: Record<string, string>,
+  state: TaskState,
+  outcome: RunOutcome | undefined,
+  resolved: ResolvedTask,
+): RunRecord[] {
+  const ended = state === 'complete' || state === 'canceled';
+  return [
+    {
+      id: fields.id!,
+      name: 'default',
+      outputsDir: fields.outputsDir ?? '',
+      instances: resolved.runs[0]?.totalInstances ?? Number(fields.instances ?? 0),
+      state: ended ? state : state === 'running' ? 'running' : 'pending',
+      ...(outcome ? { outcome } : {}),
+      ...(fields.error ? { error: fields.error } : {}),
+      ...(fields.result ? { result: JSON.parse(fields.result) as RunRecord['result'] } : {}),
+      ...(fields['at:running'] ? { startedAt: fields['at:running'] } : {}),
+    },
+  ];
 }

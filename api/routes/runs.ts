@@ -1,51 +1,30 @@
 import { rm } from 'node:fs/promises';
-import { Router, type RequestHandler } from 'express';
-import multer from 'multer';
-import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { Router } from 'express';
+import { ConflictError, NotFoundError } from '../../core/errors.ts';
+import { isRunEnded, isTerminal, type RunRecord, type TaskRecord } from '../../core/task.ts';
 import { requester } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
 import { parseRequest } from '../parse-request.ts';
-import {
-  maxCompositionBytes,
-  runSubmissionFieldsSchema,
-  taskParamsSchema,
-  type Submitted,
-} from '../schemas.ts';
+import { planUpload, uploadedArchive } from '../plan-upload.ts';
+import { runParamsSchema, runSubmissionFieldsSchema, type Submitted } from '../schemas.ts';
+import { submittedView } from '../task-view.ts';
 
 export function runsRouter(
   deps: Pick<ApiDeps, 'tasks' | 'outputs' | 'uploadDir' | 'maxUploadBytes' | 'logger'>,
 ): Router {
   const router = Router();
-  const upload = multer({
-    dest: deps.uploadDir,
-    limits: { fileSize: deps.maxUploadBytes, files: 1, fields: 4, fieldSize: maxCompositionBytes, parts: 6 },
-  }).single('plan');
 
-  router.post('/runs', requireMultipart, upload as RequestHandler, async (request, response) => {
+  router.post('/runs', ...planUpload(deps, '/runs'), async (request, response) => {
     const archivePath = request.file?.path;
     try {
-      const { composition } = parseRequest(runSubmissionFieldsSchema, request.body ?? {}, 'multipart field');
-      if (!archivePath) {
-        throw new ValidationError('the "plan" file is missing: attach the plan directory as a .tar.gz', [
-          { path: 'plan', message: 'required: a .tar.gz of the plan directory' },
-        ]);
-      }
+      const fields = parseRequest(runSubmissionFieldsSchema, request.body ?? {}, 'multipart field');
       const task = await deps.tasks.submitRun({
-        compositionText: composition,
-        archivePath,
+        compositionText: fields.composition,
+        archivePath: uploadedArchive(request),
         createdBy: requester(request.get('x-testground-user')),
+        ...(fields.run_ids === undefined ? {} : { runIds: fields.run_ids.split(',') }),
       });
-      const submitted: Submitted = {
-        task_id: task.id,
-        run_id: task.runId,
-        state: task.state,
-        links: {
-          task: `/api/v1/tasks/${task.id}`,
-          logs: `/api/v1/tasks/${task.id}/logs?follow=true`,
-          cancel: `/api/v1/tasks/${task.id}/cancel`,
-          outputs: `/api/v1/runs/${task.runId}/outputs`,
-        },
-      };
+      const submitted: Submitted = submittedView(task);
       response.status(202).json(submitted);
     } finally {
       if (archivePath) await rm(archivePath, { force: true });
@@ -53,22 +32,14 @@ export function runsRouter(
   });
 
   router.get('/runs/:id/outputs', async (request, response) => {
-    const { id } = parseRequest(taskParamsSchema, request.params, 'path');
-    const task = await deps.tasks.get(id);
-    if (task.state !== 'complete' && task.state !== 'canceled') {
-      throw new ConflictError(`run ${task.id} is still ${task.state}; collect its outputs after it ends`);
-    }
-    if (!task.states.some((entry) => entry.state === 'running')) {
-      throw new NotFoundError(
-        `run ${task.id} has no outputs: it ended (${task.outcome ?? task.state}) before any instance started${task.error ? `: ${task.error}` : ''}`,
-      );
-    }
-    const archive = await deps.outputs.archive(task.outputsDir, task.runId);
+    const { id } = parseRequest(runParamsSchema, request.params, 'path');
+    const runs = await runsToCollect(deps, id);
+    const archive = await deps.outputs.archive(runs.map((run) => ({ runId: run.id, dir: run.outputsDir })));
     // attachment() sets a type from the file name (octet-stream for .tgz): the declared one comes after.
-    response.attachment(`${task.runId}.tgz`);
+    response.attachment(`${id}.tgz`);
     response.type('application/gzip');
     archive.on('error', (error) => {
-      deps.logger.error({ err: error, runId: task.runId }, 'streaming outputs failed');
+      deps.logger.error({ err: error, runId: id }, 'streaming outputs failed');
       response.destroy(error);
     });
     archive.pipe(response);
@@ -77,17 +48,43 @@ export function runsRouter(
   return router;
 }
 
-const requireMultipart: RequestHandler = (request, _response, next) => {
-  if (request.is('multipart/form-data')) return next();
-  next(
-    new ValidationError(
-      'POST /api/v1/runs takes multipart/form-data with a "composition" field (TOML or JSON) and a "plan" file (.tar.gz)',
-      [
-        {
-          path: 'content-type',
-          message: `${JSON.stringify(request.get('content-type') ?? '')} is not multipart/form-data`,
-        },
-      ],
-    ),
+/**
+ * The runs whose outputs `id` names: one run by its run id (once it has ended, even while later runs go
+ * on), or every run of a task by the task id (once the task has ended). A task without [[runs]] has one
+ * run whose id is the task id, so both readings agree.
+ */
+async function runsToCollect(deps: Pick<ApiDeps, 'tasks'>, id: string): Promise<RunRecord[]> {
+  const dash = id.indexOf('-');
+  const task = await deps.tasks.get(dash === -1 ? id : id.slice(0, dash));
+  if (task.type === 'build') {
+    throw new NotFoundError(
+      `task ${task.id} is a build: it has no outputs; its artifacts are listed on GET /api/v1/tasks/${task.id}`,
+    );
+  }
+  if (dash === -1) {
+    if (!isTerminal(task.state)) {
+      throw new ConflictError(`run ${id} is still ${task.state}; collect its outputs after it ends`);
+    }
+    const started = task.runs.filter((run) => run.startedAt !== undefined);
+    if (started.length === 0) throw noOutputs(id, task);
+    return started;
+  }
+  const run = task.runs.find((candidate) => candidate.id === id);
+  if (!run) {
+    throw new NotFoundError(
+      `task ${task.id} has no run ${id}; its runs: ${task.runs.map((candidate) => candidate.id).join(', ')}`,
+      [{ path: 'id', message: `${JSON.stringify(id)} is not a run of task ${task.id}` }],
+    );
+  }
+  if (!isRunEnded(run.state)) {
+    throw new ConflictError(`run ${id} is still ${run.state}; collect its outputs after it ends`);
+  }
+  if (run.startedAt === undefined) throw noOutputs(id, run);
+  return [run];
+}
+
+function noOutputs(id: string, ended: Pick<TaskRecord | RunRecord, 'outcome' | 'error'>): NotFoundError {
+  return new NotFoundError(
+    `run ${id} has no outputs: it ended (${ended.outcome ?? 'canceled'}) before any instance started${ended.error ? `: ${ended.error}` : ''}`,
   );
-};
+}

@@ -1,14 +1,15 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseToml } from 'smol-toml';
-import { formatGroupSummary } from '../../core/outcome.ts';
-import type { TaskView } from '../../api/schemas.ts';
+import type { LogLine, Submitted, TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
+import { readCompositionFile } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName } from '../plan-locator.ts';
 import { singleRunComposition } from '../single-composition.ts';
+import { isSingleRun, printOutcome, type Output } from '../task-printer.ts';
+
+export type { Output } from '../task-printer.ts';
 
 export interface RunSingleOptions {
   plan: string;
@@ -20,17 +21,14 @@ export interface RunSingleOptions {
   buildConfig: Record<string, string>;
   runConfig: Record<string, string>;
   timeout?: string;
+  /** Start from this artifact instead of building (`--use-build`). */
+  useBuild?: string;
 }
 
 export interface WaitOptions {
   wait?: boolean;
   collect?: boolean;
   collectFile?: string;
-}
-
-export interface Output {
-  out: (text: string) => void;
-  err: (text: string) => void;
 }
 
 /** `testground run single`: a composition with one group named `single`. */
@@ -54,47 +52,58 @@ export async function runSingle(
     runConfig,
     ...(options.builder ? { builder: options.builder } : {}),
     ...(options.runner ? { runner: options.runner } : {}),
+    ...(options.useBuild ? { artifact: options.useBuild } : {}),
   });
-  return submitAndFollow(client, JSON.stringify(composition), planDir, options, output);
+  const archive = await packPlanDirectory(planDir);
+  const submitted = await client.submitRun(JSON.stringify(composition), archive);
+  return followRun(client, submitted, options, output);
 }
 
 /** `testground run composition -f comp.toml`: the plan is found by the composition's `global.plan`. */
 export async function runComposition(
   client: ApiClient,
-  options: { file: string; plan?: string } & WaitOptions,
+  options: { file: string; plan?: string; runIds?: string[] } & WaitOptions,
   output: Output,
 ): Promise<number> {
-  const text = await readFile(options.file, 'utf8');
-  const parsed = (text.trimStart().startsWith('{') ? JSON.parse(text) : parseToml(text)) as {
-    global?: { plan?: unknown };
-  };
-  const planName = options.plan ?? parsed.global?.plan;
+  const composition = await readCompositionFile(options.file);
+  const planName = options.plan ?? composition.document.global?.plan;
   if (typeof planName !== 'string')
     throw new Error(`${options.file} has no global.plan; name the plan there or with --plan`);
-  return submitAndFollow(client, text, locatePlan(planName), options, output);
+  const archive = await packPlanDirectory(locatePlan(planName));
+  const submitted = await client.submitRun(
+    composition.text,
+    archive,
+    options.runIds ? { runIds: options.runIds } : {},
+  );
+  return followRun(client, submitted, options, output);
 }
 
-async function submitAndFollow(
+/** Says what was queued and its warnings; with --wait, follows it, prints how it ended and exits by it. */
+async function followRun(
   client: ApiClient,
-  composition: string,
-  planDir: string,
+  submitted: Submitted,
   options: WaitOptions,
   output: Output,
 ): Promise<number> {
-  const archive = await packPlanDirectory(planDir);
-  const submitted = await client.submitRun(composition, archive);
-  output.out(`run ${submitted.run_id} queued (task ${submitted.task_id})`);
+  const runIds = submitted.runs.map((run) => run.id);
+  output.out(
+    runIds.length === 1
+      ? `run ${submitted.run_id} queued (task ${submitted.task_id})`
+      : `runs ${runIds.join(', ')} queued (task ${submitted.task_id})`,
+  );
+  printWarnings(submitted, output);
   if (!options.wait && !options.collect) {
     output.out(`follow it with: testground logs -t ${submitted.task_id} -f`);
     return 0;
   }
-  await client.readLogs(submitted.task_id, (line) => output.out(formatLogLine(line)), { follow: true });
-  const task = await client.getTask(submitted.task_id);
+  const task = await followToEnd(client, submitted, output);
   printOutcome(task, output);
   if (options.collect) {
-    const file = path.resolve(options.collectFile ?? `${task.run_id}.tgz`);
+    // A task of one `default` run is that run, so the archive keeps the run's name.
+    const name = isSingleRun(task) ? task.run_id : task.id;
+    const file = path.resolve(options.collectFile ?? `${name}.tgz`);
     try {
-      await client.downloadOutputs(task.run_id, file);
+      await client.downloadOutputs(task.id, file);
       output.out(`outputs: ${file}`);
     } catch (error) {
       output.err(`could not collect the outputs: ${(error as Error).message}`);
@@ -103,11 +112,26 @@ async function submitAndFollow(
   return exitCodeForOutcome(task.outcome);
 }
 
-export function printOutcome(task: TaskView, output: Output): void {
-  if (task.result) {
-    for (const line of formatGroupSummary(task.result.groups)) output.out(line);
-  }
-  output.out(
-    `run ${task.run_id}: ${task.state}, outcome ${task.outcome ?? 'none'}${task.error ? ` (${task.error})` : ''}`,
+/** Each warning once, on stderr; the same lines in the task log are not printed again. */
+export function printWarnings(submitted: Submitted, output: Output): void {
+  for (const warning of submitted.warnings) output.err(`warning: ${warning.path}: ${warning.message}`);
+}
+
+/** Prints the task's log until it ends (leaving out the warnings already printed) and returns the task. */
+export async function followToEnd(
+  client: ApiClient,
+  submitted: Submitted,
+  output: Output,
+): Promise<TaskView> {
+  const printed = new Set(submitted.warnings.map((warning) => `${warning.path}: ${warning.message}`));
+  const isPrintedWarning = (line: LogLine): boolean =>
+    line.kind === 'log' && line.level === 'warn' && printed.has(line.msg);
+  await client.readLogs(
+    submitted.task_id,
+    (line) => {
+      if (!isPrintedWarning(line)) output.out(formatLogLine(line));
+    },
+    { follow: true },
   );
+  return client.getTask(submitted.task_id);
 }

@@ -2,20 +2,32 @@ import path from 'node:path';
 import type { ApiClient } from '../api-client.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
 import { formatLogLine } from '../log-printer.ts';
-import { printOutcome, type Output } from './run.ts';
+import { isSingleRun, printArtifacts, printOutcome, printRun, type Output } from '../task-printer.ts';
 
 export async function status(client: ApiClient, taskId: string, output: Output): Promise<number> {
   const task = await client.getTask(taskId);
+  const what = task.type === 'build' ? 'build' : `${task.instances} instances`;
   output.out(
-    `task ${task.id} (${task.plan}/${task.case}, ${task.instances} instances, ${task.builder} → ${task.runner}, by ${task.created_by})`,
+    `task ${task.id} (${task.plan}/${task.case}, ${what}, ${task.builder} → ${task.runner}, by ${task.created_by})`,
   );
   for (const entry of task.states) output.out(`  ${entry.at}  ${entry.state}`);
-  if (task.result) {
-    for (const instance of task.result.instances.filter((item) => item.outcome !== 'success')) {
+  for (const warning of task.warnings) output.out(`  warning: ${warning.path}: ${warning.message}`);
+  if (task.type === 'build') {
+    printOutcome(task, output);
+    return 0;
+  }
+  if (isSingleRun(task)) {
+    for (const instance of task.result?.instances.filter((item) => item.outcome !== 'success') ?? []) {
       output.out(`  ${instance.group}[${instance.index}]: ${instance.outcome} (${instance.reason})`);
     }
+    printOutcome(task, output);
+    return 0;
   }
-  printOutcome(task, output);
+  for (const run of task.runs) printRun(run, output, { failures: true });
+  if (task.artifacts.length > 0) printArtifacts(task, output);
+  output.out(
+    `task ${task.id}: ${task.state}${task.outcome ? `, outcome ${task.outcome}` : ''}${task.error ? ` (${task.error})` : ''}`,
+  );
   return 0;
 }
 
@@ -30,14 +42,15 @@ export async function logs(
   return exitCodeForOutcome((await client.getTask(taskId)).outcome);
 }
 
+/** `testground collect <id>`: one run's outputs by its run id, or every run's by the task id. */
 export async function collect(
   client: ApiClient,
-  runId: string,
+  id: string,
   file: string | undefined,
   output: Output,
 ): Promise<number> {
-  const target = path.resolve(file ?? `${runId}.tgz`);
-  await client.downloadOutputs(runId, target);
+  const target = path.resolve(file ?? `${id}.tgz`);
+  await client.downloadOutputs(id, target);
   output.out(`outputs: ${target}`);
   return 0;
 }

@@ -57,11 +57,13 @@ describe('bad input gets a 4xx naming the field, and the API keeps serving', () 
   const auth = { authorization: `Bearer ${token}` };
 
   const submit = async (
-    fields: { composition?: string; plan?: Buffer },
+    fields: { composition?: string; plan?: Buffer; run_ids?: string },
     headers: Record<string, string> = auth,
+    route: '/runs' | '/builds' = '/runs',
   ): Promise<Answer> => {
-    let pending = request(api.app).post('/api/v1/runs').set(headers);
+    let pending = request(api.app).post(`/api/v1${route}`).set(headers);
     if (fields.composition !== undefined) pending = pending.field('composition', fields.composition);
+    if (fields.run_ids !== undefined) pending = pending.field('run_ids', fields.run_ids);
     if (fields.plan) pending = pending.attach('plan', fields.plan, 'plan.tar.gz');
     const response = await pending;
     return { status: response.status, body: response.body as Answer['body'] };
@@ -93,6 +95,31 @@ describe('bad input gets a 4xx naming the field, and the API keeps serving', () 
     );
     expectRefused(await submit({ plan: placebo }), 400, 'invalid_request', /composition/);
     expectRefused(await submit({ composition: composition() }), 400, 'invalid_request', /plan/);
+    expectRefused(
+      await submit({ composition: composition(), plan: placebo, run_ids: 'a, b' }),
+      400,
+      'invalid_request',
+      /run_ids.*comma/,
+    );
+    expectRefused(
+      await submit({ composition: composition(), plan: placebo, run_ids: 'other' }),
+      400,
+      'invalid_request',
+      /"other" is not a run of this composition; its runs are: default/,
+    );
+    expectRefused(await submit({ plan: placebo }, auth, '/builds'), 400, 'invalid_request', /composition/);
+    expectRefused(
+      await submit({ composition: composition() }, auth, '/builds'),
+      400,
+      'invalid_request',
+      /plan/,
+    );
+    expectRefused(
+      await submit({ composition: composition({ case: 'nope' }), plan: placebo }, auth, '/builds'),
+      400,
+      'invalid_request',
+      /global\.case/,
+    );
   });
 
   // A global.plan naming another plan is only a warning (issue 7: the original took it as a path).
@@ -211,6 +238,8 @@ describe('bad input gets a 4xx naming the field, and the API keeps serving', () 
   it('rejects bad ids, queries, tokens and routes', async () => {
     expectRefused(await get('/api/v1/tasks/zzzzzzzzzzzz'), 404, 'not_found', /zzzzzzzzzzzz/);
     expectRefused(await get('/api/v1/tasks/..%2Fetc'), 400, 'invalid_request', /not a task id/);
+    expectRefused(await get('/api/v1/runs/..%2Fetc/outputs'), 400, 'invalid_request', /not a run or task id/);
+    expectRefused(await get('/api/v1/runs/zzzzzzzzzzzz-a/outputs'), 404, 'not_found', /zzzzzzzzzzzz/);
     expectRefused(await get('/api/v1/tasks?state=sleeping'), 400, 'invalid_request', /state/);
     expectRefused(await get('/api/v1/tasks?limit=-3'), 400, 'invalid_request', /limit/);
     expectRefused(await get('/api/v1/tasks', {}), 401, 'unauthorized', /token/);
@@ -221,6 +250,13 @@ describe('bad input gets a 4xx naming the field, and the API keeps serving', () 
       /token/,
     );
     expectRefused(await get('/api/v2/anything'), 404, 'not_found', /\/api\/v1/);
+    const buildNotMultipart = await request(api.app).post('/api/v1/builds').set(auth).send({});
+    expectRefused(
+      { status: buildNotMultipart.status, body: buildNotMultipart.body as Answer['body'] },
+      400,
+      'invalid_request',
+      /POST \/api\/v1\/builds takes multipart\/form-data/,
+    );
     const notMultipart = await request(api.app)
       .post('/api/v1/runs')
       .set(auth)

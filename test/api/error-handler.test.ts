@@ -42,6 +42,7 @@ function appThrowing(error: unknown): { app: ReturnType<typeof createApp>; logge
   const deps: ApiDeps = {
     tasks: {
       submitRun: unused,
+      submitBuild: unused,
       get: async () => {
         throw error;
       },

@@ -14,7 +14,14 @@ import request from 'supertest';
 import { createApp } from '../../api/app.ts';
 import type { ApiDeps } from '../../api/deps.ts';
 import { Gate } from '../helpers/fake-components.ts';
-import { packPlacebo, placeboComposition, startTestApp, type TestApp } from '../helpers/app.ts';
+import {
+  packPlacebo,
+  placeboComposition,
+  resolveWithRuns,
+  startTestApp,
+  type RunStub,
+  type TestApp,
+} from '../helpers/app.ts';
 import { waitFor } from '../helpers/processes.ts';
 
 const token = 'openapi-test-token';
@@ -127,8 +134,14 @@ describe('the running app answers as its OpenAPI document says', () => {
   let api: TestApp;
   let contract: Contract;
   let placebo: Buffer;
+  // What the stand-in for the composition side hands over: one `default` run unless a test says otherwise.
+  let stubs: RunStub[] = [{ id: 'default' }];
   before(async () => {
-    api = await startTestApp({ token, maxUploadBytes: 256 * 1024 });
+    api = await startTestApp({
+      token,
+      maxUploadBytes: 256 * 1024,
+      resolve: (composition, manifest, known) => resolveWithRuns(stubs, [])(composition, manifest, known),
+    });
     placebo = await packPlacebo();
     const served = await request(api.app).get('/api/v1/openapi.json');
     assert.equal(served.status, 200);
@@ -176,6 +189,21 @@ describe('the running app answers as its OpenAPI document says', () => {
       outcome: null,
       error: null,
       result: null,
+      runs: [
+        {
+          id: 'abc',
+          name: 'default',
+          instances: 1,
+          state: 'pending',
+          outcome: null,
+          error: null,
+          result: null,
+          started_at: null,
+          ended_at: null,
+        },
+      ],
+      artifacts: [],
+      warnings: [],
       cancel_requested: false,
       composition: {},
     };
@@ -184,6 +212,11 @@ describe('the running app answers as its OpenAPI document says', () => {
     const { run_id: _dropped, ...missing } = task;
     assert.equal(validate(missing), false, 'a missing required field is refused');
     assert.equal(validate({ ...task, state: 'sleeping' }), false, 'a value outside the enum is refused');
+    assert.equal(
+      validate({ ...task, runs: [{ ...task.runs[0], outputsDir: '/secret' }] }),
+      false,
+      'an undeclared field of a run is refused',
+    );
   });
 
   it('health, submit, task, list, logs and outputs of a run', async () => {
@@ -245,6 +278,53 @@ describe('the running app answers as its OpenAPI document says', () => {
       '/runs/{id}/outputs',
       await request(api.app).get(`/api/v1/runs/${task.run_id}/outputs`).set(auth),
     );
+  });
+
+  it('a task of several runs, the outputs of one run, and a build', async () => {
+    stubs = [
+      { id: 'small', instances: 1 },
+      { id: 'large', instances: 2, testParams: { size: 'large' } },
+    ];
+    try {
+      const submitted = contract.conforms<{ task_id: string; runs: { id: string }[] }>(
+        'post',
+        '/runs',
+        await submit(placeboComposition()),
+      );
+      assert.equal(submitted.runs.length, 2);
+      const task = await untilState(submitted.task_id, ['complete']);
+      assert.equal(task.outcome, 'success');
+      const [, large] = submitted.runs;
+      const outputs = await request(api.app)
+        .get(`/api/v1/runs/${large!.id}/outputs`)
+        .set(auth)
+        .buffer(true)
+        .parse(asBuffer);
+      assert.equal(outputs.status, 200, 'the outputs of one run, by its run id');
+      contract.conforms('get', '/runs/{id}/outputs', outputs);
+    } finally {
+      stubs = [{ id: 'default' }];
+    }
+
+    const build = contract.conforms<{ task_id: string; type: string }>(
+      'post',
+      '/builds',
+      await request(api.app)
+        .post('/api/v1/builds')
+        .set(auth)
+        .field('composition', placeboComposition())
+        .attach('plan', placebo, 'plan.tar.gz'),
+    );
+    assert.equal(build.type, 'build');
+    const built = await untilState(build.task_id, ['complete']);
+    assert.equal(built.outcome, 'success');
+    const refused = await request(api.app)
+      .post('/api/v1/builds')
+      .set(auth)
+      .field('composition', placeboComposition({ case: 'nope' }))
+      .attach('plan', placebo, 'plan.tar.gz');
+    assert.equal(refused.status, 400);
+    contract.conforms('post', '/builds', refused);
   });
 
   it('cancel, and cancel again', async () => {
@@ -339,7 +419,7 @@ describe('the running app answers as its OpenAPI document says', () => {
       throw new Error('ECONNRESET at /var/lib/secret');
     };
     const deps: ApiDeps = {
-      tasks: { submitRun: broken, get: broken, cancel: broken },
+      tasks: { submitRun: broken, submitBuild: broken, get: broken, cancel: broken },
       taskList: { list: broken },
       logs: { history: broken, follow: broken },
       outputs: { archive: broken },

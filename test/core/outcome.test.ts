@@ -4,8 +4,10 @@ import type { InstanceEvent } from '../../core/contract/events.ts';
 import {
   decideInstanceOutcome,
   decideRunOutcome,
+  decideTaskOutcome,
   formatGroupSummary,
   pickTerminalEvent,
+  worstOutcome,
   type InstanceExit,
 } from '../../core/outcome.ts';
 import type { InstanceOutcome } from '../../core/run.ts';
@@ -220,5 +222,30 @@ describe('formatGroupSummary', () => {
       ],
     );
     assert.deepEqual(formatGroupSummary({}), []);
+  });
+});
+
+describe('worstOutcome and decideTaskOutcome (a task of several runs)', () => {
+  it('ranks error > canceled > failure > success, whatever the order', () => {
+    assert.equal(worstOutcome([]), 'success');
+    assert.equal(worstOutcome(['success', 'failure', 'success']), 'failure');
+    assert.equal(worstOutcome(['failure', 'canceled']), 'canceled');
+    assert.equal(worstOutcome(['canceled', 'error', 'failure']), 'error');
+  });
+
+  it("names the first run with the worst outcome; a single run's error is the task's as it is", () => {
+    assert.deepEqual(
+      decideTaskOutcome([
+        { name: 'a', outcome: 'success' },
+        { name: 'b', outcome: 'failure', error: '1 of 3 instances did not succeed (1 failure)' },
+        { name: 'c', outcome: 'failure', error: 'later' },
+      ]),
+      { outcome: 'failure', error: 'run b: 1 of 3 instances did not succeed (1 failure)' },
+    );
+    assert.deepEqual(decideTaskOutcome([{ name: 'a', outcome: 'success' }]), { outcome: 'success' });
+    assert.deepEqual(decideTaskOutcome([{ name: 'default', outcome: 'error', error: 'build broke' }]), {
+      outcome: 'error',
+      error: 'build broke',
+    });
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DependencyError, NotFoundError } from '../../core/errors.ts';
-import type { ResolvedRun } from '../../core/run.ts';
+import type { ResolvedTask } from '../../core/run.ts';
 import { RunnerMaintenance } from '../../daemon/runner-maintenance.ts';
 import { TaskStore } from '../../daemon/task-store.ts';
 import type { Composition } from '../../plan/composition.ts';
@@ -18,25 +18,29 @@ describe('RunnerMaintenance (real Redis)', () => {
     await redis.close();
   });
 
-  const createTask = (store: TaskStore, id: string, runner: string) =>
+  const createTask = (store: TaskStore, id: string, runner: string, runNames = ['default']) =>
     store.create({
       id,
       plan: 'placebo',
       testCase: 'ok',
       builder: 'exec:node',
       runner,
-      instances: 1,
+      instances: runNames.length,
       createdBy: 'test',
       composition: {} as Composition,
-      resolved: { groups: [] } as unknown as ResolvedRun,
+      resolved: { runs: [] } as unknown as ResolvedTask,
+      runs: runNames.map((name) => {
+        const runId = name === 'default' ? id : `${id}-${name}`;
+        return { id: runId, name, instances: 1, outputsDir: `/outputs/${runId}` };
+      }),
       planDir: '/plans/x',
-      outputsDir: '/outputs/x',
     });
 
   it("terminate cancels the runner's open tasks, reports the cancels that failed and keeps going", async () => {
     const store = new TaskStore(redis.client, `rm${randomBytes(4).toString('hex')}`);
     await createTask(store, 'queued1', 'local:exec');
-    await createTask(store, 'broken', 'local:exec');
+    await createTask(store, 'broken', 'local:exec', ['a', 'b']);
+    await store.transition('broken', ['queued'], 'running');
     await createTask(store, 'running1', 'local:exec');
     await store.transition('running1', ['queued'], 'running');
     await createTask(store, 'done1', 'local:exec');
@@ -61,6 +65,11 @@ describe('RunnerMaintenance (real Redis)', () => {
     assert.equal(report.runner, 'local:exec');
     assert.deepEqual(report.removed, {});
     assert.equal(runner.leftoverSweeps.length, 1, 'leftovers are removed even though a cancel failed');
+    assert.deepEqual(
+      [...runner.leftoverSweeps[0]!].sort(),
+      ['broken-a', 'broken-b'],
+      'every run of a task still running is kept',
+    );
     assert.equal((await store.get('docker1'))?.state, 'queued', "another runner's task is left alone");
   });
 

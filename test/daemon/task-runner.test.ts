@@ -1,25 +1,39 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BuildError, DependencyError } from '../../core/errors.ts';
-import type { ResolvedGroup } from '../../core/run.ts';
-import type { TaskRecord, TaskState } from '../../core/task.ts';
+import type { ResolvedGroup, ResolvedRun } from '../../core/run.ts';
+import type { TaskRecord, TaskState, TaskType } from '../../core/task.ts';
 import { logStart, type LogEntryWithOffset } from '../../core/task-log.ts';
+import { ArtifactStore } from '../../daemon/artifact-store.ts';
 import { LogBus } from '../../daemon/log-bus.ts';
 import { OutputsStore } from '../../daemon/outputs-store.ts';
 import { redisOptions } from '../../daemon/redis-connection.ts';
 import { TaskQueue } from '../../daemon/task-queue.ts';
 import { TaskRunner } from '../../daemon/task-runner.ts';
 import { TaskService } from '../../daemon/task-service.ts';
-import { TaskStore, type NewTask, type TransitionPatch } from '../../daemon/task-store.ts';
+import { TaskStore, type TransitionPatch } from '../../daemon/task-store.ts';
 import type { Composition } from '../../plan/composition.ts';
 import { componentsOf, FakeBuilder, FakeRunner, Gate } from '../helpers/fake-components.ts';
 import { memoryLogger } from '../helpers/memory-logger.ts';
 import { scratchDir, waitFor } from '../helpers/processes.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
+
+/** One run of a task made by hand: its name and its groups (defaults filled in). */
+interface RunSpec {
+  name: string;
+  groups: Partial<ResolvedGroup>[];
+}
+
+interface TaskOptions {
+  type?: TaskType;
+  runner?: string;
+  /** The first run's outputs directory. */
+  outputsDir?: string;
+}
 
 /** The real store, with a pause before one chosen transition, to hold the worker at the racy moment. */
 class HeldTaskStore extends TaskStore {
@@ -65,16 +79,24 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
     const root = path.join(scratch.dir, prefix);
     const store = new HeldTaskStore(redis.client, prefix);
     const logBus = new LogBus(redis.client, prefix);
-    const builders = options.builders ?? [new FakeBuilder()];
+    const builders = options.builders ?? [
+      new FakeBuilder('exec:node', { bundleRoot: path.join(root, 'cache') }),
+    ];
     const builder = builders[0]!;
     const runner = new FakeRunner();
     const logged = memoryLogger();
     const daemonId = options.daemonId ?? 'daemon-a';
+    const artifacts = new ArtifactStore({
+      redis: redis.client,
+      prefix,
+      images: { imageExists: async () => false },
+    });
     const taskRunner = new TaskRunner({
       store,
       logBus,
       builders: new Map(builders.map((b) => [b.id, b])),
       runners: new Map([[runner.id, runner]]),
+      artifacts,
       tempRoot: path.join(root, 'temp'),
       daemonId,
       logger: logged.logger,
@@ -87,55 +109,77 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
       logBus,
       taskRunner,
       outputs: new OutputsStore(path.join(root, 'outputs')),
+      artifacts,
       plansRoot: path.join(root, 'plans'),
       known: componentsOf(builders, [runner]),
       archiveLimits: { maxBytes: 1 << 20, maxEntries: 100 },
       logger: logged.logger,
     });
     let count = 0;
-    const createTask = async (
-      groups: Partial<ResolvedGroup>[] = [{}],
-      overrides: Partial<NewTask> = {},
-    ): Promise<TaskRecord> => {
+    /** A task of several runs, as submission would record it; a single run named `default` has the task's id. */
+    const createRunsTask = async (runs: RunSpec[], options: TaskOptions = {}): Promise<TaskRecord> => {
       count += 1;
       const id = `t${count}`;
-      const resolvedGroups: ResolvedGroup[] = groups.map((group, index) => ({
-        id: `g${index}`,
-        instances: 1,
-        builder: 'exec:node',
-        buildConfig: {},
-        resources: {},
-        testParams: {},
-        dependencies: [],
-        ...group,
-      }));
-      const totalInstances = resolvedGroups.reduce((sum, group) => sum + group.instances, 0);
-      return store.create({
-        id,
-        plan: 'placebo',
-        testCase: 'ok',
-        builder: 'exec:node',
-        runner: 'local:exec',
-        instances: totalInstances,
-        createdBy: 'test',
-        composition: { global: { plan: 'placebo', case: 'ok' } } as unknown as Composition,
-        resolved: {
-          id: 'default',
+      const single = runs.length === 1 && runs[0]!.name === 'default';
+      const resolvedRuns: ResolvedRun[] = runs.map((run) => {
+        const groups: ResolvedGroup[] = run.groups.map((group, index) => ({
+          id: `g${index}`,
+          instances: 1,
+          builder: 'exec:node',
+          buildConfig: {},
+          resources: {},
+          testParams: {},
+          dependencies: [],
+          ...group,
+        }));
+        return {
+          id: run.name,
           plan: 'placebo',
           testCase: 'ok',
           builder: 'exec:node',
-          runner: 'local:exec',
-          totalInstances,
+          runner: options.runner ?? 'local:exec',
+          totalInstances: groups.reduce((sum, group) => sum + group.instances, 0),
           runConfig: {},
           timeoutMs: 60_000,
           disableMetrics: true,
-          groups: resolvedGroups,
+          groups,
+        };
+      });
+      const runRecords = resolvedRuns.map((run, index) => {
+        const runId = single ? id : `${id}-${run.id}`;
+        return {
+          id: runId,
+          name: run.id,
+          instances: run.totalInstances,
+          outputsDir:
+            index === 0 && options.outputsDir !== undefined
+              ? options.outputsDir
+              : path.join(root, 'outputs', runId),
+        };
+      });
+      return store.create({
+        id,
+        type: options.type ?? 'run',
+        plan: 'placebo',
+        testCase: 'ok',
+        builder: 'exec:node',
+        runner: options.runner ?? 'local:exec',
+        instances: options.type === 'build' ? 0 : runRecords.reduce((sum, run) => sum + run.instances, 0),
+        createdBy: 'test',
+        composition: { global: { plan: 'placebo', case: 'ok' } } as unknown as Composition,
+        resolved: {
+          plan: 'placebo',
+          testCase: 'ok',
+          builder: 'exec:node',
+          runner: options.runner ?? 'local:exec',
+          runs: resolvedRuns,
         },
+        runs: options.type === 'build' ? [] : runRecords,
         planDir: path.join(root, 'plans', id),
-        outputsDir: path.join(root, 'outputs', id),
-        ...overrides,
       });
     };
+    const createTask = (groups: Partial<ResolvedGroup>[] = [{}], options: TaskOptions = {}) =>
+      createRunsTask([{ name: 'default', groups }], options);
     const record = async (id: string): Promise<TaskRecord> => {
       const task = await store.get(id);
       assert.ok(task, `task ${id} exists`);
@@ -160,7 +204,9 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
       logged,
       taskRunner,
       service,
+      artifacts,
       createTask,
+      createRunsTask,
       record,
       logOf,
       daemonId,
@@ -456,6 +502,7 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
       const {
         taskRunner,
         service: _unused,
+        artifacts,
         store,
         logBus,
         createTask,
@@ -480,6 +527,7 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
         logBus,
         taskRunner,
         outputs: new OutputsStore(path.join(scratch.dir, prefix)),
+        artifacts,
         plansRoot: path.join(scratch.dir, prefix),
         known: componentsOf([new FakeBuilder('exec:node')], [new FakeRunner('local:exec')]),
         archiveLimits: { maxBytes: 1 << 20, maxEntries: 100 },
@@ -678,6 +726,391 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
       runner.gate.open();
       await processing;
       assert.equal((await record(live.id)).outcome, 'success');
+    });
+  });
+
+  describe('a task of several runs', () => {
+    // Three runs of 2, 3 and 4 instances with different params; the last has two groups of the same build.
+    const threeRuns = (): RunSpec[] => [
+      { name: 'small', groups: [{ id: 'peers', instances: 2, testParams: { size: '1' } }] },
+      { name: 'medium', groups: [{ id: 'peers', instances: 3, testParams: { size: '2' } }] },
+      {
+        name: 'large',
+        groups: [
+          { id: 'peers', instances: 2, testParams: { size: '3' } },
+          { id: 'seeds', instances: 2, testParams: { size: '3', role: 'seed' } },
+        ],
+      },
+    ];
+    const summary = (task: TaskRecord) =>
+      task.runs.map((run) => [run.name, run.state, run.outcome, run.error ?? null]);
+    const logMessages = async (logBus: LogBus, id: string): Promise<string[]> =>
+      (await logBus.read(id, logStart)).flatMap((entry) => (entry.kind === 'log' ? [entry.msg] : []));
+
+    it("runs them one after another from one build, each with its own id, outputs and outcome; the task's is the worst", async () => {
+      const { taskRunner, createRunsTask, record, logOf, logBus, builder, runner, artifacts } = setup();
+      runner.outcomes.set('medium/peers/1', 'failure');
+      const task = await createRunsTask(threeRuns());
+      await taskRunner.process(task.id);
+      const done = await record(task.id);
+
+      assert.equal(builder.builds.length, 1, 'one build serves every run');
+      assert.deepEqual(
+        runner.runs.map((run) => [run.runId, run.run.id, run.run.totalInstances, run.outputsDir]),
+        task.runs.map((run) => [run.id, run.name, run.instances, run.outputsDir]),
+      );
+      assert.deepEqual(
+        task.runs.map((run) => run.id),
+        [`${task.id}-small`, `${task.id}-medium`, `${task.id}-large`],
+      );
+      assert.deepEqual(
+        runner.runs.map((run) =>
+          run.run.groups.map((group) => [group.id, group.instances, group.testParams]),
+        ),
+        [
+          [['peers', 2, { size: '1' }]],
+          [['peers', 3, { size: '2' }]],
+          [
+            ['peers', 2, { size: '3' }],
+            ['seeds', 2, { size: '3', role: 'seed' }],
+          ],
+        ],
+      );
+      const shared = runner.runs[0]!.artifacts.get('peers');
+      for (const run of runner.runs)
+        for (const artifact of run.artifacts.values()) assert.equal(artifact, shared, 'the same artifact');
+      assert.equal(new Set(done.runs.map((run) => run.outputsDir)).size, 3, 'each run has its own outputs');
+      for (const run of done.runs) assert.ok(existsSync(run.outputsDir), `${run.name} has its outputs dir`);
+      for (const run of runner.runs) assert.equal(existsSync(run.tempDir), false, 'temp dirs are removed');
+
+      assert.deepEqual(summary(done), [
+        ['small', 'complete', 'success', null],
+        ['medium', 'complete', 'failure', '1 of 3 instances did not succeed (1 failure)'],
+        ['large', 'complete', 'success', null],
+      ]);
+      assert.deepEqual(
+        done.runs.map((run) => run.result?.groups),
+        [
+          { peers: { total: 2, ok: 2, outcomes: { success: 2 } } },
+          { peers: { total: 3, ok: 2, outcomes: { success: 2, failure: 1 } } },
+          {
+            peers: { total: 2, ok: 2, outcomes: { success: 2 } },
+            seeds: { total: 2, ok: 2, outcomes: { success: 2 } },
+          },
+        ],
+      );
+      for (const run of done.runs) {
+        assert.ok(run.startedAt && run.endedAt && run.startedAt <= run.endedAt, 'each run has its times');
+      }
+      assert.ok(done.runs[0]!.endedAt! <= done.runs[1]!.startedAt!, 'the second starts after the first ends');
+
+      assert.equal(done.state, 'complete');
+      assert.equal(done.outcome, 'failure');
+      assert.equal(done.error, 'run medium: 1 of 3 instances did not succeed (1 failure)');
+      assert.equal(done.runId, `${task.id}-small`, "the task's run id is its first run's");
+      assert.deepEqual(done.result, done.runs[0]!.result);
+      assert.equal(done.outputsDir, done.runs[0]!.outputsDir);
+      assert.deepEqual((await logOf(task.id)).end, {
+        state: 'complete',
+        outcome: 'failure',
+        error: 'run medium: 1 of 3 instances did not succeed (1 failure)',
+      });
+      const runLines = (await logMessages(logBus, task.id)).filter((msg) => msg.startsWith('run '));
+      assert.deepEqual(runLines, [
+        `run small (${task.id}-small) started: 2 instances`,
+        `run small (${task.id}-small) ended: success`,
+        `run medium (${task.id}-medium) started: 3 instances`,
+        `run medium (${task.id}-medium) ended: failure (1 of 3 instances did not succeed (1 failure))`,
+        `run large (${task.id}-large) started: 4 instances`,
+        `run large (${task.id}-large) ended: success`,
+      ]);
+
+      assert.equal(done.artifacts.length, 2, 'peers and seeds, with the one artifact');
+      const [peers, seeds] = done.artifacts;
+      assert.equal(peers?.artifact, seeds?.artifact);
+      assert.deepEqual(
+        done.artifacts.map((entry) => [entry.group, entry.builder]),
+        [
+          ['peers', 'exec:node'],
+          ['seeds', 'exec:node'],
+        ],
+      );
+      const stored = await artifacts.get(peers!.artifact);
+      assert.equal(stored?.kind, 'bundle');
+      assert.equal(stored?.task, task.id);
+      assert.equal(stored?.path, (shared as { path: string }).path);
+      assert.equal(peers!.artifact, `bundle:${path.basename(path.dirname(stored!.path!))}`);
+    });
+
+    it('builds each distinct build config once across runs, and only those', async () => {
+      const { taskRunner, createRunsTask, record, builder, runner } = setup();
+      const task = await createRunsTask([
+        { name: 'a', groups: [{ id: 'x', buildConfig: { entry: 'a.ts' } }] },
+        { name: 'b', groups: [{ id: 'x', buildConfig: { entry: 'b.ts' } }] },
+        { name: 'c', groups: [{ id: 'y', buildConfig: { entry: 'a.ts' } }] },
+      ]);
+      await taskRunner.process(task.id);
+      assert.equal((await record(task.id)).outcome, 'success');
+      assert.deepEqual(
+        builder.builds.map((build) => build.buildConfig),
+        [{ entry: 'a.ts' }, { entry: 'b.ts' }],
+      );
+      assert.equal(runner.runs[0]!.artifacts.get('x'), runner.runs[2]!.artifacts.get('y'));
+      assert.notEqual(runner.runs[0]!.artifacts.get('x'), runner.runs[1]!.artifacts.get('x'));
+    });
+
+    it('an error ends its run as error and the runs after it as canceled, saying why', async () => {
+      const { taskRunner, createRunsTask, record, logOf, runner } = setup();
+      runner.failures.set('medium', new DependencyError('the sync service did not come up within 10000 ms'));
+      const task = await createRunsTask(threeRuns());
+      await taskRunner.process(task.id);
+      const done = await record(task.id);
+      assert.deepEqual(summary(done), [
+        ['small', 'complete', 'success', null],
+        ['medium', 'complete', 'error', 'the sync service did not come up within 10000 ms'],
+        [
+          'large',
+          'canceled',
+          'canceled',
+          'not run: run medium ended in error (the sync service did not come up within 10000 ms)',
+        ],
+      ]);
+      assert.equal(done.runs[2]!.startedAt, undefined, 'the last run never started');
+      assert.deepEqual(
+        runner.runs.map((run) => run.run.id),
+        ['small', 'medium'],
+      );
+      assert.equal(done.state, 'complete');
+      assert.equal(done.outcome, 'error');
+      assert.equal(done.error, 'run medium: the sync service did not come up within 10000 ms');
+      assert.deepEqual((await logOf(task.id)).end, {
+        state: 'complete',
+        outcome: 'error',
+        error: done.error,
+      });
+    });
+
+    it('a failed build: the first run carries the error, the others do not run', async () => {
+      const { taskRunner, createRunsTask, record, builder, runner } = setup();
+      builder.failure = new BuildError('exec:node: esbuild could not resolve "left-pad"');
+      const task = await createRunsTask(threeRuns());
+      await taskRunner.process(task.id);
+      const done = await record(task.id);
+      const notRun = 'not run: run small ended in error (exec:node: esbuild could not resolve "left-pad")';
+      assert.deepEqual(summary(done), [
+        ['small', 'complete', 'error', 'exec:node: esbuild could not resolve "left-pad"'],
+        ['medium', 'canceled', 'canceled', notRun],
+        ['large', 'canceled', 'canceled', notRun],
+      ]);
+      assert.equal(done.outcome, 'error');
+      assert.deepEqual(
+        done.states.map((entry) => entry.state),
+        ['queued', 'building', 'complete'],
+      );
+      assert.equal(runner.runs.length, 0);
+    });
+
+    it('a cancel during the second run cancels it and the rest; the first keeps its outcome', async () => {
+      const { taskRunner, service, createRunsTask, record, logOf, runner } = setup();
+      const first = new Gate();
+      runner.gate = first;
+      const firstStarted = runner.nextRun();
+      const task = await createRunsTask(threeRuns());
+      const processing = taskRunner.process(task.id);
+      await firstStarted;
+      // The first run waits on the first gate; the second will wait on its own.
+      runner.gate = new Gate();
+      const secondStarted = runner.nextRun();
+      first.open();
+      const second = await secondStarted;
+      assert.equal(second.run.id, 'medium');
+      await service.cancel(task.id);
+      assert.equal(second.signal.aborted, true);
+      await processing;
+      const done = await record(task.id);
+      assert.deepEqual(summary(done), [
+        ['small', 'complete', 'success', null],
+        ['medium', 'canceled', 'canceled', 'canceled on request'],
+        ['large', 'canceled', 'canceled', 'canceled on request'],
+      ]);
+      assert.deepEqual(
+        done.runs[1]!.result?.instances.map((instance) => instance.outcome),
+        ['canceled', 'canceled', 'canceled'],
+      );
+      assert.equal(done.runs[2]!.result, undefined);
+      assert.equal(runner.runs.length, 2, 'the last run never started');
+      assert.equal(done.state, 'canceled');
+      assert.equal(done.outcome, 'canceled');
+      assert.deepEqual((await logOf(task.id)).end, {
+        state: 'canceled',
+        outcome: 'canceled',
+        error: 'run medium: canceled on request',
+      });
+    });
+
+    it('a shutdown during a run ends it as error and the rest as canceled', async () => {
+      const { taskRunner, createRunsTask, record, runner } = setup();
+      runner.gate = new Gate();
+      const started = runner.nextRun();
+      const task = await createRunsTask(threeRuns());
+      const processing = taskRunner.process(task.id);
+      await started;
+      taskRunner.stopAll();
+      await processing;
+      const done = await record(task.id);
+      assert.deepEqual(
+        summary(done).map(([name, , outcome]) => [name, outcome]),
+        [
+          ['small', 'error'],
+          ['medium', 'canceled'],
+          ['large', 'canceled'],
+        ],
+      );
+      assert.equal(done.runs[0]!.error, 'the daemon stopped during the run');
+      assert.equal(done.outcome, 'error');
+    });
+
+    it('after a restart, ends the run that was going as error and the later ones as canceled, cleaning up each', async () => {
+      const { taskRunner, store, createRunsTask, record, runner } = setup();
+      const task = await createRunsTask(threeRuns());
+      await store.transition(task.id, ['queued'], 'running', { daemonId: 'daemon-a' });
+      const [small, medium, large] = task.runs;
+      await store.progress(task.id, ['running'], {
+        runs: [
+          { ...small!, state: 'complete', outcome: 'success', startedAt: '2026-01-01T00:00:00.000Z' },
+          { ...medium!, state: 'running', startedAt: '2026-01-01T00:01:00.000Z' },
+          large!,
+        ],
+      });
+      assert.deepEqual(await taskRunner.recoverInterrupted(), [task.id]);
+      const done = await record(task.id);
+      assert.deepEqual(summary(done), [
+        ['small', 'complete', 'success', null],
+        ['medium', 'complete', 'error', 'daemon restarted during the run'],
+        [
+          'large',
+          'canceled',
+          'canceled',
+          'not run: run medium ended in error (daemon restarted during the run)',
+        ],
+      ]);
+      assert.equal(done.error, 'run medium: daemon restarted during the run');
+      assert.deepEqual(
+        runner.interrupted.map((entry) => entry.runId),
+        [medium!.id, large!.id],
+      );
+    });
+  });
+
+  describe('prebuilt artifacts', () => {
+    const prebuilt = async (artifacts: ArtifactStore, dir: string): Promise<{ id: string; file: string }> => {
+      const file = path.join(dir, 'prebuilt', randomBytes(8).toString('hex'), 'bundle.mjs');
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, '// built earlier\n');
+      const record = await artifacts.record(
+        { kind: 'bundle', path: file, cached: false },
+        { builder: 'exec:node', plan: 'placebo', task: 'earlier' },
+      );
+      return { id: record.id, file };
+    };
+
+    it('a group that names an artifact is not built; its run starts from it', async () => {
+      const { taskRunner, createTask, record, builder, runner, artifacts } = setup();
+      const { id, file } = await prebuilt(artifacts, scratch.dir);
+      const task = await createTask([{ id: 'single', artifact: id, instances: 2 }]);
+      await taskRunner.process(task.id);
+      const done = await record(task.id);
+      assert.equal(done.outcome, 'success');
+      assert.equal(builder.builds.length, 0, 'nothing was built');
+      assert.deepEqual(runner.runs[0]!.artifacts.get('single'), { kind: 'bundle', path: file, cached: true });
+      assert.deepEqual(done.artifacts, [{ group: 'single', builder: 'exec:node', artifact: id }]);
+    });
+
+    it('an artifact gone since it was built ends its run as error saying so, and the rest are not run', async () => {
+      const { taskRunner, createRunsTask, record, builder, runner, artifacts } = setup();
+      const { id, file } = await prebuilt(artifacts, scratch.dir);
+      await rm(file);
+      const task = await createRunsTask([
+        { name: 'a', groups: [{ id: 'single', artifact: id }] },
+        { name: 'b', groups: [{ id: 'single', artifact: id }] },
+      ]);
+      await taskRunner.process(task.id);
+      const done = await record(task.id);
+      const message =
+        `group single: artifact ${id} no longer exists (its bundle is gone from the daemon's cache); ` +
+        'build it again ("testground build") or leave run.artifact unset';
+      assert.deepEqual(summary(done), [
+        ['a', 'complete', 'error', message],
+        ['b', 'canceled', 'canceled', `not run: run a ended in error (${message})`],
+      ]);
+      assert.equal(builder.builds.length, 0);
+      assert.equal(runner.runs.length, 0);
+    });
+
+    const summary = (task: TaskRecord) =>
+      task.runs.map((run) => [run.name, run.state, run.outcome, run.error ?? null]);
+  });
+
+  describe('build tasks', () => {
+    it('build every distinct group, record the artifacts, list them per group, and run nothing', async () => {
+      const { taskRunner, createTask, record, logOf, builder, runner, artifacts } = setup();
+      const task = await createTask(
+        [{ id: 'a' }, { id: 'b', buildConfig: { entry: 'other.ts' } }, { id: 'c' }],
+        { type: 'build' },
+      );
+      assert.deepEqual(task.runs, []);
+      await taskRunner.process(task.id);
+      const done = await record(task.id);
+      assert.equal(done.state, 'complete');
+      assert.equal(done.outcome, 'success');
+      assert.deepEqual(
+        done.states.map((entry) => entry.state),
+        ['queued', 'building', 'complete'],
+      );
+      assert.deepEqual((await logOf(task.id)).end, { state: 'complete', outcome: 'success' });
+      assert.equal(builder.builds.length, 2);
+      assert.equal(runner.runs.length, 0);
+      assert.deepEqual(
+        done.artifacts.map((entry) => entry.group),
+        ['a', 'b', 'c'],
+      );
+      assert.equal(done.artifacts[0]!.artifact, done.artifacts[2]!.artifact);
+      assert.notEqual(done.artifacts[0]!.artifact, done.artifacts[1]!.artifact);
+      for (const entry of done.artifacts) {
+        const stored = await artifacts.get(entry.artifact);
+        assert.ok(stored, `${entry.artifact} is recorded`);
+        assert.equal(stored.task, task.id);
+        assert.equal(stored.plan, 'placebo');
+        assert.equal(await artifacts.exists(stored), true, 'and is on disk');
+      }
+    });
+
+    it('a failing build ends the task as error; a cancel during it as canceled', async () => {
+      const { taskRunner, service, createTask, record, logOf, builder } = setup();
+      builder.failure = new BuildError('exec:node: index.ts: Unexpected "}"');
+      const failing = await createTask([{}], { type: 'build' });
+      await taskRunner.process(failing.id);
+      const failed = await record(failing.id);
+      assert.equal(failed.outcome, 'error');
+      assert.equal(failed.error, 'exec:node: index.ts: Unexpected "}"');
+
+      builder.failure = undefined;
+      builder.gate = new Gate();
+      const building = builder.nextBuild();
+      const held = await createTask([{}], { type: 'build' });
+      const processing = taskRunner.process(held.id);
+      await building;
+      await service.cancel(held.id);
+      await processing;
+      const canceled = await record(held.id);
+      assert.equal(canceled.state, 'canceled');
+      assert.equal(canceled.outcome, 'canceled');
+      assert.equal(canceled.error, 'canceled on request');
+      assert.deepEqual((await logOf(held.id)).end, {
+        state: 'canceled',
+        outcome: 'canceled',
+        error: 'canceled on request',
+      });
     });
   });
 });

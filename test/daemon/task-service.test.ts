@@ -7,13 +7,15 @@ import { after, before, describe, it } from 'node:test';
 import { packPlanDirectory } from '../../cli/pack-plan.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { logStart } from '../../core/task-log.ts';
+import { ArtifactStore } from '../../daemon/artifact-store.ts';
 import { LogBus } from '../../daemon/log-bus.ts';
 import { OutputsStore } from '../../daemon/outputs-store.ts';
 import { redisOptions } from '../../daemon/redis-connection.ts';
 import { TaskQueue } from '../../daemon/task-queue.ts';
 import { TaskRunner } from '../../daemon/task-runner.ts';
-import { TaskService } from '../../daemon/task-service.ts';
+import { TaskService, type TaskServiceDeps } from '../../daemon/task-service.ts';
 import { TaskStore } from '../../daemon/task-store.ts';
+import { resolveWithRuns } from '../helpers/app.ts';
 import { componentsOf, FakeBuilder, FakeRunner, Gate } from '../helpers/fake-components.ts';
 import { memoryLogger } from '../helpers/memory-logger.ts';
 import { repoRoot, scratchDir, waitFor } from '../helpers/processes.ts';
@@ -45,7 +47,10 @@ describe('TaskService (real Redis, queue and plan archive; fake builder and runn
     await scratch.remove();
   });
 
-  const setup = (t: { after: (fn: () => Promise<void>) => void }) => {
+  const setup = (
+    t: { after: (fn: () => Promise<void>) => void },
+    options: { resolve?: TaskServiceDeps['resolve'] } = {},
+  ) => {
     const prefix = `ts${randomBytes(4).toString('hex')}`;
     const root = path.join(scratch.dir, prefix);
     const store = new TaskStore(redis.client, prefix);
@@ -60,11 +65,17 @@ describe('TaskService (real Redis, queue and plan archive; fake builder and runn
     t.after(() => queue.close());
     const builder = new FakeBuilder();
     const runner = new FakeRunner();
+    const artifacts = new ArtifactStore({
+      redis: redis.client,
+      prefix,
+      images: { imageExists: async () => false },
+    });
     const taskRunner = new TaskRunner({
       store,
       logBus,
       builders: new Map([[builder.id, builder]]),
       runners: new Map([[runner.id, runner]]),
+      artifacts,
       tempRoot: path.join(root, 'temp'),
       daemonId: 'daemon-a',
       logger,
@@ -77,6 +88,7 @@ describe('TaskService (real Redis, queue and plan archive; fake builder and runn
       logBus,
       taskRunner,
       outputs,
+      artifacts,
       plansRoot,
       known: componentsOf(
         [new FakeBuilder('exec:node'), new FakeBuilder('docker:node')],
@@ -84,14 +96,28 @@ describe('TaskService (real Redis, queue and plan archive; fake builder and runn
       ),
       archiveLimits: { maxBytes: 8 << 20, maxEntries: 1_000 },
       logger,
+      ...(options.resolve ? { resolve: options.resolve } : {}),
     });
-    const submit = (testCase = 'ok', instances = 2) =>
+    const submit = (testCase = 'ok', instances = 2, runIds?: string[]) =>
       service.submitRun({
         compositionText: composition(testCase, instances),
         archivePath,
         createdBy: 'alice',
+        ...(runIds ? { runIds } : {}),
       });
-    return { store, logBus, queue, builder, runner, taskRunner, outputs, plansRoot, service, submit };
+    return {
+      store,
+      logBus,
+      queue,
+      builder,
+      runner,
+      taskRunner,
+      outputs,
+      artifacts,
+      plansRoot,
+      service,
+      submit,
+    };
   };
 
   it('submitRun extracts the plan, records a queued task, logs its state and queues a job', async (t) => {
@@ -106,9 +132,17 @@ describe('TaskService (real Redis, queue and plan archive; fake builder and runn
     assert.equal(task.instances, 2);
     assert.equal(task.createdBy, 'alice');
     assert.deepEqual(
-      task.resolved.groups.map((group) => [group.id, group.instances]),
-      [['single', 2]],
+      task.resolved.runs.map((run) => [run.id, run.groups.map((group) => [group.id, group.instances])]),
+      [['default', [['single', 2]]]],
     );
+    assert.deepEqual(
+      task.runs.map((run) => [run.id, run.name, run.state, run.instances]),
+      [[task.id, 'default', 'pending', 2]],
+      'a composition without [[runs]] is one run whose id is the task id',
+    );
+    assert.equal(task.runId, task.id);
+    assert.equal(task.type, 'run');
+    assert.deepEqual(task.warnings, []);
     assert.ok(existsSync(path.join(task.planDir, 'manifest.toml')), 'the plan snapshot was extracted');
     assert.equal(task.outputsDir, outputs.runDir('local:exec', 'placebo', task.id));
     const entries = await logBus.read(task.id, logStart);
@@ -193,5 +227,154 @@ describe('TaskService (real Redis, queue and plan archive; fake builder and runn
       canceled.result?.instances.map((instance) => instance.outcome),
       ['canceled'],
     );
+  });
+
+  describe('several runs, artifacts and warnings (the composition side stood in by resolveWithRuns)', () => {
+    const threeRuns = resolveWithRuns([
+      { id: 'small', instances: 2, testParams: { size: '1' } },
+      { id: 'medium', instances: 3, testParams: { size: '2' } },
+      { id: 'large', instances: 4, testParams: { size: '3' } },
+    ]);
+    const refusal = (error: unknown): { message: string; details: { path: string; message: string }[] } => {
+      assert.ok(error instanceof ValidationError, String(error));
+      return error;
+    };
+
+    it('records each run in order with its id, instances and outputs directory', async (t) => {
+      const { outputs, submit } = setup(t, { resolve: threeRuns });
+      const task = await submit();
+      assert.deepEqual(
+        task.runs.map((run) => [run.id, run.name, run.instances, run.state, run.outputsDir]),
+        ['small', 'medium', 'large'].map((name, index) => [
+          `${task.id}-${name}`,
+          name,
+          index + 2,
+          'pending',
+          outputs.runDir('local:exec', 'placebo', `${task.id}-${name}`),
+        ]),
+      );
+      assert.equal(task.instances, 9, 'instances over all runs');
+      assert.equal(task.runId, `${task.id}-small`);
+      assert.equal(task.outputsDir, task.runs[0]!.outputsDir);
+      assert.deepEqual(
+        task.resolved.runs.map((run) => [run.id, run.groups[0]?.testParams.size]),
+        [
+          ['small', '1'],
+          ['medium', '2'],
+          ['large', '3'],
+        ],
+      );
+    });
+
+    it('run ids pick and order the runs; an unknown name is refused, listing the known ones', async (t) => {
+      const { queue, plansRoot, submit } = setup(t, { resolve: threeRuns });
+      const picked = await submit('ok', 2, ['large', 'small']);
+      assert.deepEqual(
+        picked.runs.map((run) => run.name),
+        ['large', 'small'],
+      );
+      assert.deepEqual(
+        picked.resolved.runs.map((run) => run.id),
+        ['large', 'small'],
+      );
+      assert.equal(picked.instances, 6);
+      await assert.rejects(submit('ok', 2, ['small', 'huge']), (error: unknown) => {
+        assert.deepEqual(refusal(error).details, [
+          {
+            path: 'run_ids',
+            message: '"huge" is not a run of this composition; its runs are: small, medium, large',
+          },
+        ]);
+        return true;
+      });
+      assert.equal((await queue.counts()).waiting, 1, 'only the first was queued');
+      assert.equal((await readdir(plansRoot)).length, 1, 'the refused one left no plan behind');
+    });
+
+    it("keeps the resolver's warnings on the task and logs each as a warn line before the build", async (t) => {
+      const warning = {
+        path: 'global.build.selectors',
+        message: 'ignored: Go build tags have no meaning for exec:node',
+      };
+      const { logBus, submit } = setup(t, { resolve: resolveWithRuns([{ id: 'default' }], [warning]) });
+      const task = await submit();
+      assert.deepEqual(task.warnings, [warning]);
+      const entries = await logBus.read(task.id, logStart);
+      assert.deepEqual(
+        entries.map((entry) => (entry.kind === 'log' ? [entry.kind, entry.level, entry.msg] : [entry.kind])),
+        [['state'], ['log', 'warn', `${warning.path}: ${warning.message}`]],
+      );
+    });
+
+    it('refuses a group naming an unknown artifact, or one of a kind the runner cannot start, naming both', async (t) => {
+      const unknown = setup(t, {
+        resolve: resolveWithRuns([{ id: 'default', artifact: 'bundle:0badc0de' }]),
+      });
+      await assert.rejects(unknown.submit(), (error: unknown) => {
+        const { details } = refusal(error);
+        assert.equal(details.length, 1);
+        assert.equal(details[0]!.path, 'groups[0].run.artifact');
+        assert.match(
+          details[0]!.message,
+          /^artifact "bundle:0badc0de" \(run\.artifact, or --use-build\) is not known/,
+        );
+        return true;
+      });
+      assert.deepEqual(await readdir(unknown.plansRoot).catch(() => []), []);
+
+      const imageId = `sha256:${'ab'.repeat(32)}`;
+      const image = setup(t, { resolve: resolveWithRuns([{ id: 'default', artifact: imageId }]) });
+      await image.artifacts.record(
+        { kind: 'image', imageId, cached: false },
+        { builder: 'docker:node', plan: 'placebo', task: 'earlier' },
+      );
+      await assert.rejects(image.submit(), (error: unknown) => {
+        assert.deepEqual(refusal(error).details, [
+          {
+            path: 'groups[0].run.artifact',
+            message:
+              `artifact "${imageId}" is an image (built by docker:node), but runner "local:exec" starts ` +
+              // The fake docker:node of this test makes bundles.
+              'bundles; use an artifact built by exec:node, docker:node',
+          },
+        ]);
+        return true;
+      });
+
+      const fits = setup(t, { resolve: resolveWithRuns([{ id: 'default', artifact: 'bundle:1234abcd' }]) });
+      const bundle = await fits.artifacts.record(
+        { kind: 'bundle', path: '/cache/exec-node/1234abcd/bundle.mjs', cached: false },
+        { builder: 'exec:node', plan: 'placebo', task: 'earlier' },
+      );
+      assert.equal(bundle.id, 'bundle:1234abcd', "a bundle's id is the name of its cache directory");
+      const accepted = await fits.submit();
+      assert.equal(accepted.resolved.runs[0]?.groups[0]?.artifact, 'bundle:1234abcd');
+    });
+
+    it('refuses a run name that cannot be part of a run id', async (t) => {
+      const { submit } = setup(t, { resolve: resolveWithRuns([{ id: 'two words' }]) });
+      await assert.rejects(submit(), (error: unknown) => {
+        const { details } = refusal(error);
+        assert.equal(details[0]?.path, 'runs[0].id');
+        assert.match(details[0]!.message, /^"two words" cannot name a run/);
+        return true;
+      });
+    });
+
+    it('submitBuild queues a build task: no runs and no instances, just what to build', async (t) => {
+      const { service, queue } = setup(t, { resolve: threeRuns });
+      const task = await service.submitBuild({
+        compositionText: composition('ok', 2),
+        archivePath,
+        createdBy: 'bob',
+      });
+      assert.equal(task.type, 'build');
+      assert.deepEqual(task.runs, []);
+      assert.equal(task.instances, 0);
+      assert.equal(task.runId, task.id);
+      assert.equal(task.outputsDir, '');
+      assert.equal(task.resolved.runs.length, 3, 'it builds what every run needs');
+      assert.equal((await queue.counts()).waiting, 1);
+    });
   });
 });

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Composition } from '../../plan/composition.ts';
 import { TaskStore, type NewTask } from '../../daemon/task-store.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
-import type { ResolvedRun } from '../../core/run.ts';
+import type { ResolvedTask } from '../../core/run.ts';
 
 describe('TaskStore (real Redis)', () => {
   let redis: Awaited<ReturnType<typeof startTestRedis>>;
@@ -29,9 +29,9 @@ describe('TaskStore (real Redis)', () => {
     instances: 3,
     createdBy: 'alice',
     composition: { global: { plan, case: 'sync' } } as unknown as Composition,
-    resolved: { plan, testCase: 'sync', groups: [] } as unknown as ResolvedRun,
+    resolved: { plan, testCase: 'sync', runs: [] } as unknown as ResolvedTask,
+    runs: [{ id, name: 'default', instances: 3, outputsDir: `/outputs/${id}` }],
     planDir: '/plans/x',
-    outputsDir: '/outputs/x',
   });
 
   it('creates a queued task and reads it back with its composition', async () => {
@@ -99,6 +99,110 @@ describe('TaskStore (real Redis)', () => {
     assert.deepEqual(
       (await store.listActive()).map((t) => t.id),
       ['c2'],
+    );
+  });
+
+  it('keeps each run with its state; the first run gives the task its run id, result and outputs', async () => {
+    const { store } = storeWithClock();
+    const created = await store.create({
+      ...newTask('e1'),
+      runs: [
+        { id: 'e1-a', name: 'a', instances: 2, outputsDir: '/outputs/e1-a' },
+        { id: 'e1-b', name: 'b', instances: 4, outputsDir: '/outputs/e1-b' },
+      ],
+      warnings: [{ path: 'global.build.selectors', message: 'ignored: Go build tags mean nothing here' }],
+    });
+    assert.equal(created.type, 'run');
+    assert.equal(created.runId, 'e1-a');
+    assert.equal(created.outputsDir, '/outputs/e1-a');
+    assert.deepEqual(
+      created.runs.map((run) => [run.id, run.name, run.state, run.instances]),
+      [
+        ['e1-a', 'a', 'pending', 2],
+        ['e1-b', 'b', 'pending', 4],
+      ],
+    );
+    assert.deepEqual(created.warnings, [
+      { path: 'global.build.selectors', message: 'ignored: Go build tags mean nothing here' },
+    ]);
+    assert.deepEqual(created.artifacts, []);
+
+    const result = {
+      outcome: 'success' as const,
+      reason: 'all 2 instances succeeded',
+      groups: {},
+      instances: [],
+    };
+    const progressed = created.runs.map((run, index) =>
+      index === 0 ? { ...run, state: 'complete' as const, outcome: 'success' as const, result } : run,
+    );
+    assert.equal(
+      await store.progress('e1', ['building', 'running'], { runs: progressed }),
+      false,
+      'not while queued',
+    );
+    await store.transition('e1', ['queued'], 'running');
+    assert.equal(await store.progress('e1', ['building', 'running'], { runs: progressed }), true);
+    const read = await store.get('e1');
+    assert.equal(read?.runs[0]?.state, 'complete');
+    assert.deepEqual(read?.result, result, "the task's result is its first run's");
+    assert.equal(read?.state, 'running', 'progress leaves the state alone');
+
+    const artifacts = [{ group: 'g', builder: 'exec:node', artifact: 'bundle:abc' }];
+    await store.transition('e1', ['running'], 'complete', { outcome: 'success', artifacts });
+    assert.deepEqual((await store.get('e1'))?.artifacts, artifacts);
+  });
+
+  it('reads a record written before tasks held several runs as a task of one run', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}`;
+    const store = new TaskStore(redis.client, prefix);
+    const result = {
+      outcome: 'failure',
+      reason: '1 of 1 instances did not succeed',
+      groups: {},
+      instances: [],
+    };
+    await redis.client.hset(`${prefix}:task:old1`, {
+      id: 'old1',
+      type: 'run',
+      plan: 'placebo',
+      testCase: 'ok',
+      builder: 'exec:node',
+      runner: 'local:exec',
+      instances: '1',
+      createdBy: 'alice',
+      createdAt: '2025-01-01T00:00:00.000Z',
+      state: 'complete',
+      'at:queued': '2025-01-01T00:00:00.000Z',
+      'at:running': '2025-01-01T00:00:01.000Z',
+      'at:complete': '2025-01-01T00:00:02.000Z',
+      outcome: 'failure',
+      error: '1 of 1 instances did not succeed',
+      result: JSON.stringify(result),
+      cancelRequested: '0',
+      composition: '{}',
+      resolved: JSON.stringify({
+        plan: 'placebo',
+        testCase: 'ok',
+        runner: 'local:exec',
+        builder: 'exec:node',
+        totalInstances: 1,
+        groups: [],
+      }),
+      planDir: '/plans/old1',
+      outputsDir: '/outputs/local:exec/placebo/old1',
+    });
+    const task = await store.get('old1');
+    assert.equal(task?.runId, 'old1');
+    assert.equal(task?.outputsDir, '/outputs/local:exec/placebo/old1');
+    assert.deepEqual(task?.result, result);
+    assert.deepEqual(
+      task?.runs.map((run) => [run.id, run.name, run.state, run.outcome, run.startedAt]),
+      [['old1', 'default', 'complete', 'failure', '2025-01-01T00:00:01.000Z']],
+    );
+    assert.deepEqual(
+      task?.resolved.runs.map((run) => [run.id, run.totalInstances]),
+      [['default', 1]],
     );
   });
 

@@ -21,6 +21,10 @@ import { TaskQueue } from '../../daemon/task-queue.ts';
 import { TaskRunner } from '../../daemon/task-runner.ts';
 import { TaskService } from '../../daemon/task-service.ts';
 import { TaskStore } from '../../daemon/task-store.ts';
+import { ArtifactStore } from '../../daemon/artifact-store.ts';
+import type { TaskServiceDeps } from '../../daemon/task-service.ts';
+import type { ProblemDetail } from '../../core/errors.ts';
+import { resolveComposition } from '../../plan/resolve-composition.ts';
 import { componentsOf, FakeBuilder, FakeRunner } from './fake-components.ts';
 import { repoRoot, scratchDir } from './processes.ts';
 import { startTestRedis } from './redis-server.ts';
@@ -31,6 +35,10 @@ export interface TestAppOptions {
   maxUploadBytes?: number;
   /** Replace ports of the real daemon with stand-ins (a failing health check, a throwing service). */
   overrides?: Partial<ApiDeps>;
+  /** Resolves compositions instead of `resolveComposition` (to hand over tasks of several runs). */
+  resolve?: TaskServiceDeps['resolve'];
+  /** Images the artifact store finds in "the engine"; none unless given. */
+  images?: ReadonlySet<string>;
 }
 
 export interface TestApp {
@@ -44,8 +52,9 @@ export interface TestApp {
   store: TaskStore;
   logBus: LogBus;
   tasks: TaskService;
-  /** `plans`: where task snapshots are extracted; `outputs`: the outputs root. */
-  dirs: { home: string; uploads: string; plans: string; outputs: string; temp: string };
+  artifacts: ArtifactStore;
+  /** `plans`: where task snapshots are extracted; `outputs`: the outputs root; `cache`: the fake bundles. */
+  dirs: { home: string; uploads: string; plans: string; outputs: string; temp: string; cache: string };
   close(): Promise<void>;
 }
 
@@ -66,6 +75,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     plans: path.join(home, 'tasks'),
     outputs: path.join(home, 'outputs'),
     temp: path.join(home, 'temp'),
+    cache: path.join(home, 'cache'),
   };
   for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
   const redis = await startTestRedis();
@@ -76,7 +86,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   // Short waits, so a follow whose end line is gone ends within a test's patience.
   const logBus = new LogBus(redis.client, prefix, { followBlockMs: 200 });
   const outputs = new OutputsStore(dirs.outputs);
-  const builder = new FakeBuilder('exec:node');
+  const builder = new FakeBuilder('exec:node', { bundleRoot: dirs.cache });
+  const images = options.images ?? new Set<string>();
+  const artifacts = new ArtifactStore({
+    redis: redis.client,
+    prefix,
+    images: { imageExists: async (ref) => images.has(ref) },
+  });
   const runner = new FakeRunner('local:exec');
   const queue = new TaskQueue({
     connection: { path: redis.server.socketPath, maxRetriesPerRequest: null },
@@ -89,6 +105,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     logBus,
     builders: new Map([[builder.id, builder]]),
     runners: new Map([[runner.id, runner]]),
+    artifacts,
     tempRoot: dirs.temp,
     daemonId: 'test',
     logger,
@@ -99,10 +116,12 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     logBus,
     taskRunner,
     outputs,
+    artifacts,
     plansRoot: dirs.plans,
     known: componentsOf([builder], [runner]),
     archiveLimits: { maxBytes: 64 * 1024 * 1024, maxEntries: 20_000 },
     logger,
+    ...(options.resolve ? { resolve: options.resolve } : {}),
   });
   const maintenance = new RunnerMaintenance({ tasks, store, runners: new Map([[runner.id, runner]]) });
   const health = async (): Promise<Health> => {
@@ -139,6 +158,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     store,
     logBus,
     tasks,
+    artifacts,
     dirs,
     close: () =>
       (closing ??= (async () => {
@@ -170,4 +190,47 @@ export function placeboComposition(
 /** The real placebo plan directory, packed as the CLI packs it. */
 export function packPlacebo(): Promise<Buffer> {
   return packPlanDirectory(path.join(repoRoot, 'plans/placebo'));
+}
+
+/** One run a test hands over through `resolveWithRuns`. */
+export interface RunStub {
+  /** Its name: a [[runs]] id, or `default`. */
+  id: string;
+  /** Instances of each of its groups; as the composition says when absent. */
+  instances?: number;
+  /** Laid over each group's params, as a [[runs]] entry's would be. */
+  testParams?: Record<string, string>;
+  /** Each group starts from this artifact instead of being built, as `run.artifact` says. */
+  artifact?: string;
+}
+
+/**
+ * A resolver that resolves the composition as the daemon does, then hands over one run per stub made from
+ * the first run, and `warnings` beside the resolver's own. It stands in for the composition side of issue 7
+ * (several [[runs]], `run.artifact`, warnings), so the task side can be tested with the real parser and
+ * resolver around it.
+ */
+export function resolveWithRuns(
+  stubs: readonly RunStub[],
+  warnings: readonly ProblemDetail[] = [],
+): NonNullable<TaskServiceDeps['resolve']> {
+  return (composition, manifest, known) => {
+    const resolved = resolveComposition(composition, manifest, known);
+    const template = resolved.task.runs[0]!;
+    const runs = stubs.map((stub) => {
+      const groups = template.groups.map((group) => ({
+        ...group,
+        instances: stub.instances ?? group.instances,
+        testParams: { ...group.testParams, ...stub.testParams },
+        ...(stub.artifact === undefined ? {} : { artifact: stub.artifact }),
+      }));
+      return {
+        ...template,
+        id: stub.id,
+        totalInstances: groups.reduce((sum, group) => sum + group.instances, 0),
+        groups,
+      };
+    });
+    return { task: { ...resolved.task, runs }, warnings: [...resolved.warnings, ...warnings] };
+  };
 }

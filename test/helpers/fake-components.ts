@@ -4,8 +4,12 @@
  * failed or counted, runs can be held and are stopped by their AbortSignal, and every instance ends with
  * the outcome the test scripted.
  */
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { z } from 'zod';
 import type { Artifact } from '../../core/artifact.ts';
+import { stableStringify } from '../../core/stable-stringify.ts';
 import type { Components } from '../../plan/check-config.ts';
 import { strictTable } from '../../plan/problems.ts';
 import type { InstanceOutcome, InstanceResult } from '../../core/run.ts';
@@ -32,9 +36,15 @@ export class FakeBuilder implements Builder {
   /** When set, builds fail with it. */
   failure: Error | undefined;
   private started: ((input: BuildInput) => void)[] = [];
+  private readonly bundleRoot: string | undefined;
 
-  constructor(id = 'exec:node') {
+  /**
+   * @param options.bundleRoot where to write each bundle, as `<root>/<hash of its inputs>/bundle.mjs` the
+   *   way exec:node caches them, so its artifacts exist on disk; without it, bundles are paths under `/fake`.
+   */
+  constructor(id = 'exec:node', options: { bundleRoot?: string } = {}) {
     this.id = id;
+    this.bundleRoot = options.bundleRoot;
   }
 
   /** Resolves with the next build's input once it has started. */
@@ -48,7 +58,16 @@ export class FakeBuilder implements Builder {
     input.log.info(`${this.id}: fake build of ${input.planName}`);
     if (this.gate) await untilOpenedOrAborted(this.gate, input.signal);
     if (this.failure) throw this.failure;
-    return { kind: 'bundle', path: `/fake/${input.planName}/bundle.mjs`, cached: false };
+    const hash = createHash('sha256')
+      .update(stableStringify([this.id, input.planName, input.buildConfig, input.dependencies ?? []]))
+      .digest('hex')
+      .slice(0, 32);
+    const bundle = path.join(this.bundleRoot ?? `/fake/${input.planName}`, hash, 'bundle.mjs');
+    if (this.bundleRoot !== undefined) {
+      await mkdir(path.dirname(bundle), { recursive: true });
+      await writeFile(bundle, `// a fake bundle of ${input.planName}\n`);
+    }
+    return { kind: 'bundle', path: bundle, cached: false };
   }
 }
 
@@ -65,7 +84,11 @@ export class FakeRunner implements Runner {
   gate: Gate | undefined;
   /** When set, runs throw it (an infrastructure failure). */
   failure: Error | undefined;
-  /** The outcome of each instance, by `group/index`; `success` when not listed. */
+  /** Runs throw these instead, by the run's name in its composition (`default`, or a [[runs]] id). */
+  failures = new Map<string, Error>();
+  /** When set, each instance writes `run.out` (`<run id> <group> <index>`) where a real one would. */
+  writesOutputs = false;
+  /** The outcome of each instance, by `group/index` (or `<run name>/group/index`); `success` when not listed. */
   outcomes = new Map<string, InstanceOutcome>();
   /** Resolves each time a run starts, with its input. */
   private started: ((input: RunInput) => void)[] = [];
@@ -83,14 +106,22 @@ export class FakeRunner implements Runner {
     this.runs.push(input);
     for (const notify of this.started.splice(0)) notify(input);
     if (this.gate) await untilOpenedOrAborted(this.gate, input.signal);
-    if (this.failure) throw this.failure;
+    const failure = this.failures.get(input.run.id) ?? this.failure;
+    if (failure) throw failure;
     const instances: InstanceResult[] = [];
     for (const group of input.run.groups) {
       for (let index = 0; index < group.instances; index += 1) {
         const outcome: InstanceOutcome = input.signal.aborted
           ? 'canceled'
-          : (this.outcomes.get(`${group.id}/${index}`) ?? 'success');
+          : (this.outcomes.get(`${input.run.id}/${group.id}/${index}`) ??
+            this.outcomes.get(`${group.id}/${index}`) ??
+            'success');
         const reason = outcome === 'success' ? 'scripted success' : `scripted ${outcome}`;
+        if (this.writesOutputs) {
+          const dir = path.join(input.outputsDir, group.id, String(index));
+          await mkdir(dir, { recursive: true });
+          await writeFile(path.join(dir, 'run.out'), `${input.runId} ${group.id} ${index}\n`);
+        }
         input.log.instanceEnd(group.id, index, outcome, reason);
         instances.push({ group: group.id, index, outcome, reason, exitCode: 0, signal: null });
       }

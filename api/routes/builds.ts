@@ -1,0 +1,33 @@
+import { rm } from 'node:fs/promises';
+import { Router } from 'express';
+import { requester } from '../auth.ts';
+import type { ApiDeps } from '../deps.ts';
+import { parseRequest } from '../parse-request.ts';
+import { planUpload, uploadedArchive } from '../plan-upload.ts';
+import { buildSubmissionFieldsSchema, type Submitted } from '../schemas.ts';
+import { submittedView } from '../task-view.ts';
+
+/** `POST /builds`: a task that builds a composition's groups and lists their artifacts, without running. */
+export function buildsRouter(
+  deps: Pick<ApiDeps, 'tasks' | 'uploadDir' | 'maxUploadBytes' | 'logger'>,
+): Router {
+  const router = Router();
+
+  router.post('/builds', ...planUpload(deps, '/builds'), async (request, response) => {
+    const archivePath = request.file?.path;
+    try {
+      const fields = parseRequest(buildSubmissionFieldsSchema, request.body ?? {}, 'multipart field');
+      const task = await deps.tasks.submitBuild({
+        compositionText: fields.composition,
+        archivePath: uploadedArchive(request),
+        createdBy: requester(request.get('x-testground-user')),
+      });
+      const submitted: Submitted = submittedView(task);
+      response.status(202).json(submitted);
+    } finally {
+      if (archivePath) await rm(archivePath, { force: true });
+    }
+  });
+
+  return router;
+}

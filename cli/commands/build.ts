@@ -1,0 +1,78 @@
+import type { ApiClient } from '../api-client.ts';
+import { readCompositionFile, writeArtifacts } from '../composition-file.ts';
+import { exitCodeForOutcome } from '../exit-codes.ts';
+import { packPlanDirectory } from '../pack-plan.ts';
+import { locatePlan, readPlanName, readTestCases } from '../plan-locator.ts';
+import { singleRunComposition } from '../single-composition.ts';
+import { printOutcome, type Output } from '../task-printer.ts';
+import { followToEnd, printWarnings } from './run.ts';
+
+export interface BuildSingleOptions {
+  plan: string;
+  /** The manifest's first test case unless given: a build does not depend on it. */
+  testcase?: string;
+  builder?: string;
+  runner?: string;
+  /** The test case's minimum unless given. */
+  instances?: number;
+  buildConfig: Record<string, string>;
+}
+
+/** `testground build single`: builds the plan as `run single` would, and prints the artifact's id. */
+export async function buildSingle(
+  client: ApiClient,
+  options: BuildSingleOptions,
+  output: Output,
+): Promise<number> {
+  const planDir = locatePlan(options.plan);
+  const testCases = await readTestCases(planDir);
+  const testCase =
+    testCases.find((candidate) => candidate.name === options.testcase) ??
+    (options.testcase === undefined ? testCases[0] : undefined);
+  const composition = singleRunComposition({
+    name: `${options.plan}-build`,
+    plan: await readPlanName(planDir),
+    // An unknown test case goes to the daemon as given: its refusal lists the plan's test cases.
+    testCase: options.testcase ?? testCase?.name ?? '',
+    instances: options.instances ?? testCase?.minInstances ?? 1,
+    buildConfig: options.buildConfig,
+    ...(options.builder ? { builder: options.builder } : {}),
+    ...(options.runner ? { runner: options.runner } : {}),
+  });
+  const submitted = await client.submitBuild(JSON.stringify(composition), await packPlanDirectory(planDir));
+  output.out(`build queued (task ${submitted.task_id})`);
+  printWarnings(submitted, output);
+  const task = await followToEnd(client, submitted, output);
+  printOutcome(task, output);
+  return exitCodeForOutcome(task.outcome);
+}
+
+/**
+ * `testground build composition -f comp.toml`: builds every group of the composition and prints each
+ * artifact; with `writeArtifacts`, writes them into the file as `[groups.run] artifact`, so that running
+ * it performs no build.
+ */
+export async function buildComposition(
+  client: ApiClient,
+  options: { file: string; plan?: string; writeArtifacts?: boolean },
+  output: Output,
+): Promise<number> {
+  const composition = await readCompositionFile(options.file);
+  const planName = options.plan ?? composition.document.global?.plan;
+  if (typeof planName !== 'string')
+    throw new Error(`${options.file} has no global.plan; name the plan there or with --plan`);
+  const archive = await packPlanDirectory(locatePlan(planName));
+  const submitted = await client.submitBuild(composition.text, archive);
+  output.out(`build queued (task ${submitted.task_id})`);
+  printWarnings(submitted, output);
+  const task = await followToEnd(client, submitted, output);
+  printOutcome(task, output);
+  if (options.writeArtifacts && task.outcome === 'success') {
+    const written = await writeArtifacts(composition, task.artifacts);
+    output.out(
+      `wrote ${written.length} artifact${written.length === 1 ? '' : 's'} into ${options.file}` +
+        (composition.format === 'toml' ? ' (rewritten from its parsed form: comments are not kept)' : ''),
+    );
+  }
+  return exitCodeForOutcome(task.outcome);
+}
