@@ -68,10 +68,14 @@ export async function buildComposition(
   const task = await followToEnd(client, submitted, output);
   printOutcome(task, output);
   if (options.writeArtifacts && task.outcome === 'success') {
-    const written = await writeArtifacts(composition, task.artifacts);
+    const { file, written } = await writeArtifacts(composition, task.artifacts);
     output.out(
-      `wrote ${written.length} artifact${written.length === 1 ? '' : 's'} into ${options.file}` +
-        (composition.format === 'toml' ? ' (rewritten from its parsed form: comments are not kept)' : ''),
+      `wrote ${written.length} artifact${written.length === 1 ? '' : 's'} into ${file}` +
+        (composition.templated
+          ? ` (${options.file} is a template: the rendered composition with its artifacts went beside it)`
+          : composition.format === 'toml'
+            ? ' (rewritten from its parsed form: comments are not kept)'
+            : ''),
     );
   }
   return exitCodeForOutcome(task.outcome);

@@ -295,28 +295,57 @@ describe('testground run/build composition against the in-process app', () => {
     assert.equal(existsSync(path.join(scratch.dir, `${taskIdOf(single.stdout)}.tgz`)), false);
   });
 
-  it(
-    'run single --use-build of an unknown artifact is refused, naming it (exit 2)',
-    { todo: 'needs the plan side of issue 7: run.artifact in compositions' },
-    async () => {
-      stubs = [{ id: 'default' }];
-      const ran = await cli(
-        'run',
-        'single',
-        '-p',
-        placeboDir,
-        '-t',
-        'ok',
-        '-i',
-        '1',
-        '--use-build',
-        'bundle:0badc0de',
-      );
-      assert.equal(ran.code, 2, ran.stdout);
+  it('renders a composition template with the environment before sending it; its errors point into the file', async () => {
+    stubs = [{ id: 'default' }];
+    process.env.TG_TEMPLATE_TEST_CASE = 'ok';
+    try {
+      const template = compositionToml.replace('case = "ok"', 'case = "{{ .Env.TG_TEMPLATE_TEST_CASE }}"');
+      const file = await writeComposition('templated.toml', template);
+      const ran = await cli('run', 'composition', '-f', file, '-p', placeboDir, '--wait');
+      assert.equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+      const task = await api.tasks.get(taskIdOf(ran.stdout));
+      assert.equal(task.testCase, 'ok', 'the daemon received the rendered composition');
+
+      const built = await cli('build', 'composition', '-f', file, '-p', placeboDir, '--write-artifacts');
+      assert.equal(built.code, 0, built.stderr);
+      const beside = path.join(scratch.dir, 'templated.built.toml');
       assert.match(
-        ran.stderr,
-        /groups\[0\]\.run\.artifact: artifact "bundle:0badc0de" \(run\.artifact, or --use-build\) is not known/,
+        built.stdout,
+        /templated\.toml is a template: the rendered composition with its artifacts went beside it/,
       );
-    },
-  );
+      assert.equal(await readFile(file, 'utf8'), template, 'the template itself is left as it was');
+      assert.match(await readFile(beside, 'utf8'), /artifact = "bundle:[0-9a-f]{32}"/);
+
+      const broken = await writeComposition(
+        'broken.toml',
+        `${compositionToml}\n# {{ lod_resource "x.toml" }}\n`,
+      );
+      const refused = await cli('run', 'composition', '-f', broken, '-p', placeboDir);
+      assert.equal(refused.code, 2, refused.stdout);
+      assert.match(refused.stderr, /broken\.toml:\d+:\d+: function "lod_resource" not defined/);
+    } finally {
+      delete process.env.TG_TEMPLATE_TEST_CASE;
+    }
+  });
+
+  it('run single --use-build of an unknown artifact is refused, naming it (exit 2)', async () => {
+    stubs = [{ id: 'default' }];
+    const ran = await cli(
+      'run',
+      'single',
+      '-p',
+      placeboDir,
+      '-t',
+      'ok',
+      '-i',
+      '1',
+      '--use-build',
+      'bundle:0badc0de',
+    );
+    assert.equal(ran.code, 2, ran.stdout);
+    assert.match(
+      ran.stderr,
+      /groups\[0\]\.run\.artifact: artifact "bundle:0badc0de" \(run\.artifact, or --use-build\) is not known/,
+    );
+  });
 });

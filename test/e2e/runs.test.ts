@@ -12,8 +12,6 @@ import { readTgz } from '../helpers/archive.ts';
 import { taskIdOf, taskOf } from '../helpers/daemon-api.ts';
 import { runCli, scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
 
-const todo = 'needs the plan side of issue 7: several [[runs]] and run.artifact in compositions';
-
 // A plan of its own, so that a run-group's params decide whether its instances fail.
 const manifest = `name = "sizes"
 
@@ -122,70 +120,60 @@ describe('a composition of three [[runs]] through the real CLI and daemon (local
   const logOf = async (taskId: string): Promise<string> =>
     (await fetch(`${daemon.url}/api/v1/tasks/${taskId}/logs`)).text();
 
-  it(
-    'builds once, runs three runs with their own params, outcomes and outputs, and exits with the worst',
-    { todo },
-    async () => {
-      const file = path.join(scratch.dir, 'three.toml');
-      await writeFile(file, composition);
-      const ran = await testground('run', 'composition', '-f', file, '-p', planDir, '--collect');
-      const taskId = taskIdOf(ran.stdout);
-      assert.equal(ran.code, 1, `the worst run failed: exit 1\n${ran.stdout}\n${ran.stderr}`);
-      assert.match(
-        ran.stdout,
-        new RegExp(`^run small \\(${taskId}-small\\): complete, outcome success$`, 'm'),
-      );
-      assert.match(
-        ran.stdout,
-        new RegExp(`^run medium \\(${taskId}-medium\\): complete, outcome failure`, 'm'),
-      );
-      assert.match(
-        ran.stdout,
-        new RegExp(`^run large \\(${taskId}-large\\): complete, outcome success$`, 'm'),
-      );
-      assert.match(ran.stdout, /^ {2}peers: 0\/3 ok \(3 failure\)$/m);
+  it('builds once, runs three runs with their own params, outcomes and outputs, and exits with the worst', async () => {
+    const file = path.join(scratch.dir, 'three.toml');
+    await writeFile(file, composition);
+    const ran = await testground('run', 'composition', '-f', file, '-p', planDir, '--collect');
+    const taskId = taskIdOf(ran.stdout);
+    assert.equal(ran.code, 1, `the worst run failed: exit 1\n${ran.stdout}\n${ran.stderr}`);
+    assert.match(ran.stdout, new RegExp(`^run small \\(${taskId}-small\\): complete, outcome success$`, 'm'));
+    assert.match(
+      ran.stdout,
+      new RegExp(`^run medium \\(${taskId}-medium\\): complete, outcome failure`, 'm'),
+    );
+    assert.match(ran.stdout, new RegExp(`^run large \\(${taskId}-large\\): complete, outcome success$`, 'm'));
+    assert.match(ran.stdout, /^ {2}peers: 0\/3 ok \(3 failure\)$/m);
 
-      const log = await logOf(taskId);
-      assert.equal(log.match(/building group peers with exec:node/g)?.length, 1, 'one build for three runs');
-      assert.equal(log.match(/exec:node: (built|plan unchanged)/g)?.length, 1, 'one bundle');
+    const log = await logOf(taskId);
+    assert.equal(log.match(/building group peers with exec:node/g)?.length, 1, 'one build for three runs');
+    assert.equal(log.match(/exec:node: (built|plan unchanged)/g)?.length, 1, 'one bundle');
 
-      const task = await taskOf(daemon.url, taskId);
-      assert.equal(task.outcome, 'failure');
+    const task = await taskOf(daemon.url, taskId);
+    assert.equal(task.outcome, 'failure');
+    assert.deepEqual(
+      task.runs.map((run) => [run.id, run.instances, run.outcome]),
+      [
+        [`${taskId}-small`, 2, 'success'],
+        [`${taskId}-medium`, 3, 'failure'],
+        [`${taskId}-large`, 4, 'success'],
+      ],
+    );
+
+    // --collect: <task_id>.tgz holding each run as <run_id>/<group>/<instance>/<file>.
+    const entries = await readTgz(path.join(scratch.dir, `${taskId}.tgz`));
+    const expectedSizes: Record<string, [number, string]> = {
+      small: [2, 'tiny'],
+      medium: [3, 'medium'],
+      large: [4, 'large'],
+    };
+    for (const [name, [instances, size]] of Object.entries(expectedSizes)) {
+      const runId = `${taskId}-${name}`;
+      const runOuts = [...entries.keys()].filter(
+        (entry) => entry.startsWith(`${runId}/`) && entry.endsWith('/run.out'),
+      );
       assert.deepEqual(
-        task.runs.map((run) => [run.id, run.instances, run.outcome]),
-        [
-          [`${taskId}-small`, 2, 'success'],
-          [`${taskId}-medium`, 3, 'failure'],
-          [`${taskId}-large`, 4, 'success'],
-        ],
+        runOuts.sort(),
+        Array.from({ length: instances }, (_, index) => `${runId}/peers/${index}/run.out`).sort(),
       );
-
-      // --collect: <task_id>.tgz holding each run as <run_id>/<group>/<instance>/<file>.
-      const entries = await readTgz(path.join(scratch.dir, `${taskId}.tgz`));
-      const expectedSizes: Record<string, [number, string]> = {
-        small: [2, 'tiny'],
-        medium: [3, 'medium'],
-        large: [4, 'large'],
-      };
-      for (const [name, [instances, size]] of Object.entries(expectedSizes)) {
-        const runId = `${taskId}-${name}`;
-        const runOuts = [...entries.keys()].filter(
-          (entry) => entry.startsWith(`${runId}/`) && entry.endsWith('/run.out'),
-        );
-        assert.deepEqual(
-          runOuts.sort(),
-          Array.from({ length: instances }, (_, index) => `${runId}/peers/${index}/run.out`).sort(),
-        );
-        for (const entry of runOuts) {
-          const start = JSON.parse(entries.get(entry)!.split('\n')[0]!) as StartEvent;
-          assert.equal(start.run_id, runId, 'each instance knows its run');
-          assert.equal(start.event.runenv?.params?.size, size, `${name}: params by precedence`);
-        }
+      for (const entry of runOuts) {
+        const start = JSON.parse(entries.get(entry)!.split('\n')[0]!) as StartEvent;
+        assert.equal(start.run_id, runId, 'each instance knows its run');
+        assert.equal(start.event.runenv?.params?.size, size, `${name}: params by precedence`);
       }
-    },
-  );
+    }
+  });
 
-  it('build composition --write-artifacts, then run composition builds nothing', { todo }, async () => {
+  it('build composition --write-artifacts, then run composition builds nothing', async () => {
     const file = path.join(scratch.dir, 'prebuilt.toml');
     await writeFile(file, composition);
     const built = await testground('build', 'composition', '-f', file, '-p', planDir, '--write-artifacts');
@@ -210,7 +198,7 @@ describe('a composition of three [[runs]] through the real CLI and daemon (local
     assert.doesNotMatch(log, /building group|exec:node: (built|plan unchanged|bundl)/, 'no build');
   });
 
-  it('run single --use-build of an unknown artifact is a 400 naming it', { todo }, async () => {
+  it('run single --use-build of an unknown artifact is a 400 naming it', async () => {
     const ran = await testground(
       'run',
       'single',
