@@ -220,7 +220,8 @@ describe('DockerNodeBuilder', () => {
   });
 
   it('warns that host-built addons need a matching libc when the plan builds on a base image', async () => {
-    // A base image of our own (the runtime image under another name), as a pulled node image would be.
+    // A base image of our own (the runtime image under another name), as a pulled node image would be. It
+    // must not pass for a runtime image (whose label it would inherit) while it exists.
     const runtime = await new RuntimeImageProvider(engine, { daemonId: testRuntimeDaemonId }).ensure({
       log: () => undefined,
     });
@@ -232,7 +233,7 @@ describe('DockerNodeBuilder', () => {
             {
               type: 'content',
               name: 'Dockerfile',
-              content: `FROM ${runtime.imageId}\nLABEL test=${daemonId}\n`,
+              content: `FROM ${runtime.imageId}\nLABEL ${roleLabel}=test-base\n`,
             },
           ]),
         },
@@ -242,15 +243,22 @@ describe('DockerNodeBuilder', () => {
       () => undefined,
     );
     const log = new MemoryTaskLog();
-    const built = await builder.build({
-      ...buildInput(path.join(fixtures, 'native-cjs'), 'native-cjs', log),
-      buildConfig: { ...buildConfig, base_image: base },
-    });
-    assert.match(log.text(), new RegExp(`runtime image: using ${base} \\(present locally\\)`));
-    assert.match(
-      log.text(),
-      /WARN docker:node: native addons in node_modules \(unix-dgram\) were compiled on this host for Node v20\.\S+ \(ABI \d+\); they load in testground-test-base:\S+ only if its libc is as new as the host's/,
-    );
-    assert.equal(built.kind, 'image');
+    let built: Awaited<ReturnType<typeof builder.build>> | undefined;
+    try {
+      built = await builder.build({
+        ...buildInput(path.join(fixtures, 'native-cjs'), 'native-cjs', log),
+        buildConfig: { ...buildConfig, base_image: base },
+      });
+      assert.match(log.text(), new RegExp(`runtime image: using ${base} \\(present locally\\)`));
+      assert.match(
+        log.text(),
+        /WARN docker:node: native addons in node_modules \(unix-dgram\) were compiled on this host for Node v20\.\S+ \(ABI \d+\); they load in testground-test-base:\S+ only if its libc is as new as the host's/,
+      );
+      assert.equal(built.kind, 'image');
+    } finally {
+      // The plan image first: the engine keeps a base that still has a child.
+      if (built?.kind === 'image') await engine.removeImage(built.imageId, { force: true });
+      await engine.removeImage(base, { force: true });
+    }
   });
 });
