@@ -1,7 +1,8 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../core/errors.ts';
-import type { ImageClient } from '../docker/container-engine.ts';
+import { listContextDirectory, packContext, type ContextEntry } from '../docker/build-context.ts';
+import type { BuildContext, ImageClient } from '../docker/container-engine.ts';
 import type { RuntimeImageProvider } from './runtime-image.ts';
 import { z } from 'zod';
 import { SingleFlight } from '../core/single-flight.ts';
@@ -14,7 +15,7 @@ import { hashDirectory } from './plan-hash.ts';
 import type { Artifact } from '../core/artifact.ts';
 
 // Bump when what goes into the image changes, so images built the old way are not reused.
-const builderVersion = 'docker-generic/1';
+const builderVersion = 'docker-generic/2';
 // Never part of the build context: dependencies are installed by the Dockerfile, not copied from the host.
 const skippedNames = ['node_modules', '.git', '.testground'];
 /**
@@ -23,6 +24,25 @@ const skippedNames = ['node_modules', '.git', '.testground'];
  * build on hosts that cannot pull `node` images.
  */
 export const runtimeBuildArg = 'TESTGROUND_NODE_RUNTIME';
+/** The build argument the original Testground set to `build_config.path`; Dockerfiles written for it use it. */
+export const planPathBuildArg = 'PLAN_PATH';
+/** Where the plan sits in the build context when `path` names a directory, as in the original. */
+const originalPlanDir = 'plan';
+
+/**
+ * How the build context is laid out. `plan-root`: the plan directory is the context (ours). `original`:
+ * the plan sits under `plan/` of the context, as the original Testground's docker:generic laid it out, so
+ * Dockerfiles written for it (`COPY ./plan/${PLAN_PATH}/Cargo.toml …`) build unchanged.
+ */
+type ContextLayout = 'plan-root' | 'original';
+
+interface ResolvedDockerfile {
+  /** On the host, for reading it. */
+  absolute: string;
+  /** Inside the build context, `/`-separated. */
+  inContext: string;
+  layout: ContextLayout;
+}
 
 export interface DockerGenericBuilderOptions {
   engine: ImageClient;
@@ -33,9 +53,13 @@ export interface DockerGenericBuilderOptions {
 }
 
 /**
- * `docker:generic`: the plan's own Dockerfile (`build_config.path`, default `Dockerfile`, relative to the
- * plan directory) with the plan directory as context and `build_config.build_args`. Images are tagged
+ * `docker:generic`: the plan's own Dockerfile with `build_config.build_args`. Images are tagged
  * `testground-plan/<plan>:<content hash>`; an unchanged plan and config reuse the image.
+ *
+ * `build_config.path` means what it meant in the original when it names a directory (`"./rust/"`): the
+ * Dockerfile is `<path>/Dockerfile`, the context holds the plan under `plan/`, and the build argument
+ * `PLAN_PATH` is the path as written (unless build_args sets it). Naming a file, or left out (then
+ * `Dockerfile`), it is that Dockerfile, with the plan directory itself as the context.
  */
 export class DockerGenericBuilder implements Builder {
   readonly produces = 'image';
@@ -46,7 +70,9 @@ export class DockerGenericBuilder implements Builder {
       .trim()
       .min(1)
       .optional()
-      .describe("the Dockerfile's path relative to the plan directory; default Dockerfile"),
+      .describe(
+        'a Dockerfile relative to the plan directory, which is then the build context (default Dockerfile); or, as in the original Testground, a directory holding a Dockerfile, built with the plan under plan/ of the context and PLAN_PATH set to this path',
+      ),
     build_args: z
       .record(z.string(), z.string())
       .optional()
@@ -65,6 +91,12 @@ export class DockerGenericBuilder implements Builder {
     const config = readBuildConfig(this, input.buildConfig);
     const dockerfile = await resolveDockerfile(input.planDir, config.path);
     const buildArgs = { ...config.build_args };
+    if (dockerfile.layout === 'original' && config.path !== undefined) {
+      buildArgs[planPathBuildArg] ??= config.path;
+      input.log.info(
+        `${this.id}: build_config.path ${JSON.stringify(config.path)} is a directory: building ${dockerfile.inContext} with the plan under ${originalPlanDir}/ of the context and ${planPathBuildArg}=${buildArgs[planPathBuildArg]}, as the original Testground did`,
+      );
+    }
     const extra: string[] = [];
     const { runtimeImages } = this.options;
     if (runtimeImages && buildArgs[runtimeBuildArg] === undefined) {
@@ -94,21 +126,31 @@ export class DockerGenericBuilder implements Builder {
       input.log.info(`${this.id}: plan unchanged, reusing image ${tag} (${existing.id})`);
       return { kind: 'image', imageId: existing.id, cached: true };
     }
-    return this.builds.run(tag, () => this.buildImage(tag, dockerfile.relative, buildArgs, input));
+    return this.builds.run(tag, () => this.buildImage(tag, dockerfile, buildArgs, input));
   }
 
   private async buildImage(
     tag: string,
-    dockerfile: string,
+    dockerfile: ResolvedDockerfile,
     buildArgs: Record<string, string>,
     input: BuildInput,
   ): Promise<Artifact> {
-    input.log.info(`${this.id}: building image ${tag} from ${dockerfile}`);
-    const imageId = await dockerStep(this.id, `docker build of ${dockerfile} failed`, () =>
+    input.log.info(`${this.id}: building image ${tag} from ${dockerfile.inContext}`);
+    const context: BuildContext =
+      dockerfile.layout === 'plan-root'
+        ? { dir: input.planDir, skip: skippedNames }
+        : {
+            tar: packContext(
+              (await listContextDirectory(input.planDir, new Set(skippedNames))).map(
+                (entry): ContextEntry => ({ ...entry, name: `${originalPlanDir}/${entry.name}` }),
+              ),
+            ),
+          };
+    const imageId = await dockerStep(this.id, `docker build of ${dockerfile.inContext} failed`, () =>
       this.options.engine.buildImage(
         {
-          context: { dir: input.planDir, skip: skippedNames },
-          dockerfile,
+          context,
+          dockerfile: dockerfile.inContext,
           tags: [tag],
           labels: planImageLabels(input.planName, this.options.daemonId),
           buildArgs,
@@ -122,23 +164,35 @@ export class DockerGenericBuilder implements Builder {
   }
 }
 
-/** The Dockerfile named by `build_config.path`, which must be a file inside the plan directory. */
+/**
+ * The Dockerfile `build_config.path` names (see {@link DockerGenericBuilder}), which must be a file inside
+ * the plan directory, and the context layout that goes with it.
+ */
 async function resolveDockerfile(
   planDir: string,
   configured: string | undefined,
-): Promise<{ absolute: string; relative: string }> {
+): Promise<ResolvedDockerfile> {
   const problem = (message: string): BuildError =>
     new BuildError(`build_config.path ${message}`, [{ path: 'build_config.path', message }]);
   const name = configured ?? 'Dockerfile';
   const root = await realpath(planDir);
-  const absolute = path.resolve(root, name);
-  const inside = (candidate: string): boolean => candidate.startsWith(root + path.sep);
-  if (path.isAbsolute(name) || !inside(absolute)) {
-    throw problem(`${JSON.stringify(name)} is outside the plan directory; name a file inside it`);
+  const inside = (candidate: string): boolean => candidate === root || candidate.startsWith(root + path.sep);
+  const named = path.resolve(root, name);
+  if (path.isAbsolute(name) || !inside(named)) {
+    throw problem(
+      `${JSON.stringify(name)} is outside the plan directory; name a file or directory inside it`,
+    );
   }
+  const namedReal = await realpath(named).catch(() => undefined);
+  const isDirectory = namedReal !== undefined && (await stat(namedReal)).isDirectory();
+  const absolute = isDirectory ? path.join(named, 'Dockerfile') : named;
   const real = await realpath(absolute).catch(() => undefined);
   if (real === undefined || !(await stat(real)).isFile()) {
-    throw problem(`${JSON.stringify(name)}: no such file in the plan directory`);
+    throw problem(
+      isDirectory
+        ? `${JSON.stringify(name)} is a directory without a Dockerfile; put one there, or name the Dockerfile itself`
+        : `${JSON.stringify(name)}: no such file or directory in the plan directory`,
+    );
   }
   // A symlink inside the plan must not lead the build to a Dockerfile elsewhere on the host.
   if (!inside(real)) {
@@ -149,5 +203,7 @@ async function resolveDockerfile(
   if (skipped !== undefined) {
     throw problem(`${JSON.stringify(name)} is inside ${skipped}, which the build context leaves out`);
   }
-  return { absolute: real, relative };
+  return isDirectory
+    ? { absolute: real, inContext: `${originalPlanDir}/${relative}`, layout: 'original' }
+    : { absolute: real, inContext: relative, layout: 'plan-root' };
 }

@@ -1,22 +1,24 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { SingleFlight } from '../core/single-flight.ts';
-import { packContext } from '../docker/build-context.ts';
+import { listContextDirectory, packContext, type ContextEntry } from '../docker/build-context.ts';
 import type { ImageClient } from '../docker/container-engine.ts';
 import { strictTable } from '../plan/problems.ts';
 import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from './runtime-image.ts';
 import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
 import { nodeBuildConfigShape } from './exec-node.ts';
 import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
+import { walkDir } from '../core/walk-dir.ts';
 import { dockerStep, planImageLabels, planImageTag } from './plan-image.ts';
 import { stableStringify } from '../core/stable-stringify.ts';
 import { hashDirectory } from './plan-hash.ts';
 import type { Artifact } from '../core/artifact.ts';
 
 // Bump when the image layout changes, so images built by an older layout are not reused.
-const builderVersion = 'docker-node/2';
+const builderVersion = 'docker-node/3';
 
 /** The Node runtime image to build on, for the docker builders' `base_image` key. */
 export const baseImageSchema = z
@@ -41,10 +43,15 @@ export interface DockerNodeBuilderOptions {
 }
 
 /**
- * `docker:node`: the plan bundled exactly as `exec:node` bundles it (npm dependencies included), on a
- * Node runtime image (`build_config.base_image`, default `node:20-bookworm-slim`, else one built from the
- * host's node). Images are tagged `testground-plan/<plan>:<content hash>`; an unchanged plan, SDK and
- * base image reuse the image.
+ * `docker:node`: the plan bundled exactly as `exec:node` bundles it, and the same directory (`bundle.mjs`,
+ * the plan's production `node_modules`, a copy of the plan) at `/app` on a Node runtime image
+ * (`build_config.base_image`, default `node:20-bookworm-slim`, else one built from the host's node).
+ * Images are tagged `testground-plan/<plan>:<content hash>`; an unchanged plan, SDK and base image reuse
+ * the image.
+ *
+ * npm runs on the host, so native addons in `node_modules` are compiled for the host's libc and Node: the
+ * runtime image built from the host's node carries that very libc; a pulled base image runs them only when
+ * its libc is as new as the host's and its Node has the same ABI (the build log says so when it matters).
  */
 export class DockerNodeBuilder implements Builder {
   readonly produces = 'image';
@@ -73,6 +80,7 @@ export class DockerNodeBuilder implements Builder {
     const hash = await hashDirectory(input.planDir, [
       builderVersion,
       stableStringify(input.buildConfig),
+      stableStringify(input.dependencies ?? []),
       await this.sdkInputs.hash(),
       // The image the base ref names now: a re-pulled or rebuilt base makes a new plan image.
       runtime.imageId,
@@ -89,15 +97,15 @@ export class DockerNodeBuilder implements Builder {
   private async buildImage(tag: string, runtime: RuntimeImage, input: BuildInput): Promise<Artifact> {
     const workDir = await mkdtemp(path.join(this.options.tempDir ?? os.tmpdir(), 'tg-docker-node-'));
     try {
-      const bundlePath = await bundlePlan({
-        ...input,
-        workDir: path.join(workDir, 'plan'),
-        sdkEntry: this.options.sdkEntry,
-        builderId: this.id,
-      });
+      const appDir = path.join(workDir, 'app');
+      await bundlePlan({ ...input, workDir: appDir, sdkEntry: this.options.sdkEntry, builderId: this.id });
+      if (runtime.origin === 'base' || runtime.origin === 'pulled') {
+        await warnAboutHostAddons(appDir, runtime, input, this.id);
+      }
+      const app = await listContextDirectory(appDir, new Set());
       const context = packContext([
         { type: 'content', name: 'Dockerfile', content: planDockerfile(runtime) },
-        { type: 'file', name: bundleName, source: bundlePath, mode: 0o644 },
+        ...app.map((entry): ContextEntry => ({ ...entry, name: `app/${entry.name}` })),
       ]);
       input.log.info(`${this.id}: building image ${tag} on ${runtime.ref}`);
       const imageId = await dockerStep(this.id, `docker build of ${tag} failed`, () =>
@@ -122,8 +130,34 @@ export class DockerNodeBuilder implements Builder {
 function planDockerfile(runtime: RuntimeImage): string {
   // FROM the image id, not the ref: the content hash was computed for exactly this image.
   return `FROM ${runtime.imageId}
-COPY bundle.mjs /app/bundle.mjs
+COPY app/ /app/
 WORKDIR /app
-ENTRYPOINT ["node", "--enable-source-maps", "/app/bundle.mjs"]
+ENTRYPOINT ["node", "--enable-source-maps", "/app/${bundleName}"]
 `;
+}
+
+/**
+ * Native addons npm built on this host (`.node` files outside `prebuilds/`, which hold builds for every
+ * platform) load in another image only when its libc and Node ABI match the host's: say so, once.
+ */
+async function warnAboutHostAddons(
+  appDir: string,
+  runtime: RuntimeImage,
+  input: BuildInput,
+  builderId: string,
+): Promise<void> {
+  const nodeModules = path.join(appDir, 'node_modules');
+  if (!existsSync(nodeModules)) return;
+  const packages = new Set<string>();
+  for (const entry of await walkDir(nodeModules)) {
+    const parts = entry.name.split('/');
+    if (entry.kind !== 'file' || !entry.name.endsWith('.node') || parts.includes('prebuilds')) continue;
+    // The package is what follows the last node_modules/ (the walk's own root counts as one).
+    const inner = parts.slice(parts.lastIndexOf('node_modules') + 1);
+    packages.add(inner[0]?.startsWith('@') ? inner.slice(0, 2).join('/') : (inner[0] ?? entry.name));
+  }
+  if (packages.size === 0) return;
+  input.log.warn(
+    `${builderId}: native addons in node_modules (${[...packages].sort().join(', ')}) were compiled on this host for Node ${process.version} (ABI ${process.versions.modules}); they load in ${runtime.ref} only if its libc is as new as the host's and its node has ABI ${process.versions.modules}`,
+  );
 }

@@ -12,7 +12,7 @@ import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { hashDirectory } from './plan-hash.ts';
 
 // Bump when the bundle layout changes, so old cache entries are not reused.
-const builderVersion = 'exec-node/2';
+const builderVersion = 'exec-node/3';
 
 /** The build_config keys of the Node builders. */
 export const nodeBuildConfigShape = {
@@ -31,8 +31,9 @@ export interface ExecNodeBuilderOptions {
 }
 
 /**
- * `exec:node`: plan directory → one self-contained ES module bundle on the host. The plan's own npm
- * dependencies are installed first, so plans written for the official `@testground/sdk` build too.
+ * `exec:node`: plan directory → a directory in the cache holding `bundle.mjs` (the plan's code and our SDK)
+ * beside a copy of the plan and its production `node_modules`, which the bundle loads npm packages from
+ * (see node-bundle.ts for the rule). Plans written for the official `@testground/sdk` build too.
  */
 export class ExecNodeBuilder implements Builder {
   readonly produces = 'bundle';
@@ -54,6 +55,8 @@ export class ExecNodeBuilder implements Builder {
     const hash = await hashDirectory(input.planDir, [
       builderVersion,
       stableStringify(input.buildConfig),
+      // package.json and the lock file are in the plan directory; what the composition changes is here.
+      stableStringify(input.dependencies ?? []),
       await this.sdkInputs.hash(),
     ]);
     const bundleDir = path.join(this.options.cacheDir, hash.slice(0, 32));

@@ -1,20 +1,33 @@
 /**
- * The bundling every Node builder shares: a plan (its npm dependencies installed) → one self-contained ES
- * module file for Node 20, with `testground-sdk` aliased to our SDK; and the hash of what a bundle is made
- * of, so a cached bundle is reused exactly while none of its inputs changed.
+ * The bundling every Node builder shares: a plan (its npm dependencies installed) → one ES module for
+ * Node 20 with the plan's own code and our SDK (`testground-sdk`) in it, beside the plan's production
+ * `node_modules`; and the hash of what a bundle is made of, so a cached bundle is reused exactly while
+ * none of its inputs changed.
+ *
+ * The rule that decides what is bundled: **code we can see whole is bundled, packages npm installed are
+ * not.** The plan's own files and our SDK (with what it imports from our tree) go into `bundle.mjs`; every
+ * bare import of the plan's own code that names a package in the plan's `node_modules` stays an import,
+ * and Node loads that package from `node_modules` beside the bundle at run time, exactly as `npm start`
+ * would. Bundling an npm package is faithful only when nothing in it depends on where its files are
+ * (`__filename`, `__dirname`, `bindings`, `node-gyp-build`, `.node` files, `require(variable)`, files read
+ * at run time), and no rule short of running it tells which packages do; Node's own loader is faithful
+ * for all of them.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, readFile, rm } from 'node:fs/promises';
+import { cp, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { build as esbuild, type BuildOptions, type Message } from 'esbuild';
+import { build as esbuild, type BuildOptions, type Message, type Plugin } from 'esbuild';
+import type { BuildDependency } from '../core/run.ts';
 import { BuildError } from '../core/errors.ts';
 import type { TaskLog } from '../core/task-log.ts';
+import { applyDependencyOverrides, reportDependencyOverrides } from './dependency-overrides.ts';
 
 /**
- * What every self-contained Node bundle we make shares (plan bundles, the sync service): one ES module
- * file for Node 20 that needs nothing beside it.
+ * What every Node bundle we make shares (plan bundles, the sync service): one ES module file for Node 20.
+ * Bundled CommonJS code gets what Node gives every CommonJS module: `require` (resolving from the bundle's
+ * directory), `__filename` and `__dirname` (the bundle's); a module that declares its own keeps it.
  */
 export const nodeBundleOptions = {
   bundle: true,
@@ -24,12 +37,22 @@ export const nodeBundleOptions = {
   logLevel: 'silent',
   // ws loads these native speed-ups optionally, inside a try/catch.
   external: ['bufferutil', 'utf-8-validate'],
-  // CommonJS dependencies (the official SDK is one) call require(); ES module output needs one.
+  // `define` replaces only free identifiers: a module's own `__dirname` variable is left alone.
+  define: { __filename: '__tgFilename', __dirname: '__tgDirname' },
   banner: {
-    js: "import { createRequire as __tgCreateRequire } from 'node:module'; const require = __tgCreateRequire(import.meta.url);",
+    js: [
+      "import { createRequire as __tgCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __tgFileURLToPath } from 'node:url';",
+      "import { dirname as __tgDirnameOf } from 'node:path';",
+      'const require = __tgCreateRequire(import.meta.url);',
+      'const __tgFilename = __tgFileURLToPath(import.meta.url);',
+      'const __tgDirname = __tgDirnameOf(__tgFilename);',
+    ].join(' '),
   },
 } as const satisfies BuildOptions;
 
+/** The import name plans use for our SDK; it is always bundled, whatever the plan's node_modules holds. */
+export const sdkImportName = 'testground-sdk';
 const entryCandidates = ['index.ts', 'index.js', 'index.mjs', 'index.cjs', 'src/index.ts', 'src/index.js'];
 /** The file name of a plan bundle, in the exec:node cache and in docker:node images. */
 export const bundleName = 'bundle.mjs';
@@ -83,9 +106,14 @@ async function hashFiles(files: readonly string[]): Promise<string> {
 
 export interface BundlePlanInput {
   planDir: string;
-  /** Receives a copy of the plan (without `node_modules`) and `bundle.mjs`; need not exist. */
+  /**
+   * Receives a copy of the plan, its production `node_modules` and `bundle.mjs`: the whole directory is
+   * what runs (the bundle loads npm packages from beside it). Need not exist.
+   */
   workDir: string;
   buildConfig: Record<string, unknown>;
+  /** Packages npm installs at another version or from another source (`build.dependencies`). */
+  dependencies?: readonly BuildDependency[];
   /** The SDK's entry file; plans import it as `testground-sdk`. */
   sdkEntry: string;
   log: TaskLog;
@@ -95,29 +123,47 @@ export interface BundlePlanInput {
 }
 
 /**
- * The bundling step every Node builder shares: copies the plan into `workDir`, installs its npm
- * dependencies, bundles its entry into one self-contained ES module (`testground-sdk` aliased to our SDK)
- * and drops `node_modules` again. Returns the bundle's path; failures are {@link BuildError}s.
+ * The bundling step every Node builder shares: copies the plan into `workDir`, applies the dependency
+ * overrides to the copy's package.json, installs its production npm dependencies there, and bundles its
+ * entry into `bundle.mjs` by the rule in this module's comment. Returns the bundle's path; `node_modules`
+ * stays beside it. Failures are {@link BuildError}s.
  */
 export async function bundlePlan(input: BundlePlanInput): Promise<string> {
-  const { workDir } = input;
+  const { workDir, builderId, log } = input;
   await cp(input.planDir, workDir, {
     recursive: true,
     filter: (source) => !source.split(path.sep).includes('node_modules'),
   });
-  if (await hasDependencies(workDir)) await npmInstall(workDir, input.log, input.signal, input.builderId);
+  // Read (and checked) before the overrides rewrite it.
+  const installs = await hasDependencies(workDir);
+  if (!installs) {
+    for (const dependency of input.dependencies ?? []) {
+      log.warn(
+        `${builderId}: build dependency ${dependency.module} ignored: the plan declares no npm dependencies, so nothing can depend on it`,
+      );
+    }
+  } else {
+    const overrides = await applyDependencyOverrides(workDir, input.dependencies ?? [], log, builderId);
+    await npmInstall(workDir, log, input.signal, builderId);
+    await reportDependencyOverrides(workDir, overrides, log, builderId);
+  }
   const entry = await findEntry(workDir, input.buildConfig);
-  input.log.info(`${input.builderId}: bundling ${path.relative(workDir, entry)}`);
+  log.info(`${builderId}: bundling ${path.relative(workDir, entry)}`);
   const bundlePath = path.join(workDir, bundleName);
-  await bundle(entry, bundlePath, input.sdkEntry, input.builderId);
-  await rm(path.join(workDir, 'node_modules'), { recursive: true, force: true });
+  // esbuild names importers by their real path; the plugin compares them with this.
+  const external = await bundle(entry, bundlePath, input.sdkEntry, await realpath(workDir), builderId);
+  if (external.length > 0) {
+    log.info(`${builderId}: loaded from node_modules beside the bundle at run time: ${external.join(', ')}`);
+  }
   return bundlePath;
 }
 
 async function hasDependencies(dir: string): Promise<boolean> {
   const manifest = await readPackageJson(dir);
-  const dependencies = manifest?.dependencies;
-  return typeof dependencies === 'object' && dependencies !== null && Object.keys(dependencies).length > 0;
+  return ['dependencies', 'optionalDependencies'].some((field) => {
+    const table = manifest?.[field];
+    return typeof table === 'object' && table !== null && Object.keys(table).length > 0;
+  });
 }
 
 async function readPackageJson(dir: string): Promise<Record<string, unknown> | undefined> {
@@ -176,14 +222,23 @@ function npmInstall(dir: string, log: TaskLog, signal: AbortSignal, builderId: s
   });
 }
 
-async function bundle(entry: string, outfile: string, sdkEntry: string, builderId: string): Promise<void> {
+/** Bundles `entry` into `outfile`; returns the packages left to Node's loader, sorted. */
+async function bundle(
+  entry: string,
+  outfile: string,
+  sdkEntry: string,
+  planRoot: string,
+  builderId: string,
+): Promise<string[]> {
+  const external = new Set<string>();
   try {
     await esbuild({
       ...nodeBundleOptions,
       entryPoints: [entry],
       outfile,
       sourcemap: 'inline',
-      alias: { 'testground-sdk': sdkEntry },
+      alias: { [sdkImportName]: sdkEntry },
+      plugins: [installedPackagesStayExternal(planRoot, external)],
     });
   } catch (error) {
     const errors = (error as { errors?: Message[] }).errors ?? [];
@@ -197,4 +252,40 @@ async function bundle(entry: string, outfile: string, sdkEntry: string, builderI
       `${builderId}: bundling failed: ${described.join('; ') || (error as Error).message}`,
     );
   }
+  return [...external].sort();
+}
+
+/**
+ * Leaves every import of the plan's own code that names a package installed in its `node_modules` to
+ * Node's loader at run time (the rule in this module's comment). Imports from our SDK are not the plan's:
+ * the SDK is bundled with the packages it was written against, even when the plan installed another
+ * version of one of them.
+ */
+function installedPackagesStayExternal(planRoot: string, external: Set<string>): Plugin {
+  const nodeModules = path.join(planRoot, 'node_modules');
+  return {
+    name: 'testground-installed-packages',
+    setup(build) {
+      // Bare specifiers only: relative and absolute paths are the plan's own files.
+      build.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (!args.importer.startsWith(planRoot + path.sep)) return undefined;
+        if (args.importer.startsWith(nodeModules + path.sep)) return undefined;
+        const name = packageNameOf(args.path);
+        if (name === undefined || name === sdkImportName) return undefined;
+        // A link (a `file:` dependency) counts as installed too: npm put it there.
+        if (!existsSync(path.join(nodeModules, name))) return undefined;
+        external.add(name);
+        return { path: args.path, external: true };
+      });
+    },
+  };
+}
+
+/** `pkg` of `pkg/sub/path`, `@scope/pkg` of `@scope/pkg/sub`; undefined for `node:` builtins and the like. */
+function packageNameOf(specifier: string): string | undefined {
+  if (specifier.includes(':')) return undefined;
+  const [first, second] = specifier.split('/');
+  if (!first) return undefined;
+  if (!first.startsWith('@')) return first;
+  return second ? `${first}/${second}` : undefined;
 }

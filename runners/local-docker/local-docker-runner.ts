@@ -22,6 +22,7 @@ import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts
 import type { SyncServiceBundle } from '../sync-service-bundle.ts';
 import { SyncServiceContainer } from '../sync-service-container.ts';
 import { SyncServiceImage } from '../sync-service-image.ts';
+import { clampToHost } from './host-resource-clamp.ts';
 import { LocalDockerMaintenance } from './local-docker-maintenance.ts';
 import { defaultSubnetPool, gatewayOf, subnetCandidates, type SubnetPool } from './subnet-pool.ts';
 
@@ -52,6 +53,8 @@ interface RunObjects {
   networkName: string;
   subnet: string;
   containers: Set<string>;
+  /** Each group's resources as the host can give them. */
+  resources: Map<string, ResolvedGroup['resources']>;
 }
 
 /**
@@ -84,7 +87,12 @@ export class LocalDockerRunner implements Runner {
     const syncImage = await this.syncServiceImage.ensure(runtime, (line) =>
       input.log.info(`local:docker: ${line}`),
     );
-    const objects: RunObjects = { networkName: `tg-${input.runId}`, subnet: '', containers: new Set() };
+    const objects: RunObjects = {
+      networkName: `tg-${input.runId}`,
+      subnet: '',
+      containers: new Set(),
+      resources: clampToHost(input.run.groups, await engine.info(), input.log, this.id),
+    };
     let sync: SyncServiceContainer | undefined;
     try {
       objects.subnet = await this.createNetwork(objects.networkName, input);
@@ -130,10 +138,13 @@ export class LocalDockerRunner implements Runner {
     sync: SyncServiceContainer,
   ): Promise<InstanceResult[]> {
     const { engine } = this.options;
+    // An instance the engine would not create or start fails the run: the others, waiting for it at a
+    // barrier, are stopped now rather than at the run timeout.
+    const infrastructureFailed = new AbortController();
     // One trigger for the whole run: every instance shares the run's deadline and its cancel.
     const stop = new StopTrigger({
       timeoutMs: input.run.timeoutMs,
-      signal: input.signal,
+      signal: AbortSignal.any([input.signal, infrastructureFailed.signal]),
       stop: () => {
         for (const id of objects.containers) engine.killContainer(id, 'SIGKILL').catch(() => undefined);
       },
@@ -145,7 +156,12 @@ export class LocalDockerRunner implements Runner {
     try {
       const settled = await Promise.allSettled(
         instances.map(({ group, index }) =>
-          this.runInstance({ input, objects, sync, group, index, limit, stopped: () => stop.reason }),
+          this.runInstance({ input, objects, sync, group, index, limit, stopped: () => stop.reason }).catch(
+            (error: unknown) => {
+              infrastructureFailed.abort();
+              throw error;
+            },
+          ),
         ),
       );
       const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -174,6 +190,7 @@ export class LocalDockerRunner implements Runner {
         `local:docker needs an image for group ${group.id}, got ${artifact?.kind ?? 'nothing'}; use the docker:node or docker:generic builder`,
       );
     }
+    const resources = objects.resources.get(group.id) ?? group.resources;
     const outputsPath = path.join(input.outputsDir, group.id, String(index));
     const tempPath = path.join(input.tempDir, 'instances', group.id, String(index));
     const scratchDir = path.join(input.tempDir, 'capture', group.id, String(index));
@@ -216,8 +233,8 @@ export class LocalDockerRunner implements Runner {
           { source: outputsPath, target: '/outputs' },
           { source: tempPath, target: '/temp' },
         ],
-        ...(group.resources.memoryBytes ? { memoryBytes: group.resources.memoryBytes } : {}),
-        ...(group.resources.cpus ? { nanoCpus: Math.round(group.resources.cpus * 1e9) } : {}),
+        ...(resources.memoryBytes ? { memoryBytes: resources.memoryBytes } : {}),
+        ...(resources.cpus ? { nanoCpus: Math.round(resources.cpus * 1e9) } : {}),
       });
       objects.containers.add(id);
       const logs = await engine.attachLogs(id, {

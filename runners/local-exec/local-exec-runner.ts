@@ -12,6 +12,7 @@ import { runTimeoutSchema } from '../run-config.ts';
 import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts';
 import type { SyncServiceBundle } from '../sync-service-bundle.ts';
 import { startSyncServiceProcess } from '../sync-service-process.ts';
+import { formatBytes } from '../local-docker/host-resource-clamp.ts';
 
 const pidsFile = 'instance.pids';
 
@@ -60,14 +61,16 @@ export class LocalExecRunner implements Runner {
       { TEST_RUN: input.runId },
       logger.child({ component: 'sync' }),
     );
-    await appendFile(path.join(input.tempDir, pidsFile), `${sync.pid}\n`);
-    input.log.info(`local:exec: sync service listening on 127.0.0.1:${sync.port}`);
     const baseEnv = Object.fromEntries(
       inheritedVariables.flatMap((name) =>
         process.env[name] === undefined ? [] : [[name, process.env[name]!]],
       ),
     );
+    // From here on the sync service is ours to stop, whatever fails.
     try {
+      await appendFile(path.join(input.tempDir, pidsFile), `${sync.pid}\n`);
+      input.log.info(`local:exec: sync service listening on 127.0.0.1:${sync.port}`);
+      warnResourcesNotEnforced(input);
       const pending: Promise<InstanceResult>[] = [];
       for (const group of input.run.groups) {
         const artifact = input.artifacts.get(group.id);
@@ -201,6 +204,22 @@ export class LocalExecRunner implements Runner {
     const killer = setTimeout(() => signalGroup(pid, 'SIGKILL'), this.killGraceMs);
     child.once('exit', () => clearTimeout(killer));
   }
+}
+
+/** Instances are plain processes here: a group's resources are not applied, and the run says so once. */
+function warnResourcesNotEnforced(input: RunInput): void {
+  const limited = input.run.groups.flatMap((group) => {
+    const { cpus, memoryBytes } = group.resources;
+    const asked = [
+      ...(cpus ? [`cpu ${cpus}`] : []),
+      ...(memoryBytes ? [`memory ${formatBytes(memoryBytes)}`] : []),
+    ];
+    return asked.length === 0 ? [] : [`${group.id} (${asked.join(', ')})`];
+  });
+  if (limited.length === 0) return;
+  input.log.warn(
+    `local:exec: resources are not enforced on this runner, instances run without limits: ${limited.join(', ')}; local:docker applies them`,
+  );
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { cp, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -176,5 +176,42 @@ describe('DockerGenericBuilder', { concurrency: true }, () => {
         return true;
       });
     }
+  });
+
+  it('a path naming a directory means what it meant in the original: <dir>/Dockerfile, the plan under plan/, PLAN_PATH', async () => {
+    // As libp2p/test-plans' ping/rust/Dockerfile: the context holds the plan under plan/, PLAN_PATH says where.
+    const planDir = await planVariant('original-layout', {});
+    await mkdir(path.join(planDir, 'rust'));
+    await cp(path.join(planDir, 'index.mjs'), path.join(planDir, 'rust/main.mjs'));
+    await writeFile(
+      path.join(planDir, 'rust/Dockerfile'),
+      [
+        'ARG BASE',
+        'FROM ${BASE}',
+        'ARG PLAN_PATH="./"',
+        'COPY ./plan/${PLAN_PATH}/main.mjs /plan/index.mjs',
+        'ENTRYPOINT ["node", "/plan/index.mjs"]',
+        '',
+      ].join('\n'),
+    );
+    await mkdir(path.join(planDir, 'empty'));
+    const log = new MemoryTaskLog();
+    const built = await builder.build(
+      input(planDir, { path: './rust/', build_args: { BASE: runtime.ref } }, log),
+    );
+    assert.equal(built.kind, 'image');
+    if (built.kind !== 'image') return;
+    assert.match(
+      log.text(),
+      /docker:generic: build_config\.path "\.\/rust\/" is a directory: building plan\/rust\/Dockerfile with the plan under plan\/ of the context and PLAN_PATH=\.\/rust\//,
+    );
+    assert.match(log.text(), /docker build: Step \d+\/\d+ : COPY \.\/plan\/\$\{PLAN_PATH\}\/main\.mjs/);
+    assert.deepEqual(await runOk(built.imageId, 'original-layout'), ['start', 'message', 'success']);
+
+    await assert.rejects(builder.build(input(planDir, { path: 'empty' })), (error: Error) => {
+      assert.ok(error instanceof BuildError, `${error.name}: ${error.message}`);
+      assert.match(error.message, /build_config\.path "empty" is a directory without a Dockerfile/);
+      return true;
+    });
   });
 });

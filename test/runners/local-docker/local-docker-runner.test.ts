@@ -207,4 +207,56 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
     assert.deepEqual(await engine.listContainers(filter, { all: true }), []);
     assert.deepEqual(await engine.listNetworks(filter), []);
   });
+
+  it('clamps a group asking for more CPUs and memory than the host has, with a warning, and runs it', async () => {
+    const runner = new LocalDockerRunner({
+      engine,
+      runtime: runtimeImages,
+      syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
+      daemonId,
+      logger,
+    });
+    const host = await engine.info();
+    const greedy: ResolvedGroup = {
+      ...group('ok'),
+      resources: { cpus: host.cpus + 62, memoryBytes: 2 ** 50 },
+    };
+    const input = runInput(newRunId(), [greedy]);
+    const started = performance.now();
+    const { instances } = await runner.run(input);
+    assert.equal(instances[0]?.outcome, 'success', input.log.text());
+    assert.ok(performance.now() - started < 30_000, 'no wait for a container that is never created');
+    assert.match(
+      input.log.text(),
+      new RegExp(
+        `WARN local:docker: group ok asks for ${host.cpus + 62} CPUs \\(resources\\.cpu\\) but the host has ${host.cpus}; using ${host.cpus}`,
+      ),
+    );
+    assert.match(
+      input.log.text(),
+      /WARN local:docker: group ok asks for 1024 TiB of memory \(resources\.memory\) but the host has [\d.]+ GiB \(\d+ bytes\); using [\d.]+ GiB/,
+    );
+  });
+
+  it('ends the run at once, not at its timeout, when the engine will not create one of its instances', async () => {
+    const runner = new LocalDockerRunner({
+      engine,
+      runtime: runtimeImages,
+      syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
+      daemonId,
+      logger,
+    });
+    const input = runInput(newRunId(), [group('stall'), group('missing')], { timeoutMs: 120_000 });
+    const missingImage = `testground-test/no-such-image:${suffix}`;
+    input.artifacts = new Map([
+      ['stall', { kind: 'image', imageId: instanceImage, cached: false }],
+      ['missing', { kind: 'image', imageId: missingImage, cached: false }],
+    ]);
+    const started = performance.now();
+    await assert.rejects(runner.run(input), (error: Error) => {
+      assert.match(error.message, /no-such-image/);
+      return true;
+    });
+    assert.ok(performance.now() - started < 30_000, `took ${performance.now() - started} ms`);
+  });
 });
