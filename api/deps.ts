@@ -6,19 +6,23 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { LogEntryWithOffset } from '../core/task-log.ts';
-import type { TaskRecord, TaskState } from '../core/task.ts';
-import type { Health, HealthcheckReport, TerminateResult } from './schemas.ts';
+import type { TaskMetadata, TaskRecord, TaskState } from '../core/task.ts';
+import type { Health, HealthcheckReport, ReportFormat, TerminateResult } from './schemas.ts';
 
 export interface BuildSubmission {
   compositionText: string;
   /** The uploaded plan archive; the API removes it once the submission returns. */
   archivePath: string;
   createdBy: string;
+  /** Where the task comes from (CI). */
+  metadata?: TaskMetadata;
 }
 
 export interface RunSubmission extends BuildSubmission {
   /** Only these of the composition's runs, in this order; every run when absent. */
   runIds?: string[];
+  /** Cancel the older tasks still queued for the same repo, branch, plan and case. */
+  supersede?: boolean;
 }
 
 /** Validates and queues runs and builds, finds and cancels tasks. Unknown ids are NotFoundErrors. */
@@ -61,8 +65,14 @@ export interface MaintenancePort {
   terminate(runnerId: string): Promise<TerminateResult>;
 }
 
+/** A task's report in one of the formats CI reads; unknown ids are NotFoundErrors. */
+export interface TaskReportPort {
+  render(taskId: string, format: ReportFormat): Promise<{ contentType: string; body: string }>;
+}
+
 export interface ApiDeps {
   tasks: TaskSubmissionPort;
+  reports: TaskReportPort;
   taskList: TaskListPort;
   logs: TaskLogPort;
   outputs: OutputsPort;

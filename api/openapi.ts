@@ -23,6 +23,8 @@ import {
   taskListSchema,
   taskLogsQuerySchema,
   taskParamsSchema,
+  taskReportQuerySchema,
+  taskReportSchema,
   taskViewSchema,
   terminateResultSchema,
 } from './schemas.ts';
@@ -42,6 +44,7 @@ const components: Record<string, z.ZodType> = {
   HealthcheckReport: healthcheckReportSchema,
   TerminateResult: terminateResultSchema,
   Health: healthSchema,
+  TaskReport: taskReportSchema,
 };
 
 interface ResponseSpec {
@@ -155,6 +158,28 @@ const operations: OperationSpec[] = [
       200: {
         description: 'NDJSON: every line is one LogLine',
         content: { 'application/x-ndjson': logLineSchema },
+      },
+      400: badRequest,
+      401: unauthorized,
+      404: taskNotFound,
+      500: internal,
+    },
+  },
+  {
+    method: 'get',
+    path: '/tasks/{id}/report',
+    summary: "The task's results for CI: JSON, JUnit XML, the original's CSV or a Markdown summary",
+    params: taskParamsSchema,
+    query: taskReportQuerySchema,
+    responses: {
+      200: {
+        description: 'The report in the asked format',
+        content: {
+          'application/json': taskReportSchema,
+          'application/xml': undefined,
+          'text/csv': undefined,
+          'text/markdown': undefined,
+        },
       },
       400: badRequest,
       401: unauthorized,

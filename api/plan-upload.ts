@@ -14,7 +14,14 @@ export function planUpload(
 ): RequestHandler[] {
   const upload = multer({
     dest: deps.uploadDir,
-    limits: { fileSize: deps.maxUploadBytes, files: 1, fields: 4, fieldSize: maxCompositionBytes, parts: 6 },
+    // composition, run_ids, supersede and three metadata fields, and the plan: a few to spare, no more.
+    limits: {
+      fileSize: deps.maxUploadBytes,
+      files: 1,
+      fields: 10,
+      fieldSize: maxCompositionBytes,
+      parts: 12,
+    },
   }).single('plan');
   return [requireMultipart(route), upload as RequestHandler];
 }

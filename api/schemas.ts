@@ -58,6 +58,15 @@ export const taskLogsQuerySchema = z.object({
     .meta({ description: 'Resume after the line with this offset' }),
 });
 
+export const reportFormats = ['json', 'junit', 'csv', 'markdown'] as const;
+
+export const taskReportQuerySchema = z.object({
+  format: z.enum(reportFormats).default('json').meta({
+    description:
+      "json (this document's TaskReport), junit (JUnit XML: a testsuite per run, a testcase per group), csv (the original's result file: run_id,task_id,outcome,error), markdown (a CI job summary)",
+  }),
+});
+
 export const healthcheckQuerySchema = z.object({
   fix: flag.default('false').meta({ description: 'Repair what can be repaired' }),
 });
@@ -73,8 +82,31 @@ const compositionField = z
 const planFile = z.string().meta({ format: 'binary', description: 'The plan directory as .tar.gz' });
 
 /** The text fields of `POST /runs` (multipart/form-data); the plan archive is a file part. */
+const metadataField = (what: string) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(300)
+    .optional()
+    .meta({
+      description: `${what} the task comes from (CI), recorded and shown; --supersede matches on repo and branch`,
+    });
+
+/** Where a task comes from, as the CLI's --metadata-* flags send it. */
+const metadataFields = {
+  metadata_repo: metadataField('The repository'),
+  metadata_branch: metadataField('The branch'),
+  metadata_commit: metadataField('The commit'),
+};
+
 export const runSubmissionFieldsSchema = z.object({
   composition: compositionField,
+  ...metadataFields,
+  supersede: z.enum(['true', 'false']).optional().meta({
+    description:
+      'true: cancel the older tasks still queued for the same metadata_repo, metadata_branch, plan and case',
+  }),
   run_ids: z
     .string()
     .max(10_000)
@@ -89,7 +121,7 @@ export const runSubmissionFieldsSchema = z.object({
 export const runSubmissionFormSchema = runSubmissionFieldsSchema.extend({ plan: planFile });
 
 /** The text fields of `POST /builds`: a composition whose groups are built, not run. */
-export const buildSubmissionFieldsSchema = z.object({ composition: compositionField });
+export const buildSubmissionFieldsSchema = z.object({ composition: compositionField, ...metadataFields });
 
 export const buildSubmissionFormSchema = buildSubmissionFieldsSchema.extend({ plan: planFile });
 
@@ -136,6 +168,43 @@ export const runResultSchema = z
     instances: z.array(instanceResultSchema),
   })
   .meta({ description: 'Per-group counts and per-instance outcomes, each with its reason' });
+
+export const reportInstanceSchema = z.object({
+  group: z.string(),
+  index: count,
+  outcome: z.enum(instanceOutcomes),
+  reason: z.string(),
+  tail: z.array(z.string()).meta({ description: 'The last lines of its run.out and run.err, oldest first' }),
+});
+
+export const runReportSchema = z.object({
+  runId: z.string(),
+  name: z.string().meta({ description: "The composition's name for the run: default, or its [[runs]] id" }),
+  outcome: z.enum(runOutcomes).optional().meta({ description: 'Absent while the run has not ended' }),
+  error: z.string().optional(),
+  startedAt: timestamp.optional(),
+  endedAt: timestamp.optional(),
+  groups: z
+    .array(groupSummarySchema.extend({ id: z.string() }))
+    .meta({ description: 'Every group of the run; one that never started has ok 0 of the instances asked' }),
+  failed: z.array(reportInstanceSchema).meta({ description: 'The instances that did not succeed' }),
+});
+
+export const taskReportSchema = z
+  .object({
+    taskId: z.string(),
+    plan: z.string(),
+    testCase: z.string(),
+    runner: z.string(),
+    outcome: z.enum(runOutcomes).optional(),
+    error: z.string().optional(),
+    createdAt: timestamp,
+    endedAt: timestamp.optional(),
+    runs: z.array(runReportSchema),
+  })
+  .meta({
+    description: "A task's results for CI: every run, every group, and why each failed instance failed",
+  });
 
 export const runViewSchema = z
   .object({
@@ -194,6 +263,12 @@ export const taskViewSchema = z
       .array(problemDetailSchema)
       .meta({ description: 'What the daemon accepted but ignores or reads differently, by field' }),
     cancel_requested: z.boolean(),
+    metadata: z
+      .object({ repo: z.string().optional(), branch: z.string().optional(), commit: z.string().optional() })
+      .meta({ description: 'Where the task comes from (CI), as submitted' }),
+    supersedes: z.array(z.string()).meta({
+      description: 'Older queued tasks of the same repo, branch, plan and case it canceled at submit',
+    }),
     composition: z
       .record(z.string(), z.unknown())
       .meta({ description: 'The composition as submitted, parsed into a JSON document' }),
@@ -219,6 +294,9 @@ export const submittedSchema = z.object({
   warnings: z
     .array(problemDetailSchema)
     .meta({ description: 'Accepted, but worth a word: keys without effect here, values read differently' }),
+  superseded: z
+    .array(z.string())
+    .meta({ description: 'The older queued tasks it canceled (supersede=true)' }),
 });
 
 const lineBase = {
@@ -303,3 +381,7 @@ export type HealthcheckCheck = z.infer<typeof healthcheckCheckSchema>;
 export type HealthcheckReport = z.infer<typeof healthcheckReportSchema>;
 export type TerminateResult = z.infer<typeof terminateResultSchema>;
 export type Health = z.infer<typeof healthSchema>;
+export type ReportFormat = (typeof reportFormats)[number];
+export type ReportInstance = z.infer<typeof reportInstanceSchema>;
+export type RunReport = z.infer<typeof runReportSchema>;
+export type TaskReport = z.infer<typeof taskReportSchema>;

@@ -23,6 +23,8 @@ export function taskView(task: TaskRecord): TaskView {
     artifacts: task.artifacts,
     warnings: task.warnings,
     cancel_requested: task.cancelRequested,
+    metadata: task.metadata,
+    supersedes: task.supersedes,
     composition: task.composition,
   };
 }
@@ -57,5 +59,6 @@ export function submittedView(task: TaskRecord): Submitted {
       ...(task.type === 'run' ? { outputs: `/api/v1/runs/${task.id}/outputs` } : {}),
     },
     warnings: task.warnings,
+    superseded: task.supersedes,
   };
 }

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type {
   ErrorBody,
+  ReportFormat,
   HealthcheckReport,
   LogLine,
   ProblemDetailView,
@@ -56,19 +57,32 @@ export class ApiClient {
   async submitRun(
     composition: string,
     planArchive: Buffer,
-    options: { runIds?: readonly string[] } = {},
+    options: SubmitOptions & { runIds?: readonly string[]; supersede?: boolean } = {},
   ): Promise<Submitted> {
-    const form = submissionForm(composition, planArchive);
+    const form = submissionForm(composition, planArchive, options.metadata);
     if (options.runIds !== undefined) form.set('run_ids', options.runIds.join(','));
+    if (options.supersede) form.set('supersede', 'true');
     return this.json<Submitted>('/api/v1/runs', { method: 'POST', body: form });
   }
 
   /** Queues a build task: the composition's groups are built, not run. */
-  async submitBuild(composition: string, planArchive: Buffer): Promise<Submitted> {
+  async submitBuild(
+    composition: string,
+    planArchive: Buffer,
+    options: SubmitOptions = {},
+  ): Promise<Submitted> {
     return this.json<Submitted>('/api/v1/builds', {
       method: 'POST',
-      body: submissionForm(composition, planArchive),
+      body: submissionForm(composition, planArchive, options.metadata),
     });
+  }
+
+  /** The task's report as the daemon renders it (`json`, `junit`, `csv` or `markdown`), as text. */
+  async report(id: string, format: ReportFormat): Promise<string> {
+    const response = await this.request(
+      `/api/v1/tasks/${encodeURIComponent(id)}/report?format=${encodeURIComponent(format)}`,
+    );
+    return response.text();
   }
 
   getTask(id: string): Promise<TaskView> {
@@ -184,9 +198,19 @@ export class ApiClient {
   }
 }
 
-function submissionForm(composition: string, planArchive: Buffer): FormData {
+/** Where a task comes from, for CI; recorded on the task. */
+export interface SubmitOptions {
+  metadata?: { repo?: string; branch?: string; commit?: string };
+}
+
+function submissionForm(
+  composition: string,
+  planArchive: Buffer,
+  metadata: SubmitOptions['metadata'] = {},
+): FormData {
   const form = new FormData();
   form.set('composition', composition);
+  for (const [key, value] of Object.entries(metadata)) if (value) form.set(`metadata_${key}`, value);
   form.set('plan', new Blob([planArchive], { type: 'application/gzip' }), 'plan.tar.gz');
   return form;
 }

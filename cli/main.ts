@@ -5,7 +5,8 @@ import { ApiClient, ApiError, UnreachableError } from './api-client.ts';
 import { buildComposition, buildSingle } from './commands/build.ts';
 import { runComposition, runSingle, type Output } from './commands/run.ts';
 import { healthcheck, terminate } from './commands/runners.ts';
-import { cancel, collect, listTasks, logs, status } from './commands/tasks.ts';
+import { cancel, collect, listTasks, logs, report, status } from './commands/tasks.ts';
+import type { ReportFormat } from '../api/schemas.ts';
 import { exitCodes } from './exit-codes.ts';
 
 const defaultEndpoint = 'http://127.0.0.1:8042';
@@ -86,52 +87,88 @@ export async function runCli(
         'after the task, download its outputs (implies --wait): <run_id>.tgz for a composition without [[runs]], ' +
           'else <task_id>.tgz holding every run as <run_id>/<group>/<instance>/<file>',
       )
-      .option('--collect-file <file>', 'where --collect writes the archive');
-  waitOptions(
-    run
-      .command('single')
-      .description('run one test case with one group of instances')
-      .requiredOption(
-        '-p, --plan <name|path>',
-        'plan name (looked up in $TESTGROUND_HOME/plans, then ./plans) or directory',
-      )
-      .requiredOption('-t, --testcase <name>', 'test case')
-      .option('-b, --builder <id>', "builder (default: the manifest's)")
-      .option('-r, --runner <id>', "runner (default: the manifest's)")
-      .requiredOption('-i, --instances <n>', 'number of instances', parseInteger)
-      .addOption(
-        new Option('--test-param <key=value>', 'test parameter (repeatable)')
-          .argParser(collectPair)
-          .default({}),
-      )
-      .addOption(
-        new Option('--build-config <key=value>', 'build config entry (repeatable)')
-          .argParser(collectPair)
-          .default({}),
-      )
-      .addOption(
-        new Option('--run-config <key=value>', 'run config entry (repeatable)')
-          .argParser(collectPair)
-          .default({}),
-      )
-      .option('--timeout <duration>', 'run timeout, like 90s or 10m (default 10m)')
+      .option('--collect-file <file>', 'where --collect writes the archive')
       .option(
-        '--use-build <artifact>',
-        'start from this artifact (from "testground build") instead of building',
-      ),
+        '--junit <file>',
+        'once the task ends, write its JUnit XML report there (a testsuite per run, a testcase per group; implies --wait)',
+      )
+      .option(
+        '--result-file <file>',
+        "once the task ends, write the original Testground's result file there (CSV: run_id,task_id,outcome,error; implies --wait)",
+      );
+  // In GitHub Actions the repository, branch and commit are known: they are the defaults.
+  const github = process.env.GITHUB_ACTIONS === 'true' ? process.env : {};
+  const metadataOptions = (command: Command): Command =>
+    command
+      .option(
+        '--metadata-repo <repo>',
+        'the repository the task comes from, recorded on it (default in GitHub Actions: GITHUB_REPOSITORY)',
+        github.GITHUB_REPOSITORY,
+      )
+      .option(
+        '--metadata-branch <branch>',
+        'the branch, recorded on the task (default in GitHub Actions: GITHUB_HEAD_REF, else GITHUB_REF_NAME)',
+        github.GITHUB_HEAD_REF || github.GITHUB_REF_NAME,
+      )
+      .option(
+        '--metadata-commit <sha>',
+        'the commit, recorded on the task (default in GitHub Actions: GITHUB_SHA)',
+        github.GITHUB_SHA,
+      );
+  const submitOptions = (command: Command): Command =>
+    metadataOptions(command).option(
+      '--supersede',
+      'cancel the older tasks still queued for the same repo, branch, plan and test case (CI: a new push makes them pointless)',
+    );
+  submitOptions(
+    waitOptions(
+      run
+        .command('single')
+        .description('run one test case with one group of instances')
+        .requiredOption(
+          '-p, --plan <name|path>',
+          'plan name (looked up in $TESTGROUND_HOME/plans, then ./plans) or directory',
+        )
+        .requiredOption('-t, --testcase <name>', 'test case')
+        .option('-b, --builder <id>', "builder (default: the manifest's)")
+        .option('-r, --runner <id>', "runner (default: the manifest's)")
+        .requiredOption('-i, --instances <n>', 'number of instances', parseInteger)
+        .addOption(
+          new Option('--test-param <key=value>', 'test parameter (repeatable)')
+            .argParser(collectPair)
+            .default({}),
+        )
+        .addOption(
+          new Option('--build-config <key=value>', 'build config entry (repeatable)')
+            .argParser(collectPair)
+            .default({}),
+        )
+        .addOption(
+          new Option('--run-config <key=value>', 'run config entry (repeatable)')
+            .argParser(collectPair)
+            .default({}),
+        )
+        .option('--timeout <duration>', 'run timeout, like 90s or 10m (default 10m)')
+        .option(
+          '--use-build <artifact>',
+          'start from this artifact (from "testground build") instead of building',
+        ),
+    ),
   ).action(act(async (options: Parameters<typeof runSingle>[1]) => runSingle(client(), options, output)));
 
-  waitOptions(
-    run
-      .command('composition')
-      .description('run a composition file (TOML or JSON)')
-      .requiredOption('-f, --file <file>', 'composition file')
-      .option('-p, --plan <name|path>', "plan location, when not found by the composition's global.plan")
-      .option(
-        '--run-ids <a,b>',
-        "run only these of the composition's [[runs]], in this order (default: all, as written)",
-        parseList,
-      ),
+  submitOptions(
+    waitOptions(
+      run
+        .command('composition')
+        .description('run a composition file (TOML or JSON)')
+        .requiredOption('-f, --file <file>', 'composition file')
+        .option('-p, --plan <name|path>', "plan location, when not found by the composition's global.plan")
+        .option(
+          '--run-ids <a,b>',
+          "run only these of the composition's [[runs]], in this order (default: all, as written)",
+          parseList,
+        ),
+    ),
   ).action(
     act(async (options: Parameters<typeof runComposition>[1]) => runComposition(client(), options, output)),
   );
@@ -139,8 +176,7 @@ export async function runCli(
   const build = program
     .command('build')
     .description('build a plan without running it; prints the artifact ids that runs can start from');
-  build
-    .command('single')
+  metadataOptions(build.command('single'))
     .description('build a plan as "run single" would (waits for the build)')
     .requiredOption(
       '-p, --plan <name|path>',
@@ -158,8 +194,7 @@ export async function runCli(
     .action(
       act(async (options: Parameters<typeof buildSingle>[1]) => buildSingle(client(), options, output)),
     );
-  build
-    .command('composition')
+  metadataOptions(build.command('composition'))
     .description('build every group of a composition file (waits for the build)')
     .requiredOption('-f, --file <file>', 'composition file')
     .option('-p, --plan <name|path>', "plan location, when not found by the composition's global.plan")
@@ -171,6 +206,24 @@ export async function runCli(
     .action(
       act(async (options: Parameters<typeof buildComposition>[1]) =>
         buildComposition(client(), options, output),
+      ),
+    );
+
+  program
+    .command('report')
+    .description(
+      "print or write a task's report: json, junit (JUnit XML), csv (the original's result file) or markdown",
+    )
+    .requiredOption('-t, --task <id>', 'task id')
+    .addOption(
+      new Option('--format <format>', 'report format')
+        .choices(['json', 'junit', 'csv', 'markdown'])
+        .default('json'),
+    )
+    .option('-o, --output <file>', 'write it to this file instead of printing it')
+    .action(
+      act(async (options: { task: string; format: ReportFormat; output?: string }) =>
+        report(client(), options, output),
       ),
     );
 

@@ -46,6 +46,13 @@ export interface GroupArtifact {
   artifact: string;
 }
 
+/** Where a task comes from, for CI: recorded as given (`--metadata-repo`, …), shown, and used by `--supersede`. */
+export interface TaskMetadata {
+  repo?: string;
+  branch?: string;
+  commit?: string;
+}
+
 /** Timestamps are ISO 8601. */
 export interface TaskRecord {
   id: string;
@@ -79,6 +86,9 @@ export interface TaskRecord {
   warnings: ProblemDetail[];
   /** What the builds produced (or were given), per group; filled in as builds finish. */
   artifacts: GroupArtifact[];
+  metadata: TaskMetadata;
+  /** Older queued tasks of the same repo, branch, plan and case this one canceled when it was submitted. */
+  supersedes: string[];
   planDir: string;
   /** The first run's outputs directory; `''` for a build task. */
   outputsDir: string;

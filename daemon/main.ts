@@ -26,6 +26,7 @@ import { OutputsStore } from './outputs-store.ts';
 import { connectRedis, redisOptions, type RedisTarget } from './redis-connection.ts';
 import { TaskQueue } from './task-queue.ts';
 import { RunnerMaintenance } from './runner-maintenance.ts';
+import { TaskReports } from './reports/task-reports.ts';
 import { TaskService } from './task-service.ts';
 import { TaskStore } from './task-store.ts';
 import { ArtifactStore } from './artifact-store.ts';
@@ -141,6 +142,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const maintenance = new RunnerMaintenance({ tasks, store, runners });
   const app = createApp({
     tasks,
+    reports: new TaskReports({ tasks }),
     taskList: store,
     logs: logBus,
     outputs,

@@ -16,7 +16,7 @@ import type { OutputsStore } from './outputs-store.ts';
 import { extractPlanArchive } from '../plan/plan-archive.ts';
 import type { NewRun, TaskStore } from './task-store.ts';
 import type { TaskQueue } from './task-queue.ts';
-import { isTerminal, type TaskRecord, type TaskType } from '../core/task.ts';
+import { isTerminal, type TaskMetadata, type TaskRecord, type TaskType } from '../core/task.ts';
 import { cancelRuns } from './run-records.ts';
 
 export interface TaskServiceDeps {
@@ -45,9 +45,16 @@ export interface RunSubmission {
   createdBy: string;
   /** Run only these of the composition's runs, in this order (`--run-ids`); all of them when absent. */
   runIds?: readonly string[];
+  /** Where the task comes from (CI: repository, branch, commit). */
+  metadata?: TaskMetadata;
+  /**
+   * Cancel the older tasks still queued for the same repo, branch, plan and test case: in CI, a new push
+   * makes the runs queued for the previous one pointless.
+   */
+  supersede?: boolean;
 }
 
-export type BuildSubmission = Omit<RunSubmission, 'runIds'>;
+export type BuildSubmission = Omit<RunSubmission, 'runIds' | 'supersede'>;
 
 // A run's name ends up in its run id: a directory name, a container and network name, a URL path segment.
 const runNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -122,6 +129,7 @@ export class TaskService {
         runs,
         warnings,
         planDir,
+        ...(submission.metadata ? { metadata: submission.metadata } : {}),
       });
       const ts = this.now().toISOString();
       await this.deps.logBus.append(id, { kind: 'state', ts, state: 'queued' });
@@ -134,6 +142,7 @@ export class TaskService {
         });
       }
       await this.deps.queue.enqueue(id);
+      const superseded = submission.supersede ? await this.supersede(record) : [];
       this.deps.logger.info(
         {
           taskId: id,
@@ -145,7 +154,7 @@ export class TaskService {
         },
         `${type} queued`,
       );
-      return record;
+      return superseded.length === 0 ? record : { ...record, supersedes: superseded };
     } catch (error) {
       await rm(extractTo, { recursive: true, force: true });
       throw error;
@@ -195,6 +204,41 @@ export class TaskService {
     }
   }
 
+  /**
+   * Cancels the tasks queued before `task` for the same repo, branch, plan and test case, and records them
+   * on it. Only queued ones: a run already going is left to finish. Without a repo and a branch there is
+   * nothing to match, so nothing is superseded.
+   */
+  private async supersede(task: TaskRecord): Promise<string[]> {
+    const { repo, branch } = task.metadata;
+    if (!repo || !branch) return [];
+    const queued = await this.deps.store.list({ state: 'queued', plan: task.plan, limit: 10_000 });
+    const older = queued.filter(
+      (other) =>
+        other.id !== task.id &&
+        other.type === task.type &&
+        other.testCase === task.testCase &&
+        other.metadata.repo === repo &&
+        other.metadata.branch === branch &&
+        other.createdAt <= task.createdAt,
+    );
+    const superseded: string[] = [];
+    const reason = `superseded by task ${task.id} (same repo, branch, plan and case)`;
+    for (const other of older) {
+      if (await this.cancelQueued(other, reason)) superseded.push(other.id);
+    }
+    if (superseded.length > 0) {
+      await this.deps.store.recordSupersedes(task.id, superseded);
+      await this.deps.logBus.append(task.id, {
+        kind: 'log',
+        ts: this.now().toISOString(),
+        level: 'info',
+        msg: `superseded (canceled) the older queued task${superseded.length === 1 ? '' : 's'} ${superseded.join(', ')}`,
+      });
+    }
+    return superseded;
+  }
+
   async get(id: string): Promise<TaskRecord> {
     assertTaskId(id);
     const task = await this.deps.store.get(id);
@@ -212,20 +256,21 @@ export class TaskService {
       );
     }
     await this.deps.store.requestCancel(id);
-    const reason = 'canceled on request';
-    if (
-      await this.deps.store.transition(id, ['queued'], 'canceled', {
-        outcome: 'canceled',
-        error: reason,
-        runs: cancelRuns(task.runs, reason, this.now()),
-      })
-    ) {
-      await this.deps.queue.removeWaiting(id);
-      await this.deps.logBus.end(id, { state: 'canceled', outcome: 'canceled', error: reason });
-    } else {
-      this.deps.taskRunner.stop(id, 'canceled');
-    }
+    if (!(await this.cancelQueued(task, 'canceled on request'))) this.deps.taskRunner.stop(id, 'canceled');
     return this.get(id);
+  }
+
+  /** Ends a task still queued as canceled with `reason`; false when a worker took it first. */
+  private async cancelQueued(task: TaskRecord, reason: string): Promise<boolean> {
+    const applied = await this.deps.store.transition(task.id, ['queued'], 'canceled', {
+      outcome: 'canceled',
+      error: reason,
+      runs: cancelRuns(task.runs, reason, this.now()),
+    });
+    if (!applied) return false;
+    await this.deps.queue.removeWaiting(task.id);
+    await this.deps.logBus.end(task.id, { state: 'canceled', outcome: 'canceled', error: reason });
+    return true;
   }
 }
 

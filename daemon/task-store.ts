@@ -4,6 +4,7 @@ import type { ResolvedRun, ResolvedTask, RunOutcome } from '../core/run.ts';
 import {
   taskStates,
   type GroupArtifact,
+  type TaskMetadata,
   type RunRecord,
   type TaskRecord,
   type TaskState,
@@ -25,6 +26,7 @@ export type NewTask = Pick<
   /** In the order they run; none for a build task. */
   runs: NewRun[];
   warnings?: ProblemDetail[];
+  metadata?: TaskMetadata;
 };
 
 export interface TaskFilter {
@@ -105,6 +107,8 @@ export class TaskStore {
       runs: JSON.stringify(runs),
       warnings: JSON.stringify(task.warnings ?? []),
       artifacts: '[]',
+      metadata: JSON.stringify(task.metadata ?? {}),
+      supersedes: '[]',
       planDir: task.planDir,
     };
     await this.redis
@@ -183,6 +187,11 @@ export class TaskStore {
     await this.redis.hset(this.key(id), 'cancelRequested', '1');
   }
 
+  /** Records the older tasks a new one superseded (canceled when it was submitted). */
+  async recordSupersedes(id: string, superseded: readonly string[]): Promise<void> {
+    await this.redis.hset(this.key(id), 'supersedes', JSON.stringify(superseded));
+  }
+
   /** Tasks a daemon was building or running; used at start-up to end the ones a crash interrupted. */
   async listActive(): Promise<TaskRecord[]> {
     const records = await this.list({ limit: 10_000 });
@@ -237,6 +246,8 @@ function decode(fields: Record<string, string>): TaskRecord {
     runs,
     warnings: JSON.parse(fields.warnings ?? '[]') as ProblemDetail[],
     artifacts: JSON.parse(fields.artifacts ?? '[]') as GroupArtifact[],
+    metadata: JSON.parse(fields.metadata ?? '{}') as TaskMetadata,
+    supersedes: JSON.parse(fields.supersedes ?? '[]') as string[],
     planDir: fields.planDir ?? '',
     outputsDir: first?.outputsDir ?? '',
   };

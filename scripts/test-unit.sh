@@ -16,4 +16,5 @@ if [ "${#files[@]}" -eq 0 ]; then
   exit 1
 fi
 echo "== ${#files[@]} unit test files (npm test runs these and the system tests)"
-node --import tsx --test --test-concurrency=2 "${files[@]}"
+# A test that cannot end fails after 2 minutes instead of holding the run.
+node --import tsx --test --test-concurrency=2 --test-timeout=120000 "${files[@]}"

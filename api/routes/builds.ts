@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { Router } from 'express';
 import { requester } from '../auth.ts';
+import { metadataOf } from '../submission-metadata.ts';
 import type { ApiDeps } from '../deps.ts';
 import { parseRequest } from '../parse-request.ts';
 import { planUpload, uploadedArchive } from '../plan-upload.ts';
@@ -21,6 +22,7 @@ export function buildsRouter(
         compositionText: fields.composition,
         archivePath: uploadedArchive(request),
         createdBy: requester(request.get('x-testground-user')),
+        metadata: metadataOf(fields),
       });
       const submitted: Submitted = submittedView(task);
       response.status(202).json(submitted);

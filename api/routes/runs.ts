@@ -3,6 +3,7 @@ import { Router } from 'express';
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
 import { isRunEnded, isTerminal, type RunRecord, type TaskRecord } from '../../core/task.ts';
 import { requester } from '../auth.ts';
+import { metadataOf } from '../submission-metadata.ts';
 import type { ApiDeps } from '../deps.ts';
 import { parseRequest } from '../parse-request.ts';
 import { planUpload, uploadedArchive } from '../plan-upload.ts';
@@ -23,6 +24,8 @@ export function runsRouter(
         archivePath: uploadedArchive(request),
         createdBy: requester(request.get('x-testground-user')),
         ...(fields.run_ids === undefined ? {} : { runIds: fields.run_ids.split(',') }),
+        metadata: metadataOf(fields),
+        supersede: fields.supersede === 'true',
       });
       const submitted: Submitted = submittedView(task);
       response.status(202).json(submitted);

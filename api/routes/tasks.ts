@@ -7,13 +7,16 @@ import {
   taskListQuerySchema,
   taskLogsQuerySchema,
   taskParamsSchema,
+  taskReportQuerySchema,
   type LogLine,
   type TaskList,
   type TaskView,
 } from '../schemas.ts';
 import { taskView } from '../task-view.ts';
 
-export function tasksRouter(deps: Pick<ApiDeps, 'tasks' | 'taskList' | 'logs' | 'logger'>): Router {
+export function tasksRouter(
+  deps: Pick<ApiDeps, 'tasks' | 'taskList' | 'logs' | 'reports' | 'logger'>,
+): Router {
   const router = Router();
 
   router.get('/tasks', async (request, response) => {
@@ -37,6 +40,13 @@ export function tasksRouter(deps: Pick<ApiDeps, 'tasks' | 'taskList' | 'logs' | 
     const { id } = parseRequest(taskParamsSchema, request.params, 'path');
     const view: TaskView = taskView(await deps.tasks.cancel(id));
     response.json(view);
+  });
+
+  router.get('/tasks/:id/report', async (request, response) => {
+    const { id } = parseRequest(taskParamsSchema, request.params, 'path');
+    const { format } = parseRequest(taskReportQuerySchema, request.query, 'query');
+    const report = await deps.reports.render(id, format);
+    response.status(200).type(report.contentType).send(report.body);
   });
 
   router.get('/tasks/:id/logs', async (request, response) => {

@@ -5,7 +5,7 @@ import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName, readTestCases } from '../plan-locator.ts';
 import { singleRunComposition } from '../single-composition.ts';
 import { printOutcome, type Output } from '../task-printer.ts';
-import { followToEnd, printWarnings } from './run.ts';
+import { followToEnd, printWarnings, submitOptions, type SubmitFlags } from './run.ts';
 
 export interface BuildSingleOptions {
   plan: string;
@@ -21,7 +21,7 @@ export interface BuildSingleOptions {
 /** `testground build single`: builds the plan as `run single` would, and prints the artifact's id. */
 export async function buildSingle(
   client: ApiClient,
-  options: BuildSingleOptions,
+  options: BuildSingleOptions & SubmitFlags,
   output: Output,
 ): Promise<number> {
   const planDir = locatePlan(options.plan);
@@ -39,7 +39,11 @@ export async function buildSingle(
     ...(options.builder ? { builder: options.builder } : {}),
     ...(options.runner ? { runner: options.runner } : {}),
   });
-  const submitted = await client.submitBuild(JSON.stringify(composition), await packPlanDirectory(planDir));
+  const submitted = await client.submitBuild(
+    JSON.stringify(composition),
+    await packPlanDirectory(planDir),
+    submitOptions(options),
+  );
   output.out(`build queued (task ${submitted.task_id})`);
   printWarnings(submitted, output);
   const task = await followToEnd(client, submitted, output);
@@ -54,7 +58,7 @@ export async function buildSingle(
  */
 export async function buildComposition(
   client: ApiClient,
-  options: { file: string; plan?: string; writeArtifacts?: boolean },
+  options: { file: string; plan?: string; writeArtifacts?: boolean } & SubmitFlags,
   output: Output,
 ): Promise<number> {
   const composition = await readCompositionFile(options.file);
@@ -62,7 +66,7 @@ export async function buildComposition(
   if (typeof planName !== 'string')
     throw new Error(`${options.file} has no global.plan; name the plan there or with --plan`);
   const archive = await packPlanDirectory(locatePlan(planName));
-  const submitted = await client.submitBuild(composition.text, archive);
+  const submitted = await client.submitBuild(composition.text, archive, submitOptions(options));
   output.out(`build queued (task ${submitted.task_id})`);
   printWarnings(submitted, output);
   const task = await followToEnd(client, submitted, output);

@@ -1,3 +1,4 @@
+import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LogLine, Submitted, TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
@@ -29,12 +30,24 @@ export interface WaitOptions {
   wait?: boolean;
   collect?: boolean;
   collectFile?: string;
+  /** Write the task's JUnit XML report here once it ends (implies wait). */
+  junit?: string;
+  /** Write the original's result file (CSV: run_id,task_id,outcome,error) here once it ends (implies wait). */
+  resultFile?: string;
+}
+
+/** Where the task comes from, for CI (`--metadata-*`), and whether it supersedes older queued ones. */
+export interface SubmitFlags {
+  metadataRepo?: string;
+  metadataBranch?: string;
+  metadataCommit?: string;
+  supersede?: boolean;
 }
 
 /** `testground run single`: a composition with one group named `single`. */
 export async function runSingle(
   client: ApiClient,
-  options: RunSingleOptions & WaitOptions,
+  options: RunSingleOptions & WaitOptions & SubmitFlags,
   output: Output,
 ): Promise<number> {
   const planDir = locatePlan(options.plan);
@@ -55,14 +68,14 @@ export async function runSingle(
     ...(options.useBuild ? { artifact: options.useBuild } : {}),
   });
   const archive = await packPlanDirectory(planDir);
-  const submitted = await client.submitRun(JSON.stringify(composition), archive);
+  const submitted = await client.submitRun(JSON.stringify(composition), archive, submitOptions(options));
   return followRun(client, submitted, options, output);
 }
 
 /** `testground run composition -f comp.toml`: the plan is found by the composition's `global.plan`. */
 export async function runComposition(
   client: ApiClient,
-  options: { file: string; plan?: string; runIds?: string[] } & WaitOptions,
+  options: { file: string; plan?: string; runIds?: string[] } & WaitOptions & SubmitFlags,
   output: Output,
 ): Promise<number> {
   const composition = await readCompositionFile(options.file);
@@ -70,11 +83,10 @@ export async function runComposition(
   if (typeof planName !== 'string')
     throw new Error(`${options.file} has no global.plan; name the plan there or with --plan`);
   const archive = await packPlanDirectory(locatePlan(planName));
-  const submitted = await client.submitRun(
-    composition.text,
-    archive,
-    options.runIds ? { runIds: options.runIds } : {},
-  );
+  const submitted = await client.submitRun(composition.text, archive, {
+    ...submitOptions(options),
+    ...(options.runIds ? { runIds: options.runIds } : {}),
+  });
   return followRun(client, submitted, options, output);
 }
 
@@ -92,12 +104,15 @@ async function followRun(
       : `runs ${runIds.join(', ')} queued (task ${submitted.task_id})`,
   );
   printWarnings(submitted, output);
-  if (!options.wait && !options.collect) {
+  for (const older of submitted.superseded)
+    output.out(`superseded (canceled) the older queued task ${older}`);
+  if (!options.wait && !options.collect && !options.junit && !options.resultFile) {
     output.out(`follow it with: testground logs -t ${submitted.task_id} -f`);
     return 0;
   }
   const task = await followToEnd(client, submitted, output);
   printOutcome(task, output);
+  await writeReports(client, task, options, output);
   if (options.collect) {
     // A task of one `default` run is that run, so the archive keeps the run's name.
     const name = isSingleRun(task) ? task.run_id : task.id;
@@ -110,6 +125,53 @@ async function followRun(
     }
   }
   return exitCodeForOutcome(task.outcome);
+}
+
+/** What the submission carries besides the composition: the task's metadata and `--supersede`. */
+export function submitOptions(flags: SubmitFlags): {
+  metadata: { repo?: string; branch?: string; commit?: string };
+  supersede: boolean;
+} {
+  return {
+    metadata: {
+      ...(flags.metadataRepo ? { repo: flags.metadataRepo } : {}),
+      ...(flags.metadataBranch ? { branch: flags.metadataBranch } : {}),
+      ...(flags.metadataCommit ? { commit: flags.metadataCommit } : {}),
+    },
+    supersede: flags.supersede ?? false,
+  };
+}
+
+/**
+ * The reports a CI job asked for, once the task has ended: JUnit XML (`--junit`), the original's result file
+ * (`--result-file`), and a Markdown summary appended to `$GITHUB_STEP_SUMMARY` when the job has one. A report
+ * that cannot be written is said, and does not change the exit code: the outcome does.
+ */
+async function writeReports(
+  client: ApiClient,
+  task: TaskView,
+  options: WaitOptions,
+  output: Output,
+): Promise<void> {
+  const wanted: { file: string; format: 'junit' | 'csv' | 'markdown'; append: boolean }[] = [
+    ...(options.junit ? [{ file: options.junit, format: 'junit' as const, append: false }] : []),
+    ...(options.resultFile ? [{ file: options.resultFile, format: 'csv' as const, append: false }] : []),
+    ...(process.env.GITHUB_STEP_SUMMARY
+      ? [{ file: process.env.GITHUB_STEP_SUMMARY, format: 'markdown' as const, append: true }]
+      : []),
+  ];
+  for (const report of wanted) {
+    try {
+      const body = await client.report(task.id, report.format);
+      const file = path.resolve(report.file);
+      await (report.append ? appendFile(file, body) : writeFile(file, body));
+      output.out(`${report.format === 'csv' ? 'result file' : `${report.format} report`}: ${file}`);
+    } catch (error) {
+      output.err(
+        `could not write the ${report.format} report to ${report.file}: ${(error as Error).message}`,
+      );
+    }
+  }
 }
 
 /** Each warning once, on stderr; the same lines in the task log are not printed again. */

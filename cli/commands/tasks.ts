@@ -1,6 +1,8 @@
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { ReportFormat } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
-import { exitCodeForOutcome } from '../exit-codes.ts';
+import { exitCodeForOutcome, exitCodes } from '../exit-codes.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { isSingleRun, printArtifacts, printOutcome, printRun, type Output } from '../task-printer.ts';
 
@@ -84,4 +86,20 @@ export async function cancel(client: ApiClient, taskId: string, output: Output):
     `task ${task.id}: ${task.cancel_requested ? 'cancel requested' : 'canceled'}, now ${task.state}`,
   );
   return 0;
+}
+
+/** `testground report -t <id>`: the task's report as the daemon renders it, printed or written to a file. */
+export async function report(
+  client: ApiClient,
+  options: { task: string; format: ReportFormat; output?: string },
+  output: Output,
+): Promise<number> {
+  const body = await client.report(options.task, options.format);
+  if (options.output === undefined) {
+    output.out(body.trimEnd());
+  } else {
+    await writeFile(path.resolve(options.output), body);
+    output.out(`${options.format} report of task ${options.task}: ${path.resolve(options.output)}`);
+  }
+  return exitCodes.success;
 }

@@ -2,7 +2,7 @@
  * A task as the original Testground's result file: CSV with the columns `run_id,task_id,outcome,error`,
  * one row per run (RFC 4180: fields holding a comma, a quote or a line break are quoted).
  */
-import type { TaskReport } from './task-report.ts';
+import type { TaskReport } from '../../api/schemas.ts';
 
 export const csvColumns = ['run_id', 'task_id', 'outcome', 'error'] as const;
 

@@ -5,7 +5,7 @@
  */
 import { XMLBuilder } from 'fast-xml-parser';
 import type { GroupSummary } from '../../core/run.ts';
-import { secondsBetween, type ReportInstance, type RunReport, type TaskReport } from './task-report.ts';
+import type { ReportInstance, RunReport, TaskReport } from '../../api/schemas.ts';
 
 type Element = Record<string, unknown>;
 
@@ -92,4 +92,11 @@ function describeInstance(instance: ReportInstance): string {
   return instance.tail.length === 0
     ? head
     : `${head}\nlast lines:\n${instance.tail.map((line) => `  ${line}`).join('\n')}`;
+}
+
+/** Seconds between two ISO times, 0 when either is missing (a run that never started took no time). */
+function secondsBetween(start: string | undefined, end: string | undefined): number {
+  if (start === undefined || end === undefined) return 0;
+  const seconds = (Date.parse(end) - Date.parse(start)) / 1_000;
+  return Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1_000) / 1_000 : 0;
 }

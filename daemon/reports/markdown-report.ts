@@ -2,7 +2,7 @@
  * A task as a Markdown summary, for a CI job's summary page (`$GITHUB_STEP_SUMMARY`): the outcome, a table
  * of runs and groups, and the first failed instances with their reasons.
  */
-import type { TaskReport } from './task-report.ts';
+import type { TaskReport } from '../../api/schemas.ts';
 
 const shownFailures = 10;
 

@@ -40,6 +40,7 @@ function appThrowing(error: unknown): { app: ReturnType<typeof createApp>; logge
     throw new Error('not used by this test');
   };
   const deps: ApiDeps = {
+    reports: { render: unused },
     tasks: {
       submitRun: unused,
       submitBuild: unused,

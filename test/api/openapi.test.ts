@@ -205,6 +205,8 @@ describe('the running app answers as its OpenAPI document says', () => {
       artifacts: [],
       warnings: [],
       cancel_requested: false,
+      metadata: {},
+      supersedes: [],
       composition: {},
     };
     assert.equal(validate(task), true, JSON.stringify(validate.errors));
@@ -302,6 +304,28 @@ describe('the running app answers as its OpenAPI document says', () => {
         .parse(asBuffer);
       assert.equal(outputs.status, 200, 'the outputs of one run, by its run id');
       contract.conforms('get', '/runs/{id}/outputs', outputs);
+
+      const report = contract.conforms<{ runs: { name: string; outcome: string }[] }>(
+        'get',
+        '/tasks/{id}/report',
+        await request(api.app).get(`/api/v1/tasks/${task.id}/report`).set(auth),
+      );
+      assert.deepEqual(
+        report.runs.map((run) => [run.name, run.outcome]),
+        [
+          ['small', 'success'],
+          ['large', 'success'],
+        ],
+      );
+      for (const format of ['junit', 'csv', 'markdown']) {
+        const answer = await request(api.app)
+          .get(`/api/v1/tasks/${task.id}/report?format=${format}`)
+          .set(auth)
+          .buffer(true)
+          .parse(asText);
+        assert.equal(answer.status, 200, String(answer.body));
+        contract.conforms('get', '/tasks/{id}/report', answer);
+      }
     } finally {
       stubs = [{ id: 'default' }];
     }
@@ -420,6 +444,7 @@ describe('the running app answers as its OpenAPI document says', () => {
     };
     const deps: ApiDeps = {
       tasks: { submitRun: broken, submitBuild: broken, get: broken, cancel: broken },
+      reports: { render: broken },
       taskList: { list: broken },
       logs: { history: broken, follow: broken },
       outputs: { archive: broken },

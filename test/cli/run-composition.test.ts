@@ -328,6 +328,43 @@ describe('testground run/build composition against the in-process app', () => {
     }
   });
 
+  it('records --metadata-* on the task, and testground report prints or writes its reports', async () => {
+    stubs = [{ id: 'default' }];
+    const file = await writeComposition('metadata.toml');
+    const ran = await cli(
+      'run',
+      'composition',
+      '-f',
+      file,
+      '-p',
+      placeboDir,
+      '--wait',
+      '--metadata-repo',
+      'org/repo',
+      '--metadata-branch',
+      'main',
+      '--metadata-commit',
+      'abc123',
+      '--supersede',
+    );
+    assert.equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+    const id = taskIdOf(ran.stdout);
+    const task = await api.tasks.get(id);
+    assert.deepEqual(task.metadata, { repo: 'org/repo', branch: 'main', commit: 'abc123' });
+
+    const csv = await cli('report', '-t', id, '--format', 'csv');
+    assert.equal(csv.code, 0, csv.stderr);
+    assert.deepEqual(csv.stdout.split(/\r?\n/), ['run_id,task_id,outcome,error', `${id},${id},success,`]);
+    const written = await cli('report', '-t', id, '--format', 'junit', '-o', 'task.xml');
+    assert.equal(written.code, 0, written.stderr);
+    assert.match(
+      await readFile(path.join(scratch.dir, 'task.xml'), 'utf8'),
+      /<testsuite name="placebo\/ok run default"/,
+    );
+    const unknown = await cli('report', '-t', id, '--format', 'pdf');
+    assert.equal(unknown.code, 2, 'an unknown format is refused by the CLI');
+  });
+
   it('run single --use-build of an unknown artifact is refused, naming it (exit 2)', async () => {
     stubs = [{ id: 'default' }];
     const ran = await cli(

@@ -120,6 +120,42 @@ describe('TaskService (real Redis, queue and plan archive; fake builder and runn
     };
   };
 
+  it('supersede cancels the older queued tasks of the same repo, branch, plan and case, and only those', async (t) => {
+    const { service } = setup(t);
+    const submitWith = (
+      metadata: { repo?: string; branch?: string; commit?: string },
+      supersede = false,
+      testCase = 'ok',
+    ) =>
+      service.submitRun({
+        compositionText: composition(testCase, 1),
+        archivePath,
+        createdBy: 'ci',
+        metadata,
+        supersede,
+      });
+    const main = { repo: 'org/repo', branch: 'main', commit: 'a1' };
+    const older = await submitWith(main);
+    const otherBranch = await submitWith({ ...main, branch: 'dev' });
+    const otherCase = await submitWith(main, false, 'failure');
+    const newer = await submitWith({ ...main, commit: 'b2' }, true);
+
+    assert.deepEqual(newer.supersedes, [older.id]);
+    const record = await service.get(newer.id);
+    assert.deepEqual(record.supersedes, [older.id], 'recorded on the new task');
+    assert.deepEqual(record.metadata, { repo: 'org/repo', branch: 'main', commit: 'b2' });
+    const superseded = await service.get(older.id);
+    assert.equal(superseded.state, 'canceled');
+    assert.equal(superseded.outcome, 'canceled');
+    assert.equal(superseded.error, `superseded by task ${newer.id} (same repo, branch, plan and case)`);
+    assert.equal((await service.get(otherBranch.id)).state, 'queued', 'another branch is left alone');
+    assert.equal((await service.get(otherCase.id)).state, 'queued', 'another test case is left alone');
+
+    const unnamed = await submitWith({}, true);
+    assert.deepEqual(unnamed.supersedes, [], 'without a repo and a branch nothing is matched');
+    assert.equal((await service.get(otherBranch.id)).state, 'queued');
+  });
+
   it('submitRun extracts the plan, records a queued task, logs its state and queues a job', async (t) => {
     const { service, queue, logBus, outputs, submit } = setup(t);
     const task = await submit('ok', 2);

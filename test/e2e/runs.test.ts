@@ -5,12 +5,24 @@
  * its build.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { XMLParser } from 'fast-xml-parser';
 import { readTgz } from '../helpers/archive.ts';
 import { taskIdOf, taskOf } from '../helpers/daemon-api.ts';
-import { runCli, scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
+import {
+  repoRoot,
+  runCli,
+  scratchDir,
+  startDaemonProcess,
+  type DaemonProcess,
+} from '../helpers/processes.ts';
+
+const execFileAsync = promisify(execFile);
+const junitSchema = path.join(repoRoot, 'test/fixtures/junit/junit.xsd');
 
 // A plan of its own, so that a run-group's params decide whether its instances fail.
 const manifest = `name = "sizes"
@@ -123,9 +135,71 @@ describe('a composition of three [[runs]] through the real CLI and daemon (local
   it('builds once, runs three runs with their own params, outcomes and outputs, and exits with the worst', async () => {
     const file = path.join(scratch.dir, 'three.toml');
     await writeFile(file, composition);
-    const ran = await testground('run', 'composition', '-f', file, '-p', planDir, '--collect');
+    const summary = path.join(scratch.dir, 'step-summary.md');
+    const ran = await runCli(
+      [
+        '--endpoint',
+        daemon.url,
+        'run',
+        'composition',
+        '-f',
+        file,
+        '-p',
+        planDir,
+        '--collect',
+        '--junit',
+        'report.xml',
+        '--result-file',
+        'results.csv',
+      ],
+      { cwd: scratch.dir, env: { GITHUB_STEP_SUMMARY: summary } },
+    );
     const taskId = taskIdOf(ran.stdout);
     assert.equal(ran.code, 1, `the worst run failed: exit 1\n${ran.stdout}\n${ran.stderr}`);
+
+    // --junit: a real XML parser reads it, and it validates against the JUnit schema.
+    const junit = path.join(scratch.dir, 'report.xml');
+    const { stderr: validated } = await execFileAsync('xmllint', ['--noout', '--schema', junitSchema, junit]);
+    assert.match(validated, /validates/);
+    const xml = new XMLParser({
+      ignoreAttributes: false,
+      attributeNamePrefix: '',
+      isArray: (name) => ['testsuite', 'testcase'].includes(name),
+    }).parse(await readFile(junit, 'utf8')) as {
+      testsuites: {
+        failures: string;
+        testsuite: {
+          id: string;
+          tests: string;
+          failures: string;
+          testcase: { name: string; failure?: { message: string; '#text': string } }[];
+        }[];
+      };
+    };
+    assert.deepEqual(
+      xml.testsuites.testsuite.map((suite) => [suite.id, suite.tests, suite.failures]),
+      [
+        [`${taskId}-small`, '1', '0'],
+        [`${taskId}-medium`, '1', '1'],
+        [`${taskId}-large`, '1', '0'],
+      ],
+    );
+    const failure = xml.testsuites.testsuite[1]!.testcase[0]!.failure;
+    assert.equal(failure?.message, '3 of 3 instances did not succeed');
+    assert.match(failure?.['#text'] ?? '', /peers\[0\] failure: /);
+    assert.match(failure?.['#text'] ?? '', /last lines:/, "each failed instance's last log lines");
+    // --result-file: the original's columns, one row per run.
+    assert.deepEqual(
+      (await readFile(path.join(scratch.dir, 'results.csv'), 'utf8')).trimEnd().split('\r\n'),
+      [
+        'run_id,task_id,outcome,error',
+        `${taskId}-small,${taskId},success,`,
+        `${taskId}-medium,${taskId},failure,3 of 3 instances did not succeed (3 failure)`,
+        `${taskId}-large,${taskId},success,`,
+      ],
+    );
+    // $GITHUB_STEP_SUMMARY: a Markdown summary appended.
+    assert.match(await readFile(summary, 'utf8'), /^### Testground sizes\/sized: ❌ failure/m);
     assert.match(ran.stdout, new RegExp(`^run small \\(${taskId}-small\\): complete, outcome success$`, 'm'));
     assert.match(
       ran.stdout,

@@ -20,6 +20,7 @@ import { RunnerMaintenance } from '../../daemon/runner-maintenance.ts';
 import { TaskQueue } from '../../daemon/task-queue.ts';
 import { TaskRunner } from '../../daemon/task-runner.ts';
 import { TaskService } from '../../daemon/task-service.ts';
+import { TaskReports } from '../../daemon/reports/task-reports.ts';
 import { TaskStore } from '../../daemon/task-store.ts';
 import { ArtifactStore } from '../../daemon/artifact-store.ts';
 import type { TaskServiceDeps } from '../../daemon/task-service.ts';
@@ -136,6 +137,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
 
   const app = createApp({
     tasks,
+    reports: new TaskReports({ tasks }),
     taskList: store,
     logs: logBus,
     outputs,

@@ -9,7 +9,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { csvColumns, formatCsv } from '../../../daemon/reports/csv-report.ts';
 import { formatJUnit } from '../../../daemon/reports/junit-report.ts';
 import { formatMarkdown } from '../../../daemon/reports/markdown-report.ts';
-import type { TaskReport } from '../../../daemon/reports/task-report.ts';
+import type { TaskReport } from '../../../api/schemas.ts';
 import { repoRoot } from '../../helpers/processes.ts';
 
 const run = promisify(execFile);
