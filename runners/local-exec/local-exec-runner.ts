@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { RunnerError } from '../../core/errors.ts';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -139,8 +140,9 @@ export class LocalExecRunner implements Runner {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    // Remembered so that a daemon restarted after a crash can stop instances its predecessor left.
-    if (child.pid !== undefined) await appendFile(path.join(input.tempDir, pidsFile), `${child.pid}\n`);
+    // Remembered so that a daemon restarted after a crash can stop instances its predecessor left. Written
+    // synchronously: a child that exits while we await has its output discarded and its 'close' missed.
+    if (child.pid !== undefined) appendFileSync(path.join(input.tempDir, pidsFile), `${child.pid}\n`);
     child.stdout.on('data', (chunk: Buffer) => output.write('stdout', chunk));
     child.stderr.on('data', (chunk: Buffer) => output.write('stderr', chunk));
 
