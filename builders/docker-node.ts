@@ -18,7 +18,7 @@ import { hashDirectory } from './plan-hash.ts';
 import type { Artifact } from '../core/artifact.ts';
 
 // Bump when the image layout changes, so images built by an older layout are not reused.
-const builderVersion = 'docker-node/3';
+const builderVersion = 'docker-node/4';
 
 /** The Node runtime image to build on, for the docker builders' `base_image` key. */
 export const baseImageSchema = z

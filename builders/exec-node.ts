@@ -12,7 +12,7 @@ import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { hashDirectory } from './plan-hash.ts';
 
 // Bump when the bundle layout changes, so old cache entries are not reused.
-const builderVersion = 'exec-node/3';
+const builderVersion = 'exec-node/4';
 
 /** The build_config keys of the Node builders. */
 export const nodeBuildConfigShape = {

@@ -33,7 +33,9 @@ export const nodeBundleOptions = {
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  // The oldest Node this project supports (package.json engines): esbuild keeps what it has, import
+  // attributes (`with { type: 'json' }`) included, which a plain `node20` target would strip.
+  target: 'node20.19',
   logLevel: 'silent',
   // ws loads these native speed-ups optionally, inside a try/catch.
   external: ['bufferutil', 'utf-8-validate'],

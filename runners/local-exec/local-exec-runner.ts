@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
 import { RunnerError } from '../../core/errors.ts';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -30,7 +29,15 @@ export interface LocalExecRunnerOptions {
   syncService: Pick<SyncServiceBundle, 'path'>;
   /** How long an instance gets to exit after SIGTERM (timeout or cancel) before SIGKILL. */
   killGraceMs?: number;
+  /**
+   * Remembers a process of the run, so that a daemon restarted after a crash can stop what its predecessor
+   * left (`cleanupInterrupted`). Default: a line in `<tempDir>/instance.pids`.
+   */
+  recordPid?: (tempDir: string, pid: number) => Promise<void>;
 }
+
+const recordPidInFile = (tempDir: string, pid: number): Promise<void> =>
+  appendFile(path.join(tempDir, pidsFile), `${pid}\n`);
 
 // Only these of the daemon's variables reach instances; the daemon's own (REDIS_URL, tokens) must not.
 const inheritedVariables = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
@@ -46,11 +53,13 @@ export class LocalExecRunner implements Runner {
   private readonly logger: Logger;
   private readonly syncService: Pick<SyncServiceBundle, 'path'>;
   private readonly killGraceMs: number;
+  private readonly recordPid: (tempDir: string, pid: number) => Promise<void>;
 
   constructor(options: LocalExecRunnerOptions) {
     this.logger = options.logger;
     this.syncService = options.syncService;
     this.killGraceMs = options.killGraceMs ?? 2_000;
+    this.recordPid = options.recordPid ?? recordPidInFile;
   }
 
   async run(input: RunInput): Promise<RunOutput> {
@@ -69,7 +78,7 @@ export class LocalExecRunner implements Runner {
     );
     // From here on the sync service is ours to stop, whatever fails.
     try {
-      await appendFile(path.join(input.tempDir, pidsFile), `${sync.pid}\n`);
+      await this.recordPid(input.tempDir, sync.pid);
       input.log.info(`local:exec: sync service listening on 127.0.0.1:${sync.port}`);
       warnResourcesNotEnforced(input);
       const pending: Promise<InstanceResult>[] = [];
@@ -140,11 +149,17 @@ export class LocalExecRunner implements Runner {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    // Remembered so that a daemon restarted after a crash can stop instances its predecessor left. Written
-    // synchronously: a child that exits while we await has its output discarded and its 'close' missed.
-    if (child.pid !== undefined) appendFileSync(path.join(input.tempDir, pidsFile), `${child.pid}\n`);
+    // Everything that listens to the child is attached before the first await: a child that exits while we
+    // wait would otherwise have its output discarded and its 'close' missed, and its run would never end.
     child.stdout.on('data', (chunk: Buffer) => output.write('stdout', chunk));
     child.stderr.on('data', (chunk: Buffer) => output.write('stderr', chunk));
+    const exited = new Promise<{ exitCode: number | null; signal: string | null; spawnError?: Error }>(
+      (resolve) => {
+        child.once('error', (error) => resolve({ exitCode: null, signal: null, spawnError: error }));
+        child.once('close', (exitCode, signal) => resolve({ exitCode, signal }));
+      },
+    );
+    if (child.pid !== undefined) await this.recordPid(input.tempDir, child.pid);
 
     // Each instance has the whole run timeout from its own start, as it always had.
     const stop = new StopTrigger({
@@ -152,12 +167,7 @@ export class LocalExecRunner implements Runner {
       signal: input.signal,
       stop: () => this.stopProcess(child),
     });
-    const exit = await new Promise<{ exitCode: number | null; signal: string | null; spawnError?: Error }>(
-      (resolve) => {
-        child.once('error', (error) => resolve({ exitCode: null, signal: null, spawnError: error }));
-        child.once('close', (exitCode, signal) => resolve({ exitCode, signal }));
-      },
-    );
+    const exit = await exited;
     stop.dispose();
     await output.finish();
     const ending: InstanceEnding = exit.spawnError

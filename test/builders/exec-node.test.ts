@@ -113,6 +113,24 @@ describe('exec:node builder', () => {
     );
   });
 
+  it("keeps import attributes on the plan's imports of its npm packages", async () => {
+    const dir = await plan('import-attributes', {
+      'package.json': JSON.stringify({
+        name: 'import-attributes',
+        type: 'module',
+        main: 'index.js',
+        dependencies: { 'local-data': 'file:./local-data' },
+      }),
+      'local-data/package.json': JSON.stringify({ name: 'local-data', version: '4.5.6' }),
+      'index.js':
+        "import data from 'local-data/package.json' with { type: 'json' };\nconsole.log(`version ${data.version}`);\n",
+    });
+    const artifact = await build(dir);
+    assert.equal(artifact.kind, 'bundle');
+    const { stdout } = await run(process.execPath, [artifact.kind === 'bundle' ? artifact.path : '']);
+    assert.equal(stdout.trim(), 'version 4.5.6');
+  });
+
   it('fails with a BuildError naming the file and the problem', async () => {
     const broken = await plan('broken', { 'index.ts': 'const = 1;\n' });
     await assert.rejects(

@@ -84,4 +84,48 @@ describe('LocalExecRunner', () => {
       ],
     );
   });
+
+  it('keeps the output and the exit of an instance that ends while its pid is being recorded', async () => {
+    // Recording a pid takes a while (a slow disk): the instances finish before it is done. The runner must
+    // already be listening, or their output is lost and their exit missed, and the run never ends.
+    const recorded: number[] = [];
+    const runner = new LocalExecRunner({
+      logger: pino({ level: 'silent' }),
+      syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
+      recordPid: async (_tempDir, pid) => {
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        recorded.push(pid);
+      },
+    });
+    const quick = group('quick', {});
+    const log = new MemoryTaskLog();
+    const { instances } = await runner.run({
+      runId: 'local-exec-slow-pids',
+      run: {
+        id: 'default',
+        plan: 'runner-test',
+        testCase: 'case',
+        builder: 'exec:node',
+        runner: 'local:exec',
+        totalInstances: 2,
+        runConfig: {},
+        timeoutMs: 30_000,
+        disableMetrics: true,
+        groups: [quick],
+      },
+      artifacts: new Map([[quick.id, { kind: 'bundle', path: bundle, cached: false }]]),
+      outputsDir: path.join(scratch, 'outputs-slow-pids'),
+      tempDir: path.join(scratch, 'temp'),
+      startTime: new Date(),
+      log,
+      signal: new AbortController().signal,
+    });
+    assert.deepEqual(
+      instances.map((instance) => [instance.outcome, instance.reason]),
+      Array(2).fill(['success', 'recorded success and exited with code 0']),
+      log.text(),
+    );
+    assert.equal(recorded.length, 3, 'the sync service and both instances were recorded');
+    assert.match(log.text(), /quick\[0\] stdout: .*"outcome":"ok"/, 'its output reached the log');
+  });
 });
