@@ -249,7 +249,12 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
   });
 });
 
+/**
+ * The runtime image the daemon's runs used: the one built from the host's node under its default name.
+ * Other test files build (and remove) runtime images of their own at the same time, so any other image
+ * with the runtime label may be gone by the time it is used.
+ */
 async function runtimeImageOf(engine: DockerEngine): Promise<string | undefined> {
   const images = await engine.listImages(labelFilter({ [roleLabel]: 'runtime' }));
-  return images[0]?.tags[0];
+  return images.flatMap((image) => image.tags).find((tag) => tag.startsWith('testground-runtime/node:'));
 }
