@@ -2,6 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import type { GroupArtifactView } from '../api/schemas.ts';
+import { packPlanDirectory } from './pack-plan.ts';
+import { locatePlan } from './plan-locator.ts';
 import { renderComposition } from './template/render-composition.ts';
 
 /** A composition file as the CLI needs it: its text (rendered, then sent as is) and its parsed document. */
@@ -89,4 +91,18 @@ function artifactFor(
     }
   }
   return undefined;
+}
+
+/**
+ * A composition file and the plan directory it names (`--plan` wins over its `global.plan`), packed for
+ * upload.
+ */
+export async function readCompositionWithPlan(
+  file: string,
+  plan: string | undefined,
+): Promise<{ composition: CompositionFile; archive: Buffer }> {
+  const composition = await readCompositionFile(file);
+  const planName = plan ?? composition.document.global?.plan;
+  if (typeof planName !== 'string') throw new Error(`${file} has no global.plan; name the plan there or with --plan`);
+  return { composition, archive: await packPlanDirectory(locatePlan(planName)) };
 }

@@ -1,4 +1,4 @@
-import { parseEventLine } from '../core/contract/events.ts';
+import { describeEvent, parseEventLine } from '../core/contract/events.ts';
 import type { LogLine } from '../api/schemas.ts';
 
 /** One task log line as a person reads it; instance events are shown by their meaning, not as JSON. */
@@ -12,7 +12,7 @@ export function formatLogLine(line: LogLine): string {
     case 'output': {
       const who = `${String(line.group)}[${String(line.instance)}]`;
       const text = String(line.line);
-      return `${time} ${who} ${line.stream === 'stderr' ? '(stderr) ' : ''}${describeEvent(text) ?? text}`;
+      return `${time} ${who} ${line.stream === 'stderr' ? '(stderr) ' : ''}${describeLine(text) ?? text}`;
     }
     case 'instance_end':
       return `${time} ${String(line.group)}[${String(line.instance)}] ended: ${String(line.outcome)} (${String(line.reason)})`;
@@ -23,21 +23,7 @@ export function formatLogLine(line: LogLine): string {
   }
 }
 
-function describeEvent(text: string): string | undefined {
+function describeLine(text: string): string | undefined {
   const event = parseEventLine(text);
-  if (!event) return undefined;
-  switch (event.kind) {
-    case 'message':
-      return event.message;
-    case 'start':
-      return 'started';
-    case 'success':
-      return 'finished: ok';
-    case 'failure':
-      return `finished: failure: ${event.error}`;
-    case 'crash':
-      return `finished: crash: ${event.error}`;
-    default:
-      return undefined;
-  }
+  return event === undefined ? undefined : describeEvent(event);
 }

@@ -1,5 +1,5 @@
 import type { ApiClient } from '../api-client.ts';
-import { readCompositionFile, writeArtifacts } from '../composition-file.ts';
+import { readCompositionWithPlan, writeArtifacts } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName, readTestCases } from '../plan-locator.ts';
@@ -61,11 +61,7 @@ export async function buildComposition(
   options: { file: string; plan?: string; writeArtifacts?: boolean } & SubmitFlags,
   output: Output,
 ): Promise<number> {
-  const composition = await readCompositionFile(options.file);
-  const planName = options.plan ?? composition.document.global?.plan;
-  if (typeof planName !== 'string')
-    throw new Error(`${options.file} has no global.plan; name the plan there or with --plan`);
-  const archive = await packPlanDirectory(locatePlan(planName));
+  const { composition, archive } = await readCompositionWithPlan(options.file, options.plan);
   const submitted = await client.submitBuild(composition.text, archive, submitOptions(options));
   output.out(`build queued (task ${submitted.task_id})`);
   printWarnings(submitted, output);

@@ -2,7 +2,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LogLine, Submitted, TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
-import { readCompositionFile } from '../composition-file.ts';
+import { readCompositionWithPlan } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
@@ -78,11 +78,7 @@ export async function runComposition(
   options: { file: string; plan?: string; runIds?: string[] } & WaitOptions & SubmitFlags,
   output: Output,
 ): Promise<number> {
-  const composition = await readCompositionFile(options.file);
-  const planName = options.plan ?? composition.document.global?.plan;
-  if (typeof planName !== 'string')
-    throw new Error(`${options.file} has no global.plan; name the plan there or with --plan`);
-  const archive = await packPlanDirectory(locatePlan(planName));
+  const { composition, archive } = await readCompositionWithPlan(options.file, options.plan);
   const submitted = await client.submitRun(composition.text, archive, {
     ...submitOptions(options),
     ...(options.runIds ? { runIds: options.runIds } : {}),

@@ -155,3 +155,25 @@ function text(value: unknown): string {
 function isObject(value: unknown): value is Body {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/** An event as a person reads it in a log (`started`, `finished: failure: …`, a message's text). */
+export function describeEvent(event: InstanceEvent): string | undefined {
+  switch (event.kind) {
+    case 'message':
+      return event.message;
+    case 'start':
+      return 'started';
+    case 'success':
+      return 'finished: ok';
+    case 'failure':
+      return `finished: failure: ${event.error}`;
+    case 'crash':
+      return `finished: crash: ${event.error}`;
+    case 'stage_start':
+      return `stage ${event.name} started`;
+    case 'stage_end':
+      return `stage ${event.name} ended`;
+    default:
+      return undefined;
+  }
+}

@@ -5,7 +5,7 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { ReportFormat, ReportInstance, RunReport, TaskReport } from '../../api/schemas.ts';
-import { parseEventLine } from '../../core/contract/events.ts';
+import { describeEvent, parseEventLine } from '../../core/contract/events.ts';
 import type { RunRecord, TaskRecord } from '../../core/task.ts';
 import { formatCsv } from './csv-report.ts';
 import { formatJUnit } from './junit-report.ts';
@@ -121,22 +121,5 @@ async function lastLines(file: string, count: number): Promise<string[]> {
 /** An event line as a person reads it; any other line as it is. */
 function readableEvent(line: string): string {
   const event = parseEventLine(line);
-  switch (event?.kind) {
-    case 'message':
-      return event.message;
-    case 'start':
-      return 'started';
-    case 'success':
-      return 'finished: ok';
-    case 'failure':
-      return `finished: failure: ${event.error}`;
-    case 'crash':
-      return `finished: crash: ${event.error}`;
-    case 'stage_start':
-      return `stage ${event.name} started`;
-    case 'stage_end':
-      return `stage ${event.name} ended`;
-    default:
-      return line;
-  }
+  return (event && describeEvent(event)) ?? line;
 }

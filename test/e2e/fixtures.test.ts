@@ -23,7 +23,16 @@ import { formatBytes } from '../../runners/local-docker/host-resource-clamp.ts';
 import { connectEngine } from '../docker/docker-fixtures.ts';
 import { taskIdOf, taskOf } from '../helpers/daemon-api.ts';
 import {
-  repoRoot,
+  compositionsDir,
+  fixtureExpectations,
+  fixturePlansDir,
+  type Expectation,
+  type ExpectedFinding,
+  type ExpectedGroup,
+  type ExpectedRun,
+} from '../helpers/fixture-expectations.ts';
+import type { ResolvedGroup } from '../../core/run.ts';
+import {
   runCli,
   scratchDir,
   startDaemonProcess,
@@ -31,8 +40,7 @@ import {
   type DaemonProcess,
 } from '../helpers/processes.ts';
 
-const compositionsDir = path.join(repoRoot, 'test/fixtures/compositions');
-const plansDir = path.join(repoRoot, 'test/fixtures/plans');
+const plansDir = fixturePlansDir;
 // The daemon's workers: tasks run side by side, as many as the 2-core machine bears.
 const workerConcurrency = 4;
 // CLI processes at once: each starts Node and tsx, which costs a core for most of a second.
@@ -41,49 +49,7 @@ const cliConcurrency = 6;
 const fixtureTimeoutMs = 180_000;
 const stopGraceMs = 20_000;
 
-interface ExpectedFinding {
-  path: string;
-  pattern: string;
-}
-
-interface ExpectedDependency {
-  module: string;
-  version?: string;
-  target?: string;
-}
-
-/** What expectations.json asserts of a group (see test/plan/fixtures.test.ts); `artifact: null`: built. */
-interface ExpectedGroup {
-  id: string;
-  instances: number;
-  builder?: string;
-  buildConfig?: Record<string, unknown>;
-  testParams?: Record<string, string>;
-  dependencies?: ExpectedDependency[];
-  resources?: { cpus?: number; memoryBytes?: number };
-  artifact?: string | null;
-}
-
-interface ExpectedRun {
-  id: string;
-  instances: number;
-  outcome: 'success' | 'failure';
-  plan?: string;
-  disableMetrics?: boolean;
-  timeoutMs?: number;
-  groups: ExpectedGroup[];
-}
-
-interface Expectation {
-  row: string;
-  plan: string;
-  requires?: string[];
-  template?: boolean;
-  env?: Record<string, string>;
-  runs?: ExpectedRun[];
-  warnings?: ExpectedFinding[];
-  refused?: ExpectedFinding[];
-}
+type ExpectedDependency = ResolvedGroup['dependencies'][number];
 
 /** What an instance of the stand-in plans writes to its outputs. */
 interface Report {
@@ -121,9 +87,7 @@ interface PrebuiltSubmissions {
   named: Submission;
 }
 
-const { fixtures } = JSON.parse(readFileSync(path.join(compositionsDir, 'expectations.json'), 'utf8')) as {
-  fixtures: Record<string, Expectation>;
-};
+const fixtures = fixtureExpectations;
 const prebuiltPlaceholder = 'fixture-prebuilt-artifact';
 
 /** Runs at most `max` of the given calls at once. */

@@ -14,7 +14,7 @@ import { DockerNodeBuilder } from '../../builders/docker-node.ts';
 import { ExecNodeBuilder } from '../../builders/exec-node.ts';
 import type { RuntimeImageProvider } from '../../builders/runtime-image.ts';
 import { type ProblemDetail, ValidationError } from '../../core/errors.ts';
-import type { ResolvedGroup, ResolvedRun } from '../../core/run.ts';
+import type { ResolvedRun } from '../../core/run.ts';
 import type { ImageClient } from '../../docker/container-engine.ts';
 import type { Components } from '../../plan/check-config.ts';
 import { parseComposition } from '../../plan/composition.ts';
@@ -22,10 +22,16 @@ import { parseManifest } from '../../plan/manifest.ts';
 import { resolveComposition } from '../../plan/resolve-composition.ts';
 import { localDockerConfigSchema } from '../../runners/local-docker/local-docker-runner.ts';
 import { localExecConfigSchema } from '../../runners/local-exec/local-exec-runner.ts';
-import { repoRoot } from '../helpers/processes.ts';
+import {
+  compositionsDir,
+  fixtureExpectations,
+  fixturePlansDir,
+  type Expectation,
+  type ExpectedFinding,
+  type ExpectedRun,
+} from '../helpers/fixture-expectations.ts';
 
-const compositionsDir = path.join(repoRoot, 'test/fixtures/compositions');
-const plansDir = path.join(repoRoot, 'test/fixtures/plans');
+const plansDir = fixturePlansDir;
 
 /** The rows of issue 7's table (and the refusals that must stay); every one needs a fixture. */
 const tableRows = [
@@ -48,47 +54,7 @@ const tableRows = [
   'still refused',
 ];
 
-interface ExpectedFinding {
-  path: string;
-  pattern: string;
-}
-
-/** Only what is asserted; `artifact: null` means the group has none. */
-interface ExpectedGroup {
-  id: string;
-  instances: number;
-  builder?: string;
-  buildConfig?: Record<string, unknown>;
-  testParams?: Record<string, string>;
-  dependencies?: ResolvedGroup['dependencies'];
-  resources?: ResolvedGroup['resources'];
-  artifact?: string | null;
-}
-
-interface ExpectedRun {
-  id: string;
-  instances: number;
-  outcome: 'success' | 'failure';
-  plan?: string;
-  disableMetrics?: boolean;
-  timeoutMs?: number;
-  groups: ExpectedGroup[];
-}
-
-interface Expectation {
-  row: string;
-  plan: string;
-  requires?: string[];
-  template?: boolean;
-  env?: Record<string, string>;
-  runs?: ExpectedRun[];
-  warnings?: ExpectedFinding[];
-  refused?: ExpectedFinding[];
-}
-
-const { fixtures } = JSON.parse(readFileSync(path.join(compositionsDir, 'expectations.json'), 'utf8')) as {
-  fixtures: Record<string, Expectation>;
-};
+const fixtures = fixtureExpectations;
 
 // The real builders and runners' schemas: what a fixture is refused or warned for depends on what they declare.
 const known: Components = {
