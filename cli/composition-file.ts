@@ -103,6 +103,7 @@ export async function readCompositionWithPlan(
 ): Promise<{ composition: CompositionFile; archive: Buffer }> {
   const composition = await readCompositionFile(file);
   const planName = plan ?? composition.document.global?.plan;
-  if (typeof planName !== 'string') throw new Error(`${file} has no global.plan; name the plan there or with --plan`);
+  if (typeof planName !== 'string')
+    throw new Error(`${file} has no global.plan; name the plan there or with --plan`);
   return { composition, archive: await packPlanDirectory(locatePlan(planName)) };
 }
