@@ -85,7 +85,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   );
   const runners = new Map<string, Runner>(
     [
-      new LocalExecRunner({ logger: logger.child({ component: 'local:exec' }), syncService }),
+      new LocalExecRunner({ logger: logger.child({ component: 'local:exec' }), syncService, daemonId }),
       new LocalDockerRunner({
         engine: docker,
         runtime: runtimeImages,

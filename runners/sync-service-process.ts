@@ -12,20 +12,22 @@ export interface SyncServiceProcess {
 const startTimeoutMs = 15_000;
 
 /**
- * Starts the bundled sync service as a child process on 127.0.0.1 and a free port. `env` is added to its
- * environment (local:exec passes `TEST_RUN`, which is how a restarted daemon recognises leftovers).
+ * Starts the bundled sync service as a child process on `host` (default 127.0.0.1) and a free port. `env`
+ * is added to its environment (local:exec passes `TEST_RUN`, which is how a restarted daemon recognises
+ * leftovers).
  */
 export async function startSyncServiceProcess(
   bundle: string,
   env: Record<string, string>,
   logger: Logger,
+  options: { host?: string } = {},
 ): Promise<SyncServiceProcess> {
   const child = spawn(process.execPath, [bundle], {
     env: {
       PATH: process.env.PATH ?? '',
       LOG_LEVEL: 'warn',
       ...env,
-      SYNC_SERVICE_HOST: '127.0.0.1',
+      SYNC_SERVICE_HOST: options.host ?? '127.0.0.1',
       SYNC_SERVICE_PORT: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

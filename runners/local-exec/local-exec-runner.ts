@@ -3,6 +3,7 @@ import { RunnerError } from '../../core/errors.ts';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { strictTable } from '../../plan/problems.ts';
 import type { InstanceResult } from '../../core/run.ts';
 import { instanceEnv } from '../instance-env.ts';
@@ -13,20 +14,57 @@ import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts
 import type { SyncServiceBundle } from '../sync-service-bundle.ts';
 import { startSyncServiceProcess } from '../sync-service-process.ts';
 import { formatBytes } from '../local-docker/host-resource-clamp.ts';
+import {
+  maxNetnsInstances,
+  netnsDir,
+  netnsShortId,
+  type NetnsInstanceLayout,
+} from '../netns/netns-layout.ts';
+import { listNetnsRuns, removeNetnsRun, type NetnsRunObjects } from '../netns/netns-objects.ts';
+import { netnsSupportProblems } from '../netns/netns-support.ts';
+import { removeRunNetwork, RunNetwork } from '../netns/run-network.ts';
+import type { LocalExecNetworking } from './network-controller-port.ts';
+import { startNetworkSide, type NetworkSide } from './network-side.ts';
 
 const pidsFile = 'instance.pids';
 
 /** The data subnet local:exec reports: instances share the host's loopback. */
 export const localExecSubnet = '127.1.0.0/16';
 
+const networkModes = ['host', 'netns'] as const;
+
 /** The `run_config` keys local:exec understands. */
 export const localExecConfigSchema = strictTable({
   timeout: runTimeoutSchema.optional(),
+  network: z
+    .enum(networkModes, {
+      error: (issue) =>
+        `${JSON.stringify(issue.input)} is not a network mode of local:exec; use "host" or "netns"`,
+    })
+    .optional()
+    .describe(
+      'How instances are networked. "host" (default): processes on the host\'s network, TEST_SUBNET ' +
+        `${localExecSubnet}, configureNetwork ignored (TEST_SIDECAR=false). "netns": each instance in a network namespace and ` +
+        'with a hostname of its own, on a data network of the run (TEST_SUBNET, a /20 of 10.160.0.0/11) that ' +
+        'configureNetwork shapes; needs the daemon to run as root',
+    ),
 });
 
 export interface LocalExecRunnerOptions {
   logger: Logger;
   syncService: Pick<SyncServiceBundle, 'path'>;
+  /**
+   * Written on what namespace runs create on the host, so that this daemon's leftovers are told from
+   * another daemon's on the same host. Default `local`.
+   */
+  daemonId?: string;
+  /**
+   * The shaper and the network controller that apply plans' network configurations in namespace runs;
+   * without them `run_config.network = "netns"` is refused (configureNetwork would never be answered).
+   */
+  networking?: LocalExecNetworking;
+  /** What keeps this process from creating namespaces; default: detected (runners/netns/netns-support.ts). */
+  netnsSupportProblems?: () => Promise<string[]>;
   /** How long an instance gets to exit after SIGTERM (timeout or cancel) before SIGKILL. */
   killGraceMs?: number;
   /**
@@ -42,9 +80,23 @@ const recordPidInFile = (tempDir: string, pid: number): Promise<void> =>
 // Only these of the daemon's variables reach instances; the daemon's own (REDIS_URL, tokens) must not.
 const inheritedVariables = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
+/** How one instance is started: the bundle run by node, directly or inside its namespace. */
+interface InstanceSpec {
+  group: string;
+  index: number;
+  bundle: string;
+  env: Record<string, string>;
+  outputsPath: string;
+  tempPath: string;
+  /** Its namespace, in namespace runs. */
+  netns?: NetnsInstanceLayout;
+}
+
 /**
  * `local:exec`: one Node process per instance on this host, all started at once, with a sync service
- * process of their own for the length of the run.
+ * process of their own for the length of the run. With `run_config.network = "netns"` each instance runs
+ * in a network namespace and a UTS namespace of its own (runners/netns/), and the daemon plays the network
+ * side: it signals `network-initialized` and its network controller applies configureNetwork requests.
  */
 export class LocalExecRunner implements Runner {
   readonly accepts = 'bundle';
@@ -54,98 +106,187 @@ export class LocalExecRunner implements Runner {
   private readonly syncService: Pick<SyncServiceBundle, 'path'>;
   private readonly killGraceMs: number;
   private readonly recordPid: (tempDir: string, pid: number) => Promise<void>;
+  private readonly daemonId: string;
+  private readonly networking: LocalExecNetworking | undefined;
+  private readonly netnsSupportProblems: () => Promise<string[]>;
 
   constructor(options: LocalExecRunnerOptions) {
     this.logger = options.logger;
     this.syncService = options.syncService;
     this.killGraceMs = options.killGraceMs ?? 2_000;
     this.recordPid = options.recordPid ?? recordPidInFile;
+    this.daemonId = options.daemonId ?? 'local';
+    this.networking = options.networking;
+    this.netnsSupportProblems = options.netnsSupportProblems ?? (() => netnsSupportProblems());
   }
 
   async run(input: RunInput): Promise<RunOutput> {
     const logger = this.logger.child({ runId: input.runId });
-    // A process of its own: spawning instances blocks this process's event loop (tens of ms per child
-    // here), and instance handshakes must not wait behind that.
-    const sync = await startSyncServiceProcess(
-      await this.syncService.path(),
-      { TEST_RUN: input.runId },
-      logger.child({ component: 'sync' }),
-    );
+    const networking =
+      input.run.runConfig.network === 'netns' ? await this.netnsNetworking(input) : undefined;
+    const network = networking
+      ? await RunNetwork.create({
+          runId: input.runId,
+          daemonId: this.daemonId,
+          instanceCount: input.run.totalInstances,
+          scratchDir: input.tempDir,
+        })
+      : undefined;
+    try {
+      // A process of its own: spawning instances blocks this process's event loop (tens of ms per child
+      // here), and instance handshakes must not wait behind that.
+      const syncHost = network?.layout.controlGateway ?? '127.0.0.1';
+      const sync = await startSyncServiceProcess(
+        await this.syncService.path(),
+        { TEST_RUN: input.runId },
+        logger.child({ component: 'sync' }),
+        { host: syncHost },
+      );
+      // From here on the sync service is ours to stop, whatever fails.
+      let networkSide: NetworkSide | undefined;
+      try {
+        await this.recordPid(input.tempDir, sync.pid);
+        input.log.info(`local:exec: sync service listening on ${syncHost}:${sync.port}`);
+        warnResourcesNotEnforced(input);
+        const specs = this.instanceSpecs(input, { host: syncHost, port: sync.port }, network);
+        if (network && networking) {
+          const { layout } = network;
+          input.log.info(
+            `local:exec: ${layout.instances.length} network namespaces tg-${layout.shortId}-0…${layout.instances.length - 1}: ` +
+              `data network ${layout.dataSubnet} on bridge ${layout.dataBridge} (host ${layout.dataGateway}), ` +
+              `control network ${layout.controlSubnet} on bridge ${layout.controlBridge}`,
+          );
+          networkSide = await startNetworkSide({
+            network,
+            networking,
+            syncService: { host: syncHost, port: sync.port },
+            runId: input.runId,
+            plan: input.run.plan,
+            testCase: input.run.testCase,
+            labels: specs.map((spec) => `${spec.group}[${spec.index}]`),
+            log: input.log,
+            signal: input.signal,
+          });
+        }
+        return { instances: await Promise.all(specs.map((spec) => this.runInstance(input, spec))) };
+      } finally {
+        await networkSide?.close().catch((error: Error) => {
+          logger.warn({ err: error }, 'could not stop the network controller');
+        });
+        await sync.close();
+      }
+    } finally {
+      await network?.remove().catch((error: Error) => {
+        logger.error({ err: error }, "could not remove the run's network namespaces");
+        input.log.warn(
+          `local:exec: ${error.message}; "testground terminate --runner local:exec" removes leftovers`,
+        );
+      });
+    }
+  }
+
+  /** The shaper and controller of a namespace run, once everything it needs is known to be there. */
+  private async netnsNetworking(input: RunInput): Promise<LocalExecNetworking> {
+    const problems = await this.netnsSupportProblems();
+    if (!this.networking) {
+      problems.push(
+        'this daemon was started without the network controller that answers configureNetwork requests',
+      );
+    }
+    if (input.run.totalInstances > maxNetnsInstances) {
+      problems.push(
+        `it takes at most ${maxNetnsInstances} instances, and the run has ${input.run.totalInstances}`,
+      );
+    }
+    if (problems.length > 0 || !this.networking) {
+      throw new RunnerError(
+        `run_config.network = "netns" cannot run here: ${problems.join('; ')}. ` +
+          "Without the option, local:exec runs the instances on the host's network",
+      );
+    }
+    return this.networking;
+  }
+
+  private instanceSpecs(
+    input: RunInput,
+    sync: { host: string; port: number },
+    network: RunNetwork | undefined,
+  ): InstanceSpec[] {
     const baseEnv = Object.fromEntries(
       inheritedVariables.flatMap((name) =>
         process.env[name] === undefined ? [] : [[name, process.env[name]!]],
       ),
     );
-    // From here on the sync service is ours to stop, whatever fails.
-    try {
-      await this.recordPid(input.tempDir, sync.pid);
-      input.log.info(`local:exec: sync service listening on 127.0.0.1:${sync.port}`);
-      warnResourcesNotEnforced(input);
-      const pending: Promise<InstanceResult>[] = [];
-      for (const group of input.run.groups) {
-        const artifact = input.artifacts.get(group.id);
-        if (artifact?.kind !== 'bundle') {
-          throw new RunnerError(
-            `local:exec needs a bundle for group ${group.id}, got ${artifact?.kind ?? 'nothing'}; use the exec:node builder`,
-          );
-        }
-        for (let index = 0; index < group.instances; index += 1) {
-          const outputsPath = path.join(input.outputsDir, group.id, String(index));
-          const tempPath = path.join(input.tempDir, group.id, String(index));
-          const env = instanceEnv({
-            runId: input.runId,
-            run: input.run,
-            group,
-            outputsPath,
-            tempPath,
-            sidecar: false,
-            subnet: localExecSubnet,
-            syncServiceHost: '127.0.0.1',
-            syncServicePort: sync.port,
-            startTime: input.startTime,
-          });
-          pending.push(
-            this.runInstance({
-              ...input,
-              group: group.id,
-              index,
-              bundle: artifact.path,
-              env: { ...baseEnv, ...env },
-              outputsPath,
-              tempPath,
-            }),
-          );
-        }
+    const specs: InstanceSpec[] = [];
+    for (const group of input.run.groups) {
+      const artifact = input.artifacts.get(group.id);
+      if (artifact?.kind !== 'bundle') {
+        throw new RunnerError(
+          `local:exec needs a bundle for group ${group.id}, got ${artifact?.kind ?? 'nothing'}; use the exec:node builder`,
+        );
       }
-      return { instances: await Promise.all(pending) };
-    } finally {
-      await sync.close();
+      for (let index = 0; index < group.instances; index += 1) {
+        const outputsPath = path.join(input.outputsDir, group.id, String(index));
+        const tempPath = path.join(input.tempDir, group.id, String(index));
+        const netns = network?.layout.instances[specs.length];
+        const env = instanceEnv({
+          runId: input.runId,
+          run: input.run,
+          group,
+          outputsPath,
+          tempPath,
+          sidecar: network !== undefined,
+          subnet: network?.layout.dataSubnet ?? localExecSubnet,
+          syncServiceHost: sync.host,
+          syncServicePort: sync.port,
+          startTime: input.startTime,
+        });
+        specs.push({
+          group: group.id,
+          index,
+          bundle: artifact.path,
+          env: { ...baseEnv, ...env },
+          outputsPath,
+          tempPath,
+          ...(netns ? { netns } : {}),
+        });
+      }
     }
+    return specs;
   }
 
-  private async runInstance(
-    input: RunInput & {
-      group: string;
-      index: number;
-      bundle: string;
-      env: Record<string, string>;
-      outputsPath: string;
-      tempPath: string;
-    },
-  ): Promise<InstanceResult> {
-    await mkdir(input.outputsPath, { recursive: true });
-    await mkdir(input.tempPath, { recursive: true });
+  private async runInstance(input: RunInput, spec: InstanceSpec): Promise<InstanceResult> {
+    await mkdir(spec.outputsPath, { recursive: true });
+    await mkdir(spec.tempPath, { recursive: true });
     const output = new InstanceOutput({
-      group: input.group,
-      index: input.index,
+      group: spec.group,
+      index: spec.index,
       log: input.log,
-      dir: input.outputsPath,
-      scratchDir: input.tempPath,
+      dir: spec.outputsPath,
+      scratchDir: spec.tempPath,
     });
+    const node = [process.execPath, '--enable-source-maps', spec.bundle];
+    // In its namespace, under a hostname of its own (SDKs publish network configurations on
+    // `network:<hostname>`): nsenter, unshare and sh each exec the next, so the pid is node's.
+    const [file, ...args] = spec.netns
+      ? [
+          'nsenter',
+          `--net=${path.join(netnsDir, spec.netns.netns)}`,
+          '--',
+          'unshare',
+          '--uts',
+          '--',
+          'sh',
+          '-c',
+          'hostname "$0" && exec "$@"',
+          spec.netns.hostname,
+          ...node,
+        ]
+      : node;
     // Its own process group, so a timeout or cancel also stops whatever the instance spawned.
-    const child = spawn(process.execPath, ['--enable-source-maps', input.bundle], {
-      cwd: input.tempPath,
-      env: input.env,
+    const child = spawn(file!, args, {
+      cwd: spec.tempPath,
+      env: spec.env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -171,11 +312,11 @@ export class LocalExecRunner implements Runner {
     stop.dispose();
     await output.finish();
     const ending: InstanceEnding = exit.spawnError
-      ? { kind: 'failed-to-start', reason: `could not start node: ${exit.spawnError.message}` }
+      ? { kind: 'failed-to-start', reason: `could not start ${file}: ${exit.spawnError.message}` }
       : { kind: 'exited', exitCode: exit.exitCode, signal: exit.signal };
     return concludeInstance({
-      group: input.group,
-      index: input.index,
+      group: spec.group,
+      index: spec.index,
       terminal: output.terminal,
       ending,
       stopped: stop.reason,
@@ -196,17 +337,90 @@ export class LocalExecRunner implements Runner {
         signalProcess(pid, 'SIGKILL');
       }
     }
+    // A namespace run also left its namespaces, bridges, veths and firewall rule (none for a host run).
+    await removeRunNetwork(runId);
   }
 
-  async healthcheck(): Promise<HealthcheckCheck[]> {
-    return [
+  async healthcheck(options: {
+    fix: boolean;
+    activeRunIds: ReadonlySet<string>;
+  }): Promise<HealthcheckCheck[]> {
+    const problems = await this.netnsSupportProblems();
+    if (!this.networking) problems.push('this daemon was started without the network controller');
+    const checks: HealthcheckCheck[] = [
       { name: 'node', ok: true, message: `instances run with ${process.execPath} (${process.version})` },
+      {
+        name: 'network namespaces',
+        // Optional: runs without run_config.network = "netns" do not need them.
+        ok: true,
+        message:
+          problems.length === 0
+            ? 'run_config.network = "netns" is available'
+            : `run_config.network = "netns" is not available: ${problems.join('; ')}`,
+      },
     ];
+    const leftovers = await this.findNetnsLeftovers(options.activeRunIds).catch((error: Error) => error);
+    if (leftovers instanceof Error) {
+      checks.push({
+        name: 'leftovers',
+        ok: false,
+        message: `could not look for leftovers: ${leftovers.message}`,
+      });
+      return checks;
+    }
+    const names = leftovers.flatMap((objects) => [...objects.namespaces, ...objects.links]);
+    const check: HealthcheckCheck = {
+      name: 'leftovers',
+      ok: leftovers.length === 0,
+      message:
+        leftovers.length === 0
+          ? 'no network namespaces or interfaces left by ended runs'
+          : `left by ended runs: ${names.join(', ') || leftovers.map((objects) => `firewall rule of tg${objects.shortId}`).join(', ')}`,
+    };
+    if (leftovers.length > 0 && options.fix) {
+      const removed = await this.removeNetnsObjects(leftovers);
+      check.fix = `removed ${removed.namespaces} network namespaces and ${removed.interfaces} interfaces`;
+    }
+    checks.push(check);
+    return checks;
   }
 
-  async removeLeftovers(): Promise<Record<string, number>> {
-    // Instances are children of the daemon: they end with their run, or at the next start-up (cleanupInterrupted).
-    return {};
+  async removeLeftovers(activeRunIds: ReadonlySet<string>): Promise<Record<string, number>> {
+    // Instances are children of the daemon: they end with their run, or at the next start-up
+    // (cleanupInterrupted). What namespace runs create on the host can outlive both.
+    return this.removeNetnsObjects(await this.findNetnsLeftovers(activeRunIds));
+  }
+
+  /**
+   * Namespace runs of this daemon that are not active, and objects whose data bridge is gone (a removal
+   * that did not finish; the bridge is created first and removed last, so no live run looks like that).
+   * Another daemon's runs on the same host are left alone.
+   */
+  private async findNetnsLeftovers(activeRunIds: ReadonlySet<string>): Promise<NetnsRunObjects[]> {
+    const active = new Set([...activeRunIds].map(netnsShortId));
+    return [...(await listNetnsRuns()).values()].filter(
+      (objects) =>
+        !active.has(objects.shortId) &&
+        (objects.owner === undefined
+          ? !objects.links.includes(`tg${objects.shortId}`)
+          : objects.owner.daemonId === this.daemonId),
+    );
+  }
+
+  private async removeNetnsObjects(
+    leftovers: readonly NetnsRunObjects[],
+  ): Promise<{ namespaces: number; interfaces: number }> {
+    const removed = { namespaces: 0, interfaces: 0 };
+    for (const objects of leftovers) {
+      this.logger.warn(
+        { shortId: objects.shortId, owner: objects.owner },
+        'removing a namespace run left over',
+      );
+      await removeNetnsRun(objects);
+      removed.namespaces += objects.namespaces.length;
+      removed.interfaces += objects.links.length;
+    }
+    return removed;
   }
 
   private stopProcess(child: ChildProcess): void {

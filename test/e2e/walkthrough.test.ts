@@ -34,6 +34,9 @@ describe('the seed walkthrough through the real CLI and daemon (local:exec)', ()
       'local:exec',
       '--instances',
       '10',
+      // The seed's sleeps (up to 4 s for followers, then 6 s for the leader) at a tenth.
+      '--test-param',
+      'sleep_scale=0.1',
       '--wait',
       '--collect',
       '--collect-file',
@@ -74,9 +77,31 @@ describe('the seed walkthrough through the real CLI and daemon (local:exec)', ()
       const messages = lines
         .filter((line) => line.event.type === 'message')
         .map((line) => line.event.message);
+      assert.deepEqual(messages.slice(0, 2), [
+        'waiting for network to initialize',
+        'network initialization complete',
+      ]);
       assert.ok(messages.some((message) => /^my sequence ID: \d+$/.test(message ?? '')));
-      if (messages.includes("i'm the leader.")) leaders += 1;
-      if (messages.includes("i'm a follower.")) followers += 1;
+      if (messages.includes("i'm the leader.")) {
+        leaders += 1;
+        assert.deepEqual(messages.slice(-7), [
+          'my sequence ID: 1',
+          "i'm the leader.",
+          'waiting for 9 instances to become ready',
+          'the followers are all ready',
+          'ready...',
+          'set...',
+          'go, release followers!',
+        ]);
+      }
+      if (
+        messages.some((message) =>
+          /^i'm a follower; signalling ready after [0-4] seconds$/.test(message ?? ''),
+        )
+      ) {
+        followers += 1;
+        assert.deepEqual(messages.slice(-2), ['follower signalling now', 'i have been released']);
+      }
       // Each event exactly once: no line doubled by both the SDK and the runner writing run.out.
       assert.equal(new Set(lines.map((line) => JSON.stringify(line))).size, lines.length);
     }

@@ -40,13 +40,18 @@ describe('runner config schemas', () => {
     assert.equal(docker.configSchema, localDockerConfigSchema);
   });
 
-  it('local:exec understands timeout, and refuses anything else by name', () => {
+  it('local:exec understands timeout and network, and refuses anything else by name', () => {
     assert.deepEqual(issues(localExecConfigSchema, {}), []);
-    assert.deepEqual(issues(localExecConfigSchema, { timeout: '1h30m' }), []);
-    assert.deepEqual(issues(localExecConfigSchema, { timeout: '90', keep_containers: true }), [
-      'run_config.timeout: "90" is not a duration; use a number with a unit, like "90s" or "10m" (units: ns, us, ms, s, m, h; combine them as in "1h30m")',
-      'run_config.keep_containers: unknown key "keep_containers"; accepted keys here: timeout',
-    ]);
+    assert.deepEqual(issues(localExecConfigSchema, { timeout: '1h30m', network: 'netns' }), []);
+    assert.deepEqual(issues(localExecConfigSchema, { network: 'host' }), []);
+    assert.deepEqual(
+      issues(localExecConfigSchema, { timeout: '90', keep_containers: true, network: 'bridge' }),
+      [
+        'run_config.timeout: "90" is not a duration; use a number with a unit, like "90s" or "10m" (units: ns, us, ms, s, m, h; combine them as in "1h30m")',
+        'run_config.network: "bridge" is not a network mode of local:exec; use "host" or "netns"',
+        'run_config.keep_containers: unknown key "keep_containers"; accepted keys here: timeout, network',
+      ],
+    );
   });
 
   it('local:docker understands timeout and keep_containers (a boolean, or the text of one)', () => {

@@ -24,7 +24,7 @@ after(async () => {
 async function runInstances(
   plan: string,
   testCase: string,
-  options: { script: string; withTsx: boolean },
+  options: { script: string; withTsx: boolean; params?: string },
 ): Promise<{ run: InstanceRun; events: InstanceEvent[]; runOut: string }[]> {
   const runId = `${plan}-${testCase}`;
   return Promise.all(
@@ -39,6 +39,7 @@ async function runInstances(
           TEST_INSTANCE_COUNT: String(INSTANCES),
           TEST_GROUP_INSTANCE_COUNT: String(INSTANCES),
           TEST_OUTPUTS_PATH: outputsPath,
+          TEST_INSTANCE_PARAMS: options.params ?? '',
           SYNC_SERVICE_HOST: service.host,
           SYNC_SERVICE_PORT: String(service.port),
         }),
@@ -57,23 +58,59 @@ const messages = (events: InstanceEvent[]): string[] =>
 describe('plans/example', () => {
   const script = path.join(repoRoot, 'plans', 'example', 'index.ts');
 
-  it('sync: one leader releases the followers, and every instance succeeds', async () => {
-    const instances = await runInstances('example', 'sync', { script, withTsx: true });
+  it("sync: the seed's program, one leader releasing the followers once all are ready, its sleeps scaled by sleep_scale", async () => {
+    // 0.05: the leader's "ready..." → "set..." → "go" take 50 ms and 250 ms instead of 1 s and 5 s.
+    const started = performance.now();
+    const instances = await runInstances('example', 'sync', {
+      script,
+      withTsx: true,
+      params: 'sleep_scale=0.05',
+    });
+    const elapsedMs = performance.now() - started;
+    const leaders = instances.filter(({ events }) => messages(events).includes("i'm the leader."));
+    assert.equal(leaders.length, 1);
     for (const { run, events, runOut } of instances) {
       assert.equal(run.exitCode, 0, run.stderr);
       assert.equal(events.at(-1)?.kind, 'success');
-      assert.equal(messages(events).at(-1), 'done');
       assert.equal(runOut, run.stdout);
+      const said = messages(events);
+      // The seed's SDK waits for the network and claims sequence numbers before the test case runs.
+      assert.deepEqual(said.slice(0, 2), [
+        'waiting for network to initialize',
+        'network initialization complete',
+      ]);
+      assert.match(said[2] ?? '', /^claimed sequence numbers; global=[1-4], group\(single\)=[1-4]$/);
+      assert.match(said[3] ?? '', /^my sequence ID: [1-4]$/);
+      if (said.includes("i'm the leader.")) {
+        assert.deepEqual(said.slice(3), [
+          'my sequence ID: 1',
+          "i'm the leader.",
+          `waiting for ${INSTANCES - 1} instances to become ready`,
+          'the followers are all ready',
+          'ready...',
+          'set...',
+          'go, release followers!',
+        ]);
+        const at = (message: string): number => {
+          const event = events.find(
+            (candidate) => candidate.kind === 'message' && candidate.message === message,
+          );
+          assert.ok(event?.ts, `"${message}" has a time`);
+          return event.ts / 1e6;
+        };
+        assert.ok(
+          at('set...') - at('ready...') >= 45,
+          'the leader sleeps 1 s × sleep_scale after "ready..."',
+        );
+        assert.ok(at('go, release followers!') - at('set...') >= 245, 'and 5 s × sleep_scale after "set..."');
+      } else {
+        assert.equal(said.length, 7, said.join('\n'));
+        assert.match(said[4] ?? '', /^i'm a follower; signalling ready after [0-4] seconds$/);
+        assert.deepEqual(said.slice(5), ['follower signalling now', 'i have been released']);
+      }
     }
-    const sequenceIds = instances.map(({ events }) => messages(events)[0]).sort();
-    assert.deepEqual(sequenceIds, [
-      'my sequence ID: 1',
-      'my sequence ID: 2',
-      'my sequence ID: 3',
-      'my sequence ID: 4',
-    ]);
-    const roles = instances.map(({ events }) => messages(events)[1]).sort();
-    assert.deepEqual(roles, ["i'm a follower.", "i'm a follower.", "i'm a follower.", "i'm the leader."]);
+    // The leader's 6 s (scaled: 300 ms) come after the slowest follower's up to 4 s (200 ms).
+    assert.ok(elapsedMs >= 300, `${elapsedMs} ms`);
   });
 
   it('pubsub: every instance receives every instance', async () => {
