@@ -333,6 +333,7 @@ export class LocalDockerRunner implements Runner {
         label,
         hostname,
         target: () => this.networkTarget(started.id, label, objects),
+        running: async () => (await engine.inspectContainer(started.id)).running,
         onRefused: (refusal) => {
           output.write('stderr', Buffer.from(`testground: ${refusal.reason}\n`));
           context.onRefused(refusal);

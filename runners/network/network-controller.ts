@@ -50,6 +50,12 @@ export interface ControlledInstance {
   target: () => Promise<NetworkTarget>;
   /** Called at most once, when a configuration is refused; the runner ends the instance. */
   onRefused: (refusal: NetworkRefusal) => void;
+  /**
+   * Whether the instance still runs. Asked before a refusal: an instance that exited by itself (not
+   * waiting for its callback) takes its namespace with it, and that is no reason to fail it. Absent: it
+   * counts as running until {@link NetworkController.release}.
+   */
+  running?: () => Promise<boolean>;
 }
 
 export interface NetworkControllerOptions {
@@ -159,7 +165,7 @@ export class NetworkController {
       await shaper.apply(await served.target, config);
     } catch (error) {
       // The instance ended meanwhile: its namespace went with it, and nobody waits for the callback.
-      if (served.stopped) return false;
+      if (served.stopped || !(await this.stillRunning(served))) return false;
       const refusal = describeRefusal(label, error);
       this.options.log.error(`${label}: ${refusal.reason}`);
       served.instance.onRefused(refusal);
@@ -171,6 +177,12 @@ export class NetworkController {
       `${label}: network configured (${summarize(config)}); signalled ${config.callbackState}`,
     );
     return true;
+  }
+
+  private async stillRunning(served: Served): Promise<boolean> {
+    if (served.instance.running === undefined) return true;
+    // When it cannot be told, refuse: a wrong refusal is visible, a missed one is a silent hang.
+    return served.instance.running().catch(() => true);
   }
 }
 

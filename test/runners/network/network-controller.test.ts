@@ -304,6 +304,50 @@ describe('NetworkController', { concurrency: true }, () => {
     },
   );
 
+  it(
+    'does not refuse an instance that exited by itself before its configuration could be applied',
+    testLimits,
+    async () => {
+      const run = await newRun(1);
+      let attempts = 0;
+      let asked = 0;
+      run.shaper.behaviour = () => {
+        attempts += 1;
+        throw new Error('nsenter: cannot open /proc/887/ns/net: No such file or directory');
+      };
+      let running = true;
+      const refusals: NetworkRefusal[] = [];
+      for (const hostname of ['exited-0', 'alive-0']) {
+        run.controller.serve({
+          label: hostname,
+          hostname,
+          target: async () => run.targetOf(hostname),
+          onRefused: (refusal) => refusals.push(refusal),
+          running: async () => {
+            asked += 1;
+            return hostname === 'alive-0' ? true : running;
+          },
+        });
+      }
+      running = false;
+      const raw = await run.connect();
+      await raw.publish(networkTopic('exited-0'), { callback_state: 'x' });
+      await raw.publish(networkTopic('alive-0'), { callback_state: 'x' });
+      await eventually('both to be tried, and asked whether they run', () => attempts === 2 && asked === 2);
+      await eventually('the refusal of the live one', () => refusals.length > 0);
+      await run.controller.close();
+      assert.deepEqual(
+        refusals.map((refusal) => [refusal.label, refusal.reason]),
+        [
+          [
+            'alive-0',
+            'network configuration refused: could not apply it: nsenter: cannot open /proc/887/ns/net: No such file or directory',
+          ],
+        ],
+      );
+    },
+  );
+
   it('refuses to serve one hostname twice', testLimits, async () => {
     const run = await newRun(1);
     run.serve('a[0]', 'same');
