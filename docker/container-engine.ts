@@ -102,6 +102,16 @@ export interface NetworkClient {
   /** Removes the network; a network that is already gone is success. */
   removeNetwork(idOrName: string): Promise<void>;
   listNetworks(filter: LabelFilter): Promise<NetworkInfo[]>;
+  /**
+   * Attaches a created (not yet started) container to one more network; a container joins the network
+   * of its {@link ContainerSpec} when it is created, and any others this way (engines before API 1.44
+   * take one network at creation).
+   */
+  connectNetwork(
+    network: string,
+    containerId: string,
+    options?: { aliases?: readonly string[] },
+  ): Promise<void>;
 }
 
 // ── containers ────────────────────────────────────────────────────────────────────────────────────
@@ -160,6 +170,8 @@ export interface ContainerState extends ContainerExit {
   hostPorts: Required<PortBinding>[];
   /** IPv4 address by network name. */
   ipAddresses: Readonly<Record<string, string>>;
+  /** The pid of its main process on the engine's host (its namespaces are `/proc/<pid>/ns/*`); 0 when not running. */
+  pid: number;
 }
 
 export interface ContainerSummary {

@@ -270,6 +270,19 @@ export class DockerEngine implements ContainerEngine {
     }));
   }
 
+  async connectNetwork(
+    network: string,
+    containerId: string,
+    options: { aliases?: readonly string[] } = {},
+  ): Promise<void> {
+    await this.call(`connect container ${containerId} to network ${network}`, () =>
+      this.docker.getNetwork(network).connect({
+        Container: containerId,
+        EndpointConfig: { Aliases: [...(options.aliases ?? [])] },
+      }),
+    );
+  }
+
   // ── containers ────────────────────────────────────────────────────────────────────────────────────
 
   /** Creates (does not start) the container and returns its id. */
@@ -437,6 +450,7 @@ export class DockerEngine implements ContainerEngine {
       labels: details.Config.Labels ?? {},
       hostPorts,
       ipAddresses,
+      pid: details.State.Pid ?? 0,
     };
   }
 

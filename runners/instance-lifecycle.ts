@@ -67,6 +67,11 @@ export interface InstanceEnd {
   ending: InstanceEnding;
   /** Why the runner stopped it, if it did. */
   stopped: StopReason | undefined;
+  /**
+   * The runner ended it for a failure of the plan that the runner saw itself (the network controller
+   * refused its network configuration): its outcome is `failure` with this reason, however it exited.
+   */
+  failure?: string;
   /** The run's timeout, named in the reason of an instance stopped by it. */
   timeoutMs: number;
   log: TaskLog;
@@ -89,7 +94,8 @@ export function concludeInstance(end: InstanceEnd): InstanceResult {
   };
 }
 
-function decide({ ending, terminal, stopped }: InstanceEnd): InstanceDecision {
+function decide({ ending, terminal, stopped, failure }: InstanceEnd): InstanceDecision {
+  if (failure !== undefined) return { outcome: 'failure', reason: failure };
   switch (ending.kind) {
     case 'exited':
       return decideInstanceOutcome(terminal, {

@@ -1,8 +1,9 @@
 /**
- * A run's sync service as a container: on the run's network under the well-known alias (CONTRACT §2, §3),
- * published on 127.0.0.1 for the daemon, which connects to it and plays the network side's part by
- * signalling `network-initialized` once per instance. Used by local:docker; a cluster runner that starts
- * the service its own way still needs the same client and signals.
+ * A run's sync service as a container: on the run's control network under the well-known alias
+ * (CONTRACT §2, §3), published on 127.0.0.1 for the daemon, which connects to it and plays the network
+ * side's part: it signals `network-initialized` once per instance, and its network controller reads the
+ * instances' configurations through the same connection ({@link SyncServiceContainer.client}). Used by
+ * local:docker; a cluster runner that starts the service its own way still needs the same client and signals.
  */
 import { defaultSyncServiceHost, defaultSyncServicePort } from '../core/contract/instance-env.ts';
 import { RunnerError } from '../core/errors.ts';
@@ -23,6 +24,10 @@ export interface SyncServiceContainerOptions {
   daemonId: string;
   plan: string;
   testCase: string;
+  /**
+   * The run's control network: instances reach the service there, and shaping or cutting their data
+   * network never cuts them off it.
+   */
   networkName: string;
   /**
    * Called with the container's id as soon as it exists, so that the run's cleanup removes it (or
@@ -43,12 +48,15 @@ export class SyncServiceContainer {
   readonly containerId: string;
   /** Where the daemon reaches it: 127.0.0.1 and this port. */
   readonly publishedPort: number;
-  private readonly client: SyncClient;
+  /** The daemon's connection, scoped to the run (plan, case): what the network controller reads and signals with. */
+  readonly client: Pick<SyncClient, 'signalEntry' | 'subscribe'>;
+  private readonly connection: SyncClient;
 
   private constructor(containerId: string, publishedPort: number, client: SyncClient) {
     this.containerId = containerId;
     this.publishedPort = publishedPort;
     this.client = client;
+    this.connection = client;
   }
 
   /** Creates and starts the container, waits until the service listens, and connects to it. */
@@ -123,11 +131,11 @@ export class SyncServiceContainer {
 
   /** Tells the run's instances that one more instance's network is ready (CONTRACT §3). */
   async signalNetworkInitialized(): Promise<void> {
-    await this.client.signalEntry(networkInitializedState);
+    await this.connection.signalEntry(networkInitializedState);
   }
 
   /** Closes the daemon's connection; the container itself goes with the run's other containers. */
   async close(): Promise<void> {
-    await this.client.close();
+    await this.connection.close();
   }
 }

@@ -106,3 +106,59 @@ function textToBytes(text: string): number | undefined {
   const bytes = Math.floor(Number(amount) * perUnit);
   return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
+
+/**
+ * Bits per second per unit, lower-cased. `bit` units are the ones tc writes (`kbit`, `mbit`, `gbit`, powers
+ * of 1000; `kibit`, `mibit`, `gibit`, powers of 1024); `bps` units are bits per second as network people
+ * write them (`10Mbps` is 10 000 000 bits/s), which is NOT tc's meaning (tc's `mbps` is megabytes).
+ */
+const unitBitsPerSecond: Readonly<Record<string, number>> = Object.freeze({
+  bit: 1,
+  kbit: 1e3,
+  mbit: 1e6,
+  gbit: 1e9,
+  tbit: 1e12,
+  kibit: 2 ** 10,
+  mibit: 2 ** 20,
+  gibit: 2 ** 30,
+  tibit: 2 ** 40,
+  bps: 1,
+  kbps: 1e3,
+  mbps: 1e6,
+  gbps: 1e9,
+  tbps: 1e12,
+});
+
+/** What a bandwidth looks like, for messages. */
+export const bandwidthHint =
+  'use whole bits per second (0 for unlimited) or a number with a unit, like "10Mbit", "512kbit", "1.5Gbit" ' +
+  'or "100Mbps" (bit units: kbit, Mbit, Gbit, Tbit are powers of 1000, Kibit, Mibit, Gibit powers of 1024; ' +
+  'bps units are bits per second too)';
+
+/**
+ * A bandwidth (`10Mbit`, `512kbit`, `1.5Gbit`, `100Mbps`, `10Mbit/s`; a plain number is bits per second) in
+ * whole bits per second, rounded down, or undefined. Unit letters are case-insensitive; a space before the
+ * unit is allowed. Byte units (`MB/s`, `MiB`) are refused rather than guessed.
+ */
+export function bandwidthToBitsPerSecond(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([A-Za-z]*)(\/s)?\s*$/.exec(value);
+  if (!match) return undefined;
+  const [, amount, unit, perSecond] = match;
+  if (amount === undefined || unit === undefined) return undefined;
+  const lower = unit.toLowerCase();
+  if (lower === '') {
+    // A bare number is bits per second; "/s" alone says nothing about bits or bytes.
+    if (perSecond !== undefined || amount.includes('.')) return undefined;
+    return bandwidthToBitsPerSecond(Number(amount));
+  }
+  // "10Mbps/s" says per second twice.
+  if (perSecond !== undefined && lower.endsWith('ps')) return undefined;
+  if (!Object.hasOwn(unitBitsPerSecond, lower)) return undefined;
+  const perUnit = unitBitsPerSecond[lower];
+  if (perUnit === undefined) return undefined;
+  // A fraction of a bit is meaningless; a fraction of a larger unit is fine ("1.5Gbit").
+  if (perUnit === 1 && amount.includes('.')) return undefined;
+  const bits = Math.floor(Number(amount) * perUnit);
+  return Number.isSafeInteger(bits) ? bits : undefined;
+}

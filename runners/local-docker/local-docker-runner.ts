@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { strictTable } from '../../plan/problems.ts';
 import { concurrencyLimit } from '../../core/concurrency-limit.ts';
+import type { InstanceEvent } from '../../core/contract/events.ts';
 import type { ResolvedGroup, InstanceResult } from '../../core/run.ts';
 import type { ContainerEngine } from '../../docker/container-engine.ts';
 import { SubnetInUseError } from '../../docker/engine-errors.ts';
@@ -22,9 +23,20 @@ import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts
 import type { SyncServiceBundle } from '../sync-service-bundle.ts';
 import { SyncServiceContainer } from '../sync-service-container.ts';
 import { SyncServiceImage } from '../sync-service-image.ts';
+import { NetworkController, type NetworkRefusal } from '../network/network-controller.ts';
+import type { NetworkShaper, NetworkTarget } from '../network/network-shaper.ts';
+import { findDataInterface } from './data-interface.ts';
 import { clampToHost } from './host-resource-clamp.ts';
+import { assignHostnames } from './instance-hostnames.ts';
 import { LocalDockerMaintenance } from './local-docker-maintenance.ts';
-import { defaultSubnetPool, gatewayOf, subnetCandidates, type SubnetPool } from './subnet-pool.ts';
+import {
+  defaultControlSubnetPool,
+  defaultSubnetPool,
+  gatewayOf,
+  subnetCandidates,
+  type SubnetPool,
+} from './subnet-pool.ts';
+import type { Role } from '../../docker/labels.ts';
 
 /** The `run_config` keys local:docker understands. */
 export const localDockerConfigSchema = strictTable({
@@ -42,7 +54,15 @@ export interface LocalDockerRunnerOptions {
   syncService: Pick<SyncServiceBundle, 'path'>;
   daemonId: string;
   logger: Logger;
+  /**
+   * Applies the network configurations plans publish (through the run's {@link NetworkController}).
+   * Absent: every configuration is refused, saying this daemon cannot shape traffic.
+   */
+  networkShaper?: NetworkShaper;
+  /** Where data networks (TEST_SUBNET) come from; default {@link defaultSubnetPool}. */
   subnetPool?: SubnetPool;
+  /** Where control networks (the sync service's) come from; default {@link defaultControlSubnetPool}. */
+  controlSubnetPool?: SubnetPool;
   /** Containers created and started at the same time; the engine slows down past a few dozen. */
   startParallelism?: number;
   /** How long the sync service container gets to say it listens; default 30 000 ms. */
@@ -50,18 +70,24 @@ export interface LocalDockerRunnerOptions {
 }
 
 interface RunObjects {
+  /** The data network: TEST_SUBNET, the one plans shape. */
   networkName: string;
   subnet: string;
+  /** The control network: the sync service, and each instance's way to it. */
+  controlNetworkName: string;
+  controlSubnet: string;
   containers: Set<string>;
   /** Each group's resources as the host can give them. */
   resources: Map<string, ResolvedGroup['resources']>;
 }
 
 /**
- * `local:docker`: per run, a private network with a subnet of its own, the sync service in a container
- * on it (published on 127.0.0.1 for the daemon), and one container per instance. The daemon plays the
- * network sidecar's part: it signals `network-initialized` for each instance once the instance's
- * container is up on the network.
+ * `local:docker`: per run, two networks with subnets of their own: the data network (TEST_SUBNET, the one
+ * plans shape) and the control network (the sync service, published on 127.0.0.1 for the daemon). Each
+ * instance is a container on both, with a hostname of its own; the sync service is on the control network
+ * only, so shaping or cutting the data network never cuts an instance off from it. The daemon plays the
+ * network sidecar's part: it signals `network-initialized` for each instance once its container is up,
+ * and its {@link NetworkController} applies the configurations instances publish.
  */
 export class LocalDockerRunner implements Runner {
   readonly accepts = 'image';
@@ -90,13 +116,18 @@ export class LocalDockerRunner implements Runner {
     const objects: RunObjects = {
       networkName: `tg-${input.runId}`,
       subnet: '',
+      controlNetworkName: `tg-${input.runId}-control`,
+      controlSubnet: '',
       containers: new Set(),
       resources: clampToHost(input.run.groups, await engine.info(), input.log, this.id),
     };
     let sync: SyncServiceContainer | undefined;
     try {
-      objects.subnet = await this.createNetwork(objects.networkName, input);
-      input.log.info(`local:docker: network ${objects.networkName} with subnet ${objects.subnet}`);
+      objects.subnet = await this.createNetwork(objects.networkName, 'network', input);
+      objects.controlSubnet = await this.createNetwork(objects.controlNetworkName, 'control-network', input);
+      input.log.info(
+        `local:docker: network ${objects.networkName} with subnet ${objects.subnet} (the data network, TEST_SUBNET); control network ${objects.controlNetworkName} with subnet ${objects.controlSubnet} (the sync service)`,
+      );
       sync = await SyncServiceContainer.start({
         engine,
         image: syncImage,
@@ -104,7 +135,7 @@ export class LocalDockerRunner implements Runner {
         daemonId,
         plan: input.run.plan,
         testCase: input.run.testCase,
-        networkName: objects.networkName,
+        networkName: objects.controlNetworkName,
         onCreated: (id) => objects.containers.add(id),
         signal: input.signal,
         ...(this.options.syncServiceStartTimeoutMs === undefined
@@ -119,7 +150,7 @@ export class LocalDockerRunner implements Runner {
       await sync?.close().catch(() => undefined);
       if (isFlagSet(input.run.runConfig.keep_containers)) {
         input.log.info(
-          `local:docker: keeping the containers and network ${objects.networkName} (run_config.keep_containers)`,
+          `local:docker: keeping the containers and networks ${objects.networkName}, ${objects.controlNetworkName} (run_config.keep_containers)`,
         );
       } else {
         await this.removeObjects(objects).catch((error: Error) => {
@@ -138,6 +169,12 @@ export class LocalDockerRunner implements Runner {
     sync: SyncServiceContainer,
   ): Promise<InstanceResult[]> {
     const { engine } = this.options;
+    // The sync service stays up until the cleanup: the controller and the stopping instances still use it.
+    const killAll = (): void => {
+      for (const id of objects.containers) {
+        if (id !== sync.containerId) engine.killContainer(id, 'SIGKILL').catch(() => undefined);
+      }
+    };
     // An instance the engine would not create or start fails the run: the others, waiting for it at a
     // barrier, are stopped now rather than at the run timeout.
     const infrastructureFailed = new AbortController();
@@ -145,23 +182,48 @@ export class LocalDockerRunner implements Runner {
     const stop = new StopTrigger({
       timeoutMs: input.run.timeoutMs,
       signal: AbortSignal.any([input.signal, infrastructureFailed.signal]),
-      stop: () => {
-        for (const id of objects.containers) engine.killContainer(id, 'SIGKILL').catch(() => undefined);
-      },
+      stop: killAll,
+    });
+    // A refused network configuration ends the run at once (docs/network-emulation.md): the others
+    // would wait for the refused instance's callback until the run timeout.
+    const refusals: RunRefusals = { byInstance: new Map(), first: undefined };
+    const controller = new NetworkController({
+      sync: sync.client,
+      shaper: this.options.networkShaper,
+      log: input.log,
     });
     const limit = concurrencyLimit(this.options.startParallelism ?? 16);
     const instances = input.run.groups.flatMap((group) =>
       Array.from({ length: group.instances }, (_, index) => ({ group, index })),
     );
+    const hostnames = assignHostnames(instances.map(({ group, index }) => ({ group: group.id, index })));
     try {
       const settled = await Promise.allSettled(
-        instances.map(({ group, index }) =>
-          this.runInstance({ input, objects, sync, group, index, limit, stopped: () => stop.reason }).catch(
-            (error: unknown) => {
-              infrastructureFailed.abort();
-              throw error;
+        instances.map(({ group, index }, ordinal) =>
+          this.runInstance({
+            input,
+            objects,
+            sync,
+            controller,
+            refusals,
+            onRefused: (refusal) => {
+              refusals.byInstance.set(refusal.label, refusal);
+              if (refusals.first !== undefined) return;
+              refusals.first = refusal;
+              input.log.warn(
+                `local:docker: stopping the run: ${refusal.label}'s network configuration was refused`,
+              );
+              killAll();
             },
-          ),
+            group,
+            index,
+            hostname: hostnames[ordinal] ?? `${group.id}-${index}`,
+            limit,
+            stopped: () => stop.reason,
+          }).catch((error: unknown) => {
+            infrastructureFailed.abort();
+            throw error;
+          }),
         ),
       );
       const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -170,6 +232,7 @@ export class LocalDockerRunner implements Runner {
       return settled.map((result) => (result as PromiseFulfilledResult<InstanceResult>).value);
     } finally {
       stop.dispose();
+      await controller.close();
     }
   }
 
@@ -177,12 +240,17 @@ export class LocalDockerRunner implements Runner {
     input: RunInput;
     objects: RunObjects;
     sync: SyncServiceContainer;
+    controller: NetworkController;
+    refusals: RunRefusals;
+    onRefused: (refusal: NetworkRefusal) => void;
     group: ResolvedGroup;
     index: number;
+    hostname: string;
     limit: ReturnType<typeof concurrencyLimit>;
     stopped: () => StopReason | undefined;
   }): Promise<InstanceResult> {
-    const { input, objects, sync, group, index } = context;
+    const { input, objects, sync, controller, refusals, group, index, hostname } = context;
+    const label = `${group.id}[${index}]`;
     const { engine } = this.options;
     const artifact = input.artifacts.get(group.id);
     if (artifact?.kind !== 'image') {
@@ -204,7 +272,7 @@ export class LocalDockerRunner implements Runner {
     });
 
     const started = await context.limit(async () => {
-      if (context.stopped()) return undefined;
+      if (context.stopped() || refusals.first) return undefined;
       const id = await engine.createContainer({
         name: `tg-${input.runId}-${group.id}-${index}`,
         image: artifact.imageId,
@@ -228,7 +296,9 @@ export class LocalDockerRunner implements Runner {
           group: group.id,
           instance: index,
         }),
-        network: { name: objects.networkName },
+        hostname,
+        // Peers find each other by hostname on the data network.
+        network: { name: objects.networkName, aliases: [hostname] },
         mounts: [
           { source: outputsPath, target: '/outputs' },
           { source: tempPath, target: '/temp' },
@@ -237,12 +307,13 @@ export class LocalDockerRunner implements Runner {
         ...(resources.cpus ? { nanoCpus: Math.round(resources.cpus * 1e9) } : {}),
       });
       objects.containers.add(id);
+      await engine.connectNetwork(objects.controlNetworkName, id);
       const logs = await engine.attachLogs(id, {
         onStdout: (chunk) => output.write('stdout', chunk),
         onStderr: (chunk) => output.write('stderr', chunk),
       });
       // An attachment to a container that never starts never ends by itself.
-      if (context.stopped()) {
+      if (context.stopped() || refusals.first) {
         logs.close();
         return { id, logs, running: false };
       }
@@ -256,14 +327,25 @@ export class LocalDockerRunner implements Runner {
     });
 
     let ending: InstanceEnding = { kind: 'never-started' };
+    let endedBeforeRefusal = false;
     if (started?.running) {
-      // The container is attached to the run's network from its start: its network is ready.
+      controller.serve({
+        label,
+        hostname,
+        target: () => this.networkTarget(started.id, label, objects),
+        running: async () => (await engine.inspectContainer(started.id)).running,
+        onRefused: (refusal) => {
+          output.write('stderr', Buffer.from(`testground: ${refusal.reason}\n`));
+          context.onRefused(refusal);
+        },
+      });
+      // The container is attached to the run's networks from its start: its network is ready.
       await sync.signalNetworkInitialized().catch((error: Error) => {
-        input.log.warn(
-          `local:docker: could not signal network-initialized for ${group.id}[${index}]: ${error.message}`,
-        );
+        input.log.warn(`local:docker: could not signal network-initialized for ${label}: ${error.message}`);
       });
       const exit = await engine.waitContainer(started.id);
+      endedBeforeRefusal = refusals.first === undefined;
+      await controller.release(hostname);
       await started.logs.ended.catch(() => undefined);
       ending = { kind: 'exited', exitCode: exit.exitCode, signal: null, oomKilled: exit.oomKilled };
     }
@@ -276,17 +358,41 @@ export class LocalDockerRunner implements Runner {
       stopped: context.stopped(),
       timeoutMs: input.run.timeoutMs,
       log: input.log,
+      ...refusalFailure(refusals, label, ending, output.terminal, endedBeforeRefusal),
     });
   }
 
-  /** Creates the run's network on the first free subnet of the pool; the engine arbitrates collisions. */
-  private async createNetwork(name: string, input: RunInput): Promise<string> {
-    const pool = this.options.subnetPool ?? defaultSubnetPool;
+  /** Where the controller shapes an instance: its container's namespace, and its interface on the data network. */
+  private async networkTarget(
+    containerId: string,
+    label: string,
+    objects: RunObjects,
+  ): Promise<NetworkTarget> {
+    const { pid } = await this.options.engine.inspectContainer(containerId);
+    return {
+      label,
+      namespace: { kind: 'pid', pid },
+      dataInterface: await findDataInterface(pid, objects.subnet),
+      dataSubnet: objects.subnet,
+      keepReachable: [objects.controlSubnet],
+    };
+  }
+
+  /** Creates one of the run's networks on the first free subnet of its pool; the engine arbitrates collisions. */
+  private async createNetwork(
+    name: string,
+    role: Extract<Role, 'network' | 'control-network'>,
+    input: RunInput,
+  ): Promise<string> {
+    const pool =
+      role === 'network'
+        ? (this.options.subnetPool ?? defaultSubnetPool)
+        : (this.options.controlSubnetPool ?? defaultControlSubnetPool);
     const labels = createLabels({
       runId: input.runId,
       daemonId: this.options.daemonId,
       plan: input.run.plan,
-      role: 'network',
+      role,
     });
     for (const subnet of subnetCandidates(pool, input.runId)) {
       try {
@@ -309,6 +415,7 @@ export class LocalDockerRunner implements Runner {
       ),
     );
     await this.options.engine.removeNetwork(objects.networkName);
+    await this.options.engine.removeNetwork(objects.controlNetworkName);
   }
 
   async cleanupInterrupted(runId: string): Promise<void> {
@@ -326,4 +433,36 @@ export class LocalDockerRunner implements Runner {
   healthcheck(options: { fix: boolean; activeRunIds: ReadonlySet<string> }): Promise<HealthcheckCheck[]> {
     return this.maintenance.healthcheck(options);
   }
+}
+
+/** The network configurations the run's controller refused: by instance label, and the first one. */
+interface RunRefusals {
+  byInstance: Map<string, NetworkRefusal>;
+  first: NetworkRefusal | undefined;
+}
+
+/**
+ * How a refusal decides an instance's outcome: the refused instance fails with the controller's reason;
+ * an instance still running (or not started) when the run was stopped for it fails naming it; an
+ * instance that had ended by itself keeps its own outcome.
+ */
+function refusalFailure(
+  refusals: RunRefusals,
+  label: string,
+  ending: InstanceEnding,
+  terminal: InstanceEvent | undefined,
+  endedBeforeRefusal: boolean,
+): { failure?: string } {
+  const own = refusals.byInstance.get(label);
+  if (own !== undefined) return { failure: own.reason };
+  const first = refusals.first;
+  if (first === undefined || endedBeforeRefusal) return {};
+  const succeeded = terminal?.kind === 'success' && ending.kind === 'exited' && ending.exitCode === 0;
+  if (succeeded) return {};
+  return {
+    failure:
+      ending.kind === 'never-started'
+        ? `never started: the run was stopped because ${first.label}'s network configuration was refused`
+        : `stopped because ${first.label}'s network configuration was refused (${first.reason})`,
+  };
 }

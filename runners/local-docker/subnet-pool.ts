@@ -9,7 +9,14 @@ export interface SubnetPool {
   subnetPrefix: number;
 }
 
+/** Where runs' data networks (TEST_SUBNET, the ones plans shape) come from. */
 export const defaultSubnetPool: SubnetPool = { cidr: '10.192.0.0/12', subnetPrefix: 20 };
+
+/**
+ * Where runs' control networks (the sync service's) come from: a range of its own, so a plan's rules on
+ * the data network (a subnet it drops, `deny_all`) can never match the control network by accident.
+ */
+export const defaultControlSubnetPool: SubnetPool = { cidr: '10.208.0.0/12', subnetPrefix: 20 };
 
 /**
  * Every subnet of the pool once, starting at a place derived from `seed` (the run id), so concurrent

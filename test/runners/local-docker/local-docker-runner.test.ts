@@ -150,7 +150,7 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
     });
     const filter = labelFilter({ [runIdLabel]: runId });
     assert.deepEqual(await engine.listContainers(filter, { all: true }), [], 'its container is removed');
-    assert.deepEqual(await engine.listNetworks(filter), [], 'its network is removed');
+    assert.deepEqual(await engine.listNetworks(filter), [], 'its networks are removed');
   });
 
   it('labels every object of a run, stops a stalled instance at the run timeout, and keeps the objects when asked', async () => {
@@ -175,7 +175,7 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
       input.log.text(),
       /sync service ready \(testground-sync-service:5050, published on 127\.0\.0\.1:\d+\)/,
     );
-    assert.match(input.log.text(), /keeping the containers and network/);
+    assert.match(input.log.text(), /keeping the containers and networks/);
 
     const filter = labelFilter({ [runIdLabel]: runId });
     const runLabelKeys = [runIdLabel, daemonLabel, planLabel, roleLabel, groupLabel, instanceLabel];
@@ -196,14 +196,14 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
     ]);
     assert.equal(containers.length, 3);
     const networks = await engine.listNetworks(filter);
-    assert.deepEqual(
-      networks.map((network) => [network.name, network.labels]),
-      [[`tg-${runId}`, { ...common, [roleLabel]: 'network' }]],
-    );
+    assert.deepEqual(networks.map((network) => [network.name, network.labels]).sort(), [
+      [`tg-${runId}`, { ...common, [roleLabel]: 'network' }],
+      [`tg-${runId}-control`, { ...common, [roleLabel]: 'control-network' }],
+    ]);
 
     // A kept run is still this daemon's leftover once it is no longer active, and goes by its labels.
     assert.deepEqual(await runner.removeLeftovers(new Set([runId])), { containers: 0, networks: 0 });
-    assert.deepEqual(await runner.removeLeftovers(new Set()), { containers: 3, networks: 1 });
+    assert.deepEqual(await runner.removeLeftovers(new Set()), { containers: 3, networks: 2 });
     assert.deepEqual(await engine.listContainers(filter, { all: true }), []);
     assert.deepEqual(await engine.listNetworks(filter), []);
   });
