@@ -16,6 +16,7 @@ import { RuntimeImageProvider } from '../builders/runtime-image.ts';
 import { LocalDockerRunner } from '../runners/local-docker/local-docker-runner.ts';
 import { SyncServiceBundle } from '../runners/sync-service-bundle.ts';
 import { LocalExecRunner } from '../runners/local-exec/local-exec-runner.ts';
+import { LinuxNetworkShaper } from '../runners/network/linux-network-shaper.ts';
 import type { Runner } from '../runners/runner.ts';
 import { loadDaemonConfig, splitListen, type DaemonConfig, type DaemonFlags } from './config.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.ts';
@@ -76,6 +77,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const runtimeImages = new RuntimeImageProvider(docker, { daemonId });
   const artifacts = new ArtifactStore({ redis, prefix: config.redisPrefix, images: docker });
   const syncService = new SyncServiceBundle(path.join(dirs.cache, 'sync-service'));
+  // One shaper for the daemon: it detects the host's network features once and keeps each namespace's
+  // packet delayer; the features are probed on the first configuration a plan publishes, not at startup.
+  const networkShaper = new LinuxNetworkShaper({
+    buildDir: path.join(dirs.cache, 'packet-delayer'),
+    onWarning: (message) => logger.warn({ component: 'network' }, message),
+  });
   const builders = new Map<string, Builder>(
     [
       new ExecNodeBuilder({ cacheDir: path.join(dirs.cache, 'exec-node'), sdkEntry }),
@@ -92,6 +99,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         syncService,
         daemonId,
         logger: logger.child({ component: 'local:docker' }),
+        networkShaper,
       }),
     ].map((r) => [r.id, r]),
   );
@@ -180,6 +188,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
           [
             { name: 'stop runs in progress', run: () => taskRunner.stopAll() },
             { name: 'close the HTTP server', run: () => closeServer(server) },
+            { name: 'stop the packet delayers', run: () => networkShaper.close() },
             { name: 'close the task queue', run: () => queue.close() },
             { name: 'disconnect from Redis', run: () => redis.quit() },
             ...(embedded ? [{ name: 'stop the embedded redis-server', run: () => embedded.stop() }] : []),

@@ -137,8 +137,12 @@ export function planShaping(
     }
     if (!config.enable) {
       // ARP still goes out: keepReachable subnets on this interface must stay reachable.
-      tc.push(`filter add dev ${dev} parent 1: protocol ip prio 3 u32 match u32 0 0 flowid 1:${hex(dropClass)}`);
-      tc.push(`filter add dev ${dev} parent 1: protocol ipv6 prio 4 u32 match u32 0 0 flowid 1:${hex(dropClass)}`);
+      tc.push(
+        `filter add dev ${dev} parent 1: protocol ip prio 3 u32 match u32 0 0 flowid 1:${hex(dropClass)}`,
+      );
+      tc.push(
+        `filter add dev ${dev} parent 1: protocol ipv6 prio 4 u32 match u32 0 0 flowid 1:${hex(dropClass)}`,
+      );
     }
     shaped.forEach((link, index) => {
       if (egressClass(link)) tc.push(...htbClass(dev, classMinor(index), link.shape, netem));
@@ -150,7 +154,9 @@ export function planShaping(
           : egressClass(link)
             ? `flowid 1:${hex(classMinor(i + 1))}`
             : 'flowid 1:';
-      tc.push(`filter add dev ${dev} parent 1: protocol ip prio ${10 + i} u32 match ip dst ${link.subnet} ${target}`);
+      tc.push(
+        `filter add dev ${dev} parent 1: protocol ip prio ${10 + i} u32 match ip dst ${link.subnet} ${target}`,
+      );
     });
   }
 
@@ -173,7 +179,9 @@ export function planShaping(
     tc.push(`qdisc add dev ${dev} handle ffff: ingress`);
     // A match without an action ends the classification: the packet goes on, not redirected.
     for (const subnet of keep) {
-      tc.push(`filter add dev ${dev} parent ffff: protocol ip prio 1 u32 match ip src ${subnet} flowid ffff:1`);
+      tc.push(
+        `filter add dev ${dev} parent ffff: protocol ip prio 1 u32 match ip src ${subnet} flowid ffff:1`,
+      );
     }
     tc.push(
       `filter add dev ${dev} parent ffff: protocol ip prio 2 u32 match u32 0 0 action mirred egress redirect dev ${ifbDevice}`,
@@ -271,9 +279,12 @@ function htbClass(dev: string, minor: number, shape: LinkShape, netem: boolean):
   // No class borrows from another (rate = ceil), so the quantum only has to be valid: HTB wants it between
   // one MTU and 200,000 bytes, and derives rate/10 when it is left out (a warning on every fast link).
   const quantum = Math.min(200_000, Math.max(1_600, Math.round((shape.bandwidth || 8e9) / 8 / 10)));
+  // veth hands HTB GSO packets of up to 64 KiB: a burst below one of them (HTB's default is rate/HZ plus
+  // an MTU) throttles the class under its rate. 10 ms worth of the rate, and never under 64 KiB + headers.
+  const burst = Math.max(66_000, Math.round((shape.bandwidth || 8e9) / 8 / 100));
   const leaf = netem && needsNetem(shape) ? netemLeaf(shape) : `pfifo limit ${pfifoLimitPackets}`;
   return [
-    `class add dev ${dev} parent 1: classid 1:${hex(minor)} htb rate ${rate} ceil ${rate} quantum ${quantum}`,
+    `class add dev ${dev} parent 1: classid 1:${hex(minor)} htb rate ${rate} ceil ${rate} burst ${burst} cburst ${burst} quantum ${quantum}`,
     `qdisc add dev ${dev} parent 1:${hex(minor)} handle ${hex(minor)}: ${leaf}`,
   ];
 }
@@ -360,7 +371,8 @@ function checkFeatures(
   }
   for (const link of [...links, ...(ingress ? [ingress] : [])]) {
     const { shape, path } = link;
-    if (link.filter === 'reject') needs(`${path}.filter`, 'iptables', 'a reject filter is an iptables REJECT');
+    if (link.filter === 'reject')
+      needs(`${path}.filter`, 'iptables', 'a reject filter is an iptables REJECT');
     if (link.filter === 'drop') {
       needs(`${path}.filter`, 'htb', 'a drop filter drops in an HTB qdisc');
       needs(`${path}.filter`, 'u32', 'a drop filter matches the subnet with u32');
@@ -373,7 +385,8 @@ function checkFeatures(
       else if (path !== 'default') needs(`${path}.bandwidth`, 'u32', 'a rule picks its class with u32');
     }
     if (!features.netem) {
-      const delayerKnobs = path === 'ingress' ? (['latency', 'jitter'] as const) : (['latency', 'jitter', 'loss'] as const);
+      const delayerKnobs =
+        path === 'ingress' ? (['latency', 'jitter'] as const) : (['latency', 'jitter', 'loss'] as const);
       for (const knob of delayerKnobs) {
         if (shape[knob] > 0 && !(features.iptables && features.nfqueueDelayer)) {
           refuse(`${path}.${knob}`, 'netem', `and the NFQUEUE packet delayer cannot run here either`);
@@ -383,7 +396,8 @@ function checkFeatures(
         refuse('ingress.loss', 'netem', `and iptables' statistic match is unavailable too`);
       }
       for (const knob of ['corrupt', 'reorder', 'duplicate'] as const) {
-        if (shape[knob] > 0) refuse(`${path}.${knob}`, 'netem', `no other mechanism does it here; ${zeroHint}`);
+        if (shape[knob] > 0)
+          refuse(`${path}.${knob}`, 'netem', `no other mechanism does it here; ${zeroHint}`);
       }
     } else if (shape.reorder > 0 && shape.latency === 0) {
       throw new NetworkConfigError([
@@ -418,7 +432,9 @@ function checkTarget(target: NetworkTarget): void {
     ...target.keepReachable.map((s, i) => [`keepReachable[${i}]`, s]),
   ] as const) {
     if (!parseCidr(subnet)) {
-      throw new Error(`target ${target.label}: ${field} ${JSON.stringify(subnet)} is not an IPv4 subnet like 10.0.0.0/16`);
+      throw new Error(
+        `target ${target.label}: ${field} ${JSON.stringify(subnet)} is not an IPv4 subnet like 10.0.0.0/16`,
+      );
     }
   }
 }
