@@ -9,11 +9,13 @@ import path from 'node:path';
 import { DockerEngine } from '../docker/docker-engine.ts';
 import { labelFilter, planLabel } from '../docker/labels.ts';
 import { concurrencyLimit } from '../core/concurrency-limit.ts';
+import { networkBench } from './bench-network.ts';
 import { runSyncBench } from './bench-sync.ts';
 import { runCli, startDaemonProcess, type DaemonProcess } from '../test/helpers/processes.ts';
 
 const execInstances = Number(process.env.BENCH_INSTANCES ?? 100);
 const dockerInstances = Number(process.env.BENCH_DOCKER_INSTANCES ?? 50);
+const networkInstances = Number(process.env.BENCH_NETWORK_INSTANCES ?? 100);
 
 type Figures = Record<string, string | number>;
 
@@ -49,6 +51,9 @@ async function execBench(daemon: DaemonProcess): Promise<Figures> {
     'exec:node',
     '--runner',
     'local:exec',
+    // The seed's sleeps (up to 10 s) would measure the plan, not the launch.
+    '--test-param',
+    'sleep_scale=0',
   ];
   await timedRun(daemon, [...walkthrough, '--instances', '2']); // builds and caches the bundle
   const runMs = await timedRun(daemon, [...walkthrough, '--instances', String(execInstances)]);
@@ -124,11 +129,23 @@ async function dockerBench(daemon: DaemonProcess): Promise<Figures> {
   };
 }
 
+// `npm run bench -- network docker`: only those parts; all of them by default.
+const parts: Record<string, () => Promise<Figures>> = {
+  sync: () => runSyncBench(),
+  exec: () => execBench(daemon),
+  docker: () => dockerBench(daemon),
+  network: () => networkBench(daemon, networkInstances),
+};
+const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(parts);
+const unknown = chosen.filter((part) => !(part in parts));
+if (unknown.length > 0) {
+  throw new Error(`unknown benchmark ${unknown.join(', ')}; choose among ${Object.keys(parts).join(', ')}`);
+}
 const home = await mkdtemp(path.join(os.tmpdir(), 'tg-bench-'));
 const daemon = await startDaemonProcess({ home });
-let results: Figures;
+let results: Figures = {};
 try {
-  results = { ...(await runSyncBench()), ...(await execBench(daemon)), ...(await dockerBench(daemon)) };
+  for (const part of chosen) results = { ...results, ...(await parts[part]?.()) };
 } finally {
   await daemon.stop();
   await rm(home, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what the project needs on a fresh machine of our kind (Debian 12, Node 20, root):
-# the npm packages, redis-server from Debian, and a running Docker engine (docker.io from Debian, dockerd
+# the npm packages, redis-server from Debian, the network emulation's tools, and a running Docker engine (docker.io from Debian, dockerd
 # started in the background when none answers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,19 @@ if ! command -v xmllint >/dev/null 2>&1; then
   as_root xmllint "sudo apt-get install -y libxml2-utils"
   echo "installing libxml2-utils (xmllint) from Debian"
   apt_install libxml2-utils
+fi
+
+# Network emulation: tc (iproute2) and iptables in the instances' namespaces, and gcc with libnetfilter_queue
+# to build the packet delayer that gives latency, jitter and loss on kernels without netem.
+missing_network=()
+command -v tc >/dev/null 2>&1 || missing_network+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing_network+=(iptables)
+command -v gcc >/dev/null 2>&1 || missing_network+=(gcc)
+[ -f /usr/include/libnetfilter_queue/libnetfilter_queue.h ] || missing_network+=(libnetfilter-queue-dev)
+if [ "${#missing_network[@]}" -gt 0 ]; then
+  as_root "${missing_network[*]}" "sudo apt-get install -y ${missing_network[*]}"
+  echo "installing ${missing_network[*]} from Debian (network emulation)"
+  apt_install "${missing_network[@]}"
 fi
 
 if [ "${TESTGROUND_SKIP_DOCKER:-}" = "1" ]; then exit 0; fi
