@@ -1,13 +1,17 @@
-# The daemon's image, for a team's shared host (see docker-compose.yml).
-#
-# BASE needs `node` (20); `npm` too if plans have npm dependencies (node:20-bookworm-slim has both).
-# Air-gapped hosts: build from the local runtime image the daemon makes from the host's node
-# (`testground healthcheck --runner local:docker --fix` builds it), e.g.
-#   docker build --build-arg BASE=$(docker images testground-runtime/node --format '{{.Repository}}:{{.Tag}}' | head -1) -t testground-daemon .
-# That image has no shell, so this file has no RUN steps: run `npm ci` on the host before building; the
-# installed node_modules are copied in.
+# The daemon's image, for a team's shared host (see docker-compose.yml), with network emulation: tc and
+# ip (iproute2), iptables, nsenter/unshare (util-linux) and what the packet delayer is compiled with (gcc,
+# libnetfilter-queue-dev; the daemon builds native/packet-delayer.c on the first configuration that needs
+# it). BASE must be Debian-based with apt and node 20 (node:20-bookworm-slim has both, and npm for plans
+# with npm dependencies).
+# Air-gapped hosts without such a base: Dockerfile.offline (no network emulation; configurations are then
+# refused naming the missing tool).
+# Run `npm ci` on the host before building: the installed node_modules are copied in.
 ARG BASE=node:20-bookworm-slim
 FROM ${BASE}
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      iproute2 iptables util-linux gcc libc6-dev libnetfilter-queue-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/testground
 COPY . .
 ENV TESTGROUND_LISTEN=0.0.0.0:8042 \

@@ -46,7 +46,14 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
   const warnings: string[] = [];
 
   const ping = (from: LabInstance, to: string, options: Record<string, unknown> = {}): Promise<Ping> =>
-    from.agent.call<Ping>('udpPing', { host: to, port: echoPort, count: 60, intervalMs: 10, waitMs: 600, ...options });
+    from.agent.call<Ping>('udpPing', {
+      host: to,
+      port: echoPort,
+      count: 60,
+      intervalMs: 10,
+      waitMs: 600,
+      ...options,
+    });
   const connect = (from: LabInstance, host: string, timeoutMs = 1_000) =>
     from.agent.call<{ outcome: string; ms: number }>('tcpConnect', { host, port: sinkPort, timeoutMs });
   /** TCP throughput from → to, measured by the receiver over [0.5 s, durationMs] of the transfer. */
@@ -59,7 +66,8 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
     });
     return rate.mbps;
   };
-  const reset = () => Promise.all([a, b, c].map((i) => shaper.apply(i.target, configure({ routing_policy: 'allow_all' }))));
+  const reset = () =>
+    Promise.all([a, b, c].map((i) => shaper.apply(i.target, configure({ routing_policy: 'allow_all' }))));
 
   before(async () => {
     lab = await createLab('tgshp', ['a', 'b', 'c']);
@@ -92,55 +100,75 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
   });
 
   for (const latencyMs of [50, 100]) {
-    test(`latency ${latencyMs} ms on both ends: the RTT median is 2 × ${latencyMs} ms ± 10 %`, async () => {
+    test(`latency ${latencyMs} ms on both ends: the RTT median is 2 × ${latencyMs} ms ± 10 %`, async (t) => {
       const config = configure({ default: { latency: latencyMs * ms }, routing_policy: 'allow_all' });
       await Promise.all([shaper.apply(a.target, config), shaper.apply(b.target, config)]);
       const result = await ping(a, b.dataAddress, { count: 50, waitMs: 2.5 * latencyMs });
       const median = quantile(result.rtts, 0.5);
+      t.diagnostic(`network-fidelity lab latency ${latencyMs}ms rtt-median ${median.toFixed(1)}ms`);
       assert.equal(result.received, result.sent);
       assert.ok(Math.abs(median - 2 * latencyMs) <= 0.1 * 2 * latencyMs, `RTT median ${median} ms`);
-      // Without jitter the delay is steady.
-      assert.ok(quantile(result.rtts, 0.9) - quantile(result.rtts, 0.1) < 3, `spread ${result.rtts}`);
+      // Without jitter the delay is steady: a few ms of spread is the userspace delayer waking late on a busy
+      // machine (two cores shared with the rest of the suite); jitter 10 ms spreads it by about 20.
+      const spread = quantile(result.rtts, 0.9) - quantile(result.rtts, 0.1);
+      assert.ok(
+        spread < 8,
+        `10–90 % spread ${spread.toFixed(1)} ms: ${result.rtts.map((rtt) => rtt.toFixed(1)).join(', ')}`,
+      );
     });
   }
 
-  test('jitter 10 ms spreads the RTT, around the same median', async () => {
+  test('jitter 10 ms spreads the RTT, around the same median', async (t) => {
     const config = configure({ default: { latency: 50 * ms, jitter: 10 * ms }, routing_policy: 'allow_all' });
     await Promise.all([shaper.apply(a.target, config), shaper.apply(b.target, config)]);
     const result = await ping(a, b.dataAddress, { count: 100, waitMs: 300 });
     const median = quantile(result.rtts, 0.5);
     assert.ok(Math.abs(median - 100) <= 10, `RTT median ${median} ms`);
     const spread = quantile(result.rtts, 0.9) - quantile(result.rtts, 0.1);
+    t.diagnostic(
+      `network-fidelity lab latency 50ms±10ms rtt-median ${median.toFixed(1)}ms p10-p90 ${spread.toFixed(1)}ms`,
+    );
     // Two uniform ±10 ms delays: the 10–90 % range of their sum is about 22 ms.
     assert.ok(spread > 10 && spread < 40, `10–90 % spread ${spread} ms`);
     assert.ok(Math.min(...result.rtts) >= 78 && Math.max(...result.rtts) <= 125, `range ${result.rtts}`);
   });
 
-  test('loss 10 %: between 7 % and 13 % of 5,000 UDP packets are lost, silently', async () => {
+  test('loss 10 %: between 7 % and 13 % of 5,000 UDP packets are lost, silently', async (t) => {
     await reset();
     await shaper.apply(a.target, configure({ default: { loss: 10 }, routing_policy: 'allow_all' }));
     const result = await ping(a, b.dataAddress, { count: 5_000, perTick: 25, intervalMs: 5, waitMs: 500 });
     const lost = 1 - result.received / result.sent;
+    t.diagnostic(`network-fidelity lab loss 10% measured ${(lost * 100).toFixed(2)}% of ${result.sent}`);
     assert.equal(result.sent, 5_000);
     assert.equal(result.sendErrors, 0, 'a lost packet is lost on the wire, not refused to the sender');
     assert.ok(lost >= 0.07 && lost <= 0.13, `lost ${(lost * 100).toFixed(2)} %`);
   });
 
   for (const rate of [10, 50]) {
-    test(`bandwidth ${rate} Mbit/s: TCP throughput within ± 10 %`, async () => {
-      await shaper.apply(a.target, configure({ default: { bandwidth: rate * mbit }, routing_policy: 'allow_all' }));
+    test(`bandwidth ${rate} Mbit/s: TCP throughput within ± 10 %`, async (t) => {
+      await shaper.apply(
+        a.target,
+        configure({ default: { bandwidth: rate * mbit }, routing_policy: 'allow_all' }),
+      );
       const measured = await throughput(a, b);
+      t.diagnostic(`network-fidelity lab bandwidth ${rate}Mbit/s measured ${measured.toFixed(2)}Mbit/s`);
       assert.ok(Math.abs(measured - rate) <= 0.1 * rate, `${measured.toFixed(2)} Mbit/s`);
     });
   }
 
-  test('per-rule shaping: toward B at 10 Mbit/s, toward C unlimited', async () => {
+  test('per-rule shaping: toward B at 10 Mbit/s, toward C unlimited', async (t) => {
     await shaper.apply(
       a.target,
-      configure({ rules: [{ subnet: `${b.dataAddress}/32`, bandwidth: 10 * mbit }], routing_policy: 'allow_all' }),
+      configure({
+        rules: [{ subnet: `${b.dataAddress}/32`, bandwidth: 10 * mbit }],
+        routing_policy: 'allow_all',
+      }),
     );
     const towardB = await throughput(a, b, 2_000);
     const towardC = await throughput(a, c, 2_000);
+    t.diagnostic(
+      `network-fidelity lab per-link toward-B(10Mbit/s) ${towardB.toFixed(2)}Mbit/s toward-C(unlimited) ${towardC.toFixed(0)}Mbit/s`,
+    );
     assert.ok(Math.abs(towardB - 10) <= 1, `toward B ${towardB.toFixed(2)} Mbit/s`);
     assert.ok(towardC > 100, `toward C ${towardC.toFixed(2)} Mbit/s`);
   });
@@ -148,7 +176,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
   test('per-rule latency: toward B delayed, toward C not', async () => {
     await shaper.apply(
       a.target,
-      configure({ rules: [{ subnet: `${b.dataAddress}/32`, latency: 50 * ms }], routing_policy: 'allow_all' }),
+      configure({
+        rules: [{ subnet: `${b.dataAddress}/32`, latency: 50 * ms }],
+        routing_policy: 'allow_all',
+      }),
     );
     const [towardB, towardC] = await Promise.all([
       ping(a, b.dataAddress, { count: 20, waitMs: 200 }),
@@ -158,10 +189,14 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
     assert.ok(quantile(towardC.rtts, 0.5) < 5, `toward C ${towardC.rtts}`);
   });
 
-  test('ingress bandwidth (ours): B limits what it receives to 10 Mbit/s', async () => {
+  test('ingress bandwidth (ours): B limits what it receives to 10 Mbit/s', async (t) => {
     await reset();
-    await shaper.apply(b.target, configure({ ingress: { bandwidth: 10 * mbit }, routing_policy: 'allow_all' }));
+    await shaper.apply(
+      b.target,
+      configure({ ingress: { bandwidth: 10 * mbit }, routing_policy: 'allow_all' }),
+    );
     const measured = await throughput(a, b);
+    t.diagnostic(`network-fidelity lab ingress-bandwidth 10Mbit/s measured ${measured.toFixed(2)}Mbit/s`);
     assert.ok(Math.abs(measured - 10) <= 1, `${measured.toFixed(2)} Mbit/s`);
     await shaper.apply(b.target, configure({ routing_policy: 'allow_all' }));
   });
@@ -193,7 +228,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
     await shaper.apply(a.target, configure({}));
     const denied = await connect(a, outsideAddress);
     assert.notEqual(denied.outcome, 'connected');
-    assert.ok(denied.ms < 100, `deny_all fails at once like a missing route (${denied.outcome}, ${denied.ms} ms)`);
+    assert.ok(
+      denied.ms < 100,
+      `deny_all fails at once like a missing route (${denied.outcome}, ${denied.ms} ms)`,
+    );
     assert.equal((await connect(a, b.dataAddress)).outcome, 'connected');
     assert.equal((await connect(a, b.controlAddress)).outcome, 'connected');
     await shaper.apply(a.target, configure({ routing_policy: 'allow_all' }));
@@ -223,7 +261,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
     const delayerPid = shaper.delayerPid(a.target.namespace);
     assert.ok(delayerPid, 'a delayer runs for the latency');
     assert.ok(quantile((await ping(a, b.dataAddress, { count: 10, waitMs: 300 })).rtts, 0.5) > 75);
-    await shaper.apply(a.target, configure({ default: { bandwidth: 50 * mbit }, routing_policy: 'allow_all' }));
+    await shaper.apply(
+      a.target,
+      configure({ default: { bandwidth: 50 * mbit }, routing_policy: 'allow_all' }),
+    );
     assert.ok(quantile((await ping(a, b.dataAddress, { count: 10, waitMs: 100 })).rtts, 0.5) < 5);
     assert.equal((await connect(a, c.dataAddress)).outcome, 'connected');
     assert.equal((await connect(a, outsideAddress)).outcome, 'connected');
@@ -263,7 +304,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
   });
 
   test('refusals leave the previous configuration in place', async () => {
-    await shaper.apply(a.target, configure({ default: { bandwidth: 10 * mbit }, routing_policy: 'allow_all' }));
+    await shaper.apply(
+      a.target,
+      configure({ default: { bandwidth: 10 * mbit }, routing_policy: 'allow_all' }),
+    );
     await assert.rejects(
       shaper.apply(a.target, configure({ IPv4: '10.99.0.5/24' })),
       (error: unknown) => error instanceof NetworkConfigError && error.problems[0]?.path === 'IPv4',

@@ -80,19 +80,23 @@ const commands: Record<string, (request: Request) => Promise<unknown>> = {
     return {};
   },
 
-  /** Mbit/s received by the sink's last connection between `fromMs` and `toMs` after its first byte. */
+  /**
+   * Mbit/s received by the sink's last connection between `fromMs` and `toMs` after its first byte: bytes
+   * between the first sample at or after `fromMs` and the last at or before `toMs`, over the time between
+   * those two samples. Rated by the samples' own times, so a receiver whose event loop stalls on a busy
+   * machine (data then arrives in one late burst) still measures the link, not the stall.
+   */
   async tcpSinkRate({ port, fromMs, toMs }) {
     const samples = sinkSamples.get(Number(port)) ?? [];
-    const bytesAt = (ms: number): number => {
-      let bytes = 0;
-      for (const [at, total] of samples) {
-        if (at > ms) break;
-        bytes = total;
-      }
-      return bytes;
-    };
-    const bytes = bytesAt(Number(toMs)) - bytesAt(Number(fromMs));
-    return { mbps: (bytes * 8) / ((Number(toMs) - Number(fromMs)) / 1000) / 1e6, samples: samples.length };
+    const start = samples.find(([at]) => at >= Number(fromMs));
+    const end = samples.findLast(([at]) => at <= Number(toMs));
+    if (!start || !end || end[0] - start[0] < 0.5 * (Number(toMs) - Number(fromMs))) {
+      throw new Error(
+        `too few samples between ${fromMs} and ${toMs} ms to rate the connection (${samples.length} in all)`,
+      );
+    }
+    const mbps = ((end[1] - start[1]) * 8) / ((end[0] - start[0]) / 1000) / 1e6;
+    return { mbps, samples: samples.length };
   },
 
   /** Writes as fast as the connection takes it for `durationMs`. */
@@ -146,12 +150,15 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   const request = JSON.parse(line) as Request;
   const command = commands[request.cmd];
   if (!command) {
-    process.stdout.write(`${JSON.stringify({ id: request.id, ok: false, error: `unknown ${request.cmd}` })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ id: request.id, ok: false, error: `unknown ${request.cmd}` })}\n`,
+    );
     return;
   }
   command(request).then(
     (result) => process.stdout.write(`${JSON.stringify({ id: request.id, ok: true, result })}\n`),
-    (error: Error) => process.stdout.write(`${JSON.stringify({ id: request.id, ok: false, error: error.message })}\n`),
+    (error: Error) =>
+      process.stdout.write(`${JSON.stringify({ id: request.id, ok: false, error: error.message })}\n`),
   );
 });
 process.stdin.on('end', () => process.exit(0));
