@@ -81,18 +81,22 @@ describe('local:exec with run_config.network = "netns", through the real CLI and
     assert.deepEqual(await objectsOf(runId), []);
   });
 
+  /** Runs a measuring case of the netns-check plan on two instances and returns the figure it printed. */
+  async function measure(testCase: string, params: string[], figure: RegExp): Promise<number> {
+    const result = await runSingle(daemon.url, netnsPlan, testCase, [
+      ...netns,
+      '--instances',
+      '2',
+      ...params.flatMap((param) => ['--test-param', param]),
+      '--wait',
+    ]);
+    assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
+    return measured(result.stdout, figure);
+  }
+
   for (const latencyMs of [50, 100]) {
     it(`shapes latency ${latencyMs} ms: the measured round trip is 2 × ${latencyMs} ms ± 10 %`, async (t) => {
-      const result = await runSingle(daemon.url, netnsPlan, 'latency', [
-        ...netns,
-        '--instances',
-        '2',
-        '--test-param',
-        `latency_ms=${latencyMs}`,
-        '--wait',
-      ]);
-      assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
-      const rttMs = measured(result.stdout, /rtt median ([\d.]+) ms/);
+      const rttMs = await measure('latency', [`latency_ms=${latencyMs}`], /rtt median ([\d.]+) ms/);
       t.diagnostic(`network-fidelity local:exec latency ${latencyMs}ms rtt-median ${rttMs}`);
       assert.ok(Math.abs(rttMs - 2 * latencyMs) <= 0.1 * 2 * latencyMs, `median round trip ${rttMs} ms`);
     });
@@ -100,19 +104,9 @@ describe('local:exec with run_config.network = "netns", through the real CLI and
 
   for (const mbit of [10, 50]) {
     it(`shapes bandwidth ${mbit} Mbit/s: the measured TCP throughput is within ± 10 %`, async (t) => {
-      const result = await runSingle(daemon.url, netnsPlan, 'bandwidth', [
-        ...netns,
-        '--instances',
-        '2',
-        '--test-param',
-        `bandwidth_mbit=${mbit}`,
-        '--test-param',
-        'seconds=4',
-        '--wait',
-      ]);
-      assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
-      const throughput = measured(result.stdout, /throughput ([\d.]+) Mbit\/s/);
-      t.diagnostic(`network-fidelity local:exec bandwidth ${mbit}Mbit/s measured ${throughput}`);
+      const params = [`bandwidth_mbit=${mbit}`, 'seconds=4'];
+      const throughput = await measure('bandwidth', params, /throughput ([\d.]+) Mbit\/s/);
+      t.diagnostic(`network-fidelity local:exec bandwidth ${mbit}Mbit/s throughput ${throughput}`);
       assert.ok(Math.abs(throughput - mbit) <= 0.1 * mbit, `throughput ${throughput} Mbit/s`);
     });
   }
