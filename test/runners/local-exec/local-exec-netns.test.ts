@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Artifact } from '../../../core/artifact.ts';
 import { RunnerError } from '../../../core/errors.ts';
-import { runHostCommand } from '../../../runners/netns/host-command.ts';
+import { runHostCommand } from '../../../runners/host-command.ts';
 import { LocalExecRunner } from '../../../runners/local-exec/local-exec-runner.ts';
 import { netnsBlockCandidates, netnsLayout, netnsShortId } from '../../../runners/netns/netns-layout.ts';
 import { listNetnsRuns } from '../../../runners/netns/netns-objects.ts';
