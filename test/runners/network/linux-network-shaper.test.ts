@@ -46,7 +46,14 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
   const warnings: string[] = [];
 
   const ping = (from: LabInstance, to: string, options: Record<string, unknown> = {}): Promise<Ping> =>
-    from.agent.call<Ping>('udpPing', { host: to, port: echoPort, count: 60, intervalMs: 10, waitMs: 600, ...options });
+    from.agent.call<Ping>('udpPing', {
+      host: to,
+      port: echoPort,
+      count: 60,
+      intervalMs: 10,
+      waitMs: 600,
+      ...options,
+    });
   const connect = (from: LabInstance, host: string, timeoutMs = 1_000) =>
     from.agent.call<{ outcome: string; ms: number }>('tcpConnect', { host, port: sinkPort, timeoutMs });
   /** TCP throughput from → to, measured by the receiver over [0.5 s, durationMs] of the transfer. */
@@ -59,7 +66,8 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
     });
     return rate.mbps;
   };
-  const reset = () => Promise.all([a, b, c].map((i) => shaper.apply(i.target, configure({ routing_policy: 'allow_all' }))));
+  const reset = () =>
+    Promise.all([a, b, c].map((i) => shaper.apply(i.target, configure({ routing_policy: 'allow_all' }))));
 
   before(async () => {
     lab = await createLab('tgshp', ['a', 'b', 'c']);
@@ -128,7 +136,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
 
   for (const rate of [10, 50]) {
     test(`bandwidth ${rate} Mbit/s: TCP throughput within ± 10 %`, async () => {
-      await shaper.apply(a.target, configure({ default: { bandwidth: rate * mbit }, routing_policy: 'allow_all' }));
+      await shaper.apply(
+        a.target,
+        configure({ default: { bandwidth: rate * mbit }, routing_policy: 'allow_all' }),
+      );
       const measured = await throughput(a, b);
       assert.ok(Math.abs(measured - rate) <= 0.1 * rate, `${measured.toFixed(2)} Mbit/s`);
     });
@@ -137,7 +148,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
   test('per-rule shaping: toward B at 10 Mbit/s, toward C unlimited', async () => {
     await shaper.apply(
       a.target,
-      configure({ rules: [{ subnet: `${b.dataAddress}/32`, bandwidth: 10 * mbit }], routing_policy: 'allow_all' }),
+      configure({
+        rules: [{ subnet: `${b.dataAddress}/32`, bandwidth: 10 * mbit }],
+        routing_policy: 'allow_all',
+      }),
     );
     const towardB = await throughput(a, b, 2_000);
     const towardC = await throughput(a, c, 2_000);
@@ -148,7 +162,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
   test('per-rule latency: toward B delayed, toward C not', async () => {
     await shaper.apply(
       a.target,
-      configure({ rules: [{ subnet: `${b.dataAddress}/32`, latency: 50 * ms }], routing_policy: 'allow_all' }),
+      configure({
+        rules: [{ subnet: `${b.dataAddress}/32`, latency: 50 * ms }],
+        routing_policy: 'allow_all',
+      }),
     );
     const [towardB, towardC] = await Promise.all([
       ping(a, b.dataAddress, { count: 20, waitMs: 200 }),
@@ -160,7 +177,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
 
   test('ingress bandwidth (ours): B limits what it receives to 10 Mbit/s', async () => {
     await reset();
-    await shaper.apply(b.target, configure({ ingress: { bandwidth: 10 * mbit }, routing_policy: 'allow_all' }));
+    await shaper.apply(
+      b.target,
+      configure({ ingress: { bandwidth: 10 * mbit }, routing_policy: 'allow_all' }),
+    );
     const measured = await throughput(a, b);
     assert.ok(Math.abs(measured - 10) <= 1, `${measured.toFixed(2)} Mbit/s`);
     await shaper.apply(b.target, configure({ routing_policy: 'allow_all' }));
@@ -193,7 +213,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
     await shaper.apply(a.target, configure({}));
     const denied = await connect(a, outsideAddress);
     assert.notEqual(denied.outcome, 'connected');
-    assert.ok(denied.ms < 100, `deny_all fails at once like a missing route (${denied.outcome}, ${denied.ms} ms)`);
+    assert.ok(
+      denied.ms < 100,
+      `deny_all fails at once like a missing route (${denied.outcome}, ${denied.ms} ms)`,
+    );
     assert.equal((await connect(a, b.dataAddress)).outcome, 'connected');
     assert.equal((await connect(a, b.controlAddress)).outcome, 'connected');
     await shaper.apply(a.target, configure({ routing_policy: 'allow_all' }));
@@ -223,7 +246,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
     const delayerPid = shaper.delayerPid(a.target.namespace);
     assert.ok(delayerPid, 'a delayer runs for the latency');
     assert.ok(quantile((await ping(a, b.dataAddress, { count: 10, waitMs: 300 })).rtts, 0.5) > 75);
-    await shaper.apply(a.target, configure({ default: { bandwidth: 50 * mbit }, routing_policy: 'allow_all' }));
+    await shaper.apply(
+      a.target,
+      configure({ default: { bandwidth: 50 * mbit }, routing_policy: 'allow_all' }),
+    );
     assert.ok(quantile((await ping(a, b.dataAddress, { count: 10, waitMs: 100 })).rtts, 0.5) < 5);
     assert.equal((await connect(a, c.dataAddress)).outcome, 'connected');
     assert.equal((await connect(a, outsideAddress)).outcome, 'connected');
@@ -263,7 +289,10 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
   });
 
   test('refusals leave the previous configuration in place', async () => {
-    await shaper.apply(a.target, configure({ default: { bandwidth: 10 * mbit }, routing_policy: 'allow_all' }));
+    await shaper.apply(
+      a.target,
+      configure({ default: { bandwidth: 10 * mbit }, routing_policy: 'allow_all' }),
+    );
     await assert.rejects(
       shaper.apply(a.target, configure({ IPv4: '10.99.0.5/24' })),
       (error: unknown) => error instanceof NetworkConfigError && error.problems[0]?.path === 'IPv4',

@@ -76,7 +76,9 @@ export async function createLab(prefix: string, names: readonly string[]): Promi
   });
   const remove = async (): Promise<void> => {
     await Promise.all(
-      namespaces.map((ns) => run('sh', ['-c', `ip netns pids ${ns} | xargs -r kill -9; ip netns del ${ns}`]).catch(() => {})),
+      namespaces.map((ns) =>
+        run('sh', ['-c', `ip netns pids ${ns} | xargs -r kill -9; ip netns del ${ns}`]).catch(() => {}),
+      ),
     );
   };
   try {
@@ -119,7 +121,10 @@ const agentScript = path.join(import.meta.dirname, 'traffic-agent.ts');
 
 /** The test's hands inside one namespace. */
 export class TrafficAgent {
-  private readonly pending = new Map<number, (answer: { ok: boolean; result?: unknown; error?: string }) => void>();
+  private readonly pending = new Map<
+    number,
+    (answer: { ok: boolean; result?: unknown; error?: string }) => void
+  >();
   private nextId = 1;
 
   private constructor(
@@ -136,8 +141,13 @@ export class TrafficAgent {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const lines = createInterface({ input: child.stdout });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`traffic agent in ${netns} did not start: ${stderr}`)), 20_000);
-      child.once('exit', (code) => reject(new Error(`traffic agent in ${netns} exited (${code}): ${stderr}`)));
+      const timer = setTimeout(
+        () => reject(new Error(`traffic agent in ${netns} did not start: ${stderr}`)),
+        20_000,
+      );
+      child.once('exit', (code) =>
+        reject(new Error(`traffic agent in ${netns} exited (${code}): ${stderr}`)),
+      );
       lines.on('line', (line) => {
         const message = JSON.parse(line) as { id?: number; ready?: boolean; ok: boolean };
         if (message.ready) {
@@ -180,7 +190,8 @@ export class TrafficAgent {
 function run(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(command, args, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${command} ${args.join(' ').slice(0, 200)} failed: ${stderr || error.message}`));
+      if (error)
+        reject(new Error(`${command} ${args.join(' ').slice(0, 200)} failed: ${stderr || error.message}`));
       else resolve(stdout);
     });
   });

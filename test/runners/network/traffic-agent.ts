@@ -146,12 +146,15 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   const request = JSON.parse(line) as Request;
   const command = commands[request.cmd];
   if (!command) {
-    process.stdout.write(`${JSON.stringify({ id: request.id, ok: false, error: `unknown ${request.cmd}` })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ id: request.id, ok: false, error: `unknown ${request.cmd}` })}\n`,
+    );
     return;
   }
   command(request).then(
     (result) => process.stdout.write(`${JSON.stringify({ id: request.id, ok: true, result })}\n`),
-    (error: Error) => process.stdout.write(`${JSON.stringify({ id: request.id, ok: false, error: error.message })}\n`),
+    (error: Error) =>
+      process.stdout.write(`${JSON.stringify({ id: request.id, ok: false, error: error.message })}\n`),
   );
 });
 process.stdin.on('end', () => process.exit(0));
