@@ -92,7 +92,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   );
   const runners = new Map<string, Runner>(
     [
-      new LocalExecRunner({ logger: logger.child({ component: 'local:exec' }), syncService, daemonId }),
+      new LocalExecRunner({
+        logger: logger.child({ component: 'local:exec' }),
+        syncService,
+        daemonId,
+        networkShaper,
+      }),
       new LocalDockerRunner({
         engine: docker,
         runtime: runtimeImages,

@@ -7,7 +7,12 @@ import { z } from 'zod';
 import { strictTable } from '../../plan/problems.ts';
 import type { InstanceResult } from '../../core/run.ts';
 import { instanceEnv } from '../instance-env.ts';
-import { concludeInstance, StopTrigger, type InstanceEnding } from '../instance-lifecycle.ts';
+import {
+  concludeInstance,
+  StopTrigger,
+  type InstanceEnding,
+  type StopReason,
+} from '../instance-lifecycle.ts';
 import { InstanceOutput } from '../instance-output.ts';
 import { runTimeoutSchema } from '../run-config.ts';
 import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts';
@@ -23,8 +28,8 @@ import {
 import { listNetnsRuns, removeNetnsRun, type NetnsRunObjects } from '../netns/netns-objects.ts';
 import { netnsSupportProblems } from '../netns/netns-support.ts';
 import { removeRunNetwork, RunNetwork } from '../netns/run-network.ts';
-import type { LocalExecNetworking } from './network-controller-port.ts';
-import { startNetworkSide, type NetworkSide } from './network-side.ts';
+import type { NetworkShaper } from '../network/network-shaper.ts';
+import { NetworkSide } from './network-side.ts';
 
 const pidsFile = 'instance.pids';
 
@@ -59,10 +64,11 @@ export interface LocalExecRunnerOptions {
    */
   daemonId?: string;
   /**
-   * The shaper and the network controller that apply plans' network configurations in namespace runs;
-   * without them `run_config.network = "netns"` is refused (configureNetwork would never be answered).
+   * Applies the network configurations plans publish in namespace runs (through the run's
+   * NetworkController, runners/network/); without it `run_config.network = "netns"` is refused, since
+   * configureNetwork could never be answered.
    */
-  networking?: LocalExecNetworking;
+  networkShaper?: NetworkShaper;
   /** What keeps this process from creating namespaces; default: detected (runners/netns/netns-support.ts). */
   netnsSupportProblems?: () => Promise<string[]>;
   /** How long an instance gets to exit after SIGTERM (timeout or cancel) before SIGKILL. */
@@ -107,7 +113,7 @@ export class LocalExecRunner implements Runner {
   private readonly killGraceMs: number;
   private readonly recordPid: (tempDir: string, pid: number) => Promise<void>;
   private readonly daemonId: string;
-  private readonly networking: LocalExecNetworking | undefined;
+  private readonly networkShaper: NetworkShaper | undefined;
   private readonly netnsSupportProblems: () => Promise<string[]>;
 
   constructor(options: LocalExecRunnerOptions) {
@@ -116,15 +122,14 @@ export class LocalExecRunner implements Runner {
     this.killGraceMs = options.killGraceMs ?? 2_000;
     this.recordPid = options.recordPid ?? recordPidInFile;
     this.daemonId = options.daemonId ?? 'local';
-    this.networking = options.networking;
+    this.networkShaper = options.networkShaper;
     this.netnsSupportProblems = options.netnsSupportProblems ?? (() => netnsSupportProblems());
   }
 
   async run(input: RunInput): Promise<RunOutput> {
     const logger = this.logger.child({ runId: input.runId });
-    const networking =
-      input.run.runConfig.network === 'netns' ? await this.netnsNetworking(input) : undefined;
-    const network = networking
+    const shaper = input.run.runConfig.network === 'netns' ? await this.netnsShaper(input) : undefined;
+    const network = shaper
       ? await RunNetwork.create({
           runId: input.runId,
           daemonId: this.daemonId,
@@ -149,26 +154,32 @@ export class LocalExecRunner implements Runner {
         input.log.info(`local:exec: sync service listening on ${syncHost}:${sync.port}`);
         warnResourcesNotEnforced(input);
         const specs = this.instanceSpecs(input, { host: syncHost, port: sync.port }, network);
-        if (network && networking) {
+        // The instances' processes while they run, for a refusal to stop.
+        const running = new Set<ChildProcess>();
+        if (network && shaper) {
           const { layout } = network;
           input.log.info(
             `local:exec: ${layout.instances.length} network namespaces tg-${layout.shortId}-0…${layout.instances.length - 1}: ` +
               `data network ${layout.dataSubnet} on bridge ${layout.dataBridge} (host ${layout.dataGateway}), ` +
               `control network ${layout.controlSubnet} on bridge ${layout.controlBridge}`,
           );
-          networkSide = await startNetworkSide({
+          networkSide = await NetworkSide.start({
             network,
-            networking,
+            shaper,
             syncService: { host: syncHost, port: sync.port },
             runId: input.runId,
             plan: input.run.plan,
             testCase: input.run.testCase,
-            labels: specs.map((spec) => `${spec.group}[${spec.index}]`),
             log: input.log,
             signal: input.signal,
+            // A refused configuration stops the whole run: the others would wait for its callback.
+            stopRun: () => running.forEach((child) => this.stopProcess(child)),
           });
         }
-        return { instances: await Promise.all(specs.map((spec) => this.runInstance(input, spec))) };
+        const side = networkSide;
+        return {
+          instances: await Promise.all(specs.map((spec) => this.runInstance(input, spec, running, side))),
+        };
       } finally {
         await networkSide?.close().catch((error: Error) => {
           logger.warn({ err: error }, 'could not stop the network controller');
@@ -185,12 +196,12 @@ export class LocalExecRunner implements Runner {
     }
   }
 
-  /** The shaper and controller of a namespace run, once everything it needs is known to be there. */
-  private async netnsNetworking(input: RunInput): Promise<LocalExecNetworking> {
+  /** The shaper of a namespace run, once everything the run needs is known to be there. */
+  private async netnsShaper(input: RunInput): Promise<NetworkShaper> {
     const problems = await this.netnsSupportProblems();
-    if (!this.networking) {
+    if (!this.networkShaper) {
       problems.push(
-        'this daemon was started without the network controller that answers configureNetwork requests',
+        'this daemon was started without a network shaper, so configureNetwork requests could not be answered',
       );
     }
     if (input.run.totalInstances > maxNetnsInstances) {
@@ -198,13 +209,13 @@ export class LocalExecRunner implements Runner {
         `it takes at most ${maxNetnsInstances} instances, and the run has ${input.run.totalInstances}`,
       );
     }
-    if (problems.length > 0 || !this.networking) {
+    if (problems.length > 0 || !this.networkShaper) {
       throw new RunnerError(
         `run_config.network = "netns" cannot run here: ${problems.join('; ')}. ` +
           "Without the option, local:exec runs the instances on the host's network",
       );
     }
-    return this.networking;
+    return this.networkShaper;
   }
 
   private instanceSpecs(
@@ -255,7 +266,13 @@ export class LocalExecRunner implements Runner {
     return specs;
   }
 
-  private async runInstance(input: RunInput, spec: InstanceSpec): Promise<InstanceResult> {
+  private async runInstance(
+    input: RunInput,
+    spec: InstanceSpec,
+    running: Set<ChildProcess>,
+    networkSide: NetworkSide | undefined,
+  ): Promise<InstanceResult> {
+    const label = `${spec.group}[${spec.index}]`;
     await mkdir(spec.outputsPath, { recursive: true });
     await mkdir(spec.tempPath, { recursive: true });
     const output = new InstanceOutput({
@@ -283,6 +300,27 @@ export class LocalExecRunner implements Runner {
           ...node,
         ]
       : node;
+    const conclude = (ending: InstanceEnding, stopped: StopReason | undefined, endedBeforeRefusal: boolean) =>
+      concludeInstance({
+        group: spec.group,
+        index: spec.index,
+        terminal: output.terminal,
+        ending,
+        stopped,
+        timeoutMs: input.run.timeoutMs,
+        log: input.log,
+        ...networkSide?.refusals.failureOf({
+          label,
+          ending,
+          terminal: output.terminal,
+          endedBeforeRefusal,
+        }),
+      });
+    // Another instance's configuration was refused while this one was being prepared: the run is stopping.
+    if (networkSide?.refusals.first) {
+      await output.finish();
+      return conclude({ kind: 'never-started' }, undefined, false);
+    }
     // Its own process group, so a timeout or cancel also stops whatever the instance spawned.
     const child = spawn(file!, args, {
       cwd: spec.tempPath,
@@ -300,7 +338,18 @@ export class LocalExecRunner implements Runner {
         child.once('close', (exitCode, signal) => resolve({ exitCode, signal }));
       },
     );
+    running.add(child);
+    void exited.then(() => running.delete(child));
     if (child.pid !== undefined) await this.recordPid(input.tempDir, child.pid);
+    const netns = spec.netns;
+    if (networkSide && netns && child.pid !== undefined) {
+      await networkSide.serve({
+        netns,
+        label,
+        running: () => child.exitCode === null && child.signalCode === null,
+        writeStderr: (chunk) => output.write('stderr', chunk),
+      });
+    }
 
     // Each instance has the whole run timeout from its own start, as it always had.
     const stop = new StopTrigger({
@@ -309,20 +358,14 @@ export class LocalExecRunner implements Runner {
       stop: () => this.stopProcess(child),
     });
     const exit = await exited;
+    const endedBeforeRefusal = networkSide?.refusals.first === undefined;
     stop.dispose();
+    if (networkSide && netns) await networkSide.release({ netns });
     await output.finish();
     const ending: InstanceEnding = exit.spawnError
       ? { kind: 'failed-to-start', reason: `could not start ${file}: ${exit.spawnError.message}` }
       : { kind: 'exited', exitCode: exit.exitCode, signal: exit.signal };
-    return concludeInstance({
-      group: spec.group,
-      index: spec.index,
-      terminal: output.terminal,
-      ending,
-      stopped: stop.reason,
-      timeoutMs: input.run.timeoutMs,
-      log: input.log,
-    });
+    return conclude(ending, stop.reason, endedBeforeRefusal);
   }
 
   async cleanupInterrupted(runId: string, tempDir: string): Promise<void> {
@@ -346,7 +389,7 @@ export class LocalExecRunner implements Runner {
     activeRunIds: ReadonlySet<string>;
   }): Promise<HealthcheckCheck[]> {
     const problems = await this.netnsSupportProblems();
-    if (!this.networking) problems.push('this daemon was started without the network controller');
+    if (!this.networkShaper) problems.push('this daemon was started without a network shaper');
     const checks: HealthcheckCheck[] = [
       { name: 'node', ok: true, message: `instances run with ${process.execPath} (${process.version})` },
       {

@@ -6,7 +6,7 @@
  */
 import { readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { runHostCommand, runIpBatch } from './host-command.ts';
+import { runHostCommand, runIpBatch } from '../host-command.ts';
 import { netnsDir, parseBridgeAlias, shortIdOfLink, shortIdOfNetns } from './netns-layout.ts';
 import { findOnPath } from './netns-support.ts';
 

@@ -19,7 +19,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RunnerError } from '../../core/errors.ts';
 import type { NetworkTarget } from '../network/network-shaper.ts';
-import { HostCommandError, runHostCommand, runIpBatch } from './host-command.ts';
+import { HostCommandError, runHostCommand, runIpBatch } from '../host-command.ts';
 import {
   bridgeAlias,
   cidrsOverlap,

@@ -1,9 +1,18 @@
 import type { HostFeatureName, HostNetworkFeatures } from './host-network-features.ts';
-import { NetworkCommandError, runScript, shFromStdin } from './namespace-command.ts';
+import { HostCommandError, runHostCommand } from '../host-command.ts';
+import { shFromStdin } from './namespace-command.ts';
 import { resendMark } from './shaping-plan.ts';
 
 const probeTimeoutMs = 20_000;
-const features: HostFeatureName[] = ['netem', 'htb', 'u32', 'ifb', 'iptables', 'iptablesStatistic', 'nfqueueDelayer'];
+const features: HostFeatureName[] = [
+  'netem',
+  'htb',
+  'u32',
+  'ifb',
+  'iptables',
+  'iptablesStatistic',
+  'nfqueueDelayer',
+];
 
 /**
  * Tries every mechanism the shaper may use, for real, in a throwaway network namespace (`unshare --net`:
@@ -21,12 +30,13 @@ export async function detectNetworkFeatures(
   const script = probeScript('binary' in delayer ? delayer.binary : undefined);
   let stdout: string;
   try {
-    ({ stdout } = await runScript(['unshare', '--net', ...shFromStdin], script, {
+    stdout = await runHostCommand('unshare', ['--net', ...shFromStdin], {
+      input: script,
       timeoutMs: probeTimeoutMs,
       what: 'probing the network features in a throwaway namespace (unshare --net)',
-    }));
+    });
   } catch (error) {
-    const reason = error instanceof NetworkCommandError ? error.message : String(error);
+    const reason = error instanceof HostCommandError ? error.message : String(error);
     return noFeatures(reason);
   }
   const result = noFeatures('not probed');

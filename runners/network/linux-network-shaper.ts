@@ -2,7 +2,8 @@ import { perfectLink, type NetworkConfig } from '../../core/contract/network-con
 import { SingleFlight } from '../../core/single-flight.ts';
 import { detectNetworkFeatures } from './detect-network-features.ts';
 import type { HostNetworkFeatures } from './host-network-features.ts';
-import { describeNamespace, namespaceCommand, runScript, shFromStdin } from './namespace-command.ts';
+import { runHostCommand } from '../host-command.ts';
+import { describeNamespace, namespaceCommand, shFromStdin } from './namespace-command.ts';
 import type { NetworkNamespace, NetworkShaper, NetworkTarget } from './network-shaper.ts';
 import { PacketDelayerBinary } from './packet-delayer-binary.ts';
 import { PacketDelayerProcess } from './packet-delayer-process.ts';
@@ -113,7 +114,9 @@ export class LinuxNetworkShaper implements NetworkShaper {
       if (!delayer) delayer = this.startDelayer(target, features);
       await delayer.configure(plan.delays);
     }
-    await runScript(namespaceCommand(target.namespace, shFromStdin), shapingScript(plan), {
+    const [command = 'sh', ...args] = namespaceCommand(target.namespace, shFromStdin);
+    await runHostCommand(command, args, {
+      input: shapingScript(plan),
       timeoutMs: applyTimeoutMs,
       what: `applying the network configuration of ${target.label} in ${describeNamespace(target.namespace)}`,
     });

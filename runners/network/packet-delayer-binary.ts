@@ -40,7 +40,9 @@ export class PacketDelayerBinary {
 
   /** @throws PacketDelayerBuildError saying what is missing. */
   path(): Promise<string> {
-    return this.builds.run('binary', () => (this.prebuilt ? this.checkPrebuilt(this.prebuilt) : this.build()));
+    return this.builds.run('binary', () =>
+      this.prebuilt ? this.checkPrebuilt(this.prebuilt) : this.build(),
+    );
   }
 
   private async checkPrebuilt(binary: string): Promise<string> {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { describeNamespace, namespaceCommand, NetworkCommandError } from './namespace-command.ts';
+import { HostCommandError } from '../host-command.ts';
+import { describeNamespace, namespaceCommand } from './namespace-command.ts';
 import type { NetworkNamespace } from './network-shaper.ts';
 import type { DelayQueue } from './shaping-plan.ts';
 
@@ -97,7 +98,9 @@ export class PacketDelayerProcess {
     if (answer === 'ready') return;
     if (answer === undefined) throw await this.failure('exited while being configured');
     if (answer === 'timeout') throw await this.failure(`did not answer within ${answerTimeoutMs} ms`);
-    throw new NetworkCommandError(`the packet delayer refused its configuration: ${answer.replace(/^error /, '')}`);
+    throw new HostCommandError(
+      `the packet delayer refused its configuration: ${answer.replace(/^error /, '')}`,
+    );
   }
 
   private nextAnswer(): Promise<string | undefined> {
@@ -118,9 +121,12 @@ export class PacketDelayerProcess {
     });
   }
 
-  private async failure(what: string): Promise<NetworkCommandError> {
+  private async failure(what: string): Promise<HostCommandError> {
     const exit = this.ended ? await this.exited : { stderr: this.stderr, code: null, signal: null };
     const detail = exit.stderr.trim().split('\n').slice(-3).join('; ');
-    return new NetworkCommandError(`the packet delayer ${what}${detail ? `: ${detail}` : ''}`, exit.stderr);
+    return new HostCommandError(`the packet delayer ${what}${detail ? `: ${detail}` : ''}`, {
+      exitCode: exit.code,
+      stderr: exit.stderr,
+    });
   }
 }

@@ -1,8 +1,8 @@
 /**
  * local:exec with `run_config.network = "netns"`: real namespaces, bridges and veths, real instance
- * processes of a plan built by the real exec:node builder, the real sync service. The network controller
- * and the shaper are stand-ins behind the runner's port (fake-networking.ts) until the real ones are
- * wired; the measured latency and bandwidth cases are in test/e2e/exec-network.test.ts.
+ * processes of a plan built by the real exec:node builder, the real sync service and the real network
+ * controller. The shaper is a stand-in that shapes nothing (fake-network-shaper.ts); the real one's
+ * measured latency and bandwidth are in test/e2e/exec-network.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Artifact } from '../../../core/artifact.ts';
 import { RunnerError } from '../../../core/errors.ts';
-import { runHostCommand } from '../../../runners/netns/host-command.ts';
+import { runHostCommand } from '../../../runners/host-command.ts';
 import { LocalExecRunner } from '../../../runners/local-exec/local-exec-runner.ts';
 import { netnsBlockCandidates, netnsLayout, netnsShortId } from '../../../runners/netns/netns-layout.ts';
 import { listNetnsRuns } from '../../../runners/netns/netns-objects.ts';
@@ -21,7 +21,8 @@ import { missingCapabilities, netnsSupportProblems } from '../../../runners/netn
 import { RunNetwork } from '../../../runners/netns/run-network.ts';
 import { SyncServiceBundle } from '../../../runners/sync-service-bundle.ts';
 import { waitFor } from '../../helpers/processes.ts';
-import { fakeNetworking } from './fake-networking.ts';
+import { UnsupportedNetworkFeatureError } from '../../../runners/network/network-shaper.ts';
+import { FakeNetworkShaper } from '../network/fake-network-shaper.ts';
 import { buildNetnsPlan, netnsRunInput, repoRoot, silentLogger } from './netns-runs.ts';
 
 let scratch: string;
@@ -75,8 +76,13 @@ function isAlive(pid: number): boolean {
 
 describe('LocalExecRunner with run_config.network = "netns"', () => {
   it('gives each instance a namespace and a hostname of its own on the run data network, and removes it all after the run', async () => {
-    const networking = fakeNetworking();
-    const runner = new LocalExecRunner({ logger: silentLogger, syncService, daemonId: 'test', networking });
+    const networkShaper = new FakeNetworkShaper();
+    const runner = new LocalExecRunner({
+      logger: silentLogger,
+      syncService,
+      daemonId: 'test',
+      networkShaper,
+    });
     const runId = `netns-reach-${process.pid}`;
     const input = await netnsRunInput({ runId, testCase: 'reach', groups: { a: 2, b: 1 }, bundle, scratch });
     const { instances } = await runner.run(input);
@@ -118,27 +124,21 @@ describe('LocalExecRunner with run_config.network = "netns"', () => {
       ),
     );
 
-    // The controller was given every instance's namespace and saw each one's configuration on its topic.
-    assert.equal(networking.started.length, 1);
-    assert.deepEqual(
-      networking.started[0]!.map((instance) => [instance.hostname, instance.target]),
-      layout.instances.map((instance, n) => [
-        instance.hostname,
-        {
-          label: ['a[0]', 'a[1]', 'b[0]'][n],
-          namespace: { kind: 'named', name: instance.netns },
-          dataInterface: 'data0',
-          dataSubnet: subnet,
-          keepReachable: [layout.controlSubnet],
-        },
-      ]),
+    // The controller read each instance's configuration on its topic and had it applied in its namespace,
+    // then released each one when its instance ended.
+    const byLabel = (a: { label: string }, b: { label: string }): number => a.label.localeCompare(b.label);
+    const targets = layout.instances.map((instance, n) => ({
+      label: ['a[0]', 'a[1]', 'b[0]'][n]!,
+      namespace: { kind: 'named', name: instance.netns },
+      dataInterface: 'data0',
+      dataSubnet: subnet,
+      keepReachable: [layout.controlSubnet],
+    }));
+    assert.deepEqual(networkShaper.applied.map((applied) => applied.target).sort(byLabel), targets);
+    assert.ok(
+      networkShaper.applied.every((applied) => applied.config.callbackState === 'network-configured'),
     );
-    assert.deepEqual(
-      networking.applied.map((applied) => applied.hostname).sort(),
-      layout.instances.map((instance) => instance.hostname),
-    );
-    assert.equal(networking.applied[0]!.config.callbackState, 'network-configured');
-    assert.equal(networking.closed, 1);
+    assert.deepEqual([...networkShaper.released].sort(byLabel), targets);
     assert.deepEqual(await objectsOf(runId), [], 'nothing of the run is left on the host');
   });
 
@@ -170,7 +170,7 @@ describe('LocalExecRunner with run_config.network = "netns"', () => {
       logger: silentLogger,
       syncService,
       daemonId: 'test',
-      networking: fakeNetworking(),
+      networkShaper: new FakeNetworkShaper(),
       killGraceMs: 500,
     });
     const runId = `netns-stall-${process.pid}`;
@@ -303,12 +303,54 @@ describe('LocalExecRunner with run_config.network = "netns"', () => {
     }
   });
 
-  it('refuses the run, saying why, when the daemon lacks root or the network controller; nothing is created', async () => {
+  it("ends a refused instance as failure with the controller's reason, and stops the others rather than let them wait", async () => {
+    const networkShaper = new FakeNetworkShaper();
+    networkShaper.behaviour = (target) => {
+      if (target.label === 'single[1]') {
+        throw new UnsupportedNetworkFeatureError(
+          'default.duplicate',
+          'sch_netem',
+          'load the sch_netem module',
+        );
+      }
+    };
+    const runner = new LocalExecRunner({
+      logger: silentLogger,
+      syncService,
+      daemonId: 'test',
+      networkShaper,
+    });
+    const runId = `netns-refusal-${process.pid}`;
+    const input = await netnsRunInput({ runId, testCase: 'reach', groups: { single: 3 }, bundle, scratch });
+    const started = Date.now();
+    const { instances } = await runner.run(input);
+    const reason =
+      'network configuration refused: default.duplicate needs sch_netem, which this host lacks; load the sch_netem module';
+    assert.deepEqual(
+      instances.map((instance) => [instance.outcome, instance.reason]),
+      [
+        ['failure', `stopped because single[1]'s network configuration was refused (${reason})`],
+        ['failure', reason],
+        ['failure', `stopped because single[1]'s network configuration was refused (${reason})`],
+      ],
+      input.log.text(),
+    );
+    assert.ok(Date.now() - started < 30_000, 'the run ended long before its timeout');
+    assert.match(
+      input.log.text(),
+      /local:exec: stopping the run: single\[1\]'s network configuration was refused/,
+    );
+    const stderr = await readFile(path.join(input.outputsDir, 'single', '1', 'run.err'), 'utf8');
+    assert.match(stderr, new RegExp(`testground: ${reason}`));
+    assert.deepEqual(await objectsOf(runId), []);
+  });
+
+  it('refuses the run, saying why, when the daemon lacks root or a network shaper; nothing is created', async () => {
     const runId = `netns-refused-${process.pid}`;
     const notRoot = new LocalExecRunner({
       logger: silentLogger,
       syncService,
-      networking: fakeNetworking(),
+      networkShaper: new FakeNetworkShaper(),
       netnsSupportProblems: () =>
         netnsSupportProblems({ statusText: 'CapEff:\t0000000000000000\n', uid: 1000 }),
     });
@@ -323,10 +365,10 @@ describe('LocalExecRunner with run_config.network = "netns"', () => {
       );
       return true;
     });
-    const noController = new LocalExecRunner({ logger: silentLogger, syncService });
+    const noShaper = new LocalExecRunner({ logger: silentLogger, syncService });
     await assert.rejects(
-      noController.run(input),
-      /cannot run here: this daemon was started without the network controller that answers configureNetwork requests/,
+      noShaper.run(input),
+      /cannot run here: this daemon was started without a network shaper, so configureNetwork requests could not be answered/,
     );
     assert.deepEqual(await objectsOf(runId), []);
     assert.equal(existsSync(path.join(input.outputsDir, 'single')), false, 'no instance was started');

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { LocalExecRunner } from '../../../runners/local-exec/local-exec-runner.ts';
 import { SyncServiceBundle } from '../../../runners/sync-service-bundle.ts';
-import { fakeNetworking } from './fake-networking.ts';
+import { FakeNetworkShaper } from '../network/fake-network-shaper.ts';
 import { netnsRunInput, silentLogger } from './netns-runs.ts';
 
 const [scratch, runId, bundlePath] = process.argv.slice(2);
@@ -17,7 +17,7 @@ const runner = new LocalExecRunner({
   logger: silentLogger,
   syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
   daemonId: 'test',
-  networking: fakeNetworking(),
+  networkShaper: new FakeNetworkShaper(),
 });
 const input = await netnsRunInput({
   runId,

@@ -42,13 +42,14 @@ async function configureNetwork(
   client: SyncClientApi,
   shape: { latency?: number; jitter?: number; bandwidth?: number },
   callbackState: string,
+  rules: readonly Record<string, unknown>[] = [],
 ): Promise<void> {
   const started = Date.now();
   await client.publish(`network:${os.hostname()}`, {
     network: 'default',
     enable: true,
     default: { latency: 0, jitter: 0, bandwidth: 0, loss: 0, ...shape },
-    rules: [],
+    rules,
     callback_state: callbackState,
     callback_target: runenv.testInstanceCount,
     routing_policy: 'allow_all',
@@ -219,4 +220,16 @@ async function bandwidth(runenv: RunEnv, client: SyncClientApi): Promise<void> {
   );
 }
 
-await invokeMap({ reach, stall, latency, bandwidth });
+/**
+ * Instance 1 asks for a filter the model does not have (`filter: 7`; 0, 1 and 2 exist); the others ask
+ * for no shaping. All wait for the callback, which never comes for instance 1: the runner must end the run.
+ */
+async function refused(runenv: RunEnv, client: SyncClientApi): Promise<void> {
+  await new NetworkClient(client, runenv).waitNetworkInitialized();
+  const seq = await client.signalEntry('roles');
+  const filter = seq === 1 ? runenv.intParam('filter') : 0;
+  runenv.recordMessage(`asking for filter ${filter} toward ${runenv.testSubnet}`);
+  await configureNetwork(runenv, client, {}, 'configured', [{ subnet: runenv.testSubnet, filter }]);
+}
+
+await invokeMap({ reach, stall, latency, bandwidth, refused });
