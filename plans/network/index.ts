@@ -3,6 +3,7 @@
 // $TEST_OUTPUTS_PATH/measurement.json (and records them as a message). Roles go by the order instances
 // signal `role` (1, 2, 3); endpoints are exchanged through the sync service, which shaping never touches.
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { invokeMap, NetworkClient, type RunEnv, type SyncClientApi } from 'testground-sdk';
 import {
@@ -301,4 +302,35 @@ async function perLink(runenv: RunEnv, client: SyncClientApi): Promise<void> {
   await client.signalAndWait('done', runenv.testInstanceCount);
 }
 
-await invokeMap({ bandwidth, latency, loss, partition, routing, 'per-link': perLink });
+/**
+ * Publishes `config` exactly as given (the wire form, snake_case, nanoseconds) on this instance's network
+ * topic, bypassing the SDK's checks, and waits for its callback: what the network side does with a
+ * configuration it must refuse. A refused one never releases the barrier; the run ends the instance.
+ */
+async function rawConfig(runenv: RunEnv, client: SyncClientApi): Promise<void> {
+  const network = new NetworkClient(client, runenv);
+  await network.waitNetworkInitialized();
+  const text = runenv.stringParam('config');
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`test param config must be a JSON object, got ${text}: ${(error as Error).message}`);
+  }
+  const state = typeof config.callback_state === 'string' ? config.callback_state : 'raw-configured';
+  config.callback_state = state;
+  await client.publish(`network:${os.hostname()}`, config);
+  runenv.recordMessage(`published ${JSON.stringify(config)}; waiting for ${state}`);
+  await client.barrier(state, 1);
+  runenv.recordMessage(`the network side applied it and signalled ${state}`);
+}
+
+await invokeMap({
+  bandwidth,
+  latency,
+  loss,
+  partition,
+  routing,
+  'per-link': perLink,
+  'raw-config': rawConfig,
+});
