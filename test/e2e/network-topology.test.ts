@@ -36,9 +36,9 @@ interface Phase {
  * Node's os.networkInterfaces() leaves out a bridge without containers (not RUNNING).
  */
 async function hostBridgeAddress(): Promise<string> {
-  const { stdout } = await execFileAsync('ip', ['-4', '-o', 'addr', 'show', 'dev', 'docker0']).catch(
-    () => ({ stdout: '' }),
-  );
+  const { stdout } = await execFileAsync('ip', ['-4', '-o', 'addr', 'show', 'dev', 'docker0']).catch(() => ({
+    stdout: '',
+  }));
   const address = /inet ([\d.]+)\//.exec(stdout)?.[1];
   assert.ok(
     address,
