@@ -256,6 +256,10 @@ async function routing(runenv: RunEnv, client: SyncClientApi): Promise<void> {
       runenv.testInstanceCount > 1
         ? await tryConnect(await first<Endpoint>(client, 'routing-peer'), timeoutMs)
         : undefined;
+    // The host is also the gateway of the network the sync service is on: deny_all must not open it.
+    const gatewayPort = runenv.intParam('control_gateway_port');
+    const gateway = gatewayPort > 0 ? controlGateway(runenv.testSubnet) : undefined;
+    const viaControl = gateway && (await tryConnect({ host: gateway, port: gatewayPort }, timeoutMs));
     const started = performance.now();
     await client.signalEntry('sync-probe');
     record(runenv, {
@@ -263,12 +267,34 @@ async function routing(runenv: RunEnv, client: SyncClientApi): Promise<void> {
       policy,
       target: `${host}:${port}`,
       outside,
+      ...(viaControl ? { controlGateway: { target: `${gateway}:${gatewayPort}`, ...viaControl } } : {}),
       ...(inside ? { peer: inside } : {}),
       syncRoundTripMs: round(performance.now() - started),
     });
   }
   await client.signalAndWait('done', runenv.testInstanceCount);
   peer?.close();
+}
+
+/**
+ * The gateway of the instance's other network (the one the sync service is on, not TEST_SUBNET): on
+ * local:docker the host, at the subnet's first address.
+ */
+function controlGateway(dataSubnet: string): string {
+  const toNumber = (address: string): number =>
+    address.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
+  const [dataBase = '', dataPrefix = '32'] = dataSubnet.split('/');
+  const inData = (address: string): boolean => {
+    const size = 2 ** (32 - Number(dataPrefix));
+    return Math.floor(toNumber(address) / size) === Math.floor(toNumber(dataBase) / size);
+  };
+  const other = Object.values(os.networkInterfaces())
+    .flat()
+    .find((info) => info?.family === 'IPv4' && !info.internal && !inData(info.address));
+  if (other === undefined) throw new Error(`this instance has no network besides ${dataSubnet}`);
+  const mask = toNumber(other.netmask);
+  const first = ((toNumber(other.address) & mask) >>> 0) + 1;
+  return [24, 16, 8, 0].map((shift) => (first >>> shift) & 255).join('.');
 }
 
 async function perLink(runenv: RunEnv, client: SyncClientApi): Promise<void> {

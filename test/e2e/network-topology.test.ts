@@ -3,8 +3,8 @@
  * Docker engine:
  * - partition: group a drops group b's traffic (0 datagrams arrive, TCP connects time out), then rejects it
  *   (refused in < 100 ms), then heals (traffic again); the sync service answers in every phase;
- * - routing: deny_all cannot reach another network of the host (the docker0 bridge's address, where this
- *   test listens), allow_all can; both still reach their peer;
+ * - routing: deny_all cannot reach the host on another network (the docker0 bridge's address) nor through
+ *   the gateway of the run's control network (the sync service's), allow_all can; both reach their peer;
  * - per-link: the first instance's link to the second shaped to 10 Mbit/s, its link to the third not.
  * Only addresses of this machine are ever tried.
  */
@@ -86,28 +86,49 @@ describe('partitions, routing policies and per-link shaping on local:docker', ()
 
   it('deny_all cannot reach the host’s other networks; allow_all reaches the daemon host', async () => {
     const host = await hostBridgeAddress();
+    // On every address of the host: the control network's gateway (also the host) exists only once the
+    // run does. It accepts and closes, nothing more, for the few seconds of the runs.
     listener = net.createServer((socket) => socket.end());
-    await new Promise<void>((resolve) => listener?.listen(0, host, resolve));
-    const target = `${host}:${(listener.address() as net.AddressInfo).port}`;
+    await new Promise<void>((resolve) => listener?.listen(0, '0.0.0.0', resolve));
+    const port = (listener.address() as net.AddressInfo).port;
+    const target = `${host}:${port}`;
     const run = await e2e.run({
       plan: 'network',
       testCase: 'routing',
       groups: { single: 2 },
-      params: { target, timeout: '2s' },
+      params: { target, timeout: '2s', control_gateway_port: port },
       runs: ['deny_all', 'allow_all'].map((policy) => ({ id: policy.replace('_', '-'), params: { policy } })),
     });
     assertSucceeded(run);
-    const outcome = (name: string): { outside: string; peer: string } => {
+    const outcome = (name: string): { outside: string; controlGateway: string; peer: string } => {
       const measurement = measurementOf(run, name);
-      const outside = measurement.outside as Phase['tcp'];
-      const peer = measurement.peer as Phase['tcp'];
-      report('routing', measurement.policy as string, `${target} ${outside.result} peer ${peer.result}`);
-      return { outside: outside.result, peer: peer.result };
+      const [outside, gateway, peer] = ['outside', 'controlGateway', 'peer'].map(
+        (key) => measurement[key] as Phase['tcp'] & { target?: string },
+      );
+      report(
+        'routing',
+        measurement.policy as string,
+        `docker0 ${target} ${outside?.result} control-gateway ${gateway?.target} ${gateway?.result} peer ${peer?.result}`,
+      );
+      return {
+        outside: outside?.result ?? '',
+        controlGateway: gateway?.result ?? '',
+        peer: peer?.result ?? '',
+      };
     };
     const denied = outcome('deny-all');
     assert.notEqual(denied.outside, 'connected', `deny_all reached ${target}`);
+    assert.notEqual(
+      denied.controlGateway,
+      'connected',
+      'deny_all reached the host through the control network',
+    );
     assert.equal(denied.peer, 'connected', 'deny_all still reaches its peer on the data network');
-    assert.deepEqual(outcome('allow-all'), { outside: 'connected', peer: 'connected' });
+    assert.deepEqual(outcome('allow-all'), {
+      outside: 'connected',
+      controlGateway: 'connected',
+      peer: 'connected',
+    });
   });
 
   it('shapes one link only: a→b at 10 Mbit/s while a→c is unlimited', async () => {
