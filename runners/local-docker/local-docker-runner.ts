@@ -150,7 +150,7 @@ export class LocalDockerRunner implements Runner {
       });
       objects.syncAddress = await this.syncAddress(sync.containerId, objects.controlNetworkName);
       input.log.info(
-        `local:docker: sync service ready (${sync.host}:${sync.port} at ${objects.syncAddress}, published on 127.0.0.1:${sync.publishedPort})`,
+        `local:docker: sync service ready (${sync.host}:${sync.port}, published on 127.0.0.1:${sync.publishedPort}) at ${objects.syncAddress}, which no network configuration cuts off`,
       );
       return { instances: await this.runInstances(input, objects, sync) };
     } finally {

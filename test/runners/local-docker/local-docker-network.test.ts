@@ -179,7 +179,7 @@ describe('local:docker networks and the network controller', { concurrency: true
     );
 
     // Kept reachable: the sync service only, not the control subnet, whose gateway is the host.
-    const syncAddress = /sync service ready \(\S+ at ([\d.]+),/.exec(log)?.[1] ?? '';
+    const syncAddress = /sync service ready \(.*?\) at ([\d.]+),/.exec(log)?.[1] ?? '';
     assert.equal(
       syncAddress.split('.').slice(0, 2).join('.'),
       controlSubnet.split('.').slice(0, 2).join('.'),
