@@ -256,10 +256,17 @@ async function routing(runenv: RunEnv, client: SyncClientApi): Promise<void> {
       runenv.testInstanceCount > 1
         ? await tryConnect(await first<Endpoint>(client, 'routing-peer'), timeoutMs)
         : undefined;
-    // The host is also the gateway of the network the sync service is on: deny_all must not open it.
-    const gatewayPort = runenv.intParam('control_gateway_port');
-    const gateway = gatewayPort > 0 ? controlGateway(runenv.testSubnet) : undefined;
-    const viaControl = gateway && (await tryConnect({ host: gateway, port: gatewayPort }, timeoutMs));
+    // The host is also the gateway of both networks: of the sync service's, which deny_all must not open,
+    // and of the data network, which is inside TEST_SUBNET (reachable under deny_all, as in the original).
+    const gatewayPort = runenv.intParam('gateway_port');
+    const gateways: Record<string, ConnectAttempt & { target: string }> = {};
+    if (gatewayPort > 0) {
+      const addresses = { control: controlGateway(runenv.testSubnet), data: firstAddress(runenv.testSubnet) };
+      for (const [network, address] of Object.entries(addresses)) {
+        const attempt = await tryConnect({ host: address, port: gatewayPort }, timeoutMs);
+        gateways[network] = { target: `${address}:${gatewayPort}`, ...attempt };
+      }
+    }
     const started = performance.now();
     await client.signalEntry('sync-probe');
     record(runenv, {
@@ -267,7 +274,7 @@ async function routing(runenv: RunEnv, client: SyncClientApi): Promise<void> {
       policy,
       target: `${host}:${port}`,
       outside,
-      ...(viaControl ? { controlGateway: { target: `${gateway}:${gatewayPort}`, ...viaControl } } : {}),
+      ...(gatewayPort > 0 ? { gateways } : {}),
       ...(inside ? { peer: inside } : {}),
       syncRoundTripMs: round(performance.now() - started),
     });
@@ -276,13 +283,22 @@ async function routing(runenv: RunEnv, client: SyncClientApi): Promise<void> {
   peer?.close();
 }
 
+const toNumber = (address: string): number =>
+  address.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
+const toAddress = (value: number): string => [24, 16, 8, 0].map((shift) => (value >>> shift) & 255).join('.');
+
+/** The first address of `subnet` (a.b.c.d/n): where local:docker puts the host, the network's gateway. */
+function firstAddress(subnet: string): string {
+  const [base = '', prefix = '32'] = subnet.split('/');
+  const size = 2 ** (32 - Number(prefix));
+  return toAddress(Math.floor(toNumber(base) / size) * size + 1);
+}
+
 /**
  * The gateway of the instance's other network (the one the sync service is on, not TEST_SUBNET): on
  * local:docker the host, at the subnet's first address.
  */
 function controlGateway(dataSubnet: string): string {
-  const toNumber = (address: string): number =>
-    address.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
   const [dataBase = '', dataPrefix = '32'] = dataSubnet.split('/');
   const inData = (address: string): boolean => {
     const size = 2 ** (32 - Number(dataPrefix));
@@ -293,8 +309,7 @@ function controlGateway(dataSubnet: string): string {
     .find((info) => info?.family === 'IPv4' && !info.internal && !inData(info.address));
   if (other === undefined) throw new Error(`this instance has no network besides ${dataSubnet}`);
   const mask = toNumber(other.netmask);
-  const first = ((toNumber(other.address) & mask) >>> 0) + 1;
-  return [24, 16, 8, 0].map((shift) => (first >>> shift) & 255).join('.');
+  return toAddress(((toNumber(other.address) & mask) >>> 0) + 1);
 }
 
 async function perLink(runenv: RunEnv, client: SyncClientApi): Promise<void> {
