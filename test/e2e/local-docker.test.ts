@@ -63,13 +63,20 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
               );
               return [...new Set(names.flat())].sort();
             };
-            sawFullRun = {
-              instances: objects.instances.length,
-              syncServices: objects.syncServices.length,
-              networks: [...objects.networks].sort(),
-              networksOfInstances: await attached(objects.instances),
-              networksOfSyncService: await attached(objects.syncServices),
-            };
+            // A container removed between the listing and its inspection: the run is ending; look again.
+            sawFullRun = await Promise.all([
+              attached(objects.instances),
+              attached(objects.syncServices),
+            ]).then(
+              ([networksOfInstances, networksOfSyncService]) => ({
+                instances: objects.instances.length,
+                syncServices: objects.syncServices.length,
+                networks: [...objects.networks].sort(),
+                networksOfInstances,
+                networksOfSyncService,
+              }),
+              () => undefined,
+            );
           }
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
