@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import {
@@ -20,6 +21,8 @@ import {
   NetworkE2e,
   report,
 } from './network-fidelity.ts';
+import { connectEngine } from '../docker/docker-fixtures.ts';
+import { scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
 
 /** Whether this kernel has sch_netem: tried in a throwaway namespace, as the daemon's shaper detects it. */
 async function hasNetem(): Promise<boolean> {
@@ -79,10 +82,17 @@ const runTimeoutMs = 60_000;
 const refusalWithinMs = 20_000;
 
 describe('configureNetwork on local:docker: the official SDK, and the configurations refused', () => {
-  const e2e = new NetworkE2e();
-  before(() => e2e.start('network-configure'));
+  let e2e: NetworkE2e;
+  let daemon: DaemonProcess | undefined;
+  let scratch: Awaited<ReturnType<typeof scratchDir>> | undefined;
+  before(async () => {
+    scratch = await scratchDir('network-configure');
+    daemon = await startDaemonProcess({ home: path.join(scratch.dir, 'home') });
+    e2e = new NetworkE2e({ daemon, engine: await connectEngine(), dir: scratch.dir });
+  });
   after(async () => {
-    await e2e.stop();
+    await daemon?.stop();
+    await scratch?.remove();
   });
 
   it('runs the official SDK’s ping-pong: its callback arrives and 50 ms on each egress is measured', async () => {

@@ -1,6 +1,6 @@
 /**
- * What the network e2e tests (network-*.test.ts) share: a real daemon process, compositions of plans/network
- * and plans/network-official run through the real CLI on local:docker, the measurements the instances
+ * What the network e2e tests (network-*.test.ts) share: compositions of plans/network and
+ * plans/network-official run through the real CLI on local:docker, on the file's real daemon process, the measurements the instances
  * wrote to $TEST_OUTPUTS_PATH/measurement.json (read back from the collected archive), and the check that
  * a file leaves no container or network behind.
  */
@@ -9,10 +9,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DockerEngine } from '../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter } from '../../docker/labels.ts';
-import { connectEngine } from '../docker/docker-fixtures.ts';
 import { readTgz } from '../helpers/archive.ts';
 import { taskIdOf, taskOf, type TaskJson } from '../helpers/daemon-api.ts';
-import { runCli, scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
+import { runCli, type DaemonProcess } from '../helpers/processes.ts';
 
 /** One `[[runs]]` entry: its id and its run-level test params. */
 export interface RunSpec {
@@ -70,29 +69,25 @@ export function compositionToml(spec: CompositionSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** A daemon of its own for one test file, and the engine to check it left nothing. */
+/** Runs compositions on one test file's daemon (started by the file) and checks what it left behind. */
 export class NetworkE2e {
-  daemon!: DaemonProcess;
-  engine!: DockerEngine;
-  private scratch!: Awaited<ReturnType<typeof scratchDir>>;
+  readonly daemon: DaemonProcess;
+  private readonly engine: DockerEngine;
+  /** Where compositions and collected archives go. */
+  private readonly dir: string;
   private tasks = 0;
 
-  async start(name: string): Promise<void> {
-    this.engine = await connectEngine();
-    this.scratch = await scratchDir(name);
-    this.daemon = await startDaemonProcess({ home: path.join(this.scratch.dir, 'home') });
-  }
-
-  async stop(): Promise<void> {
-    await this.daemon?.stop();
-    await this.scratch?.remove();
+  constructor(options: { daemon: DaemonProcess; engine: DockerEngine; dir: string }) {
+    this.daemon = options.daemon;
+    this.engine = options.engine;
+    this.dir = options.dir;
   }
 
   /** Runs the composition to its end through the CLI (`run composition --collect`) and reads what it measured. */
   async run(spec: CompositionSpec): Promise<TaskRun> {
     this.tasks += 1;
-    const file = path.join(this.scratch.dir, `${spec.testCase}-${this.tasks}.toml`);
-    const archive = path.join(this.scratch.dir, `${spec.testCase}-${this.tasks}.tgz`);
+    const file = path.join(this.dir, `${spec.testCase}-${this.tasks}.toml`);
+    const archive = path.join(this.dir, `${spec.testCase}-${this.tasks}.tgz`);
     await writeFile(file, compositionToml(spec));
     const result = await runCli([
       '--endpoint',

@@ -9,6 +9,7 @@
  * as `network-fidelity …` for the README.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   assertSucceeded,
@@ -19,12 +20,21 @@ import {
   NetworkE2e,
   report,
 } from './network-fidelity.ts';
+import { connectEngine } from '../docker/docker-fixtures.ts';
+import { scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
 
 describe('network shaping on local:docker, measured between two containers', () => {
-  const e2e = new NetworkE2e();
-  before(() => e2e.start('network-shaping'));
+  let e2e: NetworkE2e;
+  let daemon: DaemonProcess | undefined;
+  let scratch: Awaited<ReturnType<typeof scratchDir>> | undefined;
+  before(async () => {
+    scratch = await scratchDir('network-shaping');
+    daemon = await startDaemonProcess({ home: path.join(scratch.dir, 'home') });
+    e2e = new NetworkE2e({ daemon, engine: await connectEngine(), dir: scratch.dir });
+  });
   after(async () => {
-    await e2e.stop();
+    await daemon?.stop();
+    await scratch?.remove();
   });
 
   it('limits TCP throughput to 10 and 50 Mbit/s within ± 10 %', async () => {

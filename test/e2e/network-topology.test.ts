@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -22,6 +23,8 @@ import {
   NetworkE2e,
   report,
 } from './network-fidelity.ts';
+import { connectEngine } from '../docker/docker-fixtures.ts';
+import { scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -48,12 +51,19 @@ async function hostBridgeAddress(): Promise<string> {
 }
 
 describe('partitions, routing policies and per-link shaping on local:docker', () => {
-  const e2e = new NetworkE2e();
+  let e2e: NetworkE2e;
+  let daemon: DaemonProcess | undefined;
+  let scratch: Awaited<ReturnType<typeof scratchDir>> | undefined;
   let listener: net.Server | undefined;
-  before(() => e2e.start('network-topology'));
+  before(async () => {
+    scratch = await scratchDir('network-topology');
+    daemon = await startDaemonProcess({ home: path.join(scratch.dir, 'home') });
+    e2e = new NetworkE2e({ daemon, engine: await connectEngine(), dir: scratch.dir });
+  });
   after(async () => {
     listener?.close();
-    await e2e.stop();
+    await daemon?.stop();
+    await scratch?.remove();
   });
 
   it('partitions a from b (drop, then reject), heals, and keeps the sync service reachable throughout', async () => {
