@@ -3,6 +3,7 @@
 // $TEST_OUTPUTS_PATH/measurement.json (and records them as a message). Roles go by the order instances
 // signal `role` (1, 2, 3); endpoints are exchanged through the sync service, which shaping never touches.
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { invokeMap, NetworkClient, type RunEnv, type SyncClientApi } from 'testground-sdk';
 import {
@@ -255,6 +256,17 @@ async function routing(runenv: RunEnv, client: SyncClientApi): Promise<void> {
       runenv.testInstanceCount > 1
         ? await tryConnect(await first<Endpoint>(client, 'routing-peer'), timeoutMs)
         : undefined;
+    // The host is also the gateway of both networks: of the sync service's, which deny_all must not open,
+    // and of the data network, which is inside TEST_SUBNET (reachable under deny_all, as in the original).
+    const gatewayPort = runenv.intParam('gateway_port');
+    const gateways: Record<string, ConnectAttempt & { target: string }> = {};
+    if (gatewayPort > 0) {
+      const addresses = { control: controlGateway(runenv.testSubnet), data: firstAddress(runenv.testSubnet) };
+      for (const [network, address] of Object.entries(addresses)) {
+        const attempt = await tryConnect({ host: address, port: gatewayPort }, timeoutMs);
+        gateways[network] = { target: `${address}:${gatewayPort}`, ...attempt };
+      }
+    }
     const started = performance.now();
     await client.signalEntry('sync-probe');
     record(runenv, {
@@ -262,12 +274,42 @@ async function routing(runenv: RunEnv, client: SyncClientApi): Promise<void> {
       policy,
       target: `${host}:${port}`,
       outside,
+      ...(gatewayPort > 0 ? { gateways } : {}),
       ...(inside ? { peer: inside } : {}),
       syncRoundTripMs: round(performance.now() - started),
     });
   }
   await client.signalAndWait('done', runenv.testInstanceCount);
   peer?.close();
+}
+
+const toNumber = (address: string): number =>
+  address.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
+const toAddress = (value: number): string => [24, 16, 8, 0].map((shift) => (value >>> shift) & 255).join('.');
+
+/** The first address of `subnet` (a.b.c.d/n): where local:docker puts the host, the network's gateway. */
+function firstAddress(subnet: string): string {
+  const [base = '', prefix = '32'] = subnet.split('/');
+  const size = 2 ** (32 - Number(prefix));
+  return toAddress(Math.floor(toNumber(base) / size) * size + 1);
+}
+
+/**
+ * The gateway of the instance's other network (the one the sync service is on, not TEST_SUBNET): on
+ * local:docker the host, at the subnet's first address.
+ */
+function controlGateway(dataSubnet: string): string {
+  const [dataBase = '', dataPrefix = '32'] = dataSubnet.split('/');
+  const inData = (address: string): boolean => {
+    const size = 2 ** (32 - Number(dataPrefix));
+    return Math.floor(toNumber(address) / size) === Math.floor(toNumber(dataBase) / size);
+  };
+  const other = Object.values(os.networkInterfaces())
+    .flat()
+    .find((info) => info?.family === 'IPv4' && !info.internal && !inData(info.address));
+  if (other === undefined) throw new Error(`this instance has no network besides ${dataSubnet}`);
+  const mask = toNumber(other.netmask);
+  return toAddress(((toNumber(other.address) & mask) >>> 0) + 1);
 }
 
 async function perLink(runenv: RunEnv, client: SyncClientApi): Promise<void> {
@@ -301,4 +343,35 @@ async function perLink(runenv: RunEnv, client: SyncClientApi): Promise<void> {
   await client.signalAndWait('done', runenv.testInstanceCount);
 }
 
-await invokeMap({ bandwidth, latency, loss, partition, routing, 'per-link': perLink });
+/**
+ * Publishes `config` exactly as given (the wire form, snake_case, nanoseconds) on this instance's network
+ * topic, bypassing the SDK's checks, and waits for its callback: what the network side does with a
+ * configuration it must refuse. A refused one never releases the barrier; the run ends the instance.
+ */
+async function rawConfig(runenv: RunEnv, client: SyncClientApi): Promise<void> {
+  const network = new NetworkClient(client, runenv);
+  await network.waitNetworkInitialized();
+  const text = runenv.stringParam('config');
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`test param config must be a JSON object, got ${text}: ${(error as Error).message}`);
+  }
+  const state = typeof config.callback_state === 'string' ? config.callback_state : 'raw-configured';
+  config.callback_state = state;
+  await client.publish(`network:${os.hostname()}`, config);
+  runenv.recordMessage(`published ${JSON.stringify(config)}; waiting for ${state}`);
+  await client.barrier(state, 1);
+  runenv.recordMessage(`the network side applied it and signalled ${state}`);
+}
+
+await invokeMap({
+  bandwidth,
+  latency,
+  loss,
+  partition,
+  routing,
+  'per-link': perLink,
+  'raw-config': rawConfig,
+});

@@ -76,6 +76,11 @@ interface RunObjects {
   /** The control network: the sync service, and each instance's way to it. */
   controlNetworkName: string;
   controlSubnet: string;
+  /**
+   * The sync service's address on the control network: all of it an instance keeps whatever its network
+   * configuration (not the whole control subnet, whose gateway is the host: deny_all would not hold).
+   */
+  syncAddress: string;
   containers: Set<string>;
   /** Each group's resources as the host can give them. */
   resources: Map<string, ResolvedGroup['resources']>;
@@ -118,6 +123,7 @@ export class LocalDockerRunner implements Runner {
       subnet: '',
       controlNetworkName: `tg-${input.runId}-control`,
       controlSubnet: '',
+      syncAddress: '',
       containers: new Set(),
       resources: clampToHost(input.run.groups, await engine.info(), input.log, this.id),
     };
@@ -142,8 +148,9 @@ export class LocalDockerRunner implements Runner {
           ? {}
           : { startTimeoutMs: this.options.syncServiceStartTimeoutMs }),
       });
+      objects.syncAddress = await this.syncAddress(sync.containerId, objects.controlNetworkName);
       input.log.info(
-        `local:docker: sync service ready (${sync.host}:${sync.port}, published on 127.0.0.1:${sync.publishedPort})`,
+        `local:docker: sync service ready (${sync.host}:${sync.port}, published on 127.0.0.1:${sync.publishedPort}) at ${objects.syncAddress}, which no network configuration cuts off`,
       );
       return { instances: await this.runInstances(input, objects, sync) };
     } finally {
@@ -374,8 +381,18 @@ export class LocalDockerRunner implements Runner {
       namespace: { kind: 'pid', pid },
       dataInterface: await findDataInterface(pid, objects.subnet),
       dataSubnet: objects.subnet,
-      keepReachable: [objects.controlSubnet],
+      keepReachable: [`${objects.syncAddress}/32`],
     };
+  }
+
+  private async syncAddress(containerId: string, controlNetworkName: string): Promise<string> {
+    const address = (await this.options.engine.inspectContainer(containerId)).ipAddresses[controlNetworkName];
+    if (address === undefined) {
+      throw new RunnerError(
+        `the sync service container ${containerId} has no address on the control network ${controlNetworkName}; the engine did not attach it`,
+      );
+    }
+    return address;
   }
 
   /** Creates one of the run's networks on the first free subnet of its pool; the engine arbitrates collisions. */

@@ -11,6 +11,18 @@
  * `<instance>: network configuration refused: <key>: <why>`, later configurations of that instance are
  * not read, and the runner is told through `onRefused`, so that it ends the instance as `failure` with
  * that reason instead of letting it wait at the callback barrier until the run times out.
+ *
+ * What "as written" means for keys (parseNetworkConfig, core/contract/network-config.ts): every key at
+ * every level must be one the contract knows, else the configuration is refused naming its path and the
+ * accepted keys (`shaping: unknown key; …`, `default.latncy: unknown key; …`, `rules[0].speed: …`). Known:
+ * network, enable, default, rules, callback_state, callback_target, routing_policy, IPv4, IPv6 and our
+ * `ingress` at the top; latency, jitter, bandwidth (and `bandwith`, the official JS SDK's spelling), loss,
+ * corrupt, corrupt_corr, reorder, reorder_corr, duplicate, duplicate_corr in `default`, `ingress` and each
+ * rule, plus subnet and filter in a rule. A key given as null counts as absent; only callback_state is
+ * required. Values are checked as strictly (whole nanoseconds, whole bits/s, percentages 0–100, filter 0–2,
+ * network "default", IPv6 empty), with one exception kept from the original: a `routing_policy` other than
+ * `allow_all` (missing included) is `deny_all`. A knob the host has no mechanism for is refused as
+ * `<key> needs <kernel feature>, which this host lacks; …` (e.g. `default.corrupt needs sch_netem`).
  */
 import {
   NetworkConfigError,

@@ -38,11 +38,17 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
     };
   };
 
-  it('runs the walkthrough in 10 containers plus the sync service on one network, and removes them all', async () => {
+  it('runs the walkthrough in 10 containers plus the sync service on a data and a control network, and removes them all', async () => {
     const archive = path.join(scratch.dir, 'docker-walkthrough.tgz');
     let runId: string | undefined;
     let sawFullRun:
-      | { instances: number; syncServices: number; networks: string[]; networksOfContainers: string[] }
+      | {
+          instances: number;
+          syncServices: number;
+          networks: string[];
+          networksOfInstances: string[];
+          networksOfSyncService: string[];
+        }
       | undefined;
     let watching = true;
     // Watches the engine while the run goes: instance containers exist from creation until the cleanup.
@@ -51,17 +57,26 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
         if (runId && !sawFullRun) {
           const objects = await runObjects(runId);
           if (objects.instances.length === 10 && objects.syncServices.length === 1) {
-            const attached = await Promise.all(
-              [...objects.instances, ...objects.syncServices].map(async (id) =>
-                Object.keys((await engine.inspectContainer(id)).ipAddresses),
-              ),
-            );
-            sawFullRun = {
-              instances: objects.instances.length,
-              syncServices: objects.syncServices.length,
-              networks: objects.networks,
-              networksOfContainers: [...new Set(attached.flat())],
+            const attached = async (ids: string[]): Promise<string[]> => {
+              const names = await Promise.all(
+                ids.map(async (id) => Object.keys((await engine.inspectContainer(id)).ipAddresses)),
+              );
+              return [...new Set(names.flat())].sort();
             };
+            // A container removed between the listing and its inspection: the run is ending; look again.
+            sawFullRun = await Promise.all([
+              attached(objects.instances),
+              attached(objects.syncServices),
+            ]).then(
+              ([networksOfInstances, networksOfSyncService]) => ({
+                instances: objects.instances.length,
+                syncServices: objects.syncServices.length,
+                networks: [...objects.networks].sort(),
+                networksOfInstances,
+                networksOfSyncService,
+              }),
+              () => undefined,
+            );
           }
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -81,11 +96,13 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
     assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
     assert.match(result.stdout, /^single: 10\/10 ok$/m);
     assert.ok(runId);
+    // Instances on the data network (TEST_SUBNET) and the control one; the sync service on the control one only.
     assert.deepEqual(sawFullRun, {
       instances: 10,
       syncServices: 1,
-      networks: [`tg-${runId}`],
-      networksOfContainers: [`tg-${runId}`],
+      networks: [`tg-${runId}`, `tg-${runId}-control`],
+      networksOfInstances: [`tg-${runId}`, `tg-${runId}-control`],
+      networksOfSyncService: [`tg-${runId}-control`],
     });
     assert.deepEqual(
       await runObjects(runId),

@@ -178,10 +178,17 @@ describe('local:docker networks and the network controller', { concurrency: true
       'the control network comes from its own pool',
     );
 
+    // Kept reachable: the sync service only, not the control subnet, whose gateway is the host.
+    const syncAddress = /sync service ready \(.*?\) at ([\d.]+),/.exec(log)?.[1] ?? '';
+    assert.equal(
+      syncAddress.split('.').slice(0, 2).join('.'),
+      controlSubnet.split('.').slice(0, 2).join('.'),
+      `the sync service's address ${syncAddress} is on the control network ${controlSubnet}`,
+    );
     assert.deepEqual(shaper.applied.map((entry) => entry.target.label).sort(), ['shape[0]', 'shape[1]']);
     for (const { target, config } of shaper.applied) {
       assert.equal(target.dataSubnet, dataSubnet);
-      assert.deepEqual(target.keepReachable, [controlSubnet]);
+      assert.deepEqual(target.keepReachable, [`${syncAddress}/32`]);
       assert.equal(config.default.latency, 20_000_000);
       assert.equal(config.default.bandwidth, 10_000_000);
     }
