@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { strictTable } from '../../plan/problems.ts';
 import { concurrencyLimit } from '../../core/concurrency-limit.ts';
-import type { InstanceEvent } from '../../core/contract/events.ts';
 import type { ResolvedGroup, InstanceResult } from '../../core/run.ts';
 import type { ContainerEngine } from '../../docker/container-engine.ts';
 import { SubnetInUseError } from '../../docker/engine-errors.ts';
@@ -23,7 +22,8 @@ import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts
 import type { SyncServiceBundle } from '../sync-service-bundle.ts';
 import { SyncServiceContainer } from '../sync-service-container.ts';
 import { SyncServiceImage } from '../sync-service-image.ts';
-import { NetworkController, type NetworkRefusal } from '../network/network-controller.ts';
+import { NetworkController } from '../network/network-controller.ts';
+import { RunRefusals } from '../network/run-refusals.ts';
 import type { NetworkShaper, NetworkTarget } from '../network/network-shaper.ts';
 import { findDataInterface } from './data-interface.ts';
 import { clampToHost } from './host-resource-clamp.ts';
@@ -193,7 +193,7 @@ export class LocalDockerRunner implements Runner {
     });
     // A refused network configuration ends the run at once (docs/network-emulation.md): the others
     // would wait for the refused instance's callback until the run timeout.
-    const refusals: RunRefusals = { byInstance: new Map(), first: undefined };
+    const refusals = new RunRefusals({ runner: this.id, log: input.log, stopRun: killAll });
     const controller = new NetworkController({
       sync: sync.client,
       shaper: this.options.networkShaper,
@@ -213,15 +213,6 @@ export class LocalDockerRunner implements Runner {
             sync,
             controller,
             refusals,
-            onRefused: (refusal) => {
-              refusals.byInstance.set(refusal.label, refusal);
-              if (refusals.first !== undefined) return;
-              refusals.first = refusal;
-              input.log.warn(
-                `local:docker: stopping the run: ${refusal.label}'s network configuration was refused`,
-              );
-              killAll();
-            },
             group,
             index,
             hostname: hostnames[ordinal] ?? `${group.id}-${index}`,
@@ -249,7 +240,6 @@ export class LocalDockerRunner implements Runner {
     sync: SyncServiceContainer;
     controller: NetworkController;
     refusals: RunRefusals;
-    onRefused: (refusal: NetworkRefusal) => void;
     group: ResolvedGroup;
     index: number;
     hostname: string;
@@ -341,10 +331,7 @@ export class LocalDockerRunner implements Runner {
         hostname,
         target: () => this.networkTarget(started.id, label, objects),
         running: async () => (await engine.inspectContainer(started.id)).running,
-        onRefused: (refusal) => {
-          output.write('stderr', Buffer.from(`testground: ${refusal.reason}\n`));
-          context.onRefused(refusal);
-        },
+        onRefused: refusals.onRefused((chunk) => output.write('stderr', chunk)),
       });
       // The container is attached to the run's networks from its start: its network is ready.
       await sync.signalNetworkInitialized().catch((error: Error) => {
@@ -365,7 +352,7 @@ export class LocalDockerRunner implements Runner {
       stopped: context.stopped(),
       timeoutMs: input.run.timeoutMs,
       log: input.log,
-      ...refusalFailure(refusals, label, ending, output.terminal, endedBeforeRefusal),
+      ...refusals.failureOf({ label, ending, terminal: output.terminal, endedBeforeRefusal }),
     });
   }
 
@@ -381,7 +368,8 @@ export class LocalDockerRunner implements Runner {
       namespace: { kind: 'pid', pid },
       dataInterface: await findDataInterface(pid, objects.subnet),
       dataSubnet: objects.subnet,
-      keepReachable: [`${objects.syncAddress}/32`],
+      keepReachable: [{ subnet: `${objects.syncAddress}/32` }],
+      hostAddresses: [gatewayOf(objects.subnet), gatewayOf(objects.controlSubnet)],
     };
   }
 
@@ -450,36 +438,4 @@ export class LocalDockerRunner implements Runner {
   healthcheck(options: { fix: boolean; activeRunIds: ReadonlySet<string> }): Promise<HealthcheckCheck[]> {
     return this.maintenance.healthcheck(options);
   }
-}
-
-/** The network configurations the run's controller refused: by instance label, and the first one. */
-interface RunRefusals {
-  byInstance: Map<string, NetworkRefusal>;
-  first: NetworkRefusal | undefined;
-}
-
-/**
- * How a refusal decides an instance's outcome: the refused instance fails with the controller's reason;
- * an instance still running (or not started) when the run was stopped for it fails naming it; an
- * instance that had ended by itself keeps its own outcome.
- */
-function refusalFailure(
-  refusals: RunRefusals,
-  label: string,
-  ending: InstanceEnding,
-  terminal: InstanceEvent | undefined,
-  endedBeforeRefusal: boolean,
-): { failure?: string } {
-  const own = refusals.byInstance.get(label);
-  if (own !== undefined) return { failure: own.reason };
-  const first = refusals.first;
-  if (first === undefined || endedBeforeRefusal) return {};
-  const succeeded = terminal?.kind === 'success' && ending.kind === 'exited' && ending.exitCode === 0;
-  if (succeeded) return {};
-  return {
-    failure:
-      ending.kind === 'never-started'
-        ? `never started: the run was stopped because ${first.label}'s network configuration was refused`
-        : `stopped because ${first.label}'s network configuration was refused (${first.reason})`,
-  };
 }

@@ -71,7 +71,8 @@ export class NetworkSide {
     this.controller.serve({
       label: instance.label,
       hostname: instance.netns.hostname,
-      target: () => Promise.resolve(network.target(instance.netns, instance.label)),
+      target: () =>
+        Promise.resolve(network.target(instance.netns, instance.label, this.options.syncService.port)),
       running: () => Promise.resolve(instance.running()),
       onRefused: this.refusals.onRefused(instance.writeStderr),
     });

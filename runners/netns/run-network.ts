@@ -92,14 +92,19 @@ export class RunNetwork {
     }
   }
 
-  /** How the network controller and the shaper reach instance `index`. */
-  target(instance: NetnsInstanceLayout, label: string): NetworkTarget {
+  /**
+   * How the network controller and the shaper reach instance `index`. The sync service listens on the host
+   * (the control bridge's address): only its port stays reachable under `deny_all`, not the host.
+   */
+  target(instance: NetnsInstanceLayout, label: string, syncPort: number): NetworkTarget {
+    const { controlGateway, dataGateway, dataSubnet } = this.layout;
     return {
       label,
       namespace: { kind: 'named', name: instance.netns },
       dataInterface,
-      dataSubnet: this.layout.dataSubnet,
-      keepReachable: [this.layout.controlSubnet],
+      dataSubnet,
+      keepReachable: [{ subnet: `${controlGateway}/32`, tcpPort: syncPort }],
+      hostAddresses: [dataGateway, controlGateway],
     };
   }
 

@@ -21,10 +21,21 @@ export interface NetworkTarget {
   /** The run's data subnet (TEST_SUBNET), e.g. `10.192.16.0/20`. */
   dataSubnet: string;
   /**
-   * Subnets the instance must always reach, whatever the configuration says: the control network, where the
-   * sync service is. `deny_all`, filters and `enable = false` never cut them.
+   * What the instance must always reach, whatever the configuration says: the sync service (its container's
+   * address, or its port on the host). `deny_all`, filters and `enable = false` never cut them.
    */
-  keepReachable: readonly string[];
+  keepReachable: readonly Reachable[];
+  /**
+   * The host's own addresses on the instance's networks (the bridges' gateways). `deny_all` rejects them
+   * although the data network's gateway is inside `dataSubnet`: the host is not part of the run's network.
+   */
+  hostAddresses?: readonly string[];
+}
+
+/** A subnet, or one TCP port of it (a service on the host, whose other ports `deny_all` must still cut). */
+export interface Reachable {
+  subnet: string;
+  tcpPort?: number;
 }
 
 /** What the host's kernel and tools can do; detected, never assumed. */

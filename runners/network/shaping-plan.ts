@@ -19,7 +19,8 @@
  *   leaf is `pfifo limit 0` (silence: UDP sends succeed and vanish, TCP connects time out). The kernels we
  *   target may lack act_gact (`action drop`), so no filter action is used but mirred.
  * - routing_policy deny_all: iptables REJECT (ICMP net unreachable, as a missing route would fail) of
- *   everything but the data subnet, `keepReachable` and loopback.
+ *   everything but the data subnet, `keepReachable` and loopback, and of the host's addresses
+ *   (`hostAddresses`, the data network's gateway included).
  * - enable = false: all IP egress on the data interface goes to the dropping class and iptables drops its
  *   ingress, except `keepReachable`.
  * - IPv4: the new address is added and the data subnet's other addresses removed (secondaries promoted,
@@ -92,7 +93,11 @@ export function planShaping(
   checkTarget(target);
   const dev = target.dataInterface;
   const dataSubnet = normalizeCidr(target.dataSubnet);
-  const keep = target.keepReachable.map(normalizeCidr);
+  const keep = target.keepReachable.map(({ subnet, tcpPort }) => ({
+    subnet: normalizeCidr(subnet),
+    tcpPort,
+  }));
+  const hosts = (target.hostAddresses ?? []).map((address) => `${address}/32`);
   const address = config.ipv4 === '' ? undefined : checkAddress(config.ipv4, dataSubnet);
 
   const links: Link[] = [
@@ -126,7 +131,7 @@ export function planShaping(
     const defaultClass = defaultLink && egressClass(defaultLink) ? classMinor(0) : 0;
     // `flowid 1:` (the qdisc itself) is HTB's direct path: unshaped.
     tc.push(`qdisc add dev ${dev} root handle 1: htb default ${hex(defaultClass)}`);
-    for (const subnet of keep) {
+    for (const { subnet } of keep) {
       tc.push(`filter add dev ${dev} parent 1: protocol ip prio 1 u32 match ip dst ${subnet} flowid 1:`);
     }
     if (dropping) {
@@ -178,7 +183,7 @@ export function planShaping(
     prepare.push(`ip link add ${ifbDevice} type ifb`, `ip link set ${ifbDevice} up`);
     tc.push(`qdisc add dev ${dev} handle ffff: ingress`);
     // A match without an action ends the classification: the packet goes on, not redirected.
-    for (const subnet of keep) {
+    for (const { subnet } of keep) {
       tc.push(
         `filter add dev ${dev} parent ffff: protocol ip prio 1 u32 match ip src ${subnet} flowid ffff:1`,
       );
@@ -194,10 +199,15 @@ export function planShaping(
   const output = [
     `-A ${chains.output} -o lo -j RETURN`,
     `-A ${chains.output} -m mark --mark ${hex0x(resendMark)}/${hex0x(resendMark)} -j RETURN`,
-    ...keep.map((subnet) => `-A ${chains.output} -d ${subnet} -j RETURN`),
+    ...keep.map(
+      ({ subnet, tcpPort }) => `-A ${chains.output} -d ${subnet}${tcpMatch('--dport', tcpPort)} -j RETURN`,
+    ),
   ];
   if (config.routingPolicy === 'deny_all') {
-    output.push(`-A ${chains.output} ! -d ${dataSubnet} -j REJECT --reject-with icmp-net-unreachable`);
+    output.push(
+      ...hosts.map((host) => `-A ${chains.output} -d ${host} -j REJECT --reject-with icmp-net-unreachable`),
+      `-A ${chains.output} ! -d ${dataSubnet} -j REJECT --reject-with icmp-net-unreachable`,
+    );
   }
   const onData = `-A ${chains.output} -o ${dev}`;
   for (const link of ruleLinks) {
@@ -216,7 +226,9 @@ export function planShaping(
 
   const input = [
     `-A ${chains.input} -i lo -j RETURN`,
-    ...keep.map((subnet) => `-A ${chains.input} -s ${subnet} -j RETURN`),
+    ...keep.map(
+      ({ subnet, tcpPort }) => `-A ${chains.input} -s ${subnet}${tcpMatch('--sport', tcpPort)} -j RETURN`,
+    ),
   ];
   if (!config.enable) input.push(`-A ${chains.input} -i ${dev} -j DROP`);
   if (shapedIngress && !netem) {
@@ -421,6 +433,10 @@ const featureNames: Record<HostFeatureName, string> = {
   iptables: 'iptables',
 };
 
+function tcpMatch(option: '--dport' | '--sport', port: number | undefined): string {
+  return port === undefined ? '' : ` -p tcp ${option} ${port}`;
+}
+
 function checkTarget(target: NetworkTarget): void {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(target.dataInterface)) {
     throw new Error(
@@ -429,7 +445,8 @@ function checkTarget(target: NetworkTarget): void {
   }
   for (const [field, subnet] of [
     ['dataSubnet', target.dataSubnet],
-    ...target.keepReachable.map((s, i) => [`keepReachable[${i}]`, s]),
+    ...target.keepReachable.map(({ subnet }, i) => [`keepReachable[${i}].subnet`, subnet]),
+    ...(target.hostAddresses ?? []).map((address, i) => [`hostAddresses[${i}]`, `${address}/32`]),
   ] as const) {
     if (!parseCidr(subnet)) {
       throw new Error(

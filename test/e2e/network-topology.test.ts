@@ -4,7 +4,7 @@
  * - partition: group a drops group b's traffic (0 datagrams arrive, TCP connects time out), then rejects it
  *   (refused in < 100 ms), then heals (traffic again); the sync service answers in every phase;
  * - routing: deny_all cannot reach the host on another network (the docker0 bridge's address) nor through
- *   the gateway of the run's control network (the sync service's), allow_all can; both reach their peer;
+ *   the gateways of the run's control and data networks, allow_all can; both reach their peer;
  * - per-link: the first instance's link to the second shaped to 10 Mbit/s, its link to the third not.
  * Only addresses of this machine are ever tried.
  */
@@ -136,8 +136,8 @@ describe('partitions, routing policies and per-link shaping on local:docker', ()
       'deny_all reached the host through the control network',
     );
     assert.equal(denied.peer, 'connected', 'deny_all still reaches its peer on the data network');
-    // The data network's gateway (the host too) is an address of TEST_SUBNET, which deny_all keeps:
-    // reported above, not required either way.
+    // The data network's gateway is an address of TEST_SUBNET but the host's: deny_all cuts it too.
+    assert.notEqual(denied.dataGateway, 'connected', 'deny_all reached the host through the data network');
     assert.deepEqual(outcome('allow-all'), {
       outside: 'connected',
       controlGateway: 'connected',

@@ -188,7 +188,8 @@ describe('local:docker networks and the network controller', { concurrency: true
     assert.deepEqual(shaper.applied.map((entry) => entry.target.label).sort(), ['shape[0]', 'shape[1]']);
     for (const { target, config } of shaper.applied) {
       assert.equal(target.dataSubnet, dataSubnet);
-      assert.deepEqual(target.keepReachable, [`${syncAddress}/32`]);
+      assert.deepEqual(target.keepReachable, [{ subnet: `${syncAddress}/32` }]);
+      assert.equal(target.hostAddresses?.length, 2, 'the gateways of the data and control networks');
       assert.equal(config.default.latency, 20_000_000);
       assert.equal(config.default.bandwidth, 10_000_000);
     }

@@ -127,12 +127,16 @@ describe('LocalExecRunner with run_config.network = "netns"', () => {
     // The controller read each instance's configuration on its topic and had it applied in its namespace,
     // then released each one when its instance ended.
     const byLabel = (a: { label: string }, b: { label: string }): number => a.label.localeCompare(b.label);
+    const syncPort = networkShaper.applied[0]?.target.keepReachable[0]?.tcpPort;
+    assert.ok(syncPort !== undefined && syncPort > 0, 'the sync service port stays reachable');
     const targets = layout.instances.map((instance, n) => ({
       label: ['a[0]', 'a[1]', 'b[0]'][n]!,
       namespace: { kind: 'named', name: instance.netns },
       dataInterface: 'data0',
       dataSubnet: subnet,
-      keepReachable: [layout.controlSubnet],
+      // The sync service's port on the host, not the host: deny_all must cut the rest of it.
+      keepReachable: [{ subnet: `${layout.controlGateway}/32`, tcpPort: syncPort }],
+      hostAddresses: [layout.dataGateway, layout.controlGateway],
     }));
     assert.deepEqual(networkShaper.applied.map((applied) => applied.target).sort(byLabel), targets);
     assert.ok(

@@ -99,7 +99,7 @@ export async function createLab(prefix: string, names: readonly string[]): Promi
           namespace: { kind: 'named', name: netns },
           dataInterface: 'eth1',
           dataSubnet,
-          keepReachable: [controlSubnet],
+          keepReachable: [{ subnet: controlSubnet }],
         },
       };
     });

@@ -57,7 +57,7 @@ async function newRun(instanceCount: number) {
     namespace: { kind: 'pid', pid: 4242 },
     dataInterface: 'eth1',
     dataSubnet,
-    keepReachable: ['10.208.0.0/20'],
+    keepReachable: [{ subnet: '10.208.0.0/20' }],
   });
   const serve = (label: string, hostname: string, target = async () => targetOf(label)): void =>
     controller.serve({ label, hostname, target, onRefused: (refusal) => refusals.push(refusal) });
