@@ -7,6 +7,7 @@ import type { ContainerExit, ContainerSpec } from '../../docker/container-engine
 import { DockerEngine } from '../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, runIdLabel, type LabelFilter } from '../../docker/labels.ts';
 import { RuntimeImageProvider, type RuntimeImage } from '../../builders/runtime-image.ts';
+import { packContext } from '../../docker/build-context.ts';
 
 /** The engine at DOCKER_HOST or /var/run/docker.sock; throws (failing the test) with how to start it. */
 export async function connectEngine(): Promise<DockerEngine> {
@@ -42,6 +43,39 @@ export async function removeScope(engine: DockerEngine, filter: LabelFilter): Pr
   await Promise.all(networks.map((network) => engine.removeNetwork(network.id)));
   const images = await engine.listImages(filter);
   for (const image of images) await engine.removeImage(image.id, { force: true });
+}
+
+/** An image `FROM base` with `files` beside its Dockerfile and `entrypoint`, built with the scope's labels. */
+export function buildTestImage(
+  engine: DockerEngine,
+  options: {
+    base: string;
+    entrypoint: readonly string[];
+    files?: readonly { name: string; content: string }[];
+    tag: string;
+    labels: Record<string, string>;
+  },
+): Promise<string> {
+  const files = options.files ?? [];
+  const dockerfile = [
+    `FROM ${options.base}`,
+    ...files.map((file) => `COPY ${file.name} /plan/${file.name}`),
+    `ENTRYPOINT ${JSON.stringify(options.entrypoint)}`,
+    '',
+  ].join('\n');
+  return engine.buildImage(
+    {
+      context: {
+        tar: packContext([
+          { type: 'content', name: 'Dockerfile', content: dockerfile },
+          ...files.map((file) => ({ type: 'content' as const, ...file })),
+        ]),
+      },
+      tags: [options.tag],
+      labels: options.labels,
+    },
+    () => undefined,
+  );
 }
 
 /** A /24 in 10.128.0.0/9, random so that concurrent test files (and runs) rarely meet. */

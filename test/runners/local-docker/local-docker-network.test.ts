@@ -48,33 +48,19 @@ before(async () => {
     entryPoints: [path.join(import.meta.dirname, 'network-instance.ts')],
     write: false,
   });
-  image = await engine.buildImage(
-    {
-      context: {
-        tar: packContext([
-          {
-            type: 'content',
-            name: 'Dockerfile',
-            content: `FROM ${runtime.imageId}\nCOPY bundle.mjs /plan/bundle.mjs\nENTRYPOINT ["node", "/plan/bundle.mjs"]\n`,
-          },
-          { type: 'content', name: 'bundle.mjs', content: bundle.outputFiles[0]?.text ?? '' },
-        ]),
-      },
-      tags: [`testground-test/network-instance:${suffix}`],
-      labels: scope.labels,
-    },
-    () => undefined,
-  );
+  image = await buildTestImage(engine, {
+    base: runtime.imageId,
+    entrypoint: ['node', '/plan/bundle.mjs'],
+    files: [{ name: 'bundle.mjs', content: bundle.outputFiles[0]?.text ?? '' }],
+    tag: `testground-test/network-instance:${suffix}`,
+    labels: scope.labels,
+  });
 });
 
 after(async () => {
   if (engine) {
     for (const daemonId of Object.values(daemonIds)) {
-      const ours = labelFilter({ [daemonLabel]: daemonId });
-      for (const container of await engine.listContainers(ours, { all: true })) {
-        await engine.removeContainer(container.id, { force: true });
-      }
-      for (const network of await engine.listNetworks(ours)) await engine.removeNetwork(network.id);
+      await removeScope(engine, labelFilter({ [daemonLabel]: daemonId }));
     }
     await removeScope(engine, scope.filter);
   }

@@ -50,31 +50,17 @@ before(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'tg-local-docker-runner-'));
   // Group `ok` records success at once; any other group never ends by itself.
   const script = `if (process.env.TEST_GROUP_ID === 'ok') console.log(JSON.stringify({ event: { type: 'finish', outcome: 'ok' } })); else setInterval(() => {}, 1000);`;
-  instanceImage = await engine.buildImage(
-    {
-      context: {
-        tar: packContext([
-          {
-            type: 'content',
-            name: 'Dockerfile',
-            content: `FROM ${runtime.imageId}\nENTRYPOINT ["node", "-e", ${JSON.stringify(script)}]\n`,
-          },
-        ]),
-      },
-      tags: [`testground-test/runner-instance:${suffix}`],
-      labels: scope.labels,
-    },
-    () => undefined,
-  );
+  instanceImage = await buildTestImage(engine, {
+    base: runtime.imageId,
+    entrypoint: ['node', '-e', script],
+    tag: `testground-test/runner-instance:${suffix}`,
+    labels: scope.labels,
+  });
 });
 
 after(async () => {
   if (engine) {
-    const ours = labelFilter({ [daemonLabel]: daemonId });
-    for (const container of await engine.listContainers(ours, { all: true })) {
-      await engine.removeContainer(container.id, { force: true });
-    }
-    for (const network of await engine.listNetworks(ours)) await engine.removeNetwork(network.id);
+    await removeScope(engine, labelFilter({ [daemonLabel]: daemonId }));
     await removeScope(engine, labelFilter({ [daemonLabel]: brokenDaemonId }));
     await removeScope(engine, scope.filter);
   }
