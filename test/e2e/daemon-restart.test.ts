@@ -133,24 +133,24 @@ describe('a daemon stopped or killed ends its work honestly when it stops or sta
       (await engine.listNetworks(labelFilter({ [runIdLabel]: runId }))).length;
 
     const stalled = await submit('stall', ['--timeout', '5m']);
-    // Two instances and the sync service container, plus the network.
+    // Two instances and the sync service container, plus the data and control networks.
     await waitFor(
       "the stalled run's containers to be up",
-      async () => ((await objectsOf(stalled)) === 4 ? true : undefined),
+      async () => ((await objectsOf(stalled)) === 5 ? true : undefined),
       90_000,
     );
     const queued = await submit('ok');
 
     daemon.child.kill('SIGKILL');
     await new Promise((resolve) => daemon.child.once('exit', resolve));
-    assert.equal(await objectsOf(stalled), 4, 'SIGKILL of the daemon leaves its containers behind');
+    assert.equal(await objectsOf(stalled), 5, 'SIGKILL of the daemon leaves its containers behind');
 
     daemon = await startDaemonProcess({ home, env: { TESTGROUND_WORKER_CONCURRENCY: '1' } });
     cleanups.push(daemon.stop);
     const interrupted = await waitForState(daemon.url, stalled, 'complete');
     assert.equal(interrupted.outcome, 'error');
     assert.equal(interrupted.error, 'daemon restarted during the run');
-    assert.equal(await objectsOf(stalled), 0, 'its containers and network are gone');
+    assert.equal(await objectsOf(stalled), 0, 'its containers and networks are gone');
     const next = await waitForState(daemon.url, queued, 'complete', 90_000);
     assert.equal(next.outcome, 'success');
   });

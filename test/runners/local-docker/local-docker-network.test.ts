@@ -17,13 +17,12 @@ import pino from 'pino';
 import { nodeBundleOptions } from '../../../builders/node-bundle.ts';
 import { RuntimeImageProvider } from '../../../builders/runtime-image.ts';
 import type { ResolvedGroup } from '../../../core/run.ts';
-import { packContext } from '../../../docker/build-context.ts';
 import type { DockerEngine } from '../../../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, roleLabel, runIdLabel } from '../../../docker/labels.ts';
 import { LocalDockerRunner } from '../../../runners/local-docker/local-docker-runner.ts';
 import type { RunInput } from '../../../runners/runner.ts';
 import { SyncServiceBundle } from '../../../runners/sync-service-bundle.ts';
-import { connectEngine, removeScope, testRuntimeDaemonId, testScope } from '../../docker/docker-fixtures.ts';
+import { buildTestImage, connectEngine, removeScope, testRuntimeDaemonId, testScope } from '../../docker/docker-fixtures.ts';
 import { MemoryTaskLog } from '../../helpers/memory-task-log.ts';
 import { FakeNetworkShaper } from '../network/fake-network-shaper.ts';
 

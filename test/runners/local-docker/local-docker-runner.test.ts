@@ -12,7 +12,6 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import type { ResolvedGroup, ResolvedRun } from '../../../core/run.ts';
 import type { DockerEngine } from '../../../docker/docker-engine.ts';
-import { packContext } from '../../../docker/build-context.ts';
 import {
   daemonLabel,
   groupLabel,
@@ -26,7 +25,7 @@ import { RuntimeImageProvider, type RuntimeImage } from '../../../builders/runti
 import { LocalDockerRunner } from '../../../runners/local-docker/local-docker-runner.ts';
 import type { RunInput } from '../../../runners/runner.ts';
 import { SyncServiceBundle } from '../../../runners/sync-service-bundle.ts';
-import { connectEngine, removeScope, testRuntimeDaemonId, testScope } from '../../docker/docker-fixtures.ts';
+import { buildTestImage, connectEngine, removeScope, testRuntimeDaemonId, testScope } from '../../docker/docker-fixtures.ts';
 import { MemoryTaskLog } from '../../helpers/memory-task-log.ts';
 
 const logger = pino({ level: 'silent' });
