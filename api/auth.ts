@@ -108,7 +108,10 @@ function setPrincipal(response: Response, principal: Principal): void {
 }
 
 function forbidden(principal: Principal, action: string, minimum: Role): ForbiddenError {
-  const enough = roles.filter((role) => rank[role] >= rank[minimum]).join(' or ');
+  const enough = [...roles]
+    .sort((a, b) => rank[a] - rank[b])
+    .filter((role) => rank[role] >= rank[minimum])
+    .join(' or ');
   return new ForbiddenError(
     `user ${JSON.stringify(principal.user)} has role ${principal.role}; ${action} needs role ${enough}`,
     [{ path: 'authorization', message: `role ${principal.role}; needs ${enough}` }],
