@@ -93,14 +93,18 @@ export async function runCli(
   tokenCommand
     .command('add')
     .description('make a token for a user and role, store its hash, print the token once')
-    .requiredOption('--user <name>', 'who the token is for; tasks it submits are shown as theirs')
+    .argument('<user>', 'who the token is for; tasks it submits are shown as theirs')
     .addOption(
       new Option('--role <role>', 'admin: everything; user: submit, cancel own tasks; viewer: read only')
         .choices(['admin', 'user', 'viewer'])
         .makeOptionMandatory(),
     )
     .addOption(fileOption())
-    .action(act(async (options: { file: string; user: string; role: string }) => addToken(options, output)));
+    .action(
+      act(async (user: string, options: { file: string; role: string }) =>
+        addToken({ ...options, user }, output),
+      ),
+    );
   tokenCommand
     .command('list')
     .description('list the users and roles of the tokens file')
@@ -109,9 +113,11 @@ export async function runCli(
   tokenCommand
     .command('revoke')
     .description('remove every token of a user; a running daemon stops accepting them within seconds')
-    .requiredOption('--user <name>', 'whose tokens')
+    .argument('<user>', 'whose tokens')
     .addOption(fileOption())
-    .action(act(async (options: { file: string; user: string }) => revokeTokens(options, output)));
+    .action(
+      act(async (user: string, options: { file: string }) => revokeTokens({ ...options, user }, output)),
+    );
 
   program
     .command('sync-service')

@@ -99,7 +99,7 @@ export function checkExposure(listen: string, authenticated: boolean, insecureNo
   if (authenticated || insecureNoAuth || isLoopbackHost(host)) return;
   const message =
     `listening on ${listen} (not loopback) without tokens would let anyone who reaches the port run code on this host; ` +
-    'add tokens ("testground token add --user <name> --role admin" writes <home>/tokens; or --tokens-file / TESTGROUND_TOKENS_FILE, or TESTGROUND_TOKEN), ' +
+    'add tokens ("testground token add <user> --role admin" writes <home>/tokens; or --tokens-file / TESTGROUND_TOKENS_FILE, or TESTGROUND_TOKEN), ' +
     'listen on 127.0.0.1, or pass --insecure-no-auth (TESTGROUND_INSECURE_NO_AUTH=1) if the network is trusted';
   throw new ValidationError(`refusing to start: ${message}`, [
     { path: 'TESTGROUND_LISTEN / --listen', message },

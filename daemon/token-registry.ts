@@ -49,7 +49,7 @@ export class TokenRegistry implements TokenSource {
     const exists = existsSync(options.file);
     if (!exists && options.required) {
       throw new ValidationError(
-        `tokens file ${options.file} (--tokens-file / TESTGROUND_TOKENS_FILE) does not exist; create it with "testground token add --file ${options.file} --user <name> --role admin"`,
+        `tokens file ${options.file} (--tokens-file / TESTGROUND_TOKENS_FILE) does not exist; create it with "testground token add <user> --role admin --file ${options.file}"`,
         [{ path: 'TESTGROUND_TOKENS_FILE', message: `${JSON.stringify(options.file)} does not exist` }],
       );
     }

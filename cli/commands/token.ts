@@ -83,7 +83,7 @@ export async function revokeTokens(options: { file: string; user: string }, outp
 
 function checkUserAndRole(user: string, role: string): string | undefined {
   if (!userNamePattern.test(user))
-    return `--user ${JSON.stringify(user)}: use 1 to 64 letters, digits, "_", ".", "@" or "-"`;
+    return `user ${JSON.stringify(user)}: use 1 to 64 letters, digits, "_", ".", "@" or "-"`;
   if (!(roles as readonly string[]).includes(role))
     return `--role ${JSON.stringify(role)}: one of ${roles.join(', ')}`;
   return undefined;
