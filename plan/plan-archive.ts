@@ -173,7 +173,7 @@ async function extractEntry(entry: EntryStream, state: Extraction): Promise<void
   const name = header.name;
   const reject = (reason: string): never => {
     throw new ArchiveError(`plan archive entry ${shownName(name)} ${reason}`, [
-      { path: shownName(name), message: reason },
+      { path: name.length <= 200 ? name : `${name.slice(0, 200)}…`, message: reason },
     ]);
   };
 

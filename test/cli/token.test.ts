@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { matchToken } from '../../api/auth.ts';
 import { parseTokenFile } from '../../core/token-file.ts';
-import { runCli } from '../../cli/main.ts';
+import { runCli as runTestground } from '../../cli/main.ts';
 import { scratchDir } from '../helpers/processes.ts';
 
 const noServers = {
@@ -19,7 +19,7 @@ const noServers = {
 async function cli(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(['node', 'testground', ...args], noServers, {
+  const code = await runTestground(['node', 'testground', ...args], noServers, {
     out: (text) => out.push(text),
     err: (text) => err.push(text),
   });
