@@ -1,11 +1,12 @@
 import express, { type Express } from 'express';
 import { NotFoundError } from '../core/errors.ts';
-import { requireToken } from './auth.ts';
+import { authenticate, readOnlyForViewers } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { errorHandler } from './error-handler.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { buildsRouter } from './routes/builds.ts';
 import { healthRouter } from './routes/health.ts';
+import { methodNotAllowed } from './method-not-allowed.ts';
 import { runnersRouter } from './routes/runners.ts';
 import { runsRouter } from './routes/runs.ts';
 import { tasksRouter } from './routes/tasks.ts';
@@ -20,8 +21,10 @@ export function createApp(deps: ApiDeps): Express {
   api.get('/openapi.json', (_request, response) => {
     response.json(openApiDocument);
   });
+  api.all('/openapi.json', methodNotAllowed('GET'));
   api.use(healthRouter(deps));
-  api.use(requireToken(deps.token));
+  api.use(authenticate(deps.auth));
+  api.use(readOnlyForViewers());
   api.use(runsRouter(deps));
   api.use(buildsRouter(deps));
   api.use(tasksRouter(deps));

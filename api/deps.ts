@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { LogEntryWithOffset } from '../core/task-log.ts';
 import type { TaskMetadata, TaskRecord, TaskState } from '../core/task.ts';
+import type { TokenSource } from './auth.ts';
 import type { Health, HealthcheckReport, ReportFormat, TerminateResult } from './schemas.ts';
 
 export interface BuildSubmission {
@@ -23,6 +24,8 @@ export interface RunSubmission extends BuildSubmission {
   runIds?: string[];
   /** Cancel the older tasks still queued for the same repo, branch, plan and case. */
   supersede?: boolean;
+  /** Supersede other users' tasks too (admins); otherwise only the submitter's own. */
+  supersedeOthers?: boolean;
 }
 
 /** Validates and queues runs and builds, finds and cancels tasks. Unknown ids are NotFoundErrors. */
@@ -79,8 +82,12 @@ export interface ApiDeps {
   maintenance: MaintenancePort;
   /** The daemon's own health: answered 200 when `ok`, else 503, without a token. */
   health: () => Promise<Health>;
-  /** When set, every route but health and the OpenAPI document needs `Authorization: Bearer <token>`. */
-  token?: string;
+  /**
+   * When set, every route but health and the OpenAPI document needs `Authorization: Bearer <token>` of
+   * one of its entries, and the token's user and role decide what the request may do. Absent only on a
+   * daemon that trusts its network (loopback, no tokens).
+   */
+  auth?: TokenSource;
   uploadDir: string;
   maxUploadBytes: number;
   logger: Logger;

@@ -3,6 +3,7 @@ import multer from 'multer';
 import type { Logger } from 'pino';
 import {
   errorCodes,
+  MethodNotAllowedError,
   TestgroundError,
   TooLargeError,
   ValidationError,
@@ -15,7 +16,9 @@ const statusByCode: Record<ErrorCode, number> = {
   invalid_request: 400,
   invalid_archive: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   too_large: 413,
   // The submitted plan did not build: the request was well-formed, its content could not be processed.
@@ -44,6 +47,7 @@ export function errorHandler(logger: Logger, maxUploadBytes: number): ErrorReque
     if (status >= 500) {
       logger.error({ err: error, method: request.method, url: request.originalUrl }, 'request failed');
     }
+    if (known instanceof MethodNotAllowedError) response.set('allow', known.allow.join(', '));
     const body: ErrorBody = known
       ? { error: { code: known.code, message: known.message, details: known.details } }
       : { error: { code: 'internal', message: 'internal error; see the daemon log', details: [] } };
@@ -66,6 +70,13 @@ function toKnownError(error: unknown, maxUploadBytes: number): TestgroundError |
     );
   }
   const { status, type } = (error ?? {}) as { status?: number; type?: string };
+  // The router could not percent-decode a path parameter (`/tasks/%ZZ`).
+  if (error instanceof URIError && status === 400) {
+    return new ValidationError(
+      `${error.message}: a path segment is not valid percent-encoding; encode "%" as %25`,
+      [{ path: 'path', message: error.message }],
+    );
+  }
   if (status === 413)
     return new TooLargeError('request body too large', [{ path: 'body', message: 'too large' }]);
   if (status === 400 && type === 'entity.parse.failed') {

@@ -72,7 +72,9 @@ const json = (description: string, schema: z.ZodType): ResponseSpec => ({
 });
 const refused = (description: string): ResponseSpec => json(description, errorBodySchema);
 const badRequest = refused('A path or query parameter is not valid; `details` names it');
-const unauthorized = refused('A token is configured and the request did not carry it');
+const unauthorized = refused('The daemon has tokens and the request did not carry one of them');
+const forbidden = (what: string): ResponseSpec =>
+  refused(`The token's role or user may not do this: ${what}`);
 const taskNotFound = refused('No task has this id');
 const internal = refused('The daemon failed; the details are in its log');
 
@@ -88,6 +90,7 @@ const operations: OperationSpec[] = [
         'The composition, the plan archive or the form is not valid, or a prebuilt artifact is unknown or of the wrong kind; `details` names each problem',
       ),
       401: unauthorized,
+      403: forbidden('viewers only read'),
       413: refused('The plan archive is larger than the upload limit'),
       500: internal,
     },
@@ -104,6 +107,7 @@ const operations: OperationSpec[] = [
         'The composition, the plan archive or the form is not valid; `details` names each problem',
       ),
       401: unauthorized,
+      403: forbidden('viewers only read'),
       413: refused('The plan archive is larger than the upload limit'),
       500: internal,
     },
@@ -196,6 +200,7 @@ const operations: OperationSpec[] = [
       200: json('The task after the request', taskViewSchema),
       400: badRequest,
       401: unauthorized,
+      403: forbidden('a user cancels only their own tasks, a viewer none; admins cancel any'),
       404: taskNotFound,
       409: refused('The task has ended already'),
       500: internal,
@@ -211,6 +216,7 @@ const operations: OperationSpec[] = [
       200: json('The checks', healthcheckReportSchema),
       400: badRequest,
       401: unauthorized,
+      403: forbidden('fix=true needs an admin; viewers only read'),
       404: refused('This daemon has no runner with this id'),
       500: internal,
     },
@@ -223,6 +229,7 @@ const operations: OperationSpec[] = [
     responses: {
       200: json('What was canceled and removed', terminateResultSchema),
       401: unauthorized,
+      403: forbidden('terminate needs an admin'),
       404: refused('This daemon has no runner with this id'),
       500: internal,
     },
@@ -313,7 +320,8 @@ export function buildOpenApiDocument(): JsonSchema {
         bearer: {
           type: 'http',
           scheme: 'bearer',
-          description: 'Required only when the daemon has TESTGROUND_TOKEN set',
+          description:
+            'Required when the daemon has tokens (a tokens file or TESTGROUND_TOKEN); the token names the user and role (admin, user or viewer)',
         },
       },
       schemas: Object.fromEntries(Object.entries(schemas).map(([id, schema]) => [id, bare(schema)])),

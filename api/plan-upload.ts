@@ -23,7 +23,27 @@ export function planUpload(
       parts: 12,
     },
   }).single('plan');
-  return [requireMultipart(route), upload as RequestHandler];
+  const parse: RequestHandler = (request, response, next) => {
+    (upload as RequestHandler)(request, response, (error?: unknown) => {
+      next(error === undefined ? undefined : malformedForm(error, route));
+    });
+  };
+  return [requireMultipart(route), parse];
+}
+
+/**
+ * Multer's own errors (limits, unexpected fields) pass on to the error middleware; anything else the
+ * form parser throws (no boundary, a boundary the body never uses, a part without headers, a body that
+ * ends mid-part) is a form the client built wrong.
+ */
+function malformedForm(error: unknown, route: string): unknown {
+  if (error instanceof multer.MulterError || !(error instanceof Error)) return error;
+  // A system error (the upload dir unwritable, the disk full) is the daemon's trouble, not the form's.
+  if ((error as NodeJS.ErrnoException).code !== undefined) return error;
+  return new ValidationError(
+    `POST /api/v1${route}: the multipart/form-data body cannot be read (${error.message}); send a "composition" field and a "plan" file with the boundary the content-type names`,
+    [{ path: 'body', message: `not a readable multipart/form-data body: ${error.message}` }],
+  );
 }
 
 /** The uploaded plan archive's path; a ValidationError naming the part when there is none. */

@@ -105,7 +105,7 @@ export const runSubmissionFieldsSchema = z.object({
   ...metadataFields,
   supersede: z.enum(['true', 'false']).optional().meta({
     description:
-      'true: cancel the older tasks still queued for the same metadata_repo, metadata_branch, plan and case',
+      "true: cancel the older tasks still queued for the same metadata_repo, metadata_branch, plan and case (the submitter's own; an admin's reach everyone's)",
   }),
   run_ids: z
     .string()

@@ -6,6 +6,7 @@ import { buildComposition, buildSingle } from './commands/build.ts';
 import { runComposition, runSingle, type Output } from './commands/run.ts';
 import { healthcheck, terminate } from './commands/runners.ts';
 import { cancel, collect, listTasks, logs, report, status } from './commands/tasks.ts';
+import { addToken, defaultTokensFile, listTokens, revokeTokens } from './commands/token.ts';
 import type { ReportFormat } from '../api/schemas.ts';
 import { exitCodes } from './exit-codes.ts';
 
@@ -16,7 +17,12 @@ const defaultEndpoint = 'http://127.0.0.1:8042';
  * (`bin/testground.js`), so the CLI itself never imports the daemon or the sync service.
  */
 export interface LocalServers {
-  runDaemon(flags: { listen?: string; home?: string }): Promise<number>;
+  runDaemon(flags: {
+    listen?: string;
+    home?: string;
+    tokensFile?: string;
+    insecureNoAuth?: boolean;
+  }): Promise<number>;
   runSyncService(options: { host: string; port: number }): Promise<void>;
 }
 
@@ -33,7 +39,7 @@ export async function runCli(
     .option('--token <token>', 'API token (TESTGROUND_TOKEN)', process.env.TESTGROUND_TOKEN)
     .option(
       '--user <name>',
-      'who is asking, recorded on tasks',
+      "who is asking, recorded on tasks by a daemon without tokens (with tokens, the token's user is)",
       process.env.TESTGROUND_USER ?? os.userInfo().username,
     )
     .exitOverride()
@@ -61,7 +67,57 @@ export async function runCli(
     .description('start the daemon (HTTP API, queue and worker)')
     .option('--listen <host:port>', 'listen address (TESTGROUND_LISTEN, default 127.0.0.1:8042)')
     .option('--home <dir>', 'home directory (TESTGROUND_HOME, default ~/.testground)')
-    .action(act(async (options: { listen?: string; home?: string }) => servers.runDaemon(options)));
+    .option(
+      '--tokens-file <file>',
+      'tokens file: "sha256:<hex> <user> <role>" lines (TESTGROUND_TOKENS_FILE, default <home>/tokens when it exists)',
+    )
+    .option(
+      '--insecure-no-auth',
+      'listen off loopback without tokens: anyone who reaches the port can run code on this host (TESTGROUND_INSECURE_NO_AUTH=1)',
+    )
+    .action(
+      act(
+        async (options: { listen?: string; home?: string; tokensFile?: string; insecureNoAuth?: boolean }) =>
+          servers.runDaemon(options),
+      ),
+    );
+
+  const tokenCommand = program
+    .command('token')
+    .description("manage the daemon's tokens file (on the daemon's host; a running daemon reloads it)");
+  const fileOption = (): Option =>
+    new Option(
+      '--file <file>',
+      'tokens file (default: TESTGROUND_TOKENS_FILE, else $TESTGROUND_HOME/tokens)',
+    ).default(defaultTokensFile(process.env));
+  tokenCommand
+    .command('add')
+    .description('make a token for a user and role, store its hash, print the token once')
+    .argument('<user>', 'who the token is for; tasks it submits are shown as theirs')
+    .addOption(
+      new Option('--role <role>', 'admin: everything; user: submit, cancel own tasks; viewer: read only')
+        .choices(['admin', 'user', 'viewer'])
+        .makeOptionMandatory(),
+    )
+    .addOption(fileOption())
+    .action(
+      act(async (user: string, options: { file: string; role: string }) =>
+        addToken({ ...options, user }, output),
+      ),
+    );
+  tokenCommand
+    .command('list')
+    .description('list the users and roles of the tokens file')
+    .addOption(fileOption())
+    .action(act(async (options: { file: string }) => listTokens(options.file, output)));
+  tokenCommand
+    .command('revoke')
+    .description('remove every token of a user; a running daemon stops accepting them within seconds')
+    .argument('<user>', 'whose tokens')
+    .addOption(fileOption())
+    .action(
+      act(async (user: string, options: { file: string }) => revokeTokens({ ...options, user }, output)),
+    );
 
   program
     .command('sync-service')

@@ -18,6 +18,8 @@ export const errorCodes = [
   'not_found',
   'conflict',
   'unauthorized',
+  'forbidden',
+  'method_not_allowed',
   'dependency_unavailable',
   'build_failed',
   'runner_failed',
@@ -64,6 +66,22 @@ export class ConflictError extends TestgroundError {
 
 export class UnauthorizedError extends TestgroundError {
   readonly code = 'unauthorized';
+}
+
+/** The token is valid, but its role or its user may not do this (403). */
+export class ForbiddenError extends TestgroundError {
+  readonly code = 'forbidden';
+}
+
+/** The path exists, but not for this method (405); `allow` lists the methods it takes. */
+export class MethodNotAllowedError extends TestgroundError {
+  readonly code = 'method_not_allowed';
+  readonly allow: readonly string[];
+
+  constructor(message: string, allow: readonly string[], details: ProblemDetail[] = []) {
+    super(message, details);
+    this.allow = allow;
+  }
 }
 
 /** A dependency (Redis, Docker) is unreachable (503). */

@@ -13,6 +13,9 @@ const configSchema = z.object({
   redisPrefix: z.string().regex(/^[A-Za-z0-9:_-]+$/, 'letters, digits, ":", "_" and "-" only'),
   workerConcurrency: z.coerce.number().int().min(1).max(64),
   token: z.string().min(8, 'at least 8 characters').optional(),
+  // Absent: `<home>/tokens` is used when it exists. Given: it must exist.
+  tokensFile: z.string().min(1).optional(),
+  insecureNoAuth: z.boolean(),
   maxUploadBytes: z.number().int().positive(),
   // BullMQ renews the lock while a run goes on; a shorter lock notices a silent worker sooner.
   jobLockMs: z.number().int().min(1_000, 'at least 1s').max(600_000, 'at most 10m'),
@@ -25,6 +28,9 @@ export type DaemonConfig = z.infer<typeof configSchema>;
 export interface DaemonFlags {
   listen?: string;
   home?: string;
+  tokensFile?: string;
+  /** Listen off loopback without tokens: anyone who reaches the port can run code on this host. */
+  insecureNoAuth?: boolean;
 }
 
 /** Reads the daemon's configuration once at boot; every problem is reported with its variable name. */
@@ -36,6 +42,8 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     redisPrefix: env.TESTGROUND_REDIS_PREFIX ?? 'tg',
     workerConcurrency: env.TESTGROUND_WORKER_CONCURRENCY ?? '2',
     token: env.TESTGROUND_TOKEN || undefined,
+    tokensFile: resolvedPath(flags.tokensFile ?? env.TESTGROUND_TOKENS_FILE),
+    insecureNoAuth: flags.insecureNoAuth ?? isTrue(env.TESTGROUND_INSECURE_NO_AUTH),
     maxUploadBytes: parseByteSize(env.TESTGROUND_MAX_UPLOAD ?? '64MiB', 'TESTGROUND_MAX_UPLOAD'),
     jobLockMs: parseDuration(env.TESTGROUND_JOB_LOCK ?? '30s', 'TESTGROUND_JOB_LOCK'),
     logLevel: env.LOG_LEVEL ?? 'info',
@@ -49,6 +57,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       redisPrefix: 'TESTGROUND_REDIS_PREFIX',
       workerConcurrency: 'TESTGROUND_WORKER_CONCURRENCY',
       token: 'TESTGROUND_TOKEN',
+      tokensFile: 'TESTGROUND_TOKENS_FILE / --tokens-file',
       jobLockMs: 'TESTGROUND_JOB_LOCK',
       logLevel: 'LOG_LEVEL',
     };
@@ -63,6 +72,38 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     );
   }
   return parsed.data;
+}
+
+function resolvedPath(value: string | undefined): string | undefined {
+  return value ? path.resolve(value) : undefined;
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value === '1' || value === 'true';
+}
+
+/** The addresses only this host reaches: 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}
+
+/**
+ * Anyone who reaches the API can run code on this host (a plan is code): off loopback, a daemon without
+ * tokens is refused unless `--insecure-no-auth` says that is meant.
+ *
+ * @throws ValidationError naming the listen address and the ways out.
+ */
+export function checkExposure(listen: string, authenticated: boolean, insecureNoAuth: boolean): void {
+  const { host } = splitListen(listen);
+  if (authenticated || insecureNoAuth || isLoopbackHost(host)) return;
+  const message =
+    `listening on ${listen} (not loopback) without tokens would let anyone who reaches the port run code on this host; ` +
+    'add tokens ("testground token add <user> --role admin" writes <home>/tokens; or --tokens-file / TESTGROUND_TOKENS_FILE, or TESTGROUND_TOKEN), ' +
+    'listen on 127.0.0.1, or pass --insecure-no-auth (TESTGROUND_INSECURE_NO_AUTH=1) if the network is trusted';
+  throw new ValidationError(`refusing to start: ${message}`, [
+    { path: 'TESTGROUND_LISTEN / --listen', message },
+  ]);
 }
 
 export function splitListen(listen: string): { host: string; port: number } {

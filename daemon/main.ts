@@ -18,7 +18,15 @@ import { SyncServiceBundle } from '../runners/sync-service-bundle.ts';
 import { LocalExecRunner } from '../runners/local-exec/local-exec-runner.ts';
 import { LinuxNetworkShaper } from '../runners/network/linux-network-shaper.ts';
 import type { Runner } from '../runners/runner.ts';
-import { loadDaemonConfig, splitListen, type DaemonConfig, type DaemonFlags } from './config.ts';
+import {
+  checkExposure,
+  isLoopbackHost,
+  loadDaemonConfig,
+  splitListen,
+  type DaemonConfig,
+  type DaemonFlags,
+} from './config.ts';
+import { TokenRegistry } from './token-registry.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.ts';
 import { TaskRunner } from './task-runner.ts';
 import { runShutdownSteps } from './run-shutdown-steps.ts';
@@ -44,6 +52,25 @@ export interface RunningDaemon {
  * the HTTP server, and wires them together.
  */
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
+  // First of all: a daemon that would be open to its network stops before it creates anything.
+  const tokens = await TokenRegistry.open({
+    file: config.tokensFile ?? path.join(config.home, 'tokens'),
+    required: config.tokensFile !== undefined,
+    ...(config.token ? { legacyToken: config.token } : {}),
+    logger: logger.child({ component: 'tokens' }),
+  });
+  try {
+    checkExposure(config.listen, tokens !== undefined, config.insecureNoAuth);
+  } catch (error) {
+    tokens?.close();
+    throw error;
+  }
+  if (tokens) logger.info(tokens.describe(), 'authentication on: every request but /health needs a token');
+  else if (config.insecureNoAuth && !isLoopbackHost(splitListen(config.listen).host))
+    logger.warn(
+      { listen: config.listen },
+      '--insecure-no-auth: no tokens, and anyone who reaches this address can run code on this host',
+    );
   const dirs = {
     outputs: path.join(config.home, 'outputs'),
     // Each task's own copy of its plan; `<home>/plans/<name>` is left to users (the CLI looks there).
@@ -161,7 +188,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     outputs,
     maintenance,
     health,
-    ...(config.token ? { token: config.token } : {}),
+    ...(tokens ? { auth: tokens } : {}),
     uploadDir: dirs.uploads,
     maxUploadBytes: config.maxUploadBytes,
     logger: logger.child({ component: 'api' }),
@@ -193,6 +220,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
           [
             { name: 'stop runs in progress', run: () => taskRunner.stopAll() },
             { name: 'close the HTTP server', run: () => closeServer(server) },
+            { name: 'stop watching the tokens file', run: async () => tokens?.close() },
             { name: 'stop the packet delayers', run: () => networkShaper.close() },
             { name: 'close the task queue', run: () => queue.close() },
             { name: 'disconnect from Redis', run: () => redis.quit() },

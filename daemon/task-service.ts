@@ -52,9 +52,11 @@ export interface RunSubmission {
    * makes the runs queued for the previous one pointless.
    */
   supersede?: boolean;
+  /** Supersede other users' queued tasks too (an admin's submission); otherwise only the submitter's. */
+  supersedeOthers?: boolean;
 }
 
-export type BuildSubmission = Omit<RunSubmission, 'runIds' | 'supersede'>;
+export type BuildSubmission = Omit<RunSubmission, 'runIds' | 'supersede' | 'supersedeOthers'>;
 
 // A run's name ends up in its run id: a directory name, a container and network name, a URL path segment.
 const runNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -142,7 +144,9 @@ export class TaskService {
         });
       }
       await this.deps.queue.enqueue(id);
-      const superseded = submission.supersede ? await this.supersede(record) : [];
+      const superseded = submission.supersede
+        ? await this.supersede(record, submission.supersedeOthers ?? false)
+        : [];
       this.deps.logger.info(
         {
           taskId: id,
@@ -207,9 +211,10 @@ export class TaskService {
   /**
    * Cancels the tasks queued before `task` for the same repo, branch, plan and test case, and records them
    * on it. Only queued ones: a run already going is left to finish. Without a repo and a branch there is
-   * nothing to match, so nothing is superseded.
+   * nothing to match, so nothing is superseded. A user supersedes only their own tasks (canceling is
+   * theirs alone); `others` (an admin) reaches everyone's.
    */
-  private async supersede(task: TaskRecord): Promise<string[]> {
+  private async supersede(task: TaskRecord, others: boolean): Promise<string[]> {
     const { repo, branch } = task.metadata;
     if (!repo || !branch) return [];
     const queued = await this.deps.store.list({ state: 'queued', plan: task.plan, limit: 10_000 });
@@ -217,6 +222,7 @@ export class TaskService {
       (other) =>
         other.id !== task.id &&
         other.type === task.type &&
+        (others || other.createdBy === task.createdBy) &&
         other.testCase === task.testCase &&
         other.metadata.repo === repo &&
         other.metadata.branch === branch &&

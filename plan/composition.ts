@@ -207,7 +207,29 @@ export function parseComposition(text: string): Composition {
   const raw = text.trimStart().startsWith('{')
     ? parseJsonDocument(text)
     : parseTomlDocument(text, 'composition', 'composition');
+  checkNesting(raw);
   return validateComposition(raw);
+}
+
+// A composition is a handful of levels deep (runs[0].groups[1].test_params.x); far deeper values only
+// serve to exhaust the stack of whatever walks them recursively later.
+const maxNestingDepth = 32;
+
+/** Refuses values nested deeper than `maxNestingDepth`, naming where; walks without recursion. */
+function checkNesting(raw: unknown): void {
+  const pending: { value: unknown; depth: number; at: string }[] = [{ value: raw, depth: 0, at: '' }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value, depth, at } = next;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth === maxNestingDepth) {
+      const message = `nested more than ${maxNestingDepth} levels deep; compositions need a few`;
+      throw new ValidationError(`composition: ${at}: ${message}`, [{ path: at, message }]);
+    }
+    for (const [key, child] of Object.entries(value)) {
+      const childAt = Array.isArray(value) ? `${at}[${key}]` : at === '' ? key : `${at}.${key}`;
+      pending.push({ value: child, depth: depth + 1, at: childAt });
+    }
+  }
 }
 
 function validateComposition(raw: unknown): Composition {

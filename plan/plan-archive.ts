@@ -162,14 +162,18 @@ function notATar(err: unknown): Error {
   return new ArchiveError(message, [{ path: 'archive', message }]);
 }
 
+// NAME_MAX of Linux file systems, and a whole path well inside PATH_MAX (4096) with the home in front.
+const maxSegmentBytes = 255;
+const maxEntryNameBytes = 1024;
+
 type EntryStream = AsyncIterable<unknown> & { header: Header; resume(): unknown };
 
 async function extractEntry(entry: EntryStream, state: Extraction): Promise<void> {
   const { header } = entry;
   const name = header.name;
   const reject = (reason: string): never => {
-    throw new ArchiveError(`plan archive entry ${JSON.stringify(name)} ${reason}`, [
-      { path: name, message: reason },
+    throw new ArchiveError(`plan archive entry ${shownName(name)} ${reason}`, [
+      { path: name.length <= 200 ? name : `${name.slice(0, 200)}…`, message: reason },
     ]);
   };
 
@@ -219,6 +223,11 @@ async function extractEntry(entry: EntryStream, state: Extraction): Promise<void
 /** Splits an entry name into safe path segments, rejecting anything that could leave the root. */
 function entrySegments(name: string, reject: (reason: string) => never): string[] {
   if (name.includes('\0')) reject('holds a NUL byte');
+  // Past these the file system refuses (ENAMETOOLONG) once the daemon's home is in front of the name.
+  if (Buffer.byteLength(name) > maxEntryNameBytes)
+    reject(
+      `is ${Buffer.byteLength(name)} bytes long; archive paths may be at most ${maxEntryNameBytes} bytes`,
+    );
   // Backslashes are separators on Windows and would let "..\\x" slip past a "/"-based check.
   if (name.includes('\\')) reject('holds a backslash; archive paths use "/"');
   if (name.startsWith('/')) reject('is an absolute path; archive paths must be relative to the plan');
@@ -226,7 +235,19 @@ function entrySegments(name: string, reject: (reason: string) => never): string[
     reject('starts with a drive letter; archive paths must be relative to the plan');
   const segments = name.split('/').filter((segment) => segment !== '' && segment !== '.');
   if (segments.includes('..')) reject('holds a ".." segment; archive paths must stay inside the plan');
+  const long = segments.find((segment) => Buffer.byteLength(segment) > maxSegmentBytes);
+  if (long !== undefined)
+    reject(
+      `has a ${Buffer.byteLength(long)}-byte file or directory name; names may be at most ${maxSegmentBytes} bytes`,
+    );
   return segments;
+}
+
+/** An entry name as messages show it: quoted, and cut short when it is long. */
+function shownName(name: string): string {
+  return name.length <= 200
+    ? JSON.stringify(name)
+    : `${JSON.stringify(name.slice(0, 200))}… (${name.length} characters)`;
 }
 
 /**

@@ -18,6 +18,8 @@ import { checkIds, resolveRuns, type GroupBasis } from './resolve-runs.ts';
 import { parseDuration } from './units.ts';
 
 const defaultTimeoutMs = 10 * 60_000;
+// Node's timers hold a signed 32-bit count of milliseconds: a longer one fires after 1 ms instead.
+const maxTimeoutMs = 2 ** 31 - 1;
 
 /** A composition resolved: the runs to carry out, and what was accepted but deserves a word. */
 export interface ResolvedComposition {
@@ -324,7 +326,15 @@ function resolveTimeout(
     return defaultTimeoutMs;
   }
   try {
-    return parseDuration(value, path);
+    const timeoutMs = parseDuration(value, path);
+    if (timeoutMs > maxTimeoutMs) {
+      findings.problem(
+        path,
+        `${JSON.stringify(value)} (${timeoutMs} ms) is longer than the longest run timeout, 596h31m23s (${maxTimeoutMs} ms, the longest timer Node.js keeps)`,
+      );
+      return defaultTimeoutMs;
+    }
+    return timeoutMs;
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
     for (const detail of err.details) findings.problem(detail.path, detail.message);

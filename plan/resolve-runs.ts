@@ -273,10 +273,12 @@ function instanceCounts(
 }
 
 const safeId = /^[A-Za-z0-9._-]+$/;
+// Ids are parts of directory, container and network names and of run ids (themselves at most 64).
+const maxIdLength = 64;
 
 /**
  * Group and run ids become directory names (outputs) and TEST_GROUP_ID, so they must be non-empty,
- * unique and plain.
+ * short, unique and plain.
  */
 export function checkIds(
   entries: readonly { id: string; path: string }[],
@@ -286,6 +288,11 @@ export function checkIds(
   const firstPathById = new Map<string, string>();
   for (const { id, path } of entries) {
     if (id === '') findings.problem(path, 'must not be empty');
+    else if (id.length > maxIdLength)
+      findings.problem(
+        path,
+        `${q(id.slice(0, 40))}… is ${id.length} characters long; ${kind} ids may be at most ${maxIdLength} (they become directory and container names)`,
+      );
     else if (id === '.' || id === '..')
       findings.problem(path, `${q(id)} cannot be a ${kind} id; it names a directory`);
     else if (!safeId.test(id)) {

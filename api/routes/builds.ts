@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { Router } from 'express';
-import { requester } from '../auth.ts';
+import { principalOf } from '../auth.ts';
 import { metadataOf } from '../submission-metadata.ts';
 import type { ApiDeps } from '../deps.ts';
 import { parseRequest } from '../parse-request.ts';
+import { methodNotAllowed } from '../method-not-allowed.ts';
 import { planUpload, uploadedArchive } from '../plan-upload.ts';
 import { buildSubmissionFieldsSchema, type Submitted } from '../schemas.ts';
 import { submittedView } from '../task-view.ts';
@@ -16,12 +17,13 @@ export function buildsRouter(
 
   router.post('/builds', ...planUpload(deps, '/builds'), async (request, response) => {
     const archivePath = request.file?.path;
+    const principal = principalOf(response);
     try {
       const fields = parseRequest(buildSubmissionFieldsSchema, request.body ?? {}, 'multipart field');
       const task = await deps.tasks.submitBuild({
         compositionText: fields.composition,
         archivePath: uploadedArchive(request),
-        createdBy: requester(request.get('x-testground-user')),
+        createdBy: principal.user,
         metadata: metadataOf(fields),
       });
       const submitted: Submitted = submittedView(task);
@@ -30,6 +32,7 @@ export function buildsRouter(
       if (archivePath) await rm(archivePath, { force: true });
     }
   });
+  router.all('/builds', methodNotAllowed('POST'));
 
   return router;
 }

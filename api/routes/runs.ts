@@ -2,10 +2,11 @@ import { rm } from 'node:fs/promises';
 import { Router } from 'express';
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
 import { isRunEnded, isTerminal, type RunRecord, type TaskRecord } from '../../core/task.ts';
-import { requester } from '../auth.ts';
+import { principalOf } from '../auth.ts';
 import { metadataOf } from '../submission-metadata.ts';
 import type { ApiDeps } from '../deps.ts';
 import { parseRequest } from '../parse-request.ts';
+import { methodNotAllowed } from '../method-not-allowed.ts';
 import { planUpload, uploadedArchive } from '../plan-upload.ts';
 import { runParamsSchema, runSubmissionFieldsSchema, type Submitted } from '../schemas.ts';
 import { submittedView } from '../task-view.ts';
@@ -17,15 +18,17 @@ export function runsRouter(
 
   router.post('/runs', ...planUpload(deps, '/runs'), async (request, response) => {
     const archivePath = request.file?.path;
+    const principal = principalOf(response);
     try {
       const fields = parseRequest(runSubmissionFieldsSchema, request.body ?? {}, 'multipart field');
       const task = await deps.tasks.submitRun({
         compositionText: fields.composition,
         archivePath: uploadedArchive(request),
-        createdBy: requester(request.get('x-testground-user')),
+        createdBy: principal.user,
         ...(fields.run_ids === undefined ? {} : { runIds: fields.run_ids.split(',') }),
         metadata: metadataOf(fields),
         supersede: fields.supersede === 'true',
+        supersedeOthers: principal.role === 'admin',
       });
       const submitted: Submitted = submittedView(task);
       response.status(202).json(submitted);
@@ -33,6 +36,7 @@ export function runsRouter(
       if (archivePath) await rm(archivePath, { force: true });
     }
   });
+  router.all('/runs', methodNotAllowed('POST'));
 
   router.get('/runs/:id/outputs', async (request, response) => {
     const { id } = parseRequest(runParamsSchema, request.params, 'path');
@@ -47,6 +51,7 @@ export function runsRouter(
     });
     archive.pipe(response);
   });
+  router.all('/runs/:id/outputs', methodNotAllowed('GET'));
 
   return router;
 }

@@ -1,7 +1,9 @@
 import { once } from 'node:events';
 import { Router } from 'express';
 import { isTerminal } from '../../core/task.ts';
+import { assertMayCancel, principalOf } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
+import { methodNotAllowed } from '../method-not-allowed.ts';
 import { parseRequest } from '../parse-request.ts';
 import {
   taskListQuerySchema,
@@ -29,18 +31,22 @@ export function tasksRouter(
     const list: TaskList = { tasks: tasks.map(taskView) };
     response.json(list);
   });
+  router.all('/tasks', methodNotAllowed('GET'));
 
   router.get('/tasks/:id', async (request, response) => {
     const { id } = parseRequest(taskParamsSchema, request.params, 'path');
     const view: TaskView = taskView(await deps.tasks.get(id));
     response.json(view);
   });
+  router.all('/tasks/:id', methodNotAllowed('GET'));
 
   router.post('/tasks/:id/cancel', async (request, response) => {
     const { id } = parseRequest(taskParamsSchema, request.params, 'path');
+    assertMayCancel(principalOf(response), await deps.tasks.get(id));
     const view: TaskView = taskView(await deps.tasks.cancel(id));
     response.json(view);
   });
+  router.all('/tasks/:id/cancel', methodNotAllowed('POST'));
 
   router.get('/tasks/:id/report', async (request, response) => {
     const { id } = parseRequest(taskParamsSchema, request.params, 'path');
@@ -48,6 +54,7 @@ export function tasksRouter(
     const report = await deps.reports.render(id, format);
     response.status(200).type(report.contentType).send(report.body);
   });
+  router.all('/tasks/:id/report', methodNotAllowed('GET'));
 
   router.get('/tasks/:id/logs', async (request, response) => {
     const { id } = parseRequest(taskParamsSchema, request.params, 'path');
@@ -81,6 +88,7 @@ export function tasksRouter(
       response.end();
     }
   });
+  router.all('/tasks/:id/logs', methodNotAllowed('GET'));
 
   return router;
 }

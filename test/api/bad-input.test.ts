@@ -270,6 +270,148 @@ describe('bad input gets a 4xx naming the field, and the API keeps serving', () 
     );
   });
 
+  // Issue 9, item 9: each of these was a 500 (or, for the group id, accepted).
+  it('answers 400 naming the field to unreadable forms, undecodable paths and outsized values', async () => {
+    const raw = async (contentType: string, body: string): Promise<Answer> => {
+      const response = await request(api.app)
+        .post('/api/v1/runs')
+        .set(auth)
+        .set('content-type', contentType)
+        .send(body);
+      return { status: response.status, body: response.body as Answer['body'] };
+    };
+    const part = (boundary: string, headers: string) =>
+      `--${boundary}\r\n${headers}\r\n\r\n${composition()}\r\n--${boundary}--\r\n`;
+    expectRefused(
+      await raw('multipart/form-data', part('AAA', 'content-disposition: form-data; name="composition"')),
+      400,
+      'invalid_request',
+      /multipart\/form-data body cannot be read \(Multipart: Boundary not found\)[\s\S]*"path":"body"/,
+    );
+    expectRefused(
+      await raw(
+        'multipart/form-data; boundary=AAA',
+        part('BBB', 'content-disposition: form-data; name="composition"'),
+      ),
+      400,
+      'invalid_request',
+      /cannot be read \(Unexpected end of form\)[\s\S]*"path":"body"/,
+    );
+    expectRefused(
+      await raw('multipart/form-data; boundary=AAA', `--AAA\r\n\r\n${composition()}\r\n--AAA--\r\n`),
+      400,
+      'invalid_request',
+      /cannot be read \(Malformed part header\)[\s\S]*"path":"body"/,
+    );
+
+    expectRefused(await get('/api/v1/tasks/%ZZ'), 400, 'invalid_request', /%ZZ[\s\S]*"path":"path"/);
+    const runnerPath = await request(api.app).post('/api/v1/runners/%ZZ/healthcheck').set(auth);
+    expectRefused(
+      { status: runnerPath.status, body: runnerPath.body as Answer['body'] },
+      400,
+      'invalid_request',
+      /percent-encoding/,
+    );
+
+    const longName = `${'d'.repeat(200)}/`.repeat(40) + 'file.txt';
+    assert.ok(longName.length > 8_000);
+    expectRefused(
+      await submit({
+        composition: composition(),
+        plan: await craftedArchive([
+          { name: 'manifest.toml', body: manifest },
+          { name: longName, body: 'x' },
+        ]),
+      }),
+      400,
+      'invalid_archive',
+      /is 8048 bytes long; archive paths may be at most 1024 bytes/,
+    );
+    expectRefused(
+      await submit({
+        composition: composition(),
+        plan: await craftedArchive([
+          { name: 'manifest.toml', body: manifest },
+          { name: `${'n'.repeat(300)}.txt`, body: 'x' },
+        ]),
+      }),
+      400,
+      'invalid_archive',
+      /304-byte file or directory name; names may be at most 255 bytes/,
+    );
+
+    const deep = (levels: number): string => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+    for (const where of ['run_config', 'build_config'] as const) {
+      const text = JSON.stringify({
+        global: { plan: 'placebo', case: 'ok', builder: 'exec:node', runner: 'local:exec' },
+        groups: [{ id: 'single', instances: { count: 1 }, [where]: { x: 'DEEP' } }],
+      }).replace('"DEEP"', deep(5_000));
+      expectRefused(
+        await submit({ composition: text, plan: placebo }),
+        400,
+        'invalid_request',
+        new RegExp(`"path":"groups\\[0\\]\\.${where}\\.x(\\.a)+","message":"nested more than 32 levels deep`),
+      );
+    }
+
+    const longGroup = await submit({
+      composition: composition({}, [{ id: 'g'.repeat(10_000), instances: { count: 1 } }]),
+      plan: placebo,
+    });
+    expectRefused(
+      longGroup,
+      400,
+      'invalid_request',
+      /groups\[0\]\.id[\s\S]*10000 characters long; group ids may be at most 64/,
+    );
+    assert.ok(JSON.stringify(longGroup.body).length < 2_000, 'the answer does not repeat the whole id');
+
+    expectRefused(
+      await submit({ composition: composition({ run_config: { timeout: '597h' } }), plan: placebo }),
+      400,
+      'invalid_request',
+      /global\.run_config\.timeout[\s\S]*"597h" \(2149200000 ms\) is longer than the longest run timeout, 596h31m23s \(2147483647 ms/,
+    );
+    const longest = await submit({
+      composition: composition({ run_config: { timeout: '596h31m23s' } }),
+      plan: placebo,
+    });
+    assert.equal(longest.status, 202, JSON.stringify(longest.body));
+    await request(api.app).post(`/api/v1/tasks/${longest.body.task_id}/cancel`).set(auth);
+  });
+
+  it('answers 405 with Allow to a method a path does not take, and 404 to paths that do not exist', async () => {
+    const cases: { method: 'get' | 'post' | 'put' | 'delete' | 'patch'; url: string; allow: string }[] = [
+      { method: 'get', url: '/api/v1/runs', allow: 'POST' },
+      { method: 'put', url: '/api/v1/builds', allow: 'POST' },
+      { method: 'delete', url: '/api/v1/tasks', allow: 'GET, HEAD' },
+      { method: 'post', url: '/api/v1/tasks', allow: 'GET, HEAD' },
+      { method: 'delete', url: '/api/v1/tasks/abc123', allow: 'GET, HEAD' },
+      { method: 'get', url: '/api/v1/tasks/abc123/cancel', allow: 'POST' },
+      { method: 'post', url: '/api/v1/tasks/abc123/logs', allow: 'GET, HEAD' },
+      { method: 'patch', url: '/api/v1/tasks/abc123/report', allow: 'GET, HEAD' },
+      { method: 'post', url: '/api/v1/runs/abc123/outputs', allow: 'GET, HEAD' },
+      { method: 'get', url: '/api/v1/runners/local%3Aexec/healthcheck', allow: 'POST' },
+      { method: 'get', url: '/api/v1/runners/local%3Aexec/terminate', allow: 'POST' },
+      { method: 'post', url: '/api/v1/health', allow: 'GET, HEAD' },
+      { method: 'delete', url: '/api/v1/openapi.json', allow: 'GET, HEAD' },
+    ];
+    for (const { method, url, allow } of cases) {
+      const response = await request(api.app)[method](url).set(auth);
+      expectRefused(
+        { status: response.status, body: response.body as Answer['body'] },
+        405,
+        'method_not_allowed',
+        new RegExp(`${method.toUpperCase()} .* is not allowed; it takes ${allow}`),
+      );
+      assert.equal(response.headers.allow, allow, `${method} ${url}`);
+    }
+    const options = await request(api.app).options('/api/v1/tasks').set(auth);
+    assert.equal(options.status, 204);
+    assert.equal(options.headers.allow, 'GET, HEAD, OPTIONS');
+    expectRefused(await get('/api/v1/tasks/abc123/nothing'), 404, 'not_found', /no route GET/);
+  });
+
   it('still serves, and still runs a valid plan, after all of that', async () => {
     assert.equal((await request(api.app).get('/api/v1/health')).status, 200);
     const accepted = await submit({ composition: composition(), plan: placebo });

@@ -25,13 +25,17 @@ import { TaskStore } from '../../daemon/task-store.ts';
 import { ArtifactStore } from '../../daemon/artifact-store.ts';
 import type { TaskServiceDeps } from '../../daemon/task-service.ts';
 import type { ProblemDetail } from '../../core/errors.ts';
+import { hashToken, type Role, type TokenEntry } from '../../core/token-file.ts';
 import { resolveComposition } from '../../plan/resolve-composition.ts';
 import { componentsOf, FakeBuilder, FakeRunner } from './fake-components.ts';
 import { repoRoot, scratchDir } from './processes.ts';
 import { startTestRedis } from './redis-server.ts';
 
 export interface TestAppOptions {
+  /** One admin token of user `admin`, as the daemon's TESTGROUND_TOKEN is. */
   token?: string;
+  /** Tokens with their users and roles, as a tokens file lists them (hashed). */
+  tokens?: readonly { token: string; user: string; role: Role }[];
   /** 1 MiB unless given. */
   maxUploadBytes?: number;
   /** Replace ports of the real daemon with stand-ins (a failing health check, a throwing service). */
@@ -135,6 +139,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   };
   await queue.startWorker((taskId) => taskRunner.process(taskId));
 
+  const tokenEntries: TokenEntry[] = [
+    ...(options.tokens ?? []).map(({ token, user, role }) => ({ hash: hashToken(token), user, role })),
+    ...(options.token ? [{ hash: hashToken(options.token), user: 'admin', role: 'admin' as const }] : []),
+  ];
+  const auth = tokenEntries.length > 0 ? { entries: () => tokenEntries } : undefined;
   const app = createApp({
     tasks,
     reports: new TaskReports({ tasks }),
@@ -143,7 +152,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     outputs,
     maintenance,
     health,
-    ...(options.token ? { token: options.token } : {}),
+    ...(auth ? { auth } : {}),
     uploadDir: dirs.uploads,
     maxUploadBytes: options.maxUploadBytes ?? 1024 * 1024,
     logger,
