@@ -38,26 +38,24 @@ add_file() {
   target="$rootfs$(image_path "$at")"
   mkdir -p "$(dirname "$target")"
   cp -L --preserve=mode "$source" "$target"
-  add_libraries "$source" "$rootfs"
+  add_libraries "$rootfs" "$source"
 }
 
+# The libraries the given binaries link (one ldd for all of them: it is most of this script's time).
 add_libraries() {
-  local binary="$1" rootfs="$2" out line library
-  if ! out=$(ldd "$binary" 2>&1); then
-    # A static binary or a script needs no libraries; anything else is a real failure.
-    if grep -qE 'not a dynamic executable|statically linked' <<<"$out"; then return 0; fi
-    say "ldd $binary failed: $out"
-    exit 1
-  fi
+  local rootfs="$1" out line library target
+  shift
+  # ldd exits 1 when any file is static or a script; real failures show as "not found" or no output.
+  out=$(ldd "$@" 2>&1) || true
   if grep -q 'not found' <<<"$out"; then
-    say "$binary needs a library this host lacks: $(grep 'not found' <<<"$out" | head -1)"
+    say "a binary needs a library this host lacks: $(grep 'not found' <<<"$out" | head -1)"
     exit 1
   fi
+  local pattern='^([^[:space:]]+[[:space:]]+=>[[:space:]]+)?(/[^[:space:]]+)[[:space:]]+\(0x[0-9a-f]+\)$'
   while read -r line; do
     # `libc.so.6 => /lib/…/libc.so.6 (0x…)` or `/lib64/ld-linux-x86-64.so.2 (0x…)`; the vDSO has no file.
-    library=$(sed -nE 's/^([^[:space:]]+[[:space:]]+=>[[:space:]]+)?(\/[^[:space:]]+)[[:space:]]+\(0x[0-9a-f]+\)$/\2/p' <<<"$line")
-    [ -n "$library" ] || continue
-    local target
+    [[ $line =~ $pattern ]] || continue
+    library=${BASH_REMATCH[2]}
     target="$rootfs$(image_path "$library")"
     [ -e "$target" ] && continue
     mkdir -p "$(dirname "$target")"
@@ -83,12 +81,11 @@ add_command() {
 }
 
 add_tree() {
-  local dir="$1" rootfs="$2" file
+  local dir="$1" rootfs="$2" files=()
   mkdir -p "$rootfs$(dirname "$dir")"
   cp -a "$dir" "$rootfs$(dirname "$dir")/"
-  while IFS= read -r -d '' file; do
-    add_libraries "$file" "$rootfs"
-  done < <(find "$dir" -type f -name '*.so*' -print0)
+  mapfile -d '' files < <(find "$dir" -type f -name '*.so*' -print0)
+  if [ "${#files[@]}" -gt 0 ]; then add_libraries "$rootfs" "${files[@]}"; fi
 }
 
 base_rootfs() {
