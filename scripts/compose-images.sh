@@ -12,9 +12,9 @@
 #   with the libraries it links. Dockerfile.offline copies the repository onto it.
 #
 # Each image is built the way builders/runtime-image.ts builds the plans' runtime image: files at the
-# paths the host has them under, libraries as ldd finds them. The tag is a digest of the build context, so
-# an unchanged host reuses the image (a cache that may stay) and any change (a new libc, a new redis) gets
-# a new one. Needs: docker, ldd, tar, sha256sum, and to build the packet delayer gcc with
+# paths the host has them under, libraries as ldd finds them. The tag is a digest of those files' paths,
+# sizes and times (inputs_key), so an unchanged host reuses the image (a cache that may stay: a second
+# call takes seconds) and any change (a new libc, a new redis) gets a new one. Needs: docker, ldd, tar, sha256sum, and to build the packet delayer gcc with
 # libnetfilter-queue-dev (scripts/ensure-deps.sh installs them); without those the daemon image has no
 # packet delayer and the variables say so (latency and loss on kernels without netem are then refused).
 set -euo pipefail
@@ -105,74 +105,96 @@ base_rootfs() {
   printf '%s\n' 'passwd: files' 'group: files' 'hosts: files dns' >"$rootfs/etc/nsswitch.conf"
 }
 
-# Builds $context (a Dockerfile plus rootfs/) as $repository:<digest of the context>, unless present.
-build_image() {
-  local repository="$1" context="$2" digest tag
-  digest=$(tar -C "$context" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . |
-    sha256sum | cut -c1-12)
-  tag="$repository:$digest"
-  if docker image inspect "$tag" >/dev/null 2>&1; then
-    say "$tag is present (built earlier from the same files)"
-  else
-    say "building $tag"
-    if ! docker build -q --label testground.role=compose-base -t "$tag" "$context" >"$work/build.log" 2>&1; then
-      say "docker build of $tag failed:"
-      cat "$work/build.log" >&2
-      exit 1
-    fi
-  fi
-  echo "$tag"
+# A digest of what goes into an image, taken without assembling it (a rebuild copies ~130 MB): this
+# script, the packet delayer's source and the compiler, and the size, time and path of every file copied
+# (commands, the libraries ldd lists for them, the trees). A new libc, redis or node gets a new tag.
+inputs_key() {
+  local paths=() name dir
+  for name in "$@"; do paths+=("$(realpath "$(type -P "$name")")"); done
+  {
+    cat "$0" "$repo/native/packet-delayer.c"
+    gcc --version 2>&1 | head -1
+    stat -L -c '%n %s %Y' "${paths[@]}"
+    ldd "${paths[@]}" 2>&1 | grep -oE '/[^[:space:]]+ \(0x' | cut -d' ' -f1 | sort -u |
+      xargs -r stat -L -c '%n %s %Y'
+    for dir in "${trees[@]}"; do find "$dir" -printf '%p %s %T@\n' | sort; done
+  } | sha256sum | cut -c1-12
 }
 
-redis_context="$work/redis"
-base_rootfs "$redis_context/rootfs"
-add_command redis-server "$redis_context/rootfs"
-cat >"$redis_context/Dockerfile" <<'EOF'
+# Builds $context (a Dockerfile plus rootfs/) as $tag.
+build_image() {
+  local tag="$1" context="$2"
+  say "building $tag"
+  if ! docker build -q --label testground.role=compose-base -t "$tag" "$context" >"$work/build.log" 2>&1; then
+    say "docker build of $tag failed:"
+    cat "$work/build.log" >&2
+    exit 1
+  fi
+}
+
+present() {
+  if docker image inspect "$1" >/dev/null 2>&1; then
+    say "$1 is present (built earlier from the same files)"
+    return 0
+  fi
+  return 1
+}
+
+redis_commands=(redis-server)
+trees=()
+redis_image="testground-host/redis:$(inputs_key "${redis_commands[@]}")"
+if ! present "$redis_image"; then
+  redis_context="$work/redis"
+  base_rootfs "$redis_context/rootfs"
+  add_command redis-server "$redis_context/rootfs"
+  cat >"$redis_context/Dockerfile" <<'EOF'
 FROM scratch
 COPY rootfs/ /
 ENV PATH=/usr/bin:/usr/sbin
 WORKDIR /data
 CMD ["redis-server"]
 EOF
-redis_image=$(build_image testground-host/redis "$redis_context")
+  build_image "$redis_image" "$redis_context"
+fi
 
-daemon_context="$work/daemon"
-rootfs="$daemon_context/rootfs"
-base_rootfs "$rootfs"
-for name in node sh bash ldd env cat head tail cut stat rm mkdir ls sleep grep sed \
-  ip tc iptables iptables-restore iptables-save nsenter unshare; do
-  add_command "$name" "$rootfs"
-done
+daemon_commands=(node sh bash ldd env cat head tail cut stat rm mkdir ls sleep grep sed
+  ip tc iptables iptables-restore iptables-save nsenter unshare)
 # npm is a node script (plans with npm dependencies are installed with it); iptables loads its matches
 # and targets, and tc its delay distributions, from these directories at run time.
-npm_dir=$(realpath "$(dirname "$(realpath "$(command -v npm)")")/..")
-add_tree "$npm_dir" "$rootfs"
-ln -sfn "$npm_dir/bin/npm-cli.js" "$rootfs/usr/bin/npm"
-ln -sfn "$npm_dir/bin/npx-cli.js" "$rootfs/usr/bin/npx"
-for dir in /usr/lib/x86_64-linux-gnu/xtables /usr/lib/x86_64-linux-gnu/tc /usr/lib/xtables /usr/lib/tc; do
-  [ -d "$dir" ] && add_tree "$(realpath "$dir")" "$rootfs"
+npm_dir=$(realpath "$(dirname "$(realpath "$(type -P npm)")")/..")
+trees=("$npm_dir")
+for dir in /usr/lib/x86_64-linux-gnu/xtables /usr/lib/x86_64-linux-gnu/tc /usr/lib/xtables /usr/lib/tc /etc/iproute2; do
+  if [ -d "$dir" ]; then trees+=("$(realpath "$dir")"); fi
 done
-[ -d /etc/iproute2 ] && cp -a /etc/iproute2 "$rootfs/etc/"
-
-delayer_env=""
-delayer_at=/usr/local/libexec/testground/packet-delayer
-if gcc -O2 -Wall -Wextra -std=gnu11 -o "$work/packet-delayer" "$repo/native/packet-delayer.c" \
-  -Wl,-Bstatic -lnetfilter_queue -Wl,-Bdynamic -lmnl 2>"$work/gcc.err" ||
-  gcc -O2 -Wall -Wextra -std=gnu11 -o "$work/packet-delayer" "$repo/native/packet-delayer.c" \
-    -lnetfilter_queue -lmnl 2>"$work/gcc.err"; then
-  add_file "$delayer_at" "$work/packet-delayer" "$rootfs"
-  delayer_env="ENV TESTGROUND_PACKET_DELAYER=$delayer_at"
-else
-  say "no packet delayer (gcc: $(head -3 "$work/gcc.err" | tr '\n' ' ')); latency on kernels without netem will be refused"
-fi
-cat >"$daemon_context/Dockerfile" <<EOF
+daemon_base="testground-host/daemon-base:$(inputs_key "${daemon_commands[@]}")"
+if ! present "$daemon_base"; then
+  daemon_context="$work/daemon"
+  rootfs="$daemon_context/rootfs"
+  base_rootfs "$rootfs"
+  for name in "${daemon_commands[@]}"; do add_command "$name" "$rootfs"; done
+  for dir in "${trees[@]}"; do add_tree "$dir" "$rootfs"; done
+  ln -sfn "$npm_dir/bin/npm-cli.js" "$rootfs/usr/bin/npm"
+  ln -sfn "$npm_dir/bin/npx-cli.js" "$rootfs/usr/bin/npx"
+  delayer_env=""
+  delayer_at=/usr/local/libexec/testground/packet-delayer
+  if gcc -O2 -Wall -Wextra -std=gnu11 -o "$work/packet-delayer" "$repo/native/packet-delayer.c" \
+    -Wl,-Bstatic -lnetfilter_queue -Wl,-Bdynamic -lmnl 2>"$work/gcc.err" ||
+    gcc -O2 -Wall -Wextra -std=gnu11 -o "$work/packet-delayer" "$repo/native/packet-delayer.c" \
+      -lnetfilter_queue -lmnl 2>"$work/gcc.err"; then
+    add_file "$delayer_at" "$work/packet-delayer" "$rootfs"
+    delayer_env="ENV TESTGROUND_PACKET_DELAYER=$delayer_at"
+  else
+    say "no packet delayer (gcc: $(head -3 "$work/gcc.err" | tr '\n' ' ')); latency on kernels without netem will be refused"
+  fi
+  cat >"$daemon_context/Dockerfile" <<EOF
 FROM scratch
 COPY rootfs/ /
 ENV PATH=/usr/local/bin:/usr/bin:/usr/sbin
 $delayer_env
 CMD ["node"]
 EOF
-daemon_base=$(build_image testground-host/daemon-base "$daemon_context")
+  build_image "$daemon_base" "$daemon_context"
+fi
 
 echo "TESTGROUND_REDIS_IMAGE=$redis_image"
 echo "TESTGROUND_DAEMON_BASE=$daemon_base"
