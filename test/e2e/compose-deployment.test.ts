@@ -111,6 +111,14 @@ describe('the compose deployment (docker-compose.yml) brought up offline with do
         throw error;
       }
     }
+    // Whatever the runs left (the assertions above say so): removed, so that a failure leaves nothing.
+    if (daemonId) {
+      const made = `label=testground.daemon=${daemonId}`;
+      const containers = await docker(['ps', '-aq', '--filter', made]).catch(() => []);
+      if (containers.length > 0) await docker(['rm', '-f', ...containers]).catch(() => []);
+      const networks = await docker(['network', 'ls', '-q', '--filter', made]).catch(() => []);
+      if (networks.length > 0) await docker(['network', 'rm', ...networks]).catch(() => []);
+    }
     await scratch?.remove();
   });
 
@@ -190,6 +198,7 @@ describe('the compose deployment (docker-compose.yml) brought up offline with do
   });
 
   it('takes the deployment down leaving no container, volume, network or built daemon image', async () => {
+    const daemonLog = await compose(['logs', '--no-color', 'daemon'], 30_000);
     await compose(['down', '--volumes', '--rmi', 'local', '--timeout', '20'], 90_000);
     up = false;
     const label = `label=com.docker.compose.project=${project}`;
@@ -201,8 +210,16 @@ describe('the compose deployment (docker-compose.yml) brought up offline with do
     // caches (plan images, the sync service's) that the next deployment reuses.
     assert.ok(daemonId, 'the daemon logged its id');
     const made = `label=testground.daemon=${daemonId}`;
-    assert.deepEqual(await docker(['ps', '-aq', '--filter', made]), []);
-    assert.deepEqual(await docker(['network', 'ls', '-q', '--filter', made]), []);
+    const cleanupLines = daemonLog
+      .split('\n')
+      .filter((line) => /network|remov|cleanup/i.test(line) && /"level":(40|50)/.test(line))
+      .join('\n');
+    assert.deepEqual(await docker(['ps', '-aq', '--filter', made]), [], cleanupLines);
+    assert.deepEqual(
+      await docker(['network', 'ls', '--format', '{{.Name}}', '--filter', made]),
+      [],
+      `the runs' networks were left behind; the daemon's warnings about them:\n${cleanupLines}`,
+    );
   });
 });
 
