@@ -117,7 +117,11 @@ inputs_key() {
     stat -L -c '%n %s %Y' "${paths[@]}"
     ldd "${paths[@]}" 2>&1 | grep -oE '/[^[:space:]]+ \(0x' | cut -d' ' -f1 | sort -u |
       xargs -r stat -L -c '%n %s %Y'
-    for dir in "${trees[@]}"; do find "$dir" -printf '%p %s %T@\n' | sort; done
+    # Files only, and no Python byte code: node-gyp (in npm's tree) writes __pycache__ when a package
+    # with a native addon is installed, which would make every `npm ci` look like a new npm.
+    for dir in "${trees[@]}"; do
+      find "$dir" -name __pycache__ -prune -o \( -type f -o -type l \) -printf '%p %s %T@\n' | sort
+    done
   } | sha256sum | cut -c1-12
 }
 
