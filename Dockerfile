@@ -3,8 +3,8 @@
 # libnetfilter-queue-dev; the daemon builds native/packet-delayer.c on the first configuration that needs
 # it). BASE must be Debian-based with apt and node 20 (node:20-bookworm-slim has both, and npm for plans
 # with npm dependencies).
-# Air-gapped hosts without such a base: Dockerfile.offline (no network emulation; configurations are then
-# refused naming the missing tool).
+# Hosts that cannot pull: `bash scripts/compose-images.sh > .env` selects Dockerfile.offline on a base made
+# from the host's own binaries (network emulation included; README "Running a shared daemon").
 # Run `npm ci` on the host before building: the installed node_modules are copied in.
 ARG BASE=node:20-bookworm-slim
 FROM ${BASE}

@@ -20,6 +20,8 @@ const configSchema = z.object({
   // BullMQ renews the lock while a run goes on; a shorter lock notices a silent worker sooner.
   jobLockMs: z.number().int().min(1_000, 'at least 1s').max(600_000, 'at most 10m'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  // A prebuilt packet delayer, for images that ship one instead of gcc and libnetfilter_queue's headers.
+  packetDelayer: z.string().startsWith('/', 'an absolute path').optional(),
 });
 
 export type DaemonConfig = z.infer<typeof configSchema>;
@@ -47,6 +49,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     maxUploadBytes: parseByteSize(env.TESTGROUND_MAX_UPLOAD ?? '64MiB', 'TESTGROUND_MAX_UPLOAD'),
     jobLockMs: parseDuration(env.TESTGROUND_JOB_LOCK ?? '30s', 'TESTGROUND_JOB_LOCK'),
     logLevel: env.LOG_LEVEL ?? 'info',
+    packetDelayer: env.TESTGROUND_PACKET_DELAYER || undefined,
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -60,6 +63,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       tokensFile: 'TESTGROUND_TOKENS_FILE / --tokens-file',
       jobLockMs: 'TESTGROUND_JOB_LOCK',
       logLevel: 'LOG_LEVEL',
+      packetDelayer: 'TESTGROUND_PACKET_DELAYER',
     };
     const details = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');

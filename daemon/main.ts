@@ -108,6 +108,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   // packet delayer; the features are probed on the first configuration a plan publishes, not at startup.
   const networkShaper = new LinuxNetworkShaper({
     buildDir: path.join(dirs.cache, 'packet-delayer'),
+    ...(config.packetDelayer ? { delayerBinary: config.packetDelayer } : {}),
     onWarning: (message) => logger.warn({ component: 'network' }, message),
   });
   const builders = new Map<string, Builder>(

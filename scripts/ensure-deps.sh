@@ -5,11 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # `npm install`, not `npm ci`: npm 11 writes this lock without the foreign-platform builds of an optional
-  # dependency (msgpackr-extract, under BullMQ) and then `npm ci` calls its own lock out of sync.
-  # `npm install` installs exactly the locked versions all the same.
-  echo "installing npm packages (npm install, from package-lock.json)"
+if [ ! -e node_modules ]; then
+  # A fresh clone: exactly the lock file (it lists every platform's build of the optional dependencies,
+  # e.g. msgpackr-extract's under BullMQ, so npm 10 and npm 11 both accept it).
+  echo "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+elif [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  # A lock changed since the last install (a pull): bring the installed tree to it without deleting it.
+  echo "updating npm packages (npm install, from package-lock.json)"
   npm install --no-audit --no-fund --loglevel=error
 fi
 
@@ -62,6 +65,12 @@ if ! command -v dockerd >/dev/null 2>&1; then
   as_root dockerd "sudo apt-get install -y docker.io"
   echo "installing docker.io from Debian"
   apt_install docker.io
+fi
+# The compose deployment's test brings docker-compose.yml up with Debian's docker-compose (v1).
+if ! command -v docker-compose >/dev/null 2>&1; then
+  as_root docker-compose "sudo apt-get install -y docker-compose"
+  echo "installing docker-compose from Debian"
+  apt_install docker-compose
 fi
 if ! docker info >/dev/null 2>&1; then
   as_root "a running Docker engine" "start one with 'sudo dockerd &'"
