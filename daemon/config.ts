@@ -17,6 +17,8 @@ const configSchema = z.object({
   // BullMQ renews the lock while a run goes on; a shorter lock notices a silent worker sooner.
   jobLockMs: z.number().int().min(1_000, 'at least 1s').max(600_000, 'at most 10m'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** Who plan code runs as when the daemon is root: a user name, `uid` or `uid:gid` (builders/plan-user.ts). */
+  planUser: z.string().min(1).optional(),
 });
 
 export type DaemonConfig = z.infer<typeof configSchema>;
@@ -39,6 +41,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     maxUploadBytes: parseByteSize(env.TESTGROUND_MAX_UPLOAD ?? '64MiB', 'TESTGROUND_MAX_UPLOAD'),
     jobLockMs: parseDuration(env.TESTGROUND_JOB_LOCK ?? '30s', 'TESTGROUND_JOB_LOCK'),
     logLevel: env.LOG_LEVEL ?? 'info',
+    planUser: env.TESTGROUND_PLAN_USER || undefined,
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -51,6 +54,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       token: 'TESTGROUND_TOKEN',
       jobLockMs: 'TESTGROUND_JOB_LOCK',
       logLevel: 'LOG_LEVEL',
+      planUser: 'TESTGROUND_PLAN_USER',
     };
     const details = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
