@@ -74,6 +74,8 @@ describe('plan code cannot see the daemon environment (real daemon as root, plan
         planDir,
         '--testcase',
         'probe',
+        '--instances',
+        '1',
         '--wait',
         ...args,
       ],
