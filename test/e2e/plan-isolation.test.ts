@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { walkDir } from '../../core/walk-dir.ts';
@@ -59,7 +59,11 @@ describe('plan code cannot see the daemon environment (real daemon as root, plan
         labelFilter({ [daemonLabel]: daemonId.trim(), [planLabel]: 'isolation-probe' }),
       );
     }
-    for (const marker of markers) await rm(marker, { force: true });
+    // The docker:node build's probe stays in its image, so its /tmp file is found by name.
+    const leftMarkers = (await readdir('/tmp')).filter((name) => name.startsWith('tg-isolation-probe-'));
+    for (const marker of [...markers, ...leftMarkers.map((name) => path.join('/tmp', name))]) {
+      await rm(marker, { force: true });
+    }
     await scratch?.remove();
   });
 
