@@ -56,7 +56,7 @@ describe('PlanUser', () => {
     ]);
     const { stdout } = await run(file!, args, { env: user.environment({}) });
     assert.deepEqual(
-      stdout.trim().split('\n'),
+      stdout.trim().split('\n').sort(),
       [
         '65534',
         '65534',
@@ -65,7 +65,7 @@ describe('PlanUser', () => {
         'CapPrm:\t0000000000000000',
         'CapEff:\t0000000000000000',
         'CapBnd:\t0000000000000000',
-      ].sort((a, b) => stdout.indexOf(a) - stdout.indexOf(b)),
+      ].sort(),
     );
   });
 
