@@ -65,7 +65,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   // the fix); never the plan snapshots, the uploads, or Redis's files and socket.
   for (const dir of [dirs.outputs, dirs.cache, dirs.temp]) await planUser.reach(dir);
   for (const dir of [dirs.snapshots, dirs.uploads, dirs.redis]) await planUser.keepPrivate(dir);
-  logger.info({ planUser: planUser.identity ?? null }, planUser.describe());
+  if (planUser.isolated) logger.info({ planUser: planUser.identity }, planUser.describe());
+  else logger.warn(planUser.describe());
   const npm = new NpmSandbox({ planUser, cacheDir: path.join(dirs.cache, 'npm') });
 
   let embedded: EmbeddedRedis | undefined;
