@@ -98,9 +98,9 @@ describe('PlanUser', () => {
     assert.deepEqual(warnings, [
       `gave others search permission (o+x, not read) on ${scratch.dir} so that the plan user nobody can reach ${deep}`,
     ]);
-    const private_ = path.join(home, 'redis');
-    await mkdir(private_, { mode: 0o755 });
-    await user.keepPrivate(private_);
-    assert.equal((await stat(private_)).mode & 0o777, 0o700);
+    const privateDir = path.join(home, 'redis');
+    await mkdir(privateDir, { mode: 0o755 });
+    await user.keepPrivate(privateDir);
+    assert.equal((await stat(privateDir)).mode & 0o777, 0o700);
   });
 });
