@@ -174,7 +174,9 @@ export async function bundlePlan(input: BundlePlanInput): Promise<string> {
   }
   // Instances running as the plan user read all of it, and change none of it.
   await input.npm.planUser.takeBackTree(workDir).catch((error: Error) => {
-    throw new BuildError(`${builderId}: could not make the bundle readable to the plan user: ${error.message}`);
+    throw new BuildError(
+      `${builderId}: could not make the bundle readable to the plan user: ${error.message}`,
+    );
   });
   return bundlePath;
 }

@@ -286,14 +286,16 @@ export class LocalExecRunner implements Runner {
     networkSide: NetworkSide | undefined,
   ): Promise<InstanceResult> {
     const label = `${spec.group}[${spec.index}]`;
-    await mkdir(spec.outputsPath, { recursive: true });
-    await mkdir(spec.tempPath, { recursive: true });
+    // The stdout capture is the daemon's, beside the instance's temp directory and not in it: the daemon
+    // reads it back by name, and the plan user must not be able to put a link there.
+    const captureDir = `${spec.tempPath}.capture`;
+    for (const dir of [spec.outputsPath, spec.tempPath, captureDir]) await mkdir(dir, { recursive: true });
     const output = new InstanceOutput({
       group: spec.group,
       index: spec.index,
       log: input.log,
       dir: spec.outputsPath,
-      scratchDir: spec.tempPath,
+      scratchDir: captureDir,
     });
     // Its own two directories, and a way to its bundle; nothing else of the daemon's is the plan user's.
     for (const dir of [spec.outputsPath, spec.tempPath]) {
@@ -380,6 +382,11 @@ export class LocalExecRunner implements Runner {
     const exit = await exited;
     const endedBeforeRefusal = networkSide?.refusals.first === undefined;
     stop.dispose();
+    // The outputs are the daemon's again before it reads them: whatever the instance left running can no
+    // longer swap a file for a link while run.out is read or the outputs are archived.
+    await this.planUser.takeBackTree(spec.outputsPath).catch((error: Error) => {
+      input.log.warn(`local:exec: could not take back the outputs of ${label}: ${error.message}`);
+    });
     if (networkSide && netns) await networkSide.release({ netns });
     await output.finish();
     const ending: InstanceEnding = exit.spawnError
