@@ -18,8 +18,9 @@ import { stableStringify } from '../core/stable-stringify.ts';
 import { hashDirectory } from './plan-hash.ts';
 import type { Artifact } from '../core/artifact.ts';
 
-// Bump when the image layout changes, so images built by an older layout are not reused.
-const builderVersion = 'docker-node/4';
+// Bump when the image layout or how it is built changes, so older images are not reused (5: npm as the
+// plan user, lifecycle scripts only with npm_scripts = true).
+const builderVersion = 'docker-node/5';
 
 /** The Node runtime image to build on, for the docker builders' `base_image` key. */
 export const baseImageSchema = z

@@ -12,8 +12,9 @@ import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { NpmSandbox } from './npm-sandbox.ts';
 import { hashDirectory } from './plan-hash.ts';
 
-// Bump when the bundle layout changes, so old cache entries are not reused.
-const builderVersion = 'exec-node/4';
+// Bump when the bundle layout or how it is built changes, so old cache entries are not reused (5: npm as
+// the plan user, lifecycle scripts only with npm_scripts = true).
+const builderVersion = 'exec-node/5';
 
 /** The build_config keys of the Node builders. */
 export const nodeBuildConfigShape = {
