@@ -11,14 +11,16 @@ import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from '
 import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
 import { nodeBuildConfigShape } from './exec-node.ts';
 import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
+import { NpmSandbox } from './npm-sandbox.ts';
 import { walkDir } from '../core/walk-dir.ts';
 import { dockerStep, planImageLabels, planImageTag } from './plan-image.ts';
 import { stableStringify } from '../core/stable-stringify.ts';
 import { hashDirectory } from './plan-hash.ts';
 import type { Artifact } from '../core/artifact.ts';
 
-// Bump when the image layout changes, so images built by an older layout are not reused.
-const builderVersion = 'docker-node/4';
+// Bump when the image layout or how it is built changes, so older images are not reused (5: npm as the
+// plan user, lifecycle scripts only with npm_scripts = true).
+const builderVersion = 'docker-node/5';
 
 /** The Node runtime image to build on, for the docker builders' `base_image` key. */
 export const baseImageSchema = z
@@ -40,6 +42,8 @@ export interface DockerNodeBuilderOptions {
   tempDir?: string;
   /** Written to the `testground.daemon` label of the images it builds. */
   daemonId: string;
+  /** How npm installs run: default as this process's user, with a scrubbed environment. */
+  npm?: NpmSandbox;
 }
 
 /**
@@ -62,10 +66,12 @@ export class DockerNodeBuilder implements Builder {
   private readonly builds = new SingleFlight<Artifact>();
 
   private readonly sdkInputs: BundleInputs;
+  private readonly npm: NpmSandbox;
 
   constructor(options: DockerNodeBuilderOptions) {
     this.options = options;
     this.sdkInputs = new BundleInputs(options.sdkEntry);
+    this.npm = options.npm ?? new NpmSandbox();
   }
 
   async build(input: BuildInput): Promise<Artifact> {
@@ -98,7 +104,13 @@ export class DockerNodeBuilder implements Builder {
     const workDir = await mkdtemp(path.join(this.options.tempDir ?? os.tmpdir(), 'tg-docker-node-'));
     try {
       const appDir = path.join(workDir, 'app');
-      await bundlePlan({ ...input, workDir: appDir, sdkEntry: this.options.sdkEntry, builderId: this.id });
+      await bundlePlan({
+        ...input,
+        workDir: appDir,
+        sdkEntry: this.options.sdkEntry,
+        builderId: this.id,
+        npm: this.npm,
+      });
       if (runtime.origin === 'base' || runtime.origin === 'pulled') {
         await warnAboutHostAddons(appDir, runtime, input, this.id);
       }

@@ -9,10 +9,12 @@ import { stableStringify } from '../core/stable-stringify.ts';
 import { strictTable } from '../plan/problems.ts';
 import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
 import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
+import { NpmSandbox } from './npm-sandbox.ts';
 import { hashDirectory } from './plan-hash.ts';
 
-// Bump when the bundle layout changes, so old cache entries are not reused.
-const builderVersion = 'exec-node/4';
+// Bump when the bundle layout or how it is built changes, so old cache entries are not reused (5: npm as
+// the plan user, lifecycle scripts only with npm_scripts = true).
+const builderVersion = 'exec-node/5';
 
 /** The build_config keys of the Node builders. */
 export const nodeBuildConfigShape = {
@@ -21,6 +23,12 @@ export const nodeBuildConfigShape = {
     .min(1)
     .optional()
     .describe("the plan's entry file, relative to the plan; default package.json's main, then index.ts"),
+  npm_scripts: z
+    .boolean()
+    .optional()
+    .describe(
+      "let npm run lifecycle scripts (the plan's preinstall/install/postinstall/prepare and its dependencies' install scripts, node-gyp builds included) as the unprivileged plan user; default false: they are skipped. Set it in the manifest's builder table",
+    ),
 };
 
 export interface ExecNodeBuilderOptions {
@@ -28,6 +36,8 @@ export interface ExecNodeBuilderOptions {
   cacheDir: string;
   /** The SDK's entry file; plans import it as `testground-sdk`. */
   sdkEntry: string;
+  /** How npm installs run: default as this process's user, with a scrubbed environment. */
+  npm?: NpmSandbox;
 }
 
 /**
@@ -44,10 +54,12 @@ export class ExecNodeBuilder implements Builder {
   private readonly builds = new SingleFlight<Artifact>();
 
   private readonly sdkInputs: BundleInputs;
+  private readonly npm: NpmSandbox;
 
   constructor(options: ExecNodeBuilderOptions) {
     this.options = options;
     this.sdkInputs = new BundleInputs(options.sdkEntry);
+    this.npm = options.npm ?? new NpmSandbox();
   }
 
   async build(input: BuildInput): Promise<Artifact> {
@@ -72,7 +84,13 @@ export class ExecNodeBuilder implements Builder {
     const workDir = `${bundleDir}.tmp-${randomBytes(4).toString('hex')}`;
     await mkdir(path.dirname(workDir), { recursive: true });
     try {
-      await bundlePlan({ ...input, workDir, sdkEntry: this.options.sdkEntry, builderId: this.id });
+      await bundlePlan({
+        ...input,
+        workDir,
+        sdkEntry: this.options.sdkEntry,
+        builderId: this.id,
+        npm: this.npm,
+      });
       try {
         await rename(workDir, bundleDir);
       } catch (error) {

@@ -13,16 +13,16 @@
  * at run time), and no rule short of running it tells which packages do; Node's own loader is faithful
  * for all of them.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, readFile, realpath } from 'node:fs/promises';
+import { cp, readFile, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { build as esbuild, type BuildOptions, type Message, type Plugin } from 'esbuild';
 import type { BuildDependency } from '../core/run.ts';
 import { BuildError } from '../core/errors.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import { applyDependencyOverrides, reportDependencyOverrides } from './dependency-overrides.ts';
+import type { NpmSandbox } from './npm-sandbox.ts';
 
 /**
  * What every Node bundle we make shares (plan bundles, the sync service): one ES module file for Node 20.
@@ -122,6 +122,8 @@ export interface BundlePlanInput {
   signal: AbortSignal;
   /** Names the builder in log lines and errors, e.g. `exec:node`. */
   builderId: string;
+  /** Runs `npm install` as plan code: as the plan user, without the daemon's environment. */
+  npm: NpmSandbox;
 }
 
 /**
@@ -146,7 +148,20 @@ export async function bundlePlan(input: BundlePlanInput): Promise<string> {
     }
   } else {
     const overrides = await applyDependencyOverrides(workDir, input.dependencies ?? [], log, builderId);
-    await npmInstall(workDir, log, input.signal, builderId);
+    // Beside the work directory, not in it: nothing of the install's home ends up in the artifact.
+    const homeDir = `${workDir}.npm-home`;
+    try {
+      await input.npm.install({
+        dir: workDir,
+        homeDir,
+        scripts: input.buildConfig.npm_scripts === true,
+        log,
+        signal: input.signal,
+        builderId,
+      });
+    } finally {
+      await rm(homeDir, { recursive: true, force: true });
+    }
     await reportDependencyOverrides(workDir, overrides, log, builderId);
   }
   const entry = await findEntry(workDir, input.buildConfig);
@@ -157,6 +172,12 @@ export async function bundlePlan(input: BundlePlanInput): Promise<string> {
   if (external.length > 0) {
     log.info(`${builderId}: loaded from node_modules beside the bundle at run time: ${external.join(', ')}`);
   }
+  // Instances running as the plan user read all of it, and change none of it.
+  await input.npm.planUser.takeBackTree(workDir).catch((error: Error) => {
+    throw new BuildError(
+      `${builderId}: could not make the bundle readable to the plan user: ${error.message}`,
+    );
+  });
   return bundlePath;
 }
 
@@ -195,35 +216,6 @@ async function findEntry(dir: string, buildConfig: Record<string, unknown>): Pro
   );
 }
 
-function npmInstall(dir: string, log: TaskLog, signal: AbortSignal, builderId: string): Promise<void> {
-  log.info(`${builderId}: installing the plan's npm dependencies`);
-  const args = ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'];
-  return new Promise((resolve, reject) => {
-    const child = spawn('npm', args, { cwd: dir, signal, stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail: string[] = [];
-    const forward = (chunk: Buffer): void => {
-      for (const line of chunk.toString().split('\n')) {
-        if (!line.trim()) continue;
-        log.info(`npm: ${line}`);
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-      }
-    };
-    child.stdout.on('data', forward);
-    child.stderr.on('data', forward);
-    child.once('error', (error) => reject(new BuildError(`npm install could not run: ${error.message}`)));
-    child.once('close', (code) => {
-      if (code === 0) resolve();
-      else
-        reject(
-          new BuildError(
-            `npm install of the plan's dependencies exited with code ${code}: ${tail.join(' | ')}`,
-          ),
-        );
-    });
-  });
-}
-
 /** Bundles `entry` into `outfile`; returns the packages left to Node's loader, sorted. */
 async function bundle(
   entry: string,
@@ -240,7 +232,10 @@ async function bundle(
       outfile,
       sourcemap: 'inline',
       alias: { [sdkImportName]: sdkEntry },
-      plugins: [installedPackagesStayExternal(planRoot, external)],
+      plugins: [
+        installedPackagesStayExternal(planRoot, external),
+        confinedToPlan(planRoot, await realpath(sdkEntry)),
+      ],
     });
   } catch (error) {
     const errors = (error as { errors?: Message[] }).errors ?? [];
@@ -281,6 +276,53 @@ function installedPackagesStayExternal(planRoot: string, external: Set<string>):
       });
     },
   };
+}
+
+const confinementCheck = Symbol('confinement check');
+
+/**
+ * Refuses every import of the plan's code that resolves outside the plan directory (`/etc/hostname`,
+ * `../../secret`, a link pointing out, a package found in a `node_modules` above the plan): a bundle holds
+ * the plan's own files, its npm dependencies and our SDK, never a file of the daemon's host. esbuild reports
+ * the error at the import, and the file is never read.
+ */
+function confinedToPlan(planRoot: string, sdkEntry: string): Plugin {
+  return {
+    name: 'testground-confined-to-plan',
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData === confinementCheck || args.kind === 'entry-point') return undefined;
+        // The SDK's own imports (its files and the packages it was written against) are ours.
+        if (!isWithin(args.importer, planRoot)) return undefined;
+        if (args.path === sdkImportName || args.path.startsWith(`${sdkImportName}/`)) return undefined;
+        const resolved = await build.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          namespace: args.namespace,
+          with: args.with,
+          pluginData: confinementCheck,
+        });
+        if (resolved.errors.length > 0 || resolved.external || resolved.namespace !== 'file')
+          return undefined;
+        if (resolved.path === '' || resolved.path === sdkEntry || isWithin(resolved.path, planRoot))
+          return undefined;
+        return {
+          errors: [
+            {
+              text:
+                `${JSON.stringify(args.path)} resolves to ${resolved.path}, outside the plan directory; a plan may ` +
+                'bundle only its own files, its npm dependencies and testground-sdk',
+            },
+          ],
+        };
+      });
+    },
+  };
+}
+
+function isWithin(file: string, dir: string): boolean {
+  return file === dir || file.startsWith(dir + path.sep);
 }
 
 /** `pkg` of `pkg/sub/path`, `@scope/pkg` of `@scope/pkg/sub`; undefined for `node:` builtins and the like. */

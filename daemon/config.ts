@@ -22,6 +22,8 @@ const configSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   // A prebuilt packet delayer, for images that ship one instead of gcc and libnetfilter_queue's headers.
   packetDelayer: z.string().startsWith('/', 'an absolute path').optional(),
+  /** Who plan code runs as when the daemon is root: a user name, `uid` or `uid:gid` (builders/plan-user.ts). */
+  planUser: z.string().min(1).optional(),
 });
 
 export type DaemonConfig = z.infer<typeof configSchema>;
@@ -50,6 +52,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     jobLockMs: parseDuration(env.TESTGROUND_JOB_LOCK ?? '30s', 'TESTGROUND_JOB_LOCK'),
     logLevel: env.LOG_LEVEL ?? 'info',
     packetDelayer: env.TESTGROUND_PACKET_DELAYER || undefined,
+    planUser: env.TESTGROUND_PLAN_USER || undefined,
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -64,6 +67,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       jobLockMs: 'TESTGROUND_JOB_LOCK',
       logLevel: 'LOG_LEVEL',
       packetDelayer: 'TESTGROUND_PACKET_DELAYER',
+      planUser: 'TESTGROUND_PLAN_USER',
     };
     const details = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');

@@ -11,6 +11,8 @@ import type { Builder } from '../builders/builder.ts';
 import { DockerGenericBuilder } from '../builders/docker-generic.ts';
 import { DockerNodeBuilder } from '../builders/docker-node.ts';
 import { ExecNodeBuilder } from '../builders/exec-node.ts';
+import { NpmSandbox } from '../builders/npm-sandbox.ts';
+import { PlanUser } from '../builders/plan-user.ts';
 import { DockerEngine } from '../docker/docker-engine.ts';
 import { RuntimeImageProvider } from '../builders/runtime-image.ts';
 import { LocalDockerRunner } from '../runners/local-docker/local-docker-runner.ts';
@@ -82,6 +84,17 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   };
   for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
   const daemonId = await readDaemonId(config.home);
+  const planUser = PlanUser.fromConfig(config.planUser, {
+    home: config.home,
+    onWarning: (message) => logger.warn({ component: 'plan-user' }, message),
+  });
+  // Plan code reaches its bundle, outputs and temp directory (a home it cannot reach is refused here, with
+  // the fix); never the plan snapshots, the uploads, or Redis's files and socket.
+  for (const dir of [dirs.outputs, dirs.cache, dirs.temp]) await planUser.reach(dir);
+  for (const dir of [dirs.snapshots, dirs.uploads, dirs.redis]) await planUser.keepPrivate(dir);
+  if (planUser.isolated) logger.info({ planUser: planUser.identity }, planUser.describe());
+  else logger.warn(planUser.describe());
+  const npm = new NpmSandbox({ planUser, cacheDir: path.join(dirs.cache, 'npm') });
 
   let embedded: EmbeddedRedis | undefined;
   let target: RedisTarget;
@@ -113,8 +126,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   });
   const builders = new Map<string, Builder>(
     [
-      new ExecNodeBuilder({ cacheDir: path.join(dirs.cache, 'exec-node'), sdkEntry }),
-      new DockerNodeBuilder({ engine: docker, runtimeImages, sdkEntry, tempDir: dirs.temp, daemonId }),
+      new ExecNodeBuilder({ cacheDir: path.join(dirs.cache, 'exec-node'), sdkEntry, npm }),
+      new DockerNodeBuilder({ engine: docker, runtimeImages, sdkEntry, tempDir: dirs.temp, daemonId, npm }),
       new DockerGenericBuilder({ engine: docker, runtimeImages, daemonId }),
     ].map((b) => [b.id, b]),
   );
@@ -125,6 +138,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         syncService,
         daemonId,
         networkShaper,
+        planUser,
       }),
       new LocalDockerRunner({
         engine: docker,

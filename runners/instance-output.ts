@@ -1,5 +1,5 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { copyFile, readFile, rm, stat } from 'node:fs/promises';
+import { constants, createWriteStream, type WriteStream } from 'node:fs';
+import { copyFile, lstat, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { TaskLog } from '../core/task-log.ts';
@@ -69,9 +69,12 @@ export class InstanceOutput {
     }
     await Promise.all([closeStream(this.stdoutCapture), closeStream(this.stderrFile)]);
     const runOut = path.join(this.dir, 'run.out');
-    const written = await stat(runOut).catch(() => undefined);
-    if (!written || written.size === 0) {
-      await copyFile(this.captureFile, runOut);
+    // lstat, and a fresh file: the instance may run as another user and leave a link here, which the
+    // daemon must never write (or read) through.
+    const written = await lstat(runOut).catch(() => undefined);
+    if (!written || !written.isFile() || written.size === 0) {
+      await rm(runOut, { force: true });
+      await copyFile(this.captureFile, runOut, constants.COPYFILE_EXCL);
     } else if (!this.terminalEvent) {
       // Node drops stdout still queued for a pipe when a process calls process.exit(), so the last events
       // may never reach us; the SDKs also write run.out, synchronously, and that file has them.

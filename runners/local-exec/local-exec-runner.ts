@@ -29,6 +29,7 @@ import { listNetnsRuns, removeNetnsRun, type NetnsRunObjects } from '../netns/ne
 import { netnsSupportProblems } from '../netns/netns-support.ts';
 import { removeRunNetwork, RunNetwork } from '../netns/run-network.ts';
 import type { NetworkShaper } from '../network/network-shaper.ts';
+import { PlanUser } from '../../builders/plan-user.ts';
 import { NetworkSide } from './network-side.ts';
 
 const pidsFile = 'instance.pids';
@@ -78,6 +79,11 @@ export interface LocalExecRunnerOptions {
    * left (`cleanupInterrupted`). Default: a line in `<tempDir>/instance.pids`.
    */
   recordPid?: (tempDir: string, pid: number) => Promise<void>;
+  /**
+   * Who instances run as: a root daemon runs them as an unprivileged user, so that they cannot read its
+   * environment through `/proc/<ppid>/environ` nor write what it owns. Default: this process's user.
+   */
+  planUser?: PlanUser;
 }
 
 const recordPidInFile = (tempDir: string, pid: number): Promise<void> =>
@@ -115,8 +121,10 @@ export class LocalExecRunner implements Runner {
   private readonly daemonId: string;
   private readonly networkShaper: NetworkShaper | undefined;
   private readonly netnsSupportProblems: () => Promise<string[]>;
+  private readonly planUser: PlanUser;
 
   constructor(options: LocalExecRunnerOptions) {
+    this.planUser = options.planUser ?? new PlanUser(undefined);
     this.logger = options.logger;
     this.syncService = options.syncService;
     this.killGraceMs = options.killGraceMs ?? 2_000;
@@ -256,7 +264,12 @@ export class LocalExecRunner implements Runner {
           group: group.id,
           index,
           bundle: artifact.path,
-          env: { ...baseEnv, ...env },
+          // The daemon's home and temp directory are not the plan user's to write.
+          env: {
+            ...baseEnv,
+            ...(this.planUser.isolated ? { HOME: tempPath, TMPDIR: tempPath } : {}),
+            ...env,
+          },
           outputsPath,
           tempPath,
           ...(netns ? { netns } : {}),
@@ -273,16 +286,25 @@ export class LocalExecRunner implements Runner {
     networkSide: NetworkSide | undefined,
   ): Promise<InstanceResult> {
     const label = `${spec.group}[${spec.index}]`;
-    await mkdir(spec.outputsPath, { recursive: true });
-    await mkdir(spec.tempPath, { recursive: true });
+    // The stdout capture is the daemon's, beside the instance's temp directory and not in it: the daemon
+    // reads it back by name, and the plan user must not be able to put a link there.
+    const captureDir = `${spec.tempPath}.capture`;
+    for (const dir of [spec.outputsPath, spec.tempPath, captureDir]) await mkdir(dir, { recursive: true });
     const output = new InstanceOutput({
       group: spec.group,
       index: spec.index,
       log: input.log,
       dir: spec.outputsPath,
-      scratchDir: spec.tempPath,
+      scratchDir: captureDir,
     });
-    const node = [process.execPath, '--enable-source-maps', spec.bundle];
+    // Its own two directories, and a way to its bundle; nothing else of the daemon's is the plan user's.
+    for (const dir of [spec.outputsPath, spec.tempPath]) {
+      await this.planUser.handOver(dir);
+      await this.planUser.reach(dir);
+    }
+    await this.planUser.reach(spec.bundle);
+    // Last in the chain (after nsenter/unshare, which need root): setpriv execs node, so the pid is node's.
+    const node = this.planUser.command([process.execPath, '--enable-source-maps', spec.bundle]);
     // In its namespace, under a hostname of its own (SDKs publish network configurations on
     // `network:<hostname>`): nsenter, unshare and sh each exec the next, so the pid is node's.
     const [file, ...args] = spec.netns
@@ -360,6 +382,11 @@ export class LocalExecRunner implements Runner {
     const exit = await exited;
     const endedBeforeRefusal = networkSide?.refusals.first === undefined;
     stop.dispose();
+    // The outputs are the daemon's again before it reads them: whatever the instance left running can no
+    // longer swap a file for a link while run.out is read or the outputs are archived.
+    await this.planUser.takeBackTree(spec.outputsPath).catch((error: Error) => {
+      input.log.warn(`local:exec: could not take back the outputs of ${label}: ${error.message}`);
+    });
     if (networkSide && netns) await networkSide.release({ netns });
     await output.finish();
     const ending: InstanceEnding = exit.spawnError
@@ -392,6 +419,8 @@ export class LocalExecRunner implements Runner {
     if (!this.networkShaper) problems.push('this daemon was started without a network shaper');
     const checks: HealthcheckCheck[] = [
       { name: 'node', ok: true, message: `instances run with ${process.execPath} (${process.version})` },
+      // Informational: a daemon that is not root still runs plans, and says what that means.
+      { name: 'plan user', ok: true, message: this.planUser.describe() },
       {
         name: 'network namespaces',
         // Optional: runs without run_config.network = "netns" do not need them.

@@ -184,7 +184,11 @@ describe('DockerNodeBuilder', () => {
 
   it("runs a plan whose npm packages need their own files (node-gyp addon via bindings, prebuilds) from /app's node_modules", async () => {
     const log = new MemoryTaskLog();
-    const built = await builder.build(buildInput(path.join(fixtures, 'native-cjs'), 'native-cjs', log));
+    // unix-dgram is built by node-gyp, an install script: the plan opts in (as its manifest does).
+    const built = await builder.build({
+      ...buildInput(path.join(fixtures, 'native-cjs'), 'native-cjs', log),
+      buildConfig: { ...buildConfig, npm_scripts: true },
+    });
     assert.equal(built.kind, 'image');
     if (built.kind !== 'image') return;
     assert.match(
@@ -247,7 +251,7 @@ describe('DockerNodeBuilder', () => {
     try {
       built = await builder.build({
         ...buildInput(path.join(fixtures, 'native-cjs'), 'native-cjs', log),
-        buildConfig: { ...buildConfig, base_image: base },
+        buildConfig: { ...buildConfig, base_image: base, npm_scripts: true },
       });
       assert.match(log.text(), new RegExp(`runtime image: using ${base} \\(present locally\\)`));
       assert.match(

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { ValidationError } from '../../core/errors.ts';
 import { loadDaemonConfig } from '../../daemon/config.ts';
 import { startDaemon } from '../../daemon/main.ts';
 import { memoryLogger } from '../helpers/memory-logger.ts';
@@ -38,6 +39,38 @@ describe('startDaemon in process', () => {
       logged.atLevel('error').map((entry) => entry.msg),
       [],
       'no shutdown step failed',
+    );
+  });
+
+  it('lets the plan user search the home but not read its plans, uploads or Redis, and refuses an unknown plan user', async () => {
+    assert.equal(process.getuid?.(), 0, 'this test needs root: a root daemon runs plan code as nobody');
+    const scratch = await scratchDir('main-plan-user');
+    cleanups.push(scratch.remove);
+    const home = path.join(scratch.dir, 'home');
+    const logged = memoryLogger();
+    const daemon = await startDaemon(loadDaemonConfig({}, { home, listen: '127.0.0.1:0' }), logged.logger);
+    cleanups.push(() => daemon.close());
+    assert.ok(
+      logged.entries.some((entry) =>
+        /runs as nobody \(uid 65534, gid 65534\) without capabilities/.test(entry.msg),
+      ),
+    );
+    for (const dir of ['', 'outputs', 'cache', 'temp']) {
+      assert.equal((await stat(path.join(home, dir))).mode & 0o001, 0o001, `${dir || 'home'} is searchable`);
+    }
+    for (const dir of ['tasks', 'uploads', 'redis']) {
+      assert.equal((await stat(path.join(home, dir))).mode & 0o077, 0, `${dir} is private`);
+    }
+    await daemon.close();
+
+    await assert.rejects(
+      startDaemon(
+        loadDaemonConfig({ TESTGROUND_PLAN_USER: 'no-such-user' }, { home, listen: '127.0.0.1:0' }),
+        memoryLogger().logger,
+      ),
+      (error: unknown) =>
+        error instanceof ValidationError &&
+        /TESTGROUND_PLAN_USER "no-such-user" is not a user of this host/.test(error.message),
     );
   });
 });
