@@ -7,7 +7,7 @@
 #
 # - testground-host/redis:<digest>: `FROM scratch` with the host's redis-server and the libraries it links.
 # - testground-host/daemon-base:<digest>: `FROM scratch` with the host's node and npm, sh/bash/ldd and a
-#   few coreutils, the network emulation's tools (ip, tc and its distribution tables, iptables with its
+#   few coreutils (chown and chmod among them), setpriv (plan code runs as nobody), the network emulation's tools (ip, tc and its distribution tables, iptables with its
 #   extensions, nsenter, unshare) and the packet delayer compiled here from native/packet-delayer.c, each
 #   with the libraries it links. Dockerfile.offline copies the repository onto it.
 #
@@ -162,7 +162,7 @@ EOF
 fi
 
 daemon_commands=(node sh bash ldd env cat head tail cut stat rm mkdir ls sleep grep sed
-  ip tc iptables iptables-restore iptables-save nsenter unshare)
+  chown chmod setpriv ip tc iptables iptables-restore iptables-save nsenter unshare)
 # npm is a node script (plans with npm dependencies are installed with it); iptables loads its matches
 # and targets, and tc its delay distributions, from these directories at run time.
 npm_dir=$(realpath "$(dirname "$(realpath "$(type -P npm)")")/..")
