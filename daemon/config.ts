@@ -17,6 +17,10 @@ const configSchema = z.object({
   // BullMQ renews the lock while a run goes on; a shorter lock notices a silent worker sooner.
   jobLockMs: z.number().int().min(1_000, 'at least 1s').max(600_000, 'at most 10m'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  // What the daemon keeps of each instance's stdout and stderr on disk, and shows of it live.
+  outputQuotaBytes: z.number().int().min(1024, 'at least 1KiB'),
+  liveLogInstanceBytes: z.number().int().min(1024, 'at least 1KiB'),
+  liveLogTaskBytes: z.number().int().min(1024, 'at least 1KiB'),
 });
 
 export type DaemonConfig = z.infer<typeof configSchema>;
@@ -39,6 +43,15 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     maxUploadBytes: parseByteSize(env.TESTGROUND_MAX_UPLOAD ?? '64MiB', 'TESTGROUND_MAX_UPLOAD'),
     jobLockMs: parseDuration(env.TESTGROUND_JOB_LOCK ?? '30s', 'TESTGROUND_JOB_LOCK'),
     logLevel: env.LOG_LEVEL ?? 'info',
+    outputQuotaBytes: parseByteSize(env.TESTGROUND_OUTPUT_QUOTA ?? '256MiB', 'TESTGROUND_OUTPUT_QUOTA'),
+    liveLogInstanceBytes: parseByteSize(
+      env.TESTGROUND_LIVE_LOG_INSTANCE_BUDGET ?? '4MiB',
+      'TESTGROUND_LIVE_LOG_INSTANCE_BUDGET',
+    ),
+    liveLogTaskBytes: parseByteSize(
+      env.TESTGROUND_LIVE_LOG_TASK_BUDGET ?? '32MiB',
+      'TESTGROUND_LIVE_LOG_TASK_BUDGET',
+    ),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -51,6 +64,9 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       token: 'TESTGROUND_TOKEN',
       jobLockMs: 'TESTGROUND_JOB_LOCK',
       logLevel: 'LOG_LEVEL',
+      outputQuotaBytes: 'TESTGROUND_OUTPUT_QUOTA',
+      liveLogInstanceBytes: 'TESTGROUND_LIVE_LOG_INSTANCE_BUDGET',
+      liveLogTaskBytes: 'TESTGROUND_LIVE_LOG_TASK_BUDGET',
     };
     const details = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { RunnerError } from '../../core/errors.ts';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -78,6 +79,8 @@ export interface LocalExecRunnerOptions {
    * left (`cleanupInterrupted`). Default: a line in `<tempDir>/instance.pids`.
    */
   recordPid?: (tempDir: string, pid: number) => Promise<void>;
+  /** Bytes of each instance's stdout and stderr kept on disk (runners/instance-output.ts has the default). */
+  outputQuotaBytes?: number;
 }
 
 const recordPidInFile = (tempDir: string, pid: number): Promise<void> =>
@@ -85,6 +88,12 @@ const recordPidInFile = (tempDir: string, pid: number): Promise<void> =>
 
 // Only these of the daemon's variables reach instances; the daemon's own (REDIS_URL, tokens) must not.
 const inheritedVariables = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+/** Where an instance reports that its output could not be written; `first` is the run's error. */
+interface OutputFailure {
+  first?: string;
+  report: (label: string, error: Error) => void;
+}
 
 /** How one instance is started: the bundle run by node, directly or inside its namespace. */
 interface InstanceSpec {
@@ -115,6 +124,7 @@ export class LocalExecRunner implements Runner {
   private readonly daemonId: string;
   private readonly networkShaper: NetworkShaper | undefined;
   private readonly netnsSupportProblems: () => Promise<string[]>;
+  private readonly outputQuotaBytes: number | undefined;
 
   constructor(options: LocalExecRunnerOptions) {
     this.logger = options.logger;
@@ -124,6 +134,7 @@ export class LocalExecRunner implements Runner {
     this.daemonId = options.daemonId ?? 'local';
     this.networkShaper = options.networkShaper;
     this.netnsSupportProblems = options.netnsSupportProblems ?? (() => netnsSupportProblems());
+    this.outputQuotaBytes = options.outputQuotaBytes;
   }
 
   async run(input: RunInput): Promise<RunOutput> {
@@ -154,8 +165,18 @@ export class LocalExecRunner implements Runner {
         input.log.info(`local:exec: sync service listening on ${syncHost}:${sync.port}`);
         warnResourcesNotEnforced(input);
         const specs = this.instanceSpecs(input, { host: syncHost, port: sync.port }, network);
-        // The instances' processes while they run, for a refusal to stop.
+        // The instances' processes while they run, for a refusal or an output failure to stop.
         const running = new Set<ChildProcess>();
+        // The first instance whose output could not be written: the run cannot keep what it prints, so
+        // every instance is stopped and the run ends as `error` naming the cause.
+        const outputFailure: OutputFailure = {
+          report: (label, error) => {
+            if (outputFailure.first) return;
+            outputFailure.first = `instance ${label}: could not write its output: ${error.message}; the run was stopped`;
+            logger.error({ err: error, instance: label }, 'could not write an instance output file');
+            running.forEach((child) => this.stopProcess(child));
+          },
+        };
         if (network && shaper) {
           const { layout } = network;
           input.log.info(
@@ -177,9 +198,11 @@ export class LocalExecRunner implements Runner {
           });
         }
         const side = networkSide;
-        return {
-          instances: await Promise.all(specs.map((spec) => this.runInstance(input, spec, running, side))),
-        };
+        const instances = await Promise.all(
+          specs.map((spec) => this.runInstance(input, spec, running, side, outputFailure)),
+        );
+        if (outputFailure.first) throw new RunnerError(outputFailure.first);
+        return { instances };
       } finally {
         await networkSide?.close().catch((error: Error) => {
           logger.warn({ err: error }, 'could not stop the network controller');
@@ -271,6 +294,7 @@ export class LocalExecRunner implements Runner {
     spec: InstanceSpec,
     running: Set<ChildProcess>,
     networkSide: NetworkSide | undefined,
+    outputFailure: OutputFailure,
   ): Promise<InstanceResult> {
     const label = `${spec.group}[${spec.index}]`;
     await mkdir(spec.outputsPath, { recursive: true });
@@ -281,6 +305,8 @@ export class LocalExecRunner implements Runner {
       log: input.log,
       dir: spec.outputsPath,
       scratchDir: spec.tempPath,
+      ...(this.outputQuotaBytes === undefined ? {} : { quotaBytes: this.outputQuotaBytes }),
+      onFailure: (error) => outputFailure.report(label, error),
     });
     const node = [process.execPath, '--enable-source-maps', spec.bundle];
     // In its namespace, under a hostname of its own (SDKs publish network configurations on
@@ -300,8 +326,12 @@ export class LocalExecRunner implements Runner {
           ...node,
         ]
       : node;
-    const conclude = (ending: InstanceEnding, stopped: StopReason | undefined, endedBeforeRefusal: boolean) =>
-      concludeInstance({
+    const conclude = (
+      ending: InstanceEnding,
+      stopped: StopReason | undefined,
+      endedBeforeRefusal: boolean,
+    ): InstanceResult => {
+      const result = concludeInstance({
         group: spec.group,
         index: spec.index,
         terminal: output.terminal,
@@ -316,8 +346,11 @@ export class LocalExecRunner implements Runner {
           endedBeforeRefusal,
         }),
       });
-    // Another instance's configuration was refused while this one was being prepared: the run is stopping.
-    if (networkSide?.refusals.first) {
+      return output.notes.length > 0 ? { ...result, notes: [...output.notes] } : result;
+    };
+    // Another instance's configuration was refused, or could not have its output written, while this one
+    // was being prepared: the run is stopping.
+    if (networkSide?.refusals.first || outputFailure.first) {
       await output.finish();
       return conclude({ kind: 'never-started' }, undefined, false);
     }
@@ -330,8 +363,18 @@ export class LocalExecRunner implements Runner {
     });
     // Everything that listens to the child is attached before the first await: a child that exits while we
     // wait would otherwise have its output discarded and its 'close' missed, and its run would never end.
-    child.stdout.on('data', (chunk: Buffer) => output.write('stdout', chunk));
-    child.stderr.on('data', (chunk: Buffer) => output.write('stderr', chunk));
+    // The pipe is not read while the output waits for the disk or the live log: the instance's writes then
+    // block in its own process, which is what keeps the daemon's memory bounded.
+    const pump = (source: Readable, stream: 'stdout' | 'stderr'): void => {
+      source.on('data', (chunk: Buffer) => {
+        const ready = output.write(stream, chunk);
+        if (!ready) return;
+        source.pause();
+        void ready.then(() => source.resume());
+      });
+    };
+    pump(child.stdout, 'stdout');
+    pump(child.stderr, 'stderr');
     const exited = new Promise<{ exitCode: number | null; signal: string | null; spawnError?: Error }>(
       (resolve) => {
         child.once('error', (error) => resolve({ exitCode: null, signal: null, spawnError: error }));
@@ -347,7 +390,7 @@ export class LocalExecRunner implements Runner {
         netns,
         label,
         running: () => child.exitCode === null && child.signalCode === null,
-        writeStderr: (chunk) => output.write('stderr', chunk),
+        writeStderr: (chunk) => void output.write('stderr', chunk),
       });
     }
 
