@@ -74,6 +74,7 @@ export class TaskLogWriter implements TaskLog {
   private taskBytes = 0;
   private taskCutNoted = false;
   private logEntries = 0;
+  private lastTs = { ms: Number.NaN, text: '' };
 
   constructor(options: TaskLogWriterOptions) {
     this.options = options;
@@ -191,8 +192,12 @@ export class TaskLogWriter implements TaskLog {
     return usage;
   }
 
+  /** Formatting a date costs more than the rest of an entry: lines of the same millisecond share it. */
   private ts(): string {
-    return this.now().toISOString();
+    const now = this.now();
+    const ms = now.getTime();
+    if (ms !== this.lastTs.ms) this.lastTs = { ms, text: now.toISOString() };
+    return this.lastTs.text;
   }
 
   private enqueue(entry: LogEntry): number {
