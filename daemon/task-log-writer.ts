@@ -107,7 +107,7 @@ export class TaskLogWriter implements TaskLog {
           level: 'warn',
           msg:
             `${group}[${instance}]: live log budget of ${formatBytes(this.budget.instanceBytes)} per instance reached; ` +
-            'its further output is not shown live (run.out and run.err in the outputs keep it)',
+            'its further output is not shown live (run.out and run.err in the outputs keep it, up to the output quota)',
         });
       } else if (this.taskBytes + cost > this.budget.taskBytes) {
         usage.cut = 'task';
@@ -119,7 +119,7 @@ export class TaskLogWriter implements TaskLog {
             level: 'warn',
             msg:
               `live log budget of ${formatBytes(this.budget.taskBytes)} per task reached; instances' further output ` +
-              'is not shown live (run.out and run.err in the outputs keep it)',
+              'is not shown live (run.out and run.err in the outputs keep it, up to the output quota)',
           });
         }
       }
@@ -150,7 +150,7 @@ export class TaskLogWriter implements TaskLog {
         level: 'warn',
         msg:
           `${group}[${instance}]: ${usage.droppedLines} output lines (${formatBytes(usage.droppedBytes)}) were not ` +
-          `shown in the live log (budget ${budget}); run.out and run.err in the outputs keep them`,
+          `shown in the live log (budget ${budget}); run.out and run.err in the outputs keep them, up to the output quota`,
       });
     }
     this.enqueue({ kind: 'instance_end', ts: this.ts(), group, instance, outcome, reason });

@@ -89,10 +89,13 @@ const recordPidInFile = (tempDir: string, pid: number): Promise<void> =>
 // Only these of the daemon's variables reach instances; the daemon's own (REDIS_URL, tokens) must not.
 const inheritedVariables = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
-/** Where an instance reports that its output could not be written; `first` is the run's error. */
-interface OutputFailure {
-  first?: string;
-  report: (label: string, error: Error) => void;
+/**
+ * Where an instance reports what ends its run as `error` (its output could not be written, its directories
+ * could not be made): the first report stops every instance, and is the run's error once they have ended.
+ */
+interface RunFault {
+  first?: Error;
+  report: (error: Error) => void;
 }
 
 /** How one instance is started: the bundle run by node, directly or inside its namespace. */
@@ -167,13 +170,13 @@ export class LocalExecRunner implements Runner {
         const specs = this.instanceSpecs(input, { host: syncHost, port: sync.port }, network);
         // The instances' processes while they run, for a refusal or an output failure to stop.
         const running = new Set<ChildProcess>();
-        // The first instance whose output could not be written: the run cannot keep what it prints, so
-        // every instance is stopped and the run ends as `error` naming the cause.
-        const outputFailure: OutputFailure = {
-          report: (label, error) => {
-            if (outputFailure.first) return;
-            outputFailure.first = `instance ${label}: could not write its output: ${error.message}; the run was stopped`;
-            logger.error({ err: error, instance: label }, 'could not write an instance output file');
+        // An instance whose output cannot be written (or that could not be prepared): the run cannot keep
+        // what it prints, so every instance is stopped and the run ends as `error` naming the cause. No
+        // instance is left running behind a run that has ended.
+        const fault: RunFault = {
+          report: (error) => {
+            if (fault.first) return;
+            fault.first = error;
             running.forEach((child) => this.stopProcess(child));
           },
         };
@@ -198,11 +201,18 @@ export class LocalExecRunner implements Runner {
           });
         }
         const side = networkSide;
-        const instances = await Promise.all(
-          specs.map((spec) => this.runInstance(input, spec, running, side, outputFailure)),
+        const settled = await Promise.allSettled(
+          specs.map((spec) =>
+            this.runInstance(input, spec, running, side, fault).catch((error: Error) => {
+              fault.report(error);
+              throw error;
+            }),
+          ),
         );
-        if (outputFailure.first) throw new RunnerError(outputFailure.first);
-        return { instances };
+        if (fault.first) throw fault.first;
+        return {
+          instances: settled.map((result) => (result as PromiseFulfilledResult<InstanceResult>).value),
+        };
       } finally {
         await networkSide?.close().catch((error: Error) => {
           logger.warn({ err: error }, 'could not stop the network controller');
@@ -294,7 +304,7 @@ export class LocalExecRunner implements Runner {
     spec: InstanceSpec,
     running: Set<ChildProcess>,
     networkSide: NetworkSide | undefined,
-    outputFailure: OutputFailure,
+    fault: RunFault,
   ): Promise<InstanceResult> {
     const label = `${spec.group}[${spec.index}]`;
     await mkdir(spec.outputsPath, { recursive: true });
@@ -306,7 +316,17 @@ export class LocalExecRunner implements Runner {
       dir: spec.outputsPath,
       scratchDir: spec.tempPath,
       ...(this.outputQuotaBytes === undefined ? {} : { quotaBytes: this.outputQuotaBytes }),
-      onFailure: (error) => outputFailure.report(label, error),
+      onFailure: (error) => {
+        this.logger.error(
+          { runId: input.runId, instance: label, err: error },
+          'could not write an instance output',
+        );
+        fault.report(
+          new RunnerError(
+            `instance ${label}: could not write its output: ${error.message}; the run was stopped`,
+          ),
+        );
+      },
     });
     const node = [process.execPath, '--enable-source-maps', spec.bundle];
     // In its namespace, under a hostname of its own (SDKs publish network configurations on
@@ -350,7 +370,7 @@ export class LocalExecRunner implements Runner {
     };
     // Another instance's configuration was refused, or could not have its output written, while this one
     // was being prepared: the run is stopping.
-    if (networkSide?.refusals.first || outputFailure.first) {
+    if (networkSide?.refusals.first || fault.first) {
       await output.finish();
       return conclude({ kind: 'never-started' }, undefined, false);
     }
