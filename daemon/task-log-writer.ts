@@ -22,6 +22,10 @@ const maxLogEntries = 50_000;
 // Entries waiting for Redis: past the high mark producers are asked to wait, below the low mark they resume.
 const highWaterBytes = 1024 * 1024;
 const lowWaterBytes = 256 * 1024;
+// A producer waits at most this long for a round trip: the live log is not worth stalling a plan.
+const maxWaitMs = 1_000;
+// Past this much waiting, instance output is left out (and counted) until Redis catches up.
+const hardCapBytes = 8 * 1024 * 1024;
 // One round trip carries at most this much.
 const maxBatchEntries = 1_000;
 const maxBatchBytes = 512 * 1024;
@@ -73,6 +77,9 @@ export class TaskLogWriter implements TaskLog {
   private pumping = false;
   private taskBytes = 0;
   private taskCutNoted = false;
+  private behindNoted = false;
+  /** When the round trip in flight started. */
+  private sendingSince: number | undefined;
   private logEntries = 0;
   private lastTs = { ms: Number.NaN, text: '' };
 
@@ -124,7 +131,19 @@ export class TaskLogWriter implements TaskLog {
         }
       }
     }
-    if (usage.cut !== undefined) {
+    const behind = usage.cut === undefined && this.queuedBytes > hardCapBytes;
+    if (behind && !this.behindNoted) {
+      this.behindNoted = true;
+      this.enqueue({
+        kind: 'log',
+        ts: this.ts(),
+        level: 'warn',
+        msg:
+          `the live log fell ${formatBytes(hardCapBytes)} behind (Redis is slow or away); instance output is ` +
+          'left out of it until it catches up (run.out and run.err in the outputs keep it, up to the output quota)',
+      });
+    }
+    if (usage.cut !== undefined || behind) {
       usage.droppedLines += 1;
       usage.droppedBytes += line.length + 1;
       return;
@@ -142,15 +161,17 @@ export class TaskLogWriter implements TaskLog {
     if (usage && usage.droppedLines > 0) {
       const budget =
         usage.cut === 'instance'
-          ? `${formatBytes(this.budget.instanceBytes)} per instance`
-          : `${formatBytes(this.budget.taskBytes)} per task`;
+          ? `budget ${formatBytes(this.budget.instanceBytes)} per instance`
+          : usage.cut === 'task'
+            ? `budget ${formatBytes(this.budget.taskBytes)} per task`
+            : 'the live log fell behind';
       this.enqueue({
         kind: 'log',
         ts: this.ts(),
         level: 'warn',
         msg:
           `${group}[${instance}]: ${usage.droppedLines} output lines (${formatBytes(usage.droppedBytes)}) were not ` +
-          `shown in the live log (budget ${budget}); run.out and run.err in the outputs keep them, up to the output quota`,
+          `shown in the live log (${budget}); run.out and run.err in the outputs keep them, up to the output quota`,
       });
     }
     this.enqueue({ kind: 'instance_end', ts: this.ts(), group, instance, outcome, reason });
@@ -158,7 +179,14 @@ export class TaskLogWriter implements TaskLog {
 
   backpressure(): Promise<void> | undefined {
     if (this.queuedBytes <= highWaterBytes) return undefined;
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    // A round trip that has not come back for a while: Redis is away, and waiting would stall the plan.
+    // Producers go on; what does not fit under the hard cap is left out of the live log and counted.
+    const waitedMs = this.sendingSince === undefined ? 0 : Date.now() - this.sendingSince;
+    if (waitedMs >= maxWaitMs) return undefined;
+    return new Promise((resolve) => {
+      this.drainWaiters.push(resolve);
+      setTimeout(resolve, maxWaitMs - waitedMs).unref();
+    });
   }
 
   /** Appends an entry that must not be lost (a state change, the end); resolves once Redis has it. */
@@ -222,12 +250,14 @@ export class TaskLogWriter implements TaskLog {
         }
         const batch = this.queue.splice(0, count);
         let failure: unknown;
+        this.sendingSince = Date.now();
         try {
           await this.options.send(batch.map((queued) => queued.encoded));
         } catch (error) {
           failure = error;
           this.options.onError(error);
         }
+        this.sendingSince = undefined;
         this.queuedBytes -= bytes;
         this.settle(batch.at(-1)!.seq, failure);
         if (this.queuedBytes <= lowWaterBytes) {

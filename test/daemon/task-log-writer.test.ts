@@ -119,4 +119,32 @@ describe('a task log held to its live-log budget (real Redis)', () => {
     await bus.end('pressure', { state: 'complete', outcome: 'success' });
     assert.equal((await entriesOf(bus, 'pressure')).length, 3_001);
   });
+
+  it('does not stall a plan while Redis does not answer: output past 8 MiB behind is left out and counted', async () => {
+    const bus = newBus({ instanceBytes: 1024 ** 3, taskBytes: 1024 ** 3 });
+    const log = bus.taskLog('stalled', () => undefined);
+    // Redis itself holds every write for 3 s, as a stalled or restarting server would.
+    await redis.client.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+    const started = Date.now();
+    const line = 'p'.repeat(1_000);
+    for (let index = 0; index < 12_000; index += 1) {
+      log.output('single', 0, 'stdout', line);
+      const ready = log.backpressure?.();
+      if (ready) await ready;
+    }
+    const elapsedMs = Date.now() - started;
+    assert.ok(elapsedMs < 2_500, `12 MB went by in ${elapsedMs} ms, not at Redis's pace`);
+    log.instanceEnd('single', 0, 'success', 'done');
+    await bus.end('stalled', { state: 'complete', outcome: 'success' });
+    const entries = await entriesOf(bus, 'stalled');
+    const notes = warnings(entries);
+    assert.match(notes[0] ?? '', /^the live log fell 8 MiB behind \(Redis is slow or away\)/);
+    assert.match(
+      notes[1] ?? '',
+      /^single\[0\]: \d+ output lines .* were not shown in the live log \(the live log fell behind\)/,
+    );
+    const shown = entries.filter((entry) => entry.kind === 'output').length;
+    assert.ok(shown > 7_000 && shown < 12_000, `what fit under the cap was kept (${shown} lines)`);
+    assert.equal(entries.at(-1)?.kind, 'end');
+  });
 });
