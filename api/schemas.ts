@@ -152,6 +152,10 @@ export const instanceResultSchema = z.object({
   reason: z.string(),
   exitCode: z.number().int().nullable(),
   signal: z.string().nullable(),
+  notes: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'What the daemon did to its output, e.g. truncated it at the per-instance quota' }),
 });
 
 export const groupSummarySchema = z.object({

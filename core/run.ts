@@ -73,6 +73,8 @@ export interface InstanceResult {
   reason: string;
   exitCode: number | null;
   signal: string | null;
+  /** What the daemon did to its output, when it did something (truncated it at the quota). */
+  notes?: string[];
 }
 
 /** Per group: how many instances, how many succeeded, and how many ended each way. */

@@ -13,6 +13,12 @@ export interface TaskLog {
   output(group: string, instance: number, stream: 'stdout' | 'stderr', line: string): void;
   /** An instance ended, with its outcome and the reason for it. */
   instanceEnd(group: string, instance: number, outcome: InstanceOutcome, reason: string): void;
+  /**
+   * Whether the log can take more now: undefined when it can, else a promise that resolves once it has
+   * caught up. Producers that can wait (an instance's output pipe) pause until then, so a slow store
+   * slows the instance down instead of filling the daemon's memory.
+   */
+  backpressure?(): Promise<void> | undefined;
 }
 
 /** One line of a task's log, as stored and as served (NDJSON). The last line of a finished task is `end`. */

@@ -24,6 +24,10 @@ const configSchema = z.object({
   packetDelayer: z.string().startsWith('/', 'an absolute path').optional(),
   /** Who plan code runs as when the daemon is root: a user name, `uid` or `uid:gid` (builders/plan-user.ts). */
   planUser: z.string().min(1).optional(),
+  // What the daemon keeps of each instance's stdout and stderr on disk, and shows of it live.
+  outputQuotaBytes: z.number().int().min(1024, 'at least 1KiB'),
+  liveLogInstanceBytes: z.number().int().min(1024, 'at least 1KiB'),
+  liveLogTaskBytes: z.number().int().min(1024, 'at least 1KiB'),
 });
 
 export type DaemonConfig = z.infer<typeof configSchema>;
@@ -53,6 +57,15 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     logLevel: env.LOG_LEVEL ?? 'info',
     packetDelayer: env.TESTGROUND_PACKET_DELAYER || undefined,
     planUser: env.TESTGROUND_PLAN_USER || undefined,
+    outputQuotaBytes: parseByteSize(env.TESTGROUND_OUTPUT_QUOTA ?? '256MiB', 'TESTGROUND_OUTPUT_QUOTA'),
+    liveLogInstanceBytes: parseByteSize(
+      env.TESTGROUND_LIVE_LOG_INSTANCE_BUDGET ?? '4MiB',
+      'TESTGROUND_LIVE_LOG_INSTANCE_BUDGET',
+    ),
+    liveLogTaskBytes: parseByteSize(
+      env.TESTGROUND_LIVE_LOG_TASK_BUDGET ?? '32MiB',
+      'TESTGROUND_LIVE_LOG_TASK_BUDGET',
+    ),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -68,6 +81,9 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       logLevel: 'LOG_LEVEL',
       packetDelayer: 'TESTGROUND_PACKET_DELAYER',
       planUser: 'TESTGROUND_PLAN_USER',
+      outputQuotaBytes: 'TESTGROUND_OUTPUT_QUOTA',
+      liveLogInstanceBytes: 'TESTGROUND_LIVE_LOG_INSTANCE_BUDGET',
+      liveLogTaskBytes: 'TESTGROUND_LIVE_LOG_TASK_BUDGET',
     };
     const details = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');

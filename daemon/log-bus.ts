@@ -1,17 +1,25 @@
 import type { Redis } from 'ioredis';
 import type { LogEntry, LogEntryWithOffset, TaskLog } from '../core/task-log.ts';
+import { defaultLiveLogBudget, TaskLogWriter, type LiveLogBudget } from './task-log-writer.ts';
 
-// A chatty plan must not fill Redis: keep roughly the newest entries of each task.
-const maxEntriesPerTask = 200_000;
 const retainAfterEndSeconds = 7 * 24 * 3600;
 const pageSize = 1000;
+
+// A batch of entries in one command: per-command overhead, not Redis, bounds how fast a log is written.
+const appendManyScript = `
+for i = 1, #ARGV do redis.call('XADD', KEYS[1], '*', 'e', ARGV[i]) end
+return #ARGV`;
+
+interface AppendManyCommand {
+  tgLogAppendMany(key: string, ...entries: string[]): Promise<number>;
+}
 
 export interface FollowOptions {
   /** Aborting it ends the iteration and closes the follower's connection at once, even mid-wait. */
   signal?: AbortSignal;
   /**
-   * Asked after a wait that brought nothing: whether the task has ended anyway. The `end` entry of a
-   * very long log may have aged out of the stream, and then the task record is the authority.
+   * Asked after a wait that brought nothing: whether the task has ended anyway. The `end` entry may be
+   * missing (Redis refused the append, or lost its data), and then the task record is the authority.
    */
   hasEnded?: () => Promise<boolean>;
 }
@@ -20,9 +28,14 @@ export interface LogBusOptions {
   now?: () => Date;
   /**
    * How long a follower's blocking read waits before it asks `hasEnded`: short enough to notice a task
-   * whose end entry aged out, long enough to cost nothing while idle. 2000 ms unless given.
+   * whose end entry is missing, long enough to cost nothing while idle. 2000 ms unless given.
    */
   followBlockMs?: number;
+  /**
+   * How much instance output each task's live log takes (what is past it is counted and said, and kept on
+   * disk only): a chatty plan must not fill Redis. Nothing is ever trimmed from a stream.
+   */
+  budget?: LiveLogBudget;
 }
 
 /**
@@ -34,12 +47,20 @@ export class LogBus {
   private readonly prefix: string;
   private readonly now: () => Date;
   private readonly followBlockMs: number;
+  private readonly budget: LiveLogBudget;
+  /**
+   * The writer of each task carried here, until its end: every append of such a task goes through it,
+   * so a state change or the end never overtakes output still waiting to be sent.
+   */
+  private readonly writers = new Map<string, TaskLogWriter>();
 
   constructor(redis: Redis, prefix: string, options: LogBusOptions = {}) {
     this.redis = redis;
     this.prefix = prefix;
     this.now = options.now ?? (() => new Date());
     this.followBlockMs = options.followBlockMs ?? 2_000;
+    this.budget = options.budget ?? defaultLiveLogBudget;
+    this.redis.defineCommand('tgLogAppendMany', { numberOfKeys: 1, lua: appendManyScript });
   }
 
   private key(taskId: string): string {
@@ -47,19 +68,17 @@ export class LogBus {
   }
 
   append(taskId: string, entry: LogEntry): Promise<unknown> {
-    return this.redis.xadd(
-      this.key(taskId),
-      'MAXLEN',
-      '~',
-      maxEntriesPerTask,
-      '*',
-      'e',
-      JSON.stringify(entry),
-    );
+    const writer = this.writers.get(taskId);
+    if (writer) return writer.appendNow(entry);
+    return this.redis.xadd(this.key(taskId), '*', 'e', JSON.stringify(entry));
   }
 
   async end(taskId: string, entry: Omit<Extract<LogEntry, { kind: 'end' }>, 'kind' | 'ts'>): Promise<void> {
-    await this.append(taskId, { kind: 'end', ts: this.now().toISOString(), ...entry });
+    try {
+      await this.append(taskId, { kind: 'end', ts: this.now().toISOString(), ...entry });
+    } finally {
+      this.writers.delete(taskId);
+    }
     await this.redis.expire(this.key(taskId), retainAfterEndSeconds);
   }
 
@@ -120,21 +139,26 @@ export class LogBus {
     }
   }
 
-  /** A `TaskLog` for builders and runners; appends are fire-and-forget but never lose their order. */
+  /**
+   * The `TaskLog` builders and runners of a task write to, one per task until its end: appends are
+   * batched (one round trip at a time, in order), instance output is held to the live-log budget, and
+   * `backpressure()` tells producers that can wait when to.
+   */
   taskLog(taskId: string, onError: (error: unknown) => void): TaskLog {
-    const ts = (): string => this.now().toISOString();
-    const send = (entry: LogEntry): void => {
-      this.append(taskId, entry).catch(onError);
-    };
-    return {
-      info: (msg) => send({ kind: 'log', ts: ts(), level: 'info', msg }),
-      warn: (msg) => send({ kind: 'log', ts: ts(), level: 'warn', msg }),
-      error: (msg) => send({ kind: 'log', ts: ts(), level: 'error', msg }),
-      output: (group, instance, stream, line) =>
-        send({ kind: 'output', ts: ts(), group, instance, stream, line }),
-      instanceEnd: (group, instance, outcome, reason) =>
-        send({ kind: 'instance_end', ts: ts(), group, instance, outcome, reason }),
-    };
+    let writer = this.writers.get(taskId);
+    if (!writer) {
+      const key = this.key(taskId);
+      writer = new TaskLogWriter({
+        send: async (entries) => {
+          await (this.redis as unknown as AppendManyCommand).tgLogAppendMany(key, ...entries);
+        },
+        onError,
+        budget: this.budget,
+        now: this.now,
+      });
+      this.writers.set(taskId, writer);
+    }
+    return writer;
   }
 
   private async readWith(

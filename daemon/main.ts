@@ -20,6 +20,7 @@ import { SyncServiceBundle } from '../runners/sync-service-bundle.ts';
 import { LocalExecRunner } from '../runners/local-exec/local-exec-runner.ts';
 import { LinuxNetworkShaper } from '../runners/network/linux-network-shaper.ts';
 import type { Runner } from '../runners/runner.ts';
+import { installLastResortHandlers } from './last-resort.ts';
 import {
   checkExposure,
   isLoopbackHost,
@@ -107,7 +108,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const redis = connectRedis(target);
   redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   const store = new TaskStore(redis, config.redisPrefix);
-  const logBus = new LogBus(redis, config.redisPrefix);
+  const logBus = new LogBus(redis, config.redisPrefix, {
+    budget: { instanceBytes: config.liveLogInstanceBytes, taskBytes: config.liveLogTaskBytes },
+  });
   const outputs = new OutputsStore(dirs.outputs);
 
   const sdkEntry = path.resolve(import.meta.dirname, '../sdk/index.ts');
@@ -139,6 +142,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         daemonId,
         networkShaper,
         planUser,
+        outputQuotaBytes: config.outputQuotaBytes,
       }),
       new LocalDockerRunner({
         engine: docker,
@@ -147,6 +151,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         daemonId,
         logger: logger.child({ component: 'local:docker' }),
         networkShaper,
+        outputQuotaBytes: config.outputQuotaBytes,
       }),
     ].map((r) => [r.id, r]),
   );
@@ -261,19 +266,18 @@ function closeServer(server: Server): Promise<void> {
 export async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
   const config = loadDaemonConfig(process.env, flags);
   const logger = pino({ level: config.logLevel, base: { daemon: true } });
-  // A long-running daemon outlives a dependency's stray rejection (a Redis client closing mid-request):
-  // log it instead of dying with every run it carries.
-  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   // Listening before start-up: a signal arriving while the daemon starts (or right after it says it is
   // listening) would otherwise kill it outright and leave its embedded redis-server behind.
-  const stopRequested = new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  const stopRequested = new Promise<number>((resolve) => {
+    process.once('SIGINT', () => resolve(0));
+    process.once('SIGTERM', () => resolve(0));
+    // An error that leaves the daemon's state in doubt stops it as a signal would, but exits non-zero.
+    installLastResortHandlers(process, logger, () => resolve(1));
   });
   const daemon = await startDaemon(config, logger);
-  await stopRequested;
+  const code = await stopRequested;
   await daemon.close();
-  return 0;
+  return code;
 }
 
 /** At start-up nothing of this daemon is running yet: whatever its runners find is left over. */

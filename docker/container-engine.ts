@@ -184,8 +184,9 @@ export interface ContainerSummary {
 }
 
 export interface LogHandlers {
-  onStdout: (chunk: Buffer) => void;
-  onStderr: (chunk: Buffer) => void;
+  /** A promise returned from a handler pauses the stream until it settles (backpressure). */
+  onStdout: (chunk: Buffer) => void | Promise<void>;
+  onStderr: (chunk: Buffer) => void | Promise<void>;
   /** Stops delivering output; `ended` then rejects with an AbortError. */
   signal?: AbortSignal;
 }

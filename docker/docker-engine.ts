@@ -410,14 +410,29 @@ export class DockerEngine implements ContainerEngine {
         container.logs({ follow: true, stdout: true, stderr: true, since: 0, ...signalOption }),
       );
     }
+    // A handler that asks to wait pauses the stream: the engine then stops reading the container's output.
+    let waiting = 0;
+    const deliver =
+      (handler: LogHandlers['onStdout']) =>
+      (chunk: Buffer): void => {
+        const ready = handler(chunk);
+        if (!ready) return;
+        waiting += 1;
+        stream.pause();
+        const done = (): void => {
+          waiting -= 1;
+          if (waiting === 0) stream.resume();
+        };
+        ready.then(done, done);
+      };
     if (details.Config.Tty) {
       // With a TTY the engine sends one raw stream, no frame headers: it is all stdout.
-      stream.on('data', (chunk: Buffer) => handlers.onStdout(chunk));
+      stream.on('data', deliver(handlers.onStdout));
     } else {
       this.docker.modem.demuxStream(
         stream,
-        chunkSink(handlers.onStdout) as NodeJS.WritableStream,
-        chunkSink(handlers.onStderr) as NodeJS.WritableStream,
+        chunkSink(deliver(handlers.onStdout)) as NodeJS.WritableStream,
+        chunkSink(deliver(handlers.onStderr)) as NodeJS.WritableStream,
       );
     }
     const ended = this.call(operation, () => streamFinished(stream));

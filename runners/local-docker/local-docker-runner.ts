@@ -50,6 +50,8 @@ export const localDockerConfigSchema = strictTable({
 
 export interface LocalDockerRunnerOptions {
   engine: ContainerEngine;
+  /** Bytes of each instance's stdout and stderr kept on disk (runners/instance-output.ts has the default). */
+  outputQuotaBytes?: number;
   runtime: Pick<RuntimeImageProvider, 'ensure' | 'hostRuntimeTag'>;
   syncService: Pick<SyncServiceBundle, 'path'>;
   daemonId: string;
@@ -218,6 +220,8 @@ export class LocalDockerRunner implements Runner {
             hostname: hostnames[ordinal] ?? `${group.id}-${index}`,
             limit,
             stopped: () => stop.reason,
+            // An output that cannot be written stops the run now: its instance ends in RunnerError below.
+            onOutputFailure: () => infrastructureFailed.abort(),
           }).catch((error: unknown) => {
             infrastructureFailed.abort();
             throw error;
@@ -245,6 +249,7 @@ export class LocalDockerRunner implements Runner {
     hostname: string;
     limit: ReturnType<typeof concurrencyLimit>;
     stopped: () => StopReason | undefined;
+    onOutputFailure: () => void;
   }): Promise<InstanceResult> {
     const { input, objects, sync, controller, refusals, group, index, hostname } = context;
     const label = `${group.id}[${index}]`;
@@ -266,6 +271,8 @@ export class LocalDockerRunner implements Runner {
       log: input.log,
       dir: outputsPath,
       scratchDir,
+      ...(this.options.outputQuotaBytes === undefined ? {} : { quotaBytes: this.options.outputQuotaBytes }),
+      onFailure: () => context.onOutputFailure(),
     });
 
     const started = await context.limit(async () => {
@@ -331,7 +338,8 @@ export class LocalDockerRunner implements Runner {
         hostname,
         target: () => this.networkTarget(started.id, label, objects),
         running: async () => (await engine.inspectContainer(started.id)).running,
-        onRefused: refusals.onRefused((chunk) => output.write('stderr', chunk)),
+        // One line: no backpressure to wait for.
+        onRefused: refusals.onRefused((chunk) => void output.write('stderr', chunk)),
       });
       // The container is attached to the run's networks from its start: its network is ready.
       await sync.signalNetworkInitialized().catch((error: Error) => {
@@ -344,7 +352,12 @@ export class LocalDockerRunner implements Runner {
       ending = { kind: 'exited', exitCode: exit.exitCode, signal: null, oomKilled: exit.oomKilled };
     }
     await output.finish();
-    return concludeInstance({
+    if (output.failure) {
+      throw new RunnerError(
+        `instance ${label}: could not write its output: ${output.failure.message}; the run was stopped`,
+      );
+    }
+    const result = concludeInstance({
       group: group.id,
       index,
       terminal: output.terminal,
@@ -354,6 +367,7 @@ export class LocalDockerRunner implements Runner {
       log: input.log,
       ...refusals.failureOf({ label, ending, terminal: output.terminal, endedBeforeRefusal }),
     });
+    return output.notes.length > 0 ? { ...result, notes: [...output.notes] } : result;
   }
 
   /** Where the controller shapes an instance: its container's namespace, and its interface on the data network. */

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { RunnerError } from '../../core/errors.ts';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -84,6 +85,8 @@ export interface LocalExecRunnerOptions {
    * environment through `/proc/<ppid>/environ` nor write what it owns. Default: this process's user.
    */
   planUser?: PlanUser;
+  /** Bytes of each instance's stdout and stderr kept on disk (runners/instance-output.ts has the default). */
+  outputQuotaBytes?: number;
 }
 
 const recordPidInFile = (tempDir: string, pid: number): Promise<void> =>
@@ -91,6 +94,15 @@ const recordPidInFile = (tempDir: string, pid: number): Promise<void> =>
 
 // Only these of the daemon's variables reach instances; the daemon's own (REDIS_URL, tokens) must not.
 const inheritedVariables = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+/**
+ * Where an instance reports what ends its run as `error` (its output could not be written, its directories
+ * could not be made): the first report stops every instance, and is the run's error once they have ended.
+ */
+interface RunFault {
+  first?: Error;
+  report: (error: Error) => void;
+}
 
 /** How one instance is started: the bundle run by node, directly or inside its namespace. */
 interface InstanceSpec {
@@ -122,6 +134,7 @@ export class LocalExecRunner implements Runner {
   private readonly networkShaper: NetworkShaper | undefined;
   private readonly netnsSupportProblems: () => Promise<string[]>;
   private readonly planUser: PlanUser;
+  private readonly outputQuotaBytes: number | undefined;
 
   constructor(options: LocalExecRunnerOptions) {
     this.planUser = options.planUser ?? new PlanUser(undefined);
@@ -132,6 +145,7 @@ export class LocalExecRunner implements Runner {
     this.daemonId = options.daemonId ?? 'local';
     this.networkShaper = options.networkShaper;
     this.netnsSupportProblems = options.netnsSupportProblems ?? (() => netnsSupportProblems());
+    this.outputQuotaBytes = options.outputQuotaBytes;
   }
 
   async run(input: RunInput): Promise<RunOutput> {
@@ -162,8 +176,18 @@ export class LocalExecRunner implements Runner {
         input.log.info(`local:exec: sync service listening on ${syncHost}:${sync.port}`);
         warnResourcesNotEnforced(input);
         const specs = this.instanceSpecs(input, { host: syncHost, port: sync.port }, network);
-        // The instances' processes while they run, for a refusal to stop.
+        // The instances' processes while they run, for a refusal or an output failure to stop.
         const running = new Set<ChildProcess>();
+        // An instance whose output cannot be written (or that could not be prepared): the run cannot keep
+        // what it prints, so every instance is stopped and the run ends as `error` naming the cause. No
+        // instance is left running behind a run that has ended.
+        const fault: RunFault = {
+          report: (error) => {
+            if (fault.first) return;
+            fault.first = error;
+            running.forEach((child) => this.stopProcess(child));
+          },
+        };
         if (network && shaper) {
           const { layout } = network;
           input.log.info(
@@ -185,8 +209,17 @@ export class LocalExecRunner implements Runner {
           });
         }
         const side = networkSide;
+        const settled = await Promise.allSettled(
+          specs.map((spec) =>
+            this.runInstance(input, spec, running, side, fault).catch((error: Error) => {
+              fault.report(error);
+              throw error;
+            }),
+          ),
+        );
+        if (fault.first) throw fault.first;
         return {
-          instances: await Promise.all(specs.map((spec) => this.runInstance(input, spec, running, side))),
+          instances: settled.map((result) => (result as PromiseFulfilledResult<InstanceResult>).value),
         };
       } finally {
         await networkSide?.close().catch((error: Error) => {
@@ -284,6 +317,7 @@ export class LocalExecRunner implements Runner {
     spec: InstanceSpec,
     running: Set<ChildProcess>,
     networkSide: NetworkSide | undefined,
+    fault: RunFault,
   ): Promise<InstanceResult> {
     const label = `${spec.group}[${spec.index}]`;
     // The stdout capture is the daemon's, beside the instance's temp directory and not in it: the daemon
@@ -296,6 +330,18 @@ export class LocalExecRunner implements Runner {
       log: input.log,
       dir: spec.outputsPath,
       scratchDir: captureDir,
+      ...(this.outputQuotaBytes === undefined ? {} : { quotaBytes: this.outputQuotaBytes }),
+      onFailure: (error) => {
+        this.logger.error(
+          { runId: input.runId, instance: label, err: error },
+          'could not write an instance output',
+        );
+        fault.report(
+          new RunnerError(
+            `instance ${label}: could not write its output: ${error.message}; the run was stopped`,
+          ),
+        );
+      },
     });
     // Its own two directories, and a way to its bundle; nothing else of the daemon's is the plan user's.
     for (const dir of [spec.outputsPath, spec.tempPath]) {
@@ -322,8 +368,12 @@ export class LocalExecRunner implements Runner {
           ...node,
         ]
       : node;
-    const conclude = (ending: InstanceEnding, stopped: StopReason | undefined, endedBeforeRefusal: boolean) =>
-      concludeInstance({
+    const conclude = (
+      ending: InstanceEnding,
+      stopped: StopReason | undefined,
+      endedBeforeRefusal: boolean,
+    ): InstanceResult => {
+      const result = concludeInstance({
         group: spec.group,
         index: spec.index,
         terminal: output.terminal,
@@ -338,8 +388,11 @@ export class LocalExecRunner implements Runner {
           endedBeforeRefusal,
         }),
       });
-    // Another instance's configuration was refused while this one was being prepared: the run is stopping.
-    if (networkSide?.refusals.first) {
+      return output.notes.length > 0 ? { ...result, notes: [...output.notes] } : result;
+    };
+    // Another instance's configuration was refused, or could not have its output written, while this one
+    // was being prepared: the run is stopping.
+    if (networkSide?.refusals.first || fault.first) {
       await output.finish();
       return conclude({ kind: 'never-started' }, undefined, false);
     }
@@ -352,8 +405,18 @@ export class LocalExecRunner implements Runner {
     });
     // Everything that listens to the child is attached before the first await: a child that exits while we
     // wait would otherwise have its output discarded and its 'close' missed, and its run would never end.
-    child.stdout.on('data', (chunk: Buffer) => output.write('stdout', chunk));
-    child.stderr.on('data', (chunk: Buffer) => output.write('stderr', chunk));
+    // The pipe is not read while the output waits for the disk or the live log: the instance's writes then
+    // block in its own process, which is what keeps the daemon's memory bounded.
+    const pump = (source: Readable, stream: 'stdout' | 'stderr'): void => {
+      source.on('data', (chunk: Buffer) => {
+        const ready = output.write(stream, chunk);
+        if (!ready) return;
+        source.pause();
+        void ready.then(() => source.resume());
+      });
+    };
+    pump(child.stdout, 'stdout');
+    pump(child.stderr, 'stderr');
     const exited = new Promise<{ exitCode: number | null; signal: string | null; spawnError?: Error }>(
       (resolve) => {
         child.once('error', (error) => resolve({ exitCode: null, signal: null, spawnError: error }));
@@ -369,7 +432,7 @@ export class LocalExecRunner implements Runner {
         netns,
         label,
         running: () => child.exitCode === null && child.signalCode === null,
-        writeStderr: (chunk) => output.write('stderr', chunk),
+        writeStderr: (chunk) => void output.write('stderr', chunk),
       });
     }
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { FileWriteError } from '../../runners/capped-file.ts';
 import { InstanceOutput } from '../../runners/instance-output.ts';
 import { MemoryTaskLog } from '../helpers/memory-task-log.ts';
 import { scratchDir } from '../helpers/processes.ts';
@@ -20,14 +21,23 @@ describe('InstanceOutput', () => {
 
   const output = async (
     name: string,
+    options: { quotaBytes?: number; onFailure?: (error: FileWriteError) => void; log?: MemoryTaskLog } = {},
   ): Promise<{ output: InstanceOutput; dir: string; log: MemoryTaskLog }> => {
     const dir = path.join(scratch.dir, name, 'out');
     const scratchDirectory = path.join(scratch.dir, name, 'scratch');
     await mkdir(dir, { recursive: true });
     await mkdir(scratchDirectory, { recursive: true });
-    const log = new MemoryTaskLog();
+    const log = options.log ?? new MemoryTaskLog();
     return {
-      output: new InstanceOutput({ group: 'single', index: 0, log, dir, scratchDir: scratchDirectory }),
+      output: new InstanceOutput({
+        group: 'single',
+        index: 0,
+        log,
+        dir,
+        scratchDir: scratchDirectory,
+        ...(options.quotaBytes === undefined ? {} : { quotaBytes: options.quotaBytes }),
+        ...(options.onFailure ? { onFailure: options.onFailure } : {}),
+      }),
       dir,
       log,
     };
@@ -38,8 +48,8 @@ describe('InstanceOutput', () => {
     const text = event({ type: 'start' }) + 'plain line\n' + event({ type: 'finish', outcome: 'ok' });
     // Chunk boundaries fall inside lines and inside a multi-byte character.
     const bytes = Buffer.from(`é${text}`);
-    for (let at = 0; at < bytes.length; at += 7) out.write('stdout', bytes.subarray(at, at + 7));
-    out.write('stderr', Buffer.from('warning\n'));
+    for (let at = 0; at < bytes.length; at += 7) await out.write('stdout', bytes.subarray(at, at + 7));
+    await out.write('stderr', Buffer.from('warning\n'));
     await out.finish();
     assert.equal(out.terminal?.kind, 'success');
     assert.equal(await readFile(path.join(dir, 'run.out'), 'utf8'), `é${text}`);
@@ -50,7 +60,7 @@ describe('InstanceOutput', () => {
     const { output: out, dir } = await output('lost-stdout');
     const own = event({ type: 'start' }) + event({ type: 'finish', outcome: 'failure', error: 'boom' });
     await writeFile(path.join(dir, 'run.out'), own);
-    out.write('stdout', Buffer.from(event({ type: 'start' })));
+    await out.write('stdout', Buffer.from(event({ type: 'start' })));
     await out.finish();
     assert.equal(out.terminal?.kind, 'failure');
     assert.equal(
@@ -58,5 +68,77 @@ describe('InstanceOutput', () => {
       own,
       'each event once, as the instance wrote it',
     );
+  });
+
+  it('keeps stdout and stderr up to the quota together, ends each cut file with a note, and says so', async () => {
+    const { output: out, dir, log } = await output('quota', { quotaBytes: 1000 });
+    const line = `${'o'.repeat(99)}\n`;
+    for (let index = 0; index < 8; index += 1) await out.write('stdout', Buffer.from(line));
+    for (let index = 0; index < 4; index += 1)
+      await out.write('stderr', Buffer.from(line.replace(/o/g, 'e')));
+    await out.write('stdout', Buffer.from(event({ type: 'finish', outcome: 'ok' })));
+    await out.finish();
+    assert.equal(out.terminal?.kind, 'success', 'an event past the quota still decides the outcome');
+    const runOut = await readFile(path.join(dir, 'run.out'), 'utf8');
+    const runErr = await readFile(path.join(dir, 'run.err'), 'utf8');
+    assert.equal(
+      runOut,
+      line.repeat(8) +
+        '\n[testground: run.out truncated at the output quota of 1000 bytes per instance; 92 bytes more were not kept]\n',
+    );
+    assert.equal(
+      runErr,
+      `${'e'.repeat(99)}\n${'e'.repeat(99)}\n` +
+        '\n[testground: run.err truncated at the output quota of 1000 bytes per instance; 200 bytes more were not kept]\n',
+    );
+    assert.deepEqual(out.notes, [
+      'output truncated at the quota of 1000 bytes per instance: run.out lost 92 bytes, run.err lost 200 bytes',
+    ]);
+    assert.match(log.text(), /WARN single\[0\]: output truncated at the quota of 1000 bytes/);
+    assert.equal(out.failure, undefined);
+  });
+
+  it('asks its source to wait while the live log catches up', async () => {
+    const log = new MemoryTaskLog();
+    let release: () => void = () => undefined;
+    const caughtUp = new Promise<void>((resolve) => (release = resolve));
+    let busy = true;
+    Object.assign(log, { backpressure: () => (busy ? caughtUp : undefined) });
+    const { output: out } = await output('backpressure', { log });
+    const ready = out.write('stdout', Buffer.from('line\n'));
+    assert.ok(ready, 'the source is asked to wait');
+    let resumed = false;
+    void ready.then(() => (resumed = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(resumed, false);
+    busy = false;
+    release();
+    await ready;
+    assert.equal(out.write('stdout', Buffer.from('more\n')), undefined);
+    await out.finish();
+  });
+
+  it('a file it cannot write is a failure naming the code and the path, reported once and never thrown', async () => {
+    const failures: FileWriteError[] = [];
+    const { output: out, dir } = await output('unwritable', { onFailure: (error) => failures.push(error) });
+    // Not a file at all: opening it for writing fails (EISDIR), as an unwritable or full disk would.
+    await rm(path.join(dir, 'run.err'), { force: true });
+    await mkdir(path.join(dir, 'run.err', 'inside'), { recursive: true });
+    const broken = new InstanceOutput({
+      group: 'single',
+      index: 0,
+      log: new MemoryTaskLog(),
+      dir,
+      scratchDir: path.join(scratch.dir, 'unwritable', 'scratch'),
+      onFailure: (error) => failures.push(error),
+    });
+    await broken.write('stderr', Buffer.from('lost\n'));
+    await broken.write('stdout', Buffer.from(event({ type: 'finish', outcome: 'ok' })));
+    await broken.finish();
+    await out.finish();
+    assert.equal(failures.length, 1, failures.map((failure) => failure.message).join('\n'));
+    assert.equal(broken.failure?.code, 'EISDIR');
+    assert.match(broken.failure?.message ?? '', /^EISDIR on \S+\/unwritable\/out\/run\.err \(EISDIR: /);
+    assert.equal(broken.terminal?.kind, 'success', 'what it could read still counts');
   });
 });
