@@ -19,6 +19,7 @@ export const errorCodes = [
   'conflict',
   'unauthorized',
   'dependency_unavailable',
+  'redis_unavailable',
   'build_failed',
   'runner_failed',
   'docker_failed',
@@ -69,6 +70,14 @@ export class UnauthorizedError extends TestgroundError {
 /** A dependency (Redis, Docker) is unreachable (503). */
 export class DependencyError extends TestgroundError {
   readonly code = 'dependency_unavailable';
+}
+
+/**
+ * Redis is away (down, restarting, not answering within the command timeout): the request fails at once
+ * instead of waiting for it (503); trying again once Redis is back succeeds.
+ */
+export class RedisUnavailableError extends TestgroundError {
+  readonly code = 'redis_unavailable';
 }
 
 /** A builder could not produce an artifact; the task's outcome becomes `error`. */

@@ -16,6 +16,8 @@ const configSchema = z.object({
   maxUploadBytes: z.number().int().positive(),
   // BullMQ renews the lock while a run goes on; a shorter lock notices a silent worker sooner.
   jobLockMs: z.number().int().min(1_000, 'at least 1s').max(600_000, 'at most 10m'),
+  // Request paths give up on a Redis that does not answer after this long (503 redis_unavailable).
+  redisCommandTimeoutMs: z.number().int().min(100, 'at least 100ms').max(60_000, 'at most 60s'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -38,6 +40,10 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     token: env.TESTGROUND_TOKEN || undefined,
     maxUploadBytes: parseByteSize(env.TESTGROUND_MAX_UPLOAD ?? '64MiB', 'TESTGROUND_MAX_UPLOAD'),
     jobLockMs: parseDuration(env.TESTGROUND_JOB_LOCK ?? '30s', 'TESTGROUND_JOB_LOCK'),
+    redisCommandTimeoutMs: parseDuration(
+      env.TESTGROUND_REDIS_COMMAND_TIMEOUT ?? '1500ms',
+      'TESTGROUND_REDIS_COMMAND_TIMEOUT',
+    ),
     logLevel: env.LOG_LEVEL ?? 'info',
   };
   const parsed = configSchema.safeParse(raw);
@@ -50,6 +56,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       workerConcurrency: 'TESTGROUND_WORKER_CONCURRENCY',
       token: 'TESTGROUND_TOKEN',
       jobLockMs: 'TESTGROUND_JOB_LOCK',
+      redisCommandTimeoutMs: 'TESTGROUND_REDIS_COMMAND_TIMEOUT',
       logLevel: 'LOG_LEVEL',
     };
     const details = parsed.error.issues.map((issue) => {

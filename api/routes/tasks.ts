@@ -12,7 +12,7 @@ import {
   type TaskList,
   type TaskView,
 } from '../schemas.ts';
-import { taskView } from '../task-view.ts';
+import { taskSummaryView, taskView } from '../task-view.ts';
 
 export function tasksRouter(
   deps: Pick<ApiDeps, 'tasks' | 'taskList' | 'logs' | 'reports' | 'logger'>,
@@ -21,12 +21,13 @@ export function tasksRouter(
 
   router.get('/tasks', async (request, response) => {
     const query = parseRequest(taskListQuerySchema, request.query, 'query');
-    const tasks = await deps.taskList.list({
+    const page = await deps.taskList.summaries({
       limit: query.limit,
       ...(query.state ? { state: query.state } : {}),
       ...(query.plan ? { plan: query.plan } : {}),
+      ...(query.cursor ? { cursor: query.cursor } : {}),
     });
-    const list: TaskList = { tasks: tasks.map(taskView) };
+    const list: TaskList = { tasks: page.tasks.map(taskSummaryView), next_cursor: page.next ?? null };
     response.json(list);
   });
 
