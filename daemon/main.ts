@@ -26,12 +26,7 @@ import { TaskRunner } from './task-runner.ts';
 import { runShutdownSteps, type ShutdownStep } from './run-shutdown-steps.ts';
 import { LogBus } from './log-bus.ts';
 import { OutputsStore } from './outputs-store.ts';
-import {
-  connectRedis,
-  redisOptions,
-  requestPathOptions,
-  type RedisTarget,
-} from './redis-connection.ts';
+import { connectRedis, redisOptions, requestPathOptions, type RedisTarget } from './redis-connection.ts';
 import { RedisAvailability } from './redis-availability.ts';
 import { RedisEpoch } from './redis-epoch.ts';
 import { TaskQueue } from './task-queue.ts';

@@ -363,9 +363,11 @@ export class TaskRunner {
     run: RunRecord,
     instances: RunResult['instances'],
   ): string | undefined {
-    if ((carried.signal.reason as StopReason) === 'shutdown') {
-      this.endRun(run, 'error', shutdownReason);
-      return shutdownReason;
+    const stopReason = carried.signal.reason as StopReason;
+    if (stopReason === 'shutdown' || stopReason === 'redis-lost') {
+      const reason = stopReason === 'shutdown' ? shutdownReason : this.redisLossReason;
+      this.endRun(run, 'error', reason);
+      return reason;
     }
     const decided = decideRunOutcome(instances);
     this.endRun(run, 'canceled', canceledReason, {

@@ -347,10 +347,7 @@ export class TaskStore {
 }
 
 interface SummaryPageCommand {
-  tgSummaryPage(
-    key: string,
-    ...args: string[]
-  ): Promise<[number, string, string, (string | null)[][]]>;
+  tgSummaryPage(key: string, ...args: string[]): Promise<[number, string, string, (string | null)[][]]>;
 }
 
 function decodeSummary(values: (string | null)[]): TaskSummary {

@@ -74,7 +74,7 @@ export async function listTasks(
     ['ID'.padEnd(16), 'PLAN/CASE'.padEnd(28), 'STATE'.padEnd(10), 'OUTCOME'.padEnd(9), 'CREATED'].join(' '),
   );
   let cursor = filter.cursor;
-  for (let shown = 0; shown < limit; ) {
+  for (let shown = 0; shown < limit;) {
     const page = await client.listTasks({
       ...(filter.state ? { state: filter.state } : {}),
       ...(filter.plan ? { plan: filter.plan } : {}),
