@@ -390,6 +390,10 @@ export const terminateResultSchema = z.object({
     description: 'Tasks it could not cancel, with the reason; the others were canceled all the same',
   }),
   removed: z.record(z.string(), count).meta({ description: 'How many of each kind of leftover it removed' }),
+  not_removed: z.array(z.object({ kind: z.string(), name: z.string(), reason: z.string() })).meta({
+    description:
+      'What it could not remove (a network the engine keeps stale endpoints on, an unreachable engine), and why',
+  }),
 });
 
 export const healthSchema = z.object({
