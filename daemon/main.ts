@@ -94,7 +94,7 @@ async function assembleDaemon(
   const requestRedis = connectRedis(target, requestPathOptions(config.redisCommandTimeoutMs));
   requestRedis.on('error', () => undefined); // the worker's client logs the same trouble once
   undo.push({ name: 'disconnect the API from Redis', run: () => requestRedis.disconnect() });
-  await untilReady(requestRedis, 10_000);
+  await untilReady(requestRedis, 30_000);
   const store = new TaskStore(redis, config.redisPrefix);
   const logBus = new LogBus(redis, config.redisPrefix);
   const requestStore = new TaskStore(requestRedis, config.redisPrefix);

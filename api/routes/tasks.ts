@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { Router } from 'express';
+import { SingleFlight } from '../../core/single-flight.ts';
 import { isTerminal } from '../../core/task.ts';
 import type { ApiDeps } from '../deps.ts';
 import { parseRequest } from '../parse-request.ts';
@@ -18,17 +19,23 @@ export function tasksRouter(
   deps: Pick<ApiDeps, 'tasks' | 'taskList' | 'logs' | 'reports' | 'logger'>,
 ): Router {
   const router = Router();
+  // Identical listings asked while one is being read (many clients polling the same page) share that one
+  // Redis round trip and its serialization; nothing is kept once it is answered.
+  const pages = new SingleFlight<string>();
 
   router.get('/tasks', async (request, response) => {
     const query = parseRequest(taskListQuerySchema, request.query, 'query');
-    const page = await deps.taskList.summaries({
-      limit: query.limit,
-      ...(query.state ? { state: query.state } : {}),
-      ...(query.plan ? { plan: query.plan } : {}),
-      ...(query.cursor ? { cursor: query.cursor } : {}),
+    const body = await pages.run(JSON.stringify(query), async () => {
+      const page = await deps.taskList.summaries({
+        limit: query.limit,
+        ...(query.state ? { state: query.state } : {}),
+        ...(query.plan ? { plan: query.plan } : {}),
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      });
+      const list: TaskList = { tasks: page.tasks.map(taskSummaryView), next_cursor: page.next ?? null };
+      return JSON.stringify(list);
     });
-    const list: TaskList = { tasks: page.tasks.map(taskSummaryView), next_cursor: page.next ?? null };
-    response.json(list);
+    response.type('json').send(body);
   });
 
   router.get('/tasks/:id', async (request, response) => {
