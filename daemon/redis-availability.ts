@@ -2,15 +2,12 @@ import type { Redis } from 'ioredis';
 import { RedisUnavailableError } from '../core/errors.ts';
 
 // What ioredis throws when Redis is away rather than when it refused a command: no connection and no
-// offline queue, a connection dropped with the command in flight, no answer within the command timeout,
-// and a server still loading its data after a restart.
+// offline queue, a connection dropped with the command in flight, no answer within the command timeout.
+// Only ioredis' own wording: a file's ENOENT from a route must stay the internal error it is.
 const unavailableMessages = [
-  /enableOfflineQueue options is false/,
-  /^Connection is closed/,
-  /^Command timed out/,
-  /^Reached the max retries per request limit/,
-  /^LOADING /,
-  /ECONNREFUSED|ECONNRESET|ENOENT|EPIPE/,
+  /^Stream isn't writeable and enableOfflineQueue options is false/,
+  /^Connection is closed\.?$/,
+  /^Command timed out$/,
 ];
 
 /**
@@ -34,9 +31,11 @@ export class RedisAvailability {
   explain(error: unknown): RedisUnavailableError | undefined {
     if (error instanceof RedisUnavailableError) return error;
     if (!(error instanceof Error)) return undefined;
-    const name = error.name;
+    // A server still loading its data after a restart answers every command with LOADING.
+    const loading = error.name === 'ReplyError' && error.message.startsWith('LOADING ');
     if (
-      name === 'MaxRetriesPerRequestError' ||
+      loading ||
+      error.name === 'MaxRetriesPerRequestError' ||
       unavailableMessages.some((pattern) => pattern.test(error.message))
     ) {
       const detail = /^Command timed out/.test(error.message)
