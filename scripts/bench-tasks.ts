@@ -3,8 +3,10 @@
  * 50 clients asking at once, next to a floor measured in the same run with the same clients: a bare HTTP
  * server answering the same bytes (what Node's HTTP alone costs on this machine).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { ResolvedRun, RunResult } from '../core/run.ts';
@@ -147,21 +149,55 @@ async function load(url: string): Promise<{ perSecond: number; p50: number; p99:
   return { perSecond: (latencies.length / elapsedMs) * 1000, p50: at(0.5), p99: at(0.99), bytes };
 }
 
-/** A bare HTTP server answering `body` as the daemon does (JSON), for the floor. */
-async function bareServer(body: Buffer): Promise<{ url: string; close: () => Promise<void> }> {
+// The floor's server: a process of its own, as the daemon is, answering the bytes it reads from stdin.
+const bareServerSource = `
+const http = require('node:http');
+const chunks = [];
+process.stdin.on('data', (chunk) => chunks.push(chunk));
+process.stdin.on('end', () => {
+  const body = Buffer.concat(chunks);
   const server = http.createServer((_request, response) => {
-    response.writeHead(200, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': body.length,
-    });
+    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
     response.end(body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
+});`;
+
+/** A bare HTTP server answering `body` as the daemon does (JSON), in a process of its own, for the floor. */
+async function bareServer(body: Buffer): Promise<{ url: string; pid: number; close: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['-e', bareServerSource], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin.end(body);
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
   return {
     url: `http://127.0.0.1:${port}/api/v1/tasks`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    pid: child.pid!,
+    close: async () => {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    },
   };
+}
+
+/** CPU time (user + system) a process has used so far, in ms. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime: fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** {@link load}, with the CPU time the server's process spent per request. */
+async function loadMeasuringServer(
+  url: string,
+  pid: number,
+): Promise<Awaited<ReturnType<typeof load>> & { cpuPerRequestMs: number }> {
+  const before = cpuMs(pid);
+  const measured = await load(url);
+  // The warm-up's requests (one per client) count too: their CPU is in the difference.
+  const requests = (measured.perSecond * durationMs) / 1000 + clients;
+  return { ...measured, cpuPerRequestMs: (cpuMs(pid) - before) / requests };
 }
 
 export async function tasksBench(daemon: DaemonProcess): Promise<Figures> {
@@ -182,17 +218,19 @@ export async function tasksBench(daemon: DaemonProcess): Promise<Figures> {
   const bigBytes = (await big.arrayBuffer()).byteLength;
   const bigMs = performance.now() - bigStarted;
 
-  const measured = await load(url);
+  const daemonPid = daemon.child.pid;
+  if (daemonPid === undefined) throw new Error('the daemon process has no pid');
+  const measured = await loadMeasuringServer(url, daemonPid);
   const bare = await bareServer(sample);
-  let floor: Awaited<ReturnType<typeof load>>;
+  let floor: Awaited<ReturnType<typeof loadMeasuringServer>>;
   try {
-    floor = await load(bare.url);
+    floor = await loadMeasuringServer(bare.url, bare.pid);
   } finally {
     await bare.close();
   }
   return {
-    [`GET /tasks (page of 50, ${measured.bytes} bytes), ${storedTasks} tasks stored, ${clients} clients`]: `${measured.perSecond.toFixed(0)} requests/s (p50 ${measured.p50.toFixed(1)} ms, p99 ${measured.p99.toFixed(1)} ms)`,
-    [`  floor: a bare HTTP server answering the same bytes`]: `${floor.perSecond.toFixed(0)} requests/s (p50 ${floor.p50.toFixed(1)} ms, p99 ${floor.p99.toFixed(1)} ms)`,
+    [`GET /tasks (page of 50, ${measured.bytes} bytes), ${storedTasks} tasks stored, ${clients} clients`]: `${measured.perSecond.toFixed(0)} requests/s (p50 ${measured.p50.toFixed(1)} ms, p99 ${measured.p99.toFixed(1)} ms; daemon CPU ${measured.cpuPerRequestMs.toFixed(2)} ms/request)`,
+    [`  floor: a bare HTTP server (a process of its own) answering the same bytes`]: `${floor.perSecond.toFixed(0)} requests/s (p50 ${floor.p50.toFixed(1)} ms, p99 ${floor.p99.toFixed(1)} ms; CPU ${floor.cpuPerRequestMs.toFixed(2)} ms/request)`,
     '  ratio to the floor': `${(measured.perSecond / floor.perSecond).toFixed(2)}`,
     [`GET /tasks?limit=1000 (${bigBytes} bytes), alone`]: `${bigMs.toFixed(0)} ms`,
   };
