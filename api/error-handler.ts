@@ -49,6 +49,7 @@ export function errorHandler(
     if (known?.code === 'redis_unavailable') {
       // Every request says it while Redis is away; the stack would only repeat the connection's log.
       logger.warn({ method: request.method, url: request.originalUrl }, known.message);
+      response.setHeader('retry-after', '1');
     } else if (status >= 500) {
       // A 5xx is the daemon's trouble, not the client's: it is logged, with the stack, where it is answered.
       logger.error({ err: error, method: request.method, url: request.originalUrl }, 'request failed');

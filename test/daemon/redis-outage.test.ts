@@ -24,11 +24,18 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function timed(url: string): Promise<{ status: number; body: unknown; ms: number }> {
+async function timed(
+  url: string,
+): Promise<{ status: number; body: unknown; ms: number; retryAfter: string | null }> {
   const started = performance.now();
   const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
   const body: unknown = await response.json();
-  return { status: response.status, body, ms: performance.now() - started };
+  return {
+    status: response.status,
+    body,
+    ms: performance.now() - started,
+    retryAfter: response.headers.get('retry-after'),
+  };
 }
 
 describe('the API while Redis is away (in-process daemon, real redis-server)', () => {
@@ -76,6 +83,7 @@ describe('the API while Redis is away (in-process daemon, real redis-server)', (
       assert.equal(answer.status, 503, route);
       assert.equal((answer.body as { error: { code: string } }).error.code, 'redis_unavailable', route);
       assert.ok(answer.ms < 2_000, `${route} answered in ${answer.ms.toFixed(0)} ms`);
+      assert.equal(answer.retryAfter, '1', 'clients are told when to try again');
     }
     const down = await timed(`${api}/health`);
     assert.equal(down.status, 503);
