@@ -22,13 +22,7 @@ import { daemonLabel, labelFilter, roleLabel, runIdLabel } from '../../../docker
 import { LocalDockerRunner } from '../../../runners/local-docker/local-docker-runner.ts';
 import type { RunInput } from '../../../runners/runner.ts';
 import { SyncServiceBundle } from '../../../runners/sync-service-bundle.ts';
-import {
-  buildTestImage,
-  connectEngine,
-  removeScope,
-  testRuntimeDaemonId,
-  testScope,
-} from '../../docker/docker-fixtures.ts';
+import { buildTestImage, connectEngine, removeScope, testRuntimeDaemonId, testScope } from '../../docker/docker-fixtures.ts';
 import { MemoryTaskLog } from '../../helpers/memory-task-log.ts';
 import { FakeNetworkShaper } from '../network/fake-network-shaper.ts';
 

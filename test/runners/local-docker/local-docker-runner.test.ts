@@ -25,13 +25,7 @@ import { RuntimeImageProvider, type RuntimeImage } from '../../../builders/runti
 import { LocalDockerRunner } from '../../../runners/local-docker/local-docker-runner.ts';
 import type { RunInput } from '../../../runners/runner.ts';
 import { SyncServiceBundle } from '../../../runners/sync-service-bundle.ts';
-import {
-  buildTestImage,
-  connectEngine,
-  removeScope,
-  testRuntimeDaemonId,
-  testScope,
-} from '../../docker/docker-fixtures.ts';
+import { buildTestImage, connectEngine, removeScope, testRuntimeDaemonId, testScope } from '../../docker/docker-fixtures.ts';
 import { MemoryTaskLog } from '../../helpers/memory-task-log.ts';
 
 const logger = pino({ level: 'silent' });
