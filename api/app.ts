@@ -25,6 +25,10 @@ export function createApp(deps: ApiDeps): Express {
   api.use(healthRouter(deps));
   api.use(authenticate(deps.auth));
   api.use(readOnlyForViewers());
+  api.use((_request, _response, next) => {
+    deps.redis?.assertAvailable();
+    next();
+  });
   api.use(runsRouter(deps));
   api.use(buildsRouter(deps));
   api.use(tasksRouter(deps));
@@ -37,6 +41,6 @@ export function createApp(deps: ApiDeps): Express {
       ),
     );
   });
-  app.use(errorHandler(deps.logger, deps.maxUploadBytes));
+  app.use(errorHandler(deps.logger, deps.maxUploadBytes, deps.redis));
   return app;
 }

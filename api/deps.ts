@@ -5,8 +5,9 @@
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { TestgroundError } from '../core/errors.ts';
 import type { LogEntryWithOffset } from '../core/task-log.ts';
-import type { TaskMetadata, TaskRecord, TaskState } from '../core/task.ts';
+import type { TaskMetadata, TaskRecord, TaskState, TaskSummaryPage } from '../core/task.ts';
 import type { TokenSource } from './auth.ts';
 import type { Health, HealthcheckReport, ReportFormat, TerminateResult } from './schemas.ts';
 
@@ -37,8 +38,13 @@ export interface TaskSubmissionPort {
 }
 
 export interface TaskListPort {
-  /** Newest first. */
-  list(filter: { state?: TaskState; plan?: string; limit: number }): Promise<TaskRecord[]>;
+  /** One page of summaries, newest first, after `cursor` (a previous page's `next`). */
+  summaries(query: {
+    state?: TaskState;
+    plan?: string;
+    limit: number;
+    cursor?: string;
+  }): Promise<TaskSummaryPage>;
 }
 
 export interface TaskLogPort {
@@ -73,6 +79,17 @@ export interface TaskReportPort {
   render(taskId: string, format: ReportFormat): Promise<{ contentType: string; body: string }>;
 }
 
+/**
+ * Redis as the request paths see it: while it is away, requests fail at once with 503 `redis_unavailable`
+ * instead of waiting for it to come back.
+ */
+export interface RedisAvailabilityPort {
+  /** Throws a `redis_unavailable` error when Redis is not connected right now. */
+  assertAvailable(): void;
+  /** The `redis_unavailable` error for one Redis' client threw (timed out, not connected); else undefined. */
+  explain(error: unknown): TestgroundError | undefined;
+}
+
 export interface ApiDeps {
   tasks: TaskSubmissionPort;
   reports: TaskReportPort;
@@ -88,6 +105,8 @@ export interface ApiDeps {
    * daemon that trusts its network (loopback, no tokens).
    */
   auth?: TokenSource;
+  /** When set, every route but health and the OpenAPI document answers 503 at once while Redis is away. */
+  redis?: RedisAvailabilityPort;
   uploadDir: string;
   maxUploadBytes: number;
   logger: Logger;

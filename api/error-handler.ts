@@ -9,6 +9,7 @@ import {
   ValidationError,
   type ErrorCode,
 } from '../core/errors.ts';
+import type { RedisAvailabilityPort } from './deps.ts';
 import type { ErrorBody } from './schemas.ts';
 
 /** Every code has a status on purpose: adding a code without one here does not compile. */
@@ -29,6 +30,7 @@ const statusByCode: Record<ErrorCode, number> = {
   // The Docker engine answered, but refused or failed the operation: an upstream failure.
   docker_failed: 502,
   dependency_unavailable: 503,
+  redis_unavailable: 503,
   // Every candidate subnet is taken for now; trying again later can succeed.
   docker_subnet_in_use: 503,
 };
@@ -39,12 +41,20 @@ const knownCodes: ReadonlySet<string> = new Set(errorCodes);
  * The one place errors become HTTP answers: `{error: {code, message, details}}`. Known errors keep their
  * message; anything else, or a code this table does not know, is a 500 whose internals stay in the log.
  */
-export function errorHandler(logger: Logger, maxUploadBytes: number): ErrorRequestHandler {
+export function errorHandler(
+  logger: Logger,
+  maxUploadBytes: number,
+  redis?: Pick<RedisAvailabilityPort, 'explain'>,
+): ErrorRequestHandler {
   return (error: unknown, request, response, _next) => {
-    const known = toKnownError(error, maxUploadBytes);
+    const known = toKnownError(error, maxUploadBytes) ?? redis?.explain(error);
     const status = known ? statusByCode[known.code] : 500;
-    // A 5xx is the daemon's trouble, not the client's: it is logged, with the stack, where it is answered.
-    if (status >= 500) {
+    if (known?.code === 'redis_unavailable') {
+      // Every request says it while Redis is away; the stack would only repeat the connection's log.
+      logger.warn({ method: request.method, url: request.originalUrl }, known.message);
+      response.setHeader('retry-after', '1');
+    } else if (status >= 500) {
+      // A 5xx is the daemon's trouble, not the client's: it is logged, with the stack, where it is answered.
       logger.error({ err: error, method: request.method, url: request.originalUrl }, 'request failed');
     }
     if (known instanceof MethodNotAllowedError) response.set('allow', known.allow.join(', '));

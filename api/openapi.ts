@@ -25,6 +25,7 @@ import {
   taskParamsSchema,
   taskReportQuerySchema,
   taskReportSchema,
+  taskSummarySchema,
   taskViewSchema,
   terminateResultSchema,
 } from './schemas.ts';
@@ -36,6 +37,7 @@ const components: Record<string, z.ZodType> = {
   Error: errorBodySchema,
   Task: taskViewSchema,
   TaskList: taskListSchema,
+  TaskSummary: taskSummarySchema,
   Run: runViewSchema,
   RunResult: runResultSchema,
   GroupArtifact: groupArtifactSchema,
@@ -77,6 +79,9 @@ const forbidden = (what: string): ResponseSpec =>
   refused(`The token's role or user may not do this: ${what}`);
 const taskNotFound = refused('No task has this id');
 const internal = refused('The daemon failed; the details are in its log');
+const redisUnavailable = refused(
+  'Redis is away (`redis_unavailable`): answered at once instead of waiting for it; try again shortly',
+);
 
 const operations: OperationSpec[] = [
   {
@@ -135,9 +140,15 @@ const operations: OperationSpec[] = [
   {
     method: 'get',
     path: '/tasks',
-    summary: 'List tasks, newest first',
+    summary: 'List tasks, newest first: a page of summaries and a cursor to the next',
     query: taskListQuerySchema,
-    responses: { 200: json('The tasks', taskListSchema), 400: badRequest, 401: unauthorized, 500: internal },
+    responses: {
+      200: json('The tasks', taskListSchema),
+      400: badRequest,
+      401: unauthorized,
+      500: internal,
+      503: redisUnavailable,
+    },
   },
   {
     method: 'get',

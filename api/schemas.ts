@@ -47,6 +47,11 @@ export const taskListQuerySchema = z.object({
   state: z.enum(taskStates).optional(),
   plan: z.string().min(1).max(200).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(50),
+  cursor: z
+    .string()
+    .regex(/^\d{1,16}-[a-z0-9]{1,64}$/, "not a cursor: pass a page's next_cursor as it came")
+    .optional()
+    .meta({ description: "A page's `next_cursor`: the page after it" }),
 });
 
 export const taskLogsQuerySchema = z.object({
@@ -279,7 +284,33 @@ export const taskViewSchema = z
   })
   .meta({ description: 'A task as clients see it; internals such as paths are left out' });
 
-export const taskListSchema = z.object({ tasks: z.array(taskViewSchema) });
+export const taskSummarySchema = z
+  .object({
+    id: z.string(),
+    type: z.enum(taskTypes),
+    plan: z.string(),
+    case: z.string(),
+    builder: z.string(),
+    runner: z.string(),
+    instances: count.meta({ description: 'Instances over all its runs' }),
+    created_by: z.string(),
+    created_at: timestamp,
+    ended_at: timestamp.nullable(),
+    state: z.enum(taskStates),
+    outcome: z.enum(runOutcomes).nullable(),
+    error: z.string().nullable(),
+    cancel_requested: z.boolean(),
+    links: z.object({ task: z.string() }),
+  })
+  .meta({ description: 'A task in a listing; GET its `links.task` for runs, results and the composition' });
+
+export const taskListSchema = z.object({
+  tasks: z.array(taskSummarySchema).meta({ description: 'Newest first' }),
+  next_cursor: z.string().nullable().meta({
+    description:
+      'Pass it as `cursor` for the next page; null on the last page. A page may hold fewer than `limit` tasks when a filter matched few of the tasks it looked at',
+  }),
+});
 
 export const submittedSchema = z.object({
   task_id: z.string(),
@@ -363,6 +394,10 @@ export const terminateResultSchema = z.object({
     description: 'Tasks it could not cancel, with the reason; the others were canceled all the same',
   }),
   removed: z.record(z.string(), count).meta({ description: 'How many of each kind of leftover it removed' }),
+  not_removed: z.array(z.object({ kind: z.string(), name: z.string(), reason: z.string() })).meta({
+    description:
+      'What it could not remove (a network the engine keeps stale endpoints on, an unreachable engine), and why',
+  }),
 });
 
 export const healthSchema = z.object({
@@ -379,6 +414,7 @@ export type TaskView = z.infer<typeof taskViewSchema>;
 export type RunView = z.infer<typeof runViewSchema>;
 export type GroupArtifactView = z.infer<typeof groupArtifactSchema>;
 export type TaskList = z.infer<typeof taskListSchema>;
+export type TaskSummaryView = z.infer<typeof taskSummarySchema>;
 export type Submitted = z.infer<typeof submittedSchema>;
 export type LogLine = z.infer<typeof logLineSchema>;
 export type HealthcheckCheck = z.infer<typeof healthcheckCheckSchema>;

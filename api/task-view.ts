@@ -1,5 +1,5 @@
-import type { RunRecord, TaskRecord } from '../core/task.ts';
-import type { RunView, Submitted, TaskView } from './schemas.ts';
+import type { RunRecord, TaskRecord, TaskSummary } from '../core/task.ts';
+import type { RunView, Submitted, TaskSummaryView, TaskView } from './schemas.ts';
 
 /** The JSON clients see for a task: snake_case like the rest of the API, internals (paths) left out. */
 export function taskView(task: TaskRecord): TaskView {
@@ -60,5 +60,26 @@ export function submittedView(task: TaskRecord): Submitted {
     },
     warnings: task.warnings,
     superseded: task.supersedes,
+  };
+}
+
+/** A task in a listing: plain fields only, so a page of them is cheap to read and to send. */
+export function taskSummaryView(task: TaskSummary): TaskSummaryView {
+  return {
+    id: task.id,
+    type: task.type,
+    plan: task.plan,
+    case: task.testCase,
+    builder: task.builder,
+    runner: task.runner,
+    instances: task.instances,
+    created_by: task.createdBy,
+    created_at: task.createdAt,
+    ended_at: task.endedAt ?? null,
+    state: task.state,
+    outcome: task.outcome ?? null,
+    error: task.error ?? null,
+    cancel_requested: task.cancelRequested,
+    links: { task: `/api/v1/tasks/${task.id}` },
   };
 }

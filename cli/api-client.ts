@@ -89,11 +89,14 @@ export class ApiClient {
     return this.json<TaskView>(`/api/v1/tasks/${encodeURIComponent(id)}`);
   }
 
-  /** The filter goes to the daemon as typed: it is the daemon that refuses an unknown state. */
-  async listTasks(filter: { state?: string; plan?: string; limit?: number }): Promise<TaskView[]> {
+  /**
+   * One page of task summaries, newest first; `next_cursor` asks for the next. The filter goes to the
+   * daemon as typed: it is the daemon that refuses an unknown state.
+   */
+  listTasks(filter: { state?: string; plan?: string; limit?: number; cursor?: string }): Promise<TaskList> {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
-    return (await this.json<TaskList>(`/api/v1/tasks?${query}`)).tasks;
+    return this.json<TaskList>(`/api/v1/tasks?${query}`);
   }
 
   cancel(id: string): Promise<TaskView> {

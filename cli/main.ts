@@ -316,9 +316,10 @@ export async function runCli(
     .description('list tasks, newest first')
     .option('--state <state>', 'queued, building, running, complete or canceled')
     .option('--plan <name>', 'only this plan')
-    .option('--limit <n>', 'at most this many', parseInteger, 50)
+    .option('--limit <n>', 'at most this many (pages of up to 1000 are fetched as needed)', parseInteger, 50)
+    .option('--cursor <cursor>', 'continue after the last task of an earlier listing (it prints the cursor)')
     .action(
-      act(async (options: { state?: string; plan?: string; limit?: number }) =>
+      act(async (options: { state?: string; plan?: string; limit?: number; cursor?: string }) =>
         listTasks(client(), options, output),
       ),
     );

@@ -21,6 +21,7 @@ export const errorCodes = [
   'forbidden',
   'method_not_allowed',
   'dependency_unavailable',
+  'redis_unavailable',
   'build_failed',
   'runner_failed',
   'docker_failed',
@@ -87,6 +88,14 @@ export class MethodNotAllowedError extends TestgroundError {
 /** A dependency (Redis, Docker) is unreachable (503). */
 export class DependencyError extends TestgroundError {
   readonly code = 'dependency_unavailable';
+}
+
+/**
+ * Redis is away (down, restarting, not answering within the command timeout): the request fails at once
+ * instead of waiting for it (503); trying again once Redis is back succeeds.
+ */
+export class RedisUnavailableError extends TestgroundError {
+  readonly code = 'redis_unavailable';
 }
 
 /** A builder could not produce an artifact; the task's outcome becomes `error`. */

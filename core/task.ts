@@ -93,3 +93,27 @@ export interface TaskRecord {
   /** The first run's outputs directory; `''` for a build task. */
   outputsDir: string;
 }
+
+/** What a listing shows of a task: a few plain fields, read without decoding its composition or runs. */
+export type TaskSummary = Pick<
+  TaskRecord,
+  | 'id'
+  | 'type'
+  | 'plan'
+  | 'testCase'
+  | 'builder'
+  | 'runner'
+  | 'instances'
+  | 'createdBy'
+  | 'createdAt'
+  | 'state'
+  | 'outcome'
+  | 'error'
+  | 'cancelRequested'
+> & { endedAt?: string };
+
+/** One page of a listing, newest first; `next` continues after its last task, absent on the last page. */
+export interface TaskSummaryPage {
+  tasks: TaskSummary[];
+  next?: string;
+}

@@ -19,6 +19,8 @@ const configSchema = z.object({
   maxUploadBytes: z.number().int().positive(),
   // BullMQ renews the lock while a run goes on; a shorter lock notices a silent worker sooner.
   jobLockMs: z.number().int().min(1_000, 'at least 1s').max(600_000, 'at most 10m'),
+  // Request paths give up on a Redis that does not answer after this long (503 redis_unavailable).
+  redisCommandTimeoutMs: z.number().int().min(100, 'at least 100ms').max(60_000, 'at most 60s'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   // A prebuilt packet delayer, for images that ship one instead of gcc and libnetfilter_queue's headers.
   packetDelayer: z.string().startsWith('/', 'an absolute path').optional(),
@@ -54,6 +56,10 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     insecureNoAuth: flags.insecureNoAuth ?? isTrue(env.TESTGROUND_INSECURE_NO_AUTH),
     maxUploadBytes: parseByteSize(env.TESTGROUND_MAX_UPLOAD ?? '64MiB', 'TESTGROUND_MAX_UPLOAD'),
     jobLockMs: parseDuration(env.TESTGROUND_JOB_LOCK ?? '30s', 'TESTGROUND_JOB_LOCK'),
+    redisCommandTimeoutMs: parseDuration(
+      env.TESTGROUND_REDIS_COMMAND_TIMEOUT ?? '1500ms',
+      'TESTGROUND_REDIS_COMMAND_TIMEOUT',
+    ),
     logLevel: env.LOG_LEVEL ?? 'info',
     packetDelayer: env.TESTGROUND_PACKET_DELAYER || undefined,
     planUser: env.TESTGROUND_PLAN_USER || undefined,
@@ -78,6 +84,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       token: 'TESTGROUND_TOKEN',
       tokensFile: 'TESTGROUND_TOKENS_FILE / --tokens-file',
       jobLockMs: 'TESTGROUND_JOB_LOCK',
+      redisCommandTimeoutMs: 'TESTGROUND_REDIS_COMMAND_TIMEOUT',
       logLevel: 'LOG_LEVEL',
       packetDelayer: 'TESTGROUND_PACKET_DELAYER',
       planUser: 'TESTGROUND_PLAN_USER',

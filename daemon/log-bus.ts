@@ -113,6 +113,8 @@ export class LogBus {
       // Fails fast instead of queueing when Redis goes away: the client resumes from its last offset.
       enableAutoPipelining: false,
       maxRetriesPerRequest: 1,
+      // It connects on its first read, which must wait for that (the API's client has no offline queue).
+      enableOfflineQueue: true,
       // Named, so `CLIENT LIST` shows who follows which task.
       connectionName: `${this.prefix}:log-follower:${taskId}`,
     });

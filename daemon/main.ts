@@ -4,7 +4,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
+import { DependencyError } from '../core/errors.ts';
 import { createApp } from '../api/app.ts';
 import type { Health } from '../api/schemas.ts';
 import type { Builder } from '../builders/builder.ts';
@@ -32,10 +34,12 @@ import {
 import { TokenRegistry } from './token-registry.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis.ts';
 import { TaskRunner } from './task-runner.ts';
-import { runShutdownSteps } from './run-shutdown-steps.ts';
+import { runShutdownSteps, type ShutdownStep } from './run-shutdown-steps.ts';
 import { LogBus } from './log-bus.ts';
 import { OutputsStore } from './outputs-store.ts';
-import { connectRedis, redisOptions, type RedisTarget } from './redis-connection.ts';
+import { connectRedis, redisOptions, requestPathOptions, type RedisTarget } from './redis-connection.ts';
+import { RedisAvailability } from './redis-availability.ts';
+import { RedisEpoch } from './redis-epoch.ts';
 import { TaskQueue } from './task-queue.ts';
 import { RunnerMaintenance } from './runner-maintenance.ts';
 import { TaskReports } from './reports/task-reports.ts';
@@ -74,6 +78,23 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       { listen: config.listen },
       '--insecure-no-auth: no tokens, and anyone who reaches this address can run code on this host',
     );
+  // What start-up has started so far, undone in reverse when a later step fails: a daemon that cannot
+  // start must exit, not stay alive (held by its redis-server child and Redis clients) without listening.
+  const undo: ShutdownStep[] = [{ name: 'stop watching the tokens file', run: async () => tokens?.close() }];
+  try {
+    return await assembleDaemon(config, logger, undo, tokens);
+  } catch (error) {
+    await runShutdownSteps([...undo].reverse(), logger);
+    throw error;
+  }
+}
+
+async function assembleDaemon(
+  config: DaemonConfig,
+  logger: Logger,
+  undo: ShutdownStep[],
+  tokens: TokenRegistry | undefined,
+): Promise<RunningDaemon> {
   const dirs = {
     outputs: path.join(config.home, 'outputs'),
     // Each task's own copy of its plan; `<home>/plans/<name>` is left to users (the CLI looks there).
@@ -103,14 +124,29 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     target = { url: config.redisUrl };
   } else {
     embedded = await startEmbeddedRedis(dirs.redis, logger.child({ component: 'redis' }));
+    const started = embedded;
+    undo.push({ name: 'stop the embedded redis-server', run: () => started.stop() });
     target = { socketPath: embedded.socketPath };
   }
   const redis = connectRedis(target);
   redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  undo.push({ name: 'disconnect from Redis', run: () => redis.disconnect() });
+  // API requests use a client of their own that fails at once while Redis is away (503) instead of
+  // queueing commands until it returns; the worker's client waits through a restart.
+  const requestRedis = connectRedis(target, requestPathOptions(config.redisCommandTimeoutMs));
+  requestRedis.on('error', () => undefined); // the worker's client logs the same trouble once
+  undo.push({ name: 'disconnect the API from Redis', run: () => requestRedis.disconnect() });
+  await untilReady(requestRedis, 30_000);
   const store = new TaskStore(redis, config.redisPrefix);
   const logBus = new LogBus(redis, config.redisPrefix, {
     budget: { instanceBytes: config.liveLogInstanceBytes, taskBytes: config.liveLogTaskBytes },
   });
+  const requestStore = new TaskStore(requestRedis, config.redisPrefix);
+  // Its blocking follow reads (1 s) must end within the client's command timeout.
+  const requestLogBus = new LogBus(requestRedis, config.redisPrefix, {
+    followBlockMs: Math.min(1_000, Math.floor(config.redisCommandTimeoutMs / 2)),
+  });
+  const redisAvailability = new RedisAvailability(requestRedis, config.redisCommandTimeoutMs);
   const outputs = new OutputsStore(dirs.outputs);
 
   const sdkEntry = path.resolve(import.meta.dirname, '../sdk/index.ts');
@@ -119,6 +155,11 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const docker = new DockerEngine();
   const runtimeImages = new RuntimeImageProvider(docker, { daemonId });
   const artifacts = new ArtifactStore({ redis, prefix: config.redisPrefix, images: docker });
+  const requestArtifacts = new ArtifactStore({
+    redis: requestRedis,
+    prefix: config.redisPrefix,
+    images: docker,
+  });
   const syncService = new SyncServiceBundle(path.join(dirs.cache, 'sync-service'));
   // One shaper for the daemon: it detects the host's network features once and keeps each namespace's
   // packet delayer; the features are probed on the first configuration a plan publishes, not at startup.
@@ -163,6 +204,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     lockMs: config.jobLockMs,
     logger,
   });
+  undo.push({ name: 'close the task queue', run: () => queue.close() });
   const taskRunner = new TaskRunner({
     store,
     logBus,
@@ -173,18 +215,34 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     daemonId,
     logger: logger.child({ component: 'task-runner' }),
   });
+  const epoch = new RedisEpoch({
+    redis,
+    prefix: config.redisPrefix,
+    file: path.join(config.home, `redis-epoch-${config.redisPrefix.replace(/:/g, '_')}`),
+    logger: logger.child({ component: 'redis' }),
+    onLost: (loss) => {
+      const ended = taskRunner.endAllAfterRedisLoss(loss.message);
+      if (ended.length > 0)
+        logger.error({ tasks: ended }, 'ended the tasks in progress here as error: Redis lost their records');
+    },
+  });
+  await epoch.check();
+  // A Redis that comes back after a restart may have come back empty.
+  redis.on('ready', () => {
+    epoch.check().catch((error: unknown) => logger.warn({ err: error }, 'could not check the Redis epoch'));
+  });
   const recovered = await taskRunner.recoverInterrupted();
   if (recovered.length > 0)
     logger.warn({ tasks: recovered }, 'ended tasks interrupted by a previous daemon process');
   await removeLeftovers(runners, logger);
 
   const tasks = new TaskService({
-    store,
+    store: requestStore,
     queue,
-    logBus,
+    logBus: requestLogBus,
     taskRunner,
     outputs,
-    artifacts,
+    artifacts: requestArtifacts,
     plansRoot: dirs.snapshots,
     known: { builders: Object.fromEntries(builders), runners: Object.fromEntries(runners) },
     archiveLimits: { maxBytes: config.maxUploadBytes * 8, maxEntries: 20_000 },
@@ -197,17 +255,25 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         setTimeout(() => resolve({ ok: false, message: 'no answer within 1000 ms' }), 1_000),
       ),
     ]).catch((error: Error) => ({ ok: false, message: error.message }));
-    return { ok: ping.ok, checks: { redis: ping }, version };
+    // A flushed Redis answers pings as before: only its epoch tells (checked here too, not only on reconnect).
+    if (ping.ok) await epoch.check().catch(() => undefined);
+    const loss = epoch.lost;
+    const data = loss
+      ? { ok: false, message: `since ${loss.at}: ${loss.message}` }
+      : { ok: true, message: `epoch ${epoch.current ?? 'unknown'}: the data this daemon wrote is there` };
+    // `ok` is whether the daemon can serve: it can after a loss, and `redis_data` says what was lost.
+    return { ok: ping.ok, checks: { redis: ping, redis_data: data }, version };
   };
-  const maintenance = new RunnerMaintenance({ tasks, store, runners });
+  const maintenance = new RunnerMaintenance({ tasks, store: requestStore, runners });
   const app = createApp({
     tasks,
     reports: new TaskReports({ tasks }),
-    taskList: store,
-    logs: logBus,
+    taskList: requestStore,
+    logs: requestLogBus,
     outputs,
     maintenance,
     health,
+    redis: redisAvailability,
     ...(tokens ? { auth: tokens } : {}),
     uploadDir: dirs.uploads,
     maxUploadBytes: config.maxUploadBytes,
@@ -216,6 +282,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
 
   const { host, port } = splitListen(config.listen);
   const server = app.listen(port, host);
+  undo.push({ name: 'close the HTTP server', run: () => closeServer(server) });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -244,6 +311,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
             { name: 'stop the packet delayers', run: () => networkShaper.close() },
             { name: 'close the task queue', run: () => queue.close() },
             { name: 'disconnect from Redis', run: () => redis.quit() },
+            { name: 'disconnect the API from Redis', run: () => requestRedis.quit() },
             ...(embedded ? [{ name: 'stop the embedded redis-server', run: () => embedded.stop() }] : []),
           ],
           logger,
@@ -274,10 +342,38 @@ export async function runDaemonCommand(flags: DaemonFlags): Promise<number> {
     // An error that leaves the daemon's state in doubt stops it as a signal would, but exits non-zero.
     installLastResortHandlers(process, logger, () => resolve(1));
   });
-  const daemon = await startDaemon(config, logger);
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, `daemon could not start: ${(error as Error).message}`);
+    // What start-up began is undone; should anything still hold the event loop, exit all the same.
+    setTimeout(() => process.exit(process.exitCode || 1), 5_000).unref();
+    throw error;
+  }
   const code = await stopRequested;
   await daemon.close();
   return code;
+}
+
+/** Waits for a client without an offline queue to connect: before that, its commands would fail. */
+async function untilReady(client: Redis, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', ready);
+      reject(
+        new DependencyError(
+          `Redis did not accept a connection within ${timeoutMs} ms (status ${client.status}); is REDIS_URL right and Redis running?`,
+        ),
+      );
+    }, timeoutMs);
+    const ready = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', ready);
+  });
 }
 
 /** At start-up nothing of this daemon is running yet: whatever its runners find is left over. */

@@ -30,3 +30,18 @@ export function redisOptions(target: RedisTarget): RedisOptions {
 export function connectRedis(target: RedisTarget, overrides: RedisOptions = {}): Redis {
   return new Redis({ ...redisOptions(target), ...overrides });
 }
+
+/**
+ * For the clients behind API requests: a command fails at once while Redis is away (no offline queue, no
+ * retry of a command the dropped connection carried) and after `commandTimeoutMs` when Redis does not
+ * answer, so a request answers 503 instead of hanging until Redis returns. The worker's clients keep
+ * {@link redisOptions}: a run in progress should wait through a Redis restart.
+ */
+export function requestPathOptions(commandTimeoutMs: number): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: commandTimeoutMs,
+    connectionName: 'testground-api',
+  };
+}

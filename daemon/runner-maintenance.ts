@@ -1,4 +1,4 @@
-import type { HealthcheckCheck, Runner } from '../runners/runner.ts';
+import type { HealthcheckCheck, NotRemoved, Runner } from '../runners/runner.ts';
 import { ConflictError, NotFoundError } from '../core/errors.ts';
 import type { TaskService } from './task-service.ts';
 import { type TaskStore } from './task-store.ts';
@@ -16,6 +16,8 @@ export interface TerminateReport {
   canceled: string[];
   failed: { task: string; reason: string }[];
   removed: Record<string, number>;
+  /** What could not be removed, and why; named as the API names it. */
+  not_removed: NotRemoved[];
 }
 
 /** Runner maintenance: what `testground healthcheck` and `testground terminate` ask for. */
@@ -43,7 +45,8 @@ export class RunnerMaintenance {
 
   /**
    * Cancels every task of the runner that has not ended, then removes what ended runs left behind. A
-   * cancel that fails is reported with its reason and the others still go ahead.
+   * cancel or a removal that fails is reported with its reason and the others still go ahead: terminate
+   * reports, it does not fail (an unreachable engine is reported as what could not be removed).
    */
   async terminate(runnerId: string): Promise<TerminateReport> {
     const runner = this.runner(runnerId);
@@ -62,8 +65,18 @@ export class RunnerMaintenance {
         failed.push({ task: task.id, reason: error instanceof Error ? error.message : String(error) });
       }
     }
-    const removed = await runner.removeLeftovers(await this.activeRunIds());
-    return { runner: runnerId, canceled, failed, removed };
+    const notRemoved: NotRemoved[] = [];
+    let removed: Record<string, number> = {};
+    try {
+      removed = await runner.removeLeftovers(await this.activeRunIds(), (item) => notRemoved.push(item));
+    } catch (error) {
+      notRemoved.push({
+        kind: 'leftovers',
+        name: runnerId,
+        reason: `could not look for them: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
+    return { runner: runnerId, canceled, failed, removed, not_removed: notRemoved };
   }
 
   private runner(runnerId: string): Runner {

@@ -37,7 +37,7 @@ export interface TaskRunnerDeps {
 }
 
 /** Why a task was stopped before it ended by itself. */
-type StopReason = 'canceled' | 'shutdown';
+type StopReason = 'canceled' | 'shutdown' | 'redis-lost';
 
 const canceledReason = 'canceled on request';
 const shutdownReason = 'the daemon stopped during the run';
@@ -63,6 +63,7 @@ export class TaskRunner {
   private readonly deps: TaskRunnerDeps;
   private readonly active = new Map<string, AbortController>();
   private readonly now: () => Date;
+  private redisLossReason = 'Redis lost its data during the run';
 
   constructor(deps: TaskRunnerDeps) {
     this.deps = deps;
@@ -80,6 +81,16 @@ export class TaskRunner {
   /** Stops every task in progress (daemon shutdown); they end as `error`, which is what happened. */
   stopAll(): void {
     for (const controller of this.active.values()) controller.abort('shutdown' satisfies StopReason);
+  }
+
+  /**
+   * Redis came back without the data it held: every task in progress here ends as `error` with `reason`,
+   * its record written anew from what this daemon holds, since the one in Redis is gone. Returns their ids.
+   */
+  endAllAfterRedisLoss(reason: string): string[] {
+    this.redisLossReason = reason;
+    for (const controller of this.active.values()) controller.abort('redis-lost' satisfies StopReason);
+    return [...this.active.keys()];
   }
 
   /**
@@ -352,9 +363,11 @@ export class TaskRunner {
     run: RunRecord,
     instances: RunResult['instances'],
   ): string | undefined {
-    if ((carried.signal.reason as StopReason) === 'shutdown') {
-      this.endRun(run, 'error', shutdownReason);
-      return shutdownReason;
+    const stopReason = carried.signal.reason as StopReason;
+    if (stopReason === 'shutdown' || stopReason === 'redis-lost') {
+      const reason = stopReason === 'shutdown' ? shutdownReason : this.redisLossReason;
+      this.endRun(run, 'error', reason);
+      return reason;
     }
     const decided = decideRunOutcome(instances);
     this.endRun(run, 'canceled', canceledReason, {
@@ -384,14 +397,16 @@ export class TaskRunner {
 
   /** A stop: a cancel ends every run not ended as canceled; a shutdown is an error of the run in progress. */
   private async finishStopped(carried: Carried): Promise<void> {
-    const shutdown = (carried.signal.reason as StopReason) === 'shutdown';
+    const stopReason = carried.signal.reason as StopReason;
+    const shutdown = stopReason === 'shutdown' || stopReason === 'redis-lost';
+    const errorReason = stopReason === 'redis-lost' ? this.redisLossReason : shutdownReason;
     if (carried.task.type === 'build') {
       return shutdown
-        ? this.finish(carried, 'complete', { outcome: 'error', error: shutdownReason })
+        ? this.finish(carried, 'complete', { outcome: 'error', error: errorReason })
         : this.finish(carried, 'canceled', { outcome: 'canceled', error: canceledReason });
     }
     carried.runs = shutdown
-      ? failRuns(carried.runs, shutdownReason, this.now())
+      ? failRuns(carried.runs, errorReason, this.now())
       : cancelRuns(carried.runs, canceledReason, this.now());
     return this.finishRuns(carried);
   }
@@ -408,12 +423,15 @@ export class TaskRunner {
     decided: { outcome: RunOutcome; error?: string },
   ): Promise<void> {
     const { task } = carried;
-    const applied = await this.deps.store.transition(task.id, ['building', 'running'], state, {
+    const patch = {
       outcome: decided.outcome,
       ...(decided.error === undefined ? {} : { error: decided.error }),
       runs: carried.runs,
       artifacts: carried.artifacts,
-    });
+    };
+    let applied = await this.deps.store.transition(task.id, ['building', 'running'], state, patch);
+    if (!applied && (carried.signal.reason as StopReason) === 'redis-lost')
+      applied = await this.deps.store.restoreEnded(task, state, patch);
     if (applied) {
       await this.deps.logBus.end(task.id, {
         state,
@@ -446,7 +464,13 @@ export class TaskRunner {
           'could not clean up after an interrupted run',
         );
       }
-      await rm(tempDir, { recursive: true, force: true });
+      // One undeletable leftover must not stop the daemon from starting (nor the other runs' recovery).
+      await rm(tempDir, { recursive: true, force: true }).catch((error: unknown) =>
+        this.deps.logger.error(
+          { err: error, taskId: task.id, runId: run.id },
+          `could not remove ${tempDir} of an interrupted run; remove it by hand`,
+        ),
+      );
     }
     const runs = failRuns(task.runs, message, this.now());
     const decided =

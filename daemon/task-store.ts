@@ -8,6 +8,8 @@ import {
   type RunRecord,
   type TaskRecord,
   type TaskState,
+  type TaskSummary,
+  type TaskSummaryPage,
   type TaskType,
 } from '../core/task.ts';
 import type { Composition } from '../plan/composition.ts';
@@ -34,6 +36,78 @@ export interface TaskFilter {
   plan?: string;
   limit: number;
 }
+
+export interface SummaryQuery extends TaskFilter {
+  /** A page's `next`: continue after the task it names. */
+  cursor?: string;
+}
+
+/** A listing cursor: the creation time (ms, the index's score) and id of the last task of a page. */
+const cursorPattern = /^(?<score>\d{1,16})-(?<id>[a-z0-9]{1,64})$/;
+
+export function isTaskCursor(text: string): boolean {
+  return cursorPattern.test(text);
+}
+
+// The fields a summary reads; their order is the script's reply.
+const summaryFields = [
+  'id',
+  'type',
+  'plan',
+  'testCase',
+  'builder',
+  'runner',
+  'instances',
+  'createdBy',
+  'createdAt',
+  'state',
+  'outcome',
+  'error',
+  'cancelRequested',
+  'at:complete',
+  'at:canceled',
+] as const;
+
+// One page of summaries in one round trip, newest first: walks the creation index from the cursor,
+// reads only the listed fields of each task (never its composition or runs), filters by state and plan,
+// and stops at the limit or after `scanCap` index entries, so a filter matching few tasks stays cheap
+// and the page then ends early with a cursor to go on from.
+// KEYS[1] the index; ARGV: max score, id after which to start ('' for none), limit, state, plan,
+// scanCap, task key prefix, then the field names.
+const summaryPageScript = `
+local maxScore, afterId = ARGV[1], ARGV[2]
+local limit, state, plan, scanCap, keyPrefix = tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local fields = {}
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+local stateAt, planAt
+for i, name in ipairs(fields) do
+  if name == 'state' then stateAt = i end
+  if name == 'plan' then planAt = i end
+end
+local found, scanned, offset = {}, 0, 0
+local lastScore, lastId = '', ''
+local stopped = false
+while not stopped do
+  local batch = redis.call('ZREVRANGEBYSCORE', KEYS[1], maxScore, '-inf', 'WITHSCORES', 'LIMIT', offset, 100)
+  if #batch == 0 then break end
+  offset = offset + math.floor(#batch / 2)
+  for i = 1, #batch, 2 do
+    local id, score = batch[i], batch[i + 1]
+    if not (afterId ~= '' and score == maxScore and id >= afterId) then
+      if #found >= limit or scanned >= scanCap then
+        stopped = true
+        break
+      end
+      scanned = scanned + 1
+      lastScore, lastId = score, id
+      local values = redis.call('HMGET', keyPrefix .. id, unpack(fields))
+      if values[1] and (state == '' or values[stateAt] == state) and (plan == '' or values[planAt] == plan) then
+        found[#found + 1] = values
+      end
+    end
+  end
+end
+return { stopped and 1 or 0, lastScore, lastId, found }`;
 
 /** Fields written with a change; `undefined` values are left as they were. */
 export interface ProgressPatch {
@@ -76,6 +150,7 @@ export class TaskStore {
     this.prefix = prefix;
     this.now = now;
     this.redis.defineCommand('tgWriteIfState', { numberOfKeys: 1, lua: writeIfStateScript });
+    this.redis.defineCommand('tgSummaryPage', { numberOfKeys: 1, lua: summaryPageScript });
   }
 
   private key(id: string): string {
@@ -192,11 +267,111 @@ export class TaskStore {
     await this.redis.hset(this.key(id), 'supersedes', JSON.stringify(superseded));
   }
 
+  /**
+   * One page of task summaries, newest first, continuing after `cursor`; a page holds fewer than `limit`
+   * tasks when the filter matched none of the next `scanCap` tasks, and has a `next` while tasks remain.
+   */
+  async summaries(query: SummaryQuery, scanCap = 5_000): Promise<TaskSummaryPage> {
+    const cursor = query.cursor === undefined ? undefined : cursorPattern.exec(query.cursor)?.groups;
+    if (query.cursor !== undefined && !cursor) throw new Error(`not a task cursor: ${query.cursor}`);
+    const page = (this.redis as unknown as SummaryPageCommand).tgSummaryPage;
+    const [more, lastScore, lastId, rows] = await page.call(
+      this.redis,
+      this.indexKey,
+      cursor?.score ?? '+inf',
+      cursor?.id ?? '',
+      String(query.limit),
+      query.state ?? '',
+      query.plan ?? '',
+      String(scanCap),
+      `${this.prefix}:task:`,
+      ...summaryFields,
+    );
+    return {
+      tasks: rows.map(decodeSummary),
+      ...(more === 1 && lastId ? { next: `${lastScore}-${lastId}` } : {}),
+    };
+  }
+
+  /**
+   * Writes the record of a task whose record vanished (Redis lost its data while this daemon carried it)
+   * as it ended; returns false, and writes nothing, when a record with its id exists.
+   */
+  async restoreEnded(
+    task: TaskRecord,
+    state: 'complete' | 'canceled',
+    patch: TransitionPatch,
+  ): Promise<boolean> {
+    if ((await this.redis.hexists(this.key(task.id), 'id')) === 1) return false;
+    const at = this.now().toISOString();
+    const fields: Record<string, string> = {
+      id: task.id,
+      type: task.type,
+      plan: task.plan,
+      testCase: task.testCase,
+      builder: task.builder,
+      runner: task.runner,
+      instances: String(task.instances),
+      createdBy: task.createdBy,
+      createdAt: task.createdAt,
+      state,
+      ...Object.fromEntries(task.states.map((entry) => [`at:${entry.state}`, entry.at])),
+      [`at:${state}`]: at,
+      cancelRequested: task.cancelRequested ? '1' : '0',
+      composition: JSON.stringify(task.composition),
+      resolved: JSON.stringify(task.resolved),
+      runs: JSON.stringify(patch.runs ?? task.runs),
+      warnings: JSON.stringify(task.warnings),
+      artifacts: JSON.stringify(patch.artifacts ?? task.artifacts),
+      metadata: JSON.stringify(task.metadata),
+      supersedes: JSON.stringify(task.supersedes),
+      planDir: task.planDir,
+      ...(patch.outcome === undefined ? {} : { outcome: patch.outcome }),
+      ...(patch.error === undefined ? {} : { error: patch.error }),
+      ...(task.daemonId === undefined ? {} : { daemonId: task.daemonId }),
+    };
+    const created = Date.parse(task.createdAt);
+    await this.redis
+      .multi()
+      .hset(this.key(task.id), fields)
+      .zadd(this.indexKey, Number.isNaN(created) ? Date.now() : created, task.id)
+      .exec();
+    return true;
+  }
+
   /** Tasks a daemon was building or running; used at start-up to end the ones a crash interrupted. */
   async listActive(): Promise<TaskRecord[]> {
     const records = await this.list({ limit: 10_000 });
     return records.filter((record) => record.state === 'building' || record.state === 'running');
   }
+}
+
+interface SummaryPageCommand {
+  tgSummaryPage(key: string, ...args: string[]): Promise<[number, string, string, (string | null)[][]]>;
+}
+
+function decodeSummary(values: (string | null)[]): TaskSummary {
+  const field = (name: (typeof summaryFields)[number]): string | undefined =>
+    values[summaryFields.indexOf(name)] ?? undefined;
+  const outcome = field('outcome');
+  const error = field('error');
+  const endedAt = field('at:complete') ?? field('at:canceled');
+  return {
+    id: field('id') ?? '',
+    type: (field('type') ?? 'run') as TaskType,
+    plan: field('plan') ?? '',
+    testCase: field('testCase') ?? '',
+    builder: field('builder') ?? '',
+    runner: field('runner') ?? '',
+    instances: Number(field('instances') ?? 0),
+    createdBy: field('createdBy') ?? '',
+    createdAt: field('createdAt') ?? '',
+    state: (field('state') ?? 'queued') as TaskState,
+    ...(outcome ? { outcome: outcome as RunOutcome } : {}),
+    ...(error ? { error } : {}),
+    cancelRequested: field('cancelRequested') === '1',
+    ...(endedAt ? { endedAt } : {}),
+  };
 }
 
 interface WriteIfStateCommand {

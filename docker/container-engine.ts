@@ -112,6 +112,13 @@ export interface NetworkClient {
     containerId: string,
     options?: { aliases?: readonly string[] },
   ): Promise<void>;
+  /**
+   * The endpoints the engine holds on the network, by container id and name; none when the network is
+   * gone. After runs of many containers the engine can keep endpoints of containers already removed.
+   */
+  networkEndpoints(idOrName: string): Promise<{ id: string; name: string }[]>;
+  /** Forcibly detaches a container (or a stale endpoint) from the network; either being gone is success. */
+  disconnectNetwork(network: string, container: string): Promise<void>;
 }
 
 // ── containers ────────────────────────────────────────────────────────────────────────────────────

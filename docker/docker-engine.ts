@@ -283,6 +283,31 @@ export class DockerEngine implements ContainerEngine {
     );
   }
 
+  async networkEndpoints(idOrName: string): Promise<{ id: string; name: string }[]> {
+    try {
+      const details = (await this.call(`inspect network ${idOrName}`, () =>
+        this.docker.getNetwork(idOrName).inspect(),
+      )) as { Containers?: Record<string, { Name?: string }> };
+      return Object.entries(details.Containers ?? {}).map(([id, endpoint]) => ({
+        id,
+        name: endpoint.Name ?? '',
+      }));
+    } catch (error) {
+      if (isStatus(error, 404)) return [];
+      throw error;
+    }
+  }
+
+  async disconnectNetwork(network: string, container: string): Promise<void> {
+    try {
+      await this.call(`disconnect ${container} from network ${network}`, () =>
+        this.docker.getNetwork(network).disconnect({ Container: container, Force: true }),
+      );
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+    }
+  }
+
   // ── containers ────────────────────────────────────────────────────────────────────────────────────
 
   /** Creates (does not start) the container and returns its id. */

@@ -40,8 +40,22 @@ export interface Runner {
   cleanupInterrupted(runId: string, tempDir: string): Promise<void>;
   /** Checks what the runner needs; with `fix`, repairs what it can. Runs in `activeRunIds` are left alone. */
   healthcheck(options: { fix: boolean; activeRunIds: ReadonlySet<string> }): Promise<HealthcheckCheck[]>;
-  /** Removes everything the runner created for runs not in `activeRunIds`; returns what it removed. */
-  removeLeftovers(activeRunIds: ReadonlySet<string>): Promise<Record<string, number>>;
+  /**
+   * Removes everything the runner created for runs not in `activeRunIds`; returns what it removed. What
+   * it cannot remove goes to `onNotRemoved` when given, and the rest is removed all the same; without it,
+   * the failures are thrown together once everything else was tried.
+   */
+  removeLeftovers(
+    activeRunIds: ReadonlySet<string>,
+    onNotRemoved?: (item: NotRemoved) => void,
+  ): Promise<Record<string, number>>;
+}
+
+/** A leftover a cleanup could not remove, and the engine's or system's reason. */
+export interface NotRemoved {
+  kind: string;
+  name: string;
+  reason: string;
 }
 
 export interface HealthcheckCheck {

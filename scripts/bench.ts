@@ -11,6 +11,7 @@ import { labelFilter, planLabel } from '../docker/labels.ts';
 import { concurrencyLimit } from '../core/concurrency-limit.ts';
 import { networkBench } from './bench-network.ts';
 import { runSyncBench } from './bench-sync.ts';
+import { tasksBench } from './bench-tasks.ts';
 import { runCli, startDaemonProcess, type DaemonProcess } from '../test/helpers/processes.ts';
 
 const execInstances = Number(process.env.BENCH_INSTANCES ?? 100);
@@ -135,6 +136,7 @@ const parts: Record<string, () => Promise<Figures>> = {
   exec: () => execBench(daemon),
   docker: () => dockerBench(daemon),
   network: () => networkBench(daemon, networkInstances),
+  tasks: () => tasksBench(daemon),
 };
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(parts);
 const unknown = chosen.filter((part) => !(part in parts));

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { Router } from 'express';
+import { SingleFlight } from '../../core/single-flight.ts';
 import { isTerminal } from '../../core/task.ts';
 import { assertMayCancel, principalOf } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
@@ -14,22 +15,29 @@ import {
   type TaskList,
   type TaskView,
 } from '../schemas.ts';
-import { taskView } from '../task-view.ts';
+import { taskSummaryView, taskView } from '../task-view.ts';
 
 export function tasksRouter(
   deps: Pick<ApiDeps, 'tasks' | 'taskList' | 'logs' | 'reports' | 'logger'>,
 ): Router {
   const router = Router();
+  // Identical listings asked while one is being read (many clients polling the same page) share that one
+  // Redis round trip and its serialization; nothing is kept once it is answered.
+  const pages = new SingleFlight<string>();
 
   router.get('/tasks', async (request, response) => {
     const query = parseRequest(taskListQuerySchema, request.query, 'query');
-    const tasks = await deps.taskList.list({
-      limit: query.limit,
-      ...(query.state ? { state: query.state } : {}),
-      ...(query.plan ? { plan: query.plan } : {}),
+    const body = await pages.run(JSON.stringify(query), async () => {
+      const page = await deps.taskList.summaries({
+        limit: query.limit,
+        ...(query.state ? { state: query.state } : {}),
+        ...(query.plan ? { plan: query.plan } : {}),
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      });
+      const list: TaskList = { tasks: page.tasks.map(taskSummaryView), next_cursor: page.next ?? null };
+      return JSON.stringify(list);
     });
-    const list: TaskList = { tasks: tasks.map(taskView) };
-    response.json(list);
+    response.type('json').send(body);
   });
   router.all('/tasks', methodNotAllowed('GET'));
 

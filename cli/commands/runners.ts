@@ -29,5 +29,9 @@ export async function terminate(client: ApiClient, runner: string, output: Outpu
     output.err(`${runner}: could not cancel ${failure.task}: ${failure.reason}`);
   const removed = Object.entries(result.removed).map(([what, count]) => `${count} ${what}`);
   output.out(`${runner}: removed ${removed.length ? removed.join(', ') : 'nothing'}`);
-  return result.failed.length === 0 ? exitCodes.success : exitCodes.error;
+  // Daemons before `not_removed` existed do not send it.
+  const notRemoved = result.not_removed ?? [];
+  for (const item of notRemoved)
+    output.err(`${runner}: could not remove ${item.kind} ${item.name}: ${item.reason}`);
+  return result.failed.length === 0 && notRemoved.length === 0 ? exitCodes.success : exitCodes.error;
 }

@@ -57,26 +57,46 @@ export async function collect(
   return 0;
 }
 
+/** Largest page the daemon serves. */
+const maxPage = 1000;
+
+/**
+ * `testground tasks`: summaries, newest first, fetched a page at a time until `limit`; when more remain,
+ * says (on stderr, so the table stays clean for scripts) how to go on.
+ */
 export async function listTasks(
   client: ApiClient,
-  filter: { state?: string; plan?: string; limit?: number },
+  filter: { state?: string; plan?: string; limit?: number; cursor?: string },
   output: Output,
 ): Promise<number> {
-  const tasks = await client.listTasks(filter);
+  const limit = filter.limit ?? 50;
   output.out(
     ['ID'.padEnd(16), 'PLAN/CASE'.padEnd(28), 'STATE'.padEnd(10), 'OUTCOME'.padEnd(9), 'CREATED'].join(' '),
   );
-  for (const task of tasks) {
-    output.out(
-      [
-        task.id.padEnd(16),
-        `${task.plan}/${task.case}`.padEnd(28),
-        task.state.padEnd(10),
-        (task.outcome ?? '-').padEnd(9),
-        task.created_at,
-      ].join(' '),
-    );
+  let cursor = filter.cursor;
+  for (let shown = 0; shown < limit;) {
+    const page = await client.listTasks({
+      ...(filter.state ? { state: filter.state } : {}),
+      ...(filter.plan ? { plan: filter.plan } : {}),
+      limit: Math.min(limit - shown, maxPage),
+      ...(cursor ? { cursor } : {}),
+    });
+    for (const task of page.tasks) {
+      output.out(
+        [
+          task.id.padEnd(16),
+          `${task.plan}/${task.case}`.padEnd(28),
+          task.state.padEnd(10),
+          (task.outcome ?? '-').padEnd(9),
+          task.created_at,
+        ].join(' '),
+      );
+    }
+    shown += page.tasks.length;
+    cursor = page.next_cursor ?? undefined;
+    if (cursor === undefined) return 0;
   }
+  if (cursor !== undefined) output.err(`more tasks: testground tasks --cursor ${cursor}`);
   return 0;
 }
 

@@ -11,7 +11,8 @@ import {
   runtimeCheckTimeoutMs,
   type RuntimeImageProvider,
 } from '../../builders/runtime-image.ts';
-import type { HealthcheckCheck } from '../runner.ts';
+import type { HealthcheckCheck, NotRemoved } from '../runner.ts';
+import { removeNetworkThoroughly, type NetworkRemovalOptions } from './network-removal.ts';
 
 export interface LocalDockerMaintenanceOptions {
   engine: ContainerEngine;
@@ -24,6 +25,8 @@ export interface LocalDockerMaintenanceOptions {
   runtimeCheckMaxAgeMs?: number;
   /** The clock the age is measured by. */
   now?: () => number;
+  /** How hard a network with stale endpoints is tried; {@link removeNetworkThoroughly}'s defaults. */
+  networkRemoval?: NetworkRemovalOptions;
 }
 
 export interface Leftovers {
@@ -79,8 +82,9 @@ export class LocalDockerMaintenance {
   /** Removes what {@link findLeftovers} finds; returns how many of each it removed. */
   async removeLeftovers(
     activeRunIds: ReadonlySet<string>,
+    onNotRemoved?: (item: NotRemoved) => void,
   ): Promise<{ containers: number; networks: number }> {
-    return this.remove(await this.findLeftovers(activeRunIds));
+    return this.remove(await this.findLeftovers(activeRunIds), onNotRemoved);
   }
 
   async healthcheck(options: {
@@ -145,16 +149,46 @@ export class LocalDockerMaintenance {
     return check;
   }
 
-  /** Containers first: a network cannot be removed while containers are attached to it. */
-  private async remove(leftovers: Leftovers): Promise<{ containers: number; networks: number }> {
+  /**
+   * Containers first: a network cannot be removed while containers are attached to it. Every object is
+   * tried, whatever failed before it; what could not be removed goes to `onNotRemoved`, or is thrown
+   * together at the end without it.
+   */
+  private async remove(
+    leftovers: Leftovers,
+    onNotRemoved?: (item: NotRemoved) => void,
+  ): Promise<{ containers: number; networks: number }> {
     const { engine } = this.options;
     const limit = concurrencyLimit(16);
-    await Promise.all(
+    const notRemoved: NotRemoved[] = [];
+    const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+    const removedContainers = await Promise.all(
       leftovers.containers.map((container) =>
-        limit(() => engine.removeContainer(container.id, { force: true })),
+        limit(async () => {
+          try {
+            await engine.removeContainer(container.id, { force: true });
+            return 1;
+          } catch (error) {
+            notRemoved.push({ kind: 'container', name: container.name, reason: reasonOf(error) });
+            return 0;
+          }
+        }),
       ),
     );
-    for (const network of leftovers.networks) await engine.removeNetwork(network.id);
-    return { containers: leftovers.containers.length, networks: leftovers.networks.length };
+    let networks = 0;
+    for (const network of leftovers.networks) {
+      try {
+        await removeNetworkThoroughly(engine, network.id, this.options.networkRemoval);
+        networks += 1;
+      } catch (error) {
+        notRemoved.push({ kind: 'network', name: network.name, reason: reasonOf(error) });
+      }
+    }
+    if (onNotRemoved) for (const item of notRemoved) onNotRemoved(item);
+    else if (notRemoved.length > 0)
+      throw new Error(
+        `could not remove ${notRemoved.map((item) => `${item.kind} ${item.name} (${item.reason})`).join('; ')}`,
+      );
+    return { containers: removedContainers.reduce((sum: number, n) => sum + n, 0), networks };
   }
 }

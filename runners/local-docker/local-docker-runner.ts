@@ -18,7 +18,7 @@ import {
 } from '../instance-lifecycle.ts';
 import { InstanceOutput } from '../instance-output.ts';
 import { booleanFlagSchema, isFlagSet, runTimeoutSchema } from '../run-config.ts';
-import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../runner.ts';
+import type { HealthcheckCheck, NotRemoved, RunInput, RunOutput, Runner } from '../runner.ts';
 import type { SyncServiceBundle } from '../sync-service-bundle.ts';
 import { SyncServiceContainer } from '../sync-service-container.ts';
 import { SyncServiceImage } from '../sync-service-image.ts';
@@ -29,6 +29,7 @@ import { findDataInterface } from './data-interface.ts';
 import { clampToHost } from './host-resource-clamp.ts';
 import { assignHostnames } from './instance-hostnames.ts';
 import { LocalDockerMaintenance } from './local-docker-maintenance.ts';
+import { removeNetworkThoroughly } from './network-removal.ts';
 import {
   defaultControlSubnetPool,
   defaultSubnetPool,
@@ -433,8 +434,8 @@ export class LocalDockerRunner implements Runner {
         limit(() => this.options.engine.removeContainer(id, { force: true })),
       ),
     );
-    await this.options.engine.removeNetwork(objects.networkName);
-    await this.options.engine.removeNetwork(objects.controlNetworkName);
+    await removeNetworkThoroughly(this.options.engine, objects.networkName);
+    await removeNetworkThoroughly(this.options.engine, objects.controlNetworkName);
   }
 
   async cleanupInterrupted(runId: string): Promise<void> {
@@ -445,8 +446,11 @@ export class LocalDockerRunner implements Runner {
    * Removes this daemon's containers and networks whose run is not in `activeRunIds` (what crashed
    * daemons and failed cleanups left behind), and its interrupted runtime checks. Returns what it removed.
    */
-  async removeLeftovers(activeRunIds: ReadonlySet<string>): Promise<Record<string, number>> {
-    return this.maintenance.removeLeftovers(activeRunIds);
+  async removeLeftovers(
+    activeRunIds: ReadonlySet<string>,
+    onNotRemoved?: (item: NotRemoved) => void,
+  ): Promise<Record<string, number>> {
+    return this.maintenance.removeLeftovers(activeRunIds, onNotRemoved);
   }
 
   healthcheck(options: { fix: boolean; activeRunIds: ReadonlySet<string> }): Promise<HealthcheckCheck[]> {

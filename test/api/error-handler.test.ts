@@ -31,6 +31,7 @@ const expectedStatus: Record<ErrorCode, number> = {
   internal: 500,
   docker_failed: 502,
   dependency_unavailable: 503,
+  redis_unavailable: 503,
   docker_subnet_in_use: 503,
 };
 
@@ -51,7 +52,7 @@ function appThrowing(error: unknown): { app: ReturnType<typeof createApp>; logge
       },
       cancel: unused,
     },
-    taskList: { list: unused },
+    taskList: { summaries: unused },
     logs: { history: unused, follow: unused },
     outputs: { archive: unused },
     maintenance: { healthcheck: unused, terminate: unused },

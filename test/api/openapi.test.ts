@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../api/app.ts';
 import type { ApiDeps } from '../../api/deps.ts';
+import { RedisUnavailableError } from '../../core/errors.ts';
 import { Gate } from '../helpers/fake-components.ts';
 import {
   packPlacebo,
@@ -445,7 +446,7 @@ describe('the running app answers as its OpenAPI document says', () => {
     const deps: ApiDeps = {
       tasks: { submitRun: broken, submitBuild: broken, get: broken, cancel: broken },
       reports: { render: broken },
-      taskList: { list: broken },
+      taskList: { summaries: broken },
       logs: { history: broken, follow: broken },
       outputs: { archive: broken },
       maintenance: { healthcheck: broken, terminate: broken },
@@ -465,6 +466,19 @@ describe('the running app answers as its OpenAPI document says', () => {
     const internal = await request(app).get('/api/v1/tasks/abc');
     assert.equal(internal.status, 500);
     contract.conforms('get', '/tasks/{id}', internal);
+    const redisAway = createApp({
+      ...deps,
+      redis: {
+        assertAvailable: () => {
+          throw new RedisUnavailableError('Redis is unavailable (connection reconnecting)');
+        },
+        explain: () => undefined,
+      },
+    });
+    const unavailable = await request(redisAway).get('/api/v1/tasks');
+    assert.equal(unavailable.status, 503);
+    assert.equal((unavailable.body as { error: { code: string } }).error.code, 'redis_unavailable');
+    contract.conforms('get', '/tasks', unavailable);
   });
 
   it('every operation of the document was answered with a success by some test above', () => {

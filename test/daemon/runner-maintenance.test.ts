@@ -87,4 +87,48 @@ describe('RunnerMaintenance (real Redis)', () => {
       return true;
     });
   });
+  it('terminate reports what could not be removed instead of failing, an unreachable engine too', async () => {
+    const store = new TaskStore(redis.client, `rm${randomBytes(4).toString('hex')}`);
+    const stubborn = new FakeRunner('local:docker');
+    stubborn.removeLeftovers = async (_active, onNotRemoved) => {
+      onNotRemoved?.({
+        kind: 'network',
+        name: 'tg-abc',
+        reason: 'network tg-abc is still there after 5 attempts with endpoints tg-abc-single-3',
+      });
+      return { containers: 120, networks: 1 };
+    };
+    const unreachable = new FakeRunner('local:exec');
+    unreachable.removeLeftovers = async () => {
+      throw new Error('connect ENOENT /var/run/docker.sock');
+    };
+    const maintenance = new RunnerMaintenance({
+      tasks: { cancel: () => assert.fail('nothing to cancel') },
+      store,
+      runners: new Map([
+        [stubborn.id, stubborn],
+        [unreachable.id, unreachable],
+      ]),
+    });
+    assert.deepEqual(await maintenance.terminate('local:docker'), {
+      runner: 'local:docker',
+      canceled: [],
+      failed: [],
+      removed: { containers: 120, networks: 1 },
+      not_removed: [
+        {
+          kind: 'network',
+          name: 'tg-abc',
+          reason: 'network tg-abc is still there after 5 attempts with endpoints tg-abc-single-3',
+        },
+      ],
+    });
+    assert.deepEqual((await maintenance.terminate('local:exec')).not_removed, [
+      {
+        kind: 'leftovers',
+        name: 'local:exec',
+        reason: 'could not look for them: connect ENOENT /var/run/docker.sock',
+      },
+    ]);
+  });
 });

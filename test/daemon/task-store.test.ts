@@ -215,4 +215,95 @@ describe('TaskStore (real Redis)', () => {
     ]);
     assert.equal(results.filter(Boolean).length, 1);
   });
+  it('pages summaries newest first by cursor, also through tasks created in the same millisecond', async () => {
+    const { store, tick } = storeWithClock();
+    // Pairs share a creation time: the cursor must neither repeat nor skip tasks with equal scores.
+    for (let index = 0; index < 7; index += 1) {
+      await store.create(newTask(`p${index}`, index % 2 === 0 ? 'example' : 'placebo'));
+      if (index % 2 === 1) tick(10);
+    }
+    await store.transition('p6', ['queued'], 'building');
+    await store.transition('p6', ['building'], 'running');
+    await store.transition('p6', ['running'], 'complete', { outcome: 'failure', error: 'b failed' });
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.summaries({ limit: 3, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.tasks.map((task) => task.id));
+      cursor = page.next;
+      pages += 1;
+    } while (cursor !== undefined && pages < 10);
+    assert.deepEqual(seen, ['p6', 'p5', 'p4', 'p3', 'p2', 'p1', 'p0']);
+    assert.equal(pages, 3, 'the last page says there is no next one');
+
+    const first = (await store.summaries({ limit: 1 })).tasks[0];
+    assert.deepEqual(first, {
+      id: 'p6',
+      type: 'run',
+      plan: 'example',
+      testCase: 'sync',
+      builder: 'exec:node',
+      runner: 'local:exec',
+      instances: 3,
+      createdBy: 'alice',
+      createdAt: '2026-01-01T00:00:00.030Z',
+      state: 'complete',
+      outcome: 'failure',
+      error: 'b failed',
+      cancelRequested: false,
+      endedAt: '2026-01-01T00:00:00.030Z',
+    });
+    assert.deepEqual(
+      (await store.summaries({ limit: 10, plan: 'placebo' })).tasks.map((task) => task.id),
+      ['p5', 'p3', 'p1'],
+    );
+    assert.deepEqual(
+      (await store.summaries({ limit: 10, state: 'complete' })).tasks.map((task) => task.id),
+      ['p6'],
+    );
+  });
+
+  it('stops a filtered page after scanning its cap, with a cursor to go on from', async () => {
+    const { store, tick } = storeWithClock();
+    for (let index = 0; index < 6; index += 1) {
+      await store.create(newTask(`s${index}`, index === 0 ? 'rare' : 'example'));
+      tick(10);
+    }
+    const first = await store.summaries({ limit: 5, plan: 'rare' }, 3);
+    assert.deepEqual(first.tasks, [], 'none of the 3 newest is of the plan');
+    assert.ok(first.next, 'but there is more to look at');
+    const second = await store.summaries({ limit: 5, plan: 'rare', cursor: first.next }, 3);
+    assert.deepEqual(
+      second.tasks.map((task) => task.id),
+      ['s0'],
+    );
+    assert.equal(second.next, undefined);
+    await assert.rejects(store.summaries({ limit: 5, cursor: 'nonsense' }), /not a task cursor/);
+  });
+
+  it('restores the record of a task Redis lost, as it ended, and never over an existing one', async () => {
+    const { store } = storeWithClock();
+    const task = await store.create(newTask('r1'));
+    await store.transition('r1', ['queued'], 'building', { daemonId: 'd1' });
+    const carried = (await store.get('r1'))!;
+    const patch = { outcome: 'error' as const, error: 'Redis lost its data' };
+    assert.equal(await store.restoreEnded(carried, 'complete', patch), false, 'its record still exists');
+    await redis.client.del(`${(store as unknown as { prefix: string }).prefix}:task:r1`);
+    assert.equal(await store.get('r1'), undefined);
+    assert.equal(await store.restoreEnded(carried, 'complete', patch), true);
+    const restored = await store.get('r1');
+    assert.equal(restored?.state, 'complete');
+    assert.equal(restored?.outcome, 'error');
+    assert.equal(restored?.error, 'Redis lost its data');
+    assert.equal(restored?.createdAt, task.createdAt);
+    assert.deepEqual(
+      restored?.states.map((entry) => entry.state),
+      ['queued', 'building', 'complete'],
+    );
+    assert.deepEqual(
+      (await store.summaries({ limit: 5 })).tasks.map((summary) => summary.id),
+      ['r1'],
+    );
+  });
 });

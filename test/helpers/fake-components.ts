@@ -14,7 +14,7 @@ import type { Components } from '../../plan/check-config.ts';
 import { strictTable } from '../../plan/problems.ts';
 import type { InstanceOutcome, InstanceResult } from '../../core/run.ts';
 import type { BuildInput, Builder } from '../../builders/builder.ts';
-import type { HealthcheckCheck, RunInput, RunOutput, Runner } from '../../runners/runner.ts';
+import type { HealthcheckCheck, NotRemoved, RunInput, RunOutput, Runner } from '../../runners/runner.ts';
 
 /** A promise the test resolves when it wants the held work to go on. */
 export class Gate {
@@ -137,7 +137,10 @@ export class FakeRunner implements Runner {
     return [{ name: 'fake', ok: true, message: 'a fake runner is always healthy' }];
   }
 
-  async removeLeftovers(activeRunIds: ReadonlySet<string>): Promise<Record<string, number>> {
+  async removeLeftovers(
+    activeRunIds: ReadonlySet<string>,
+    _onNotRemoved?: (item: NotRemoved) => void,
+  ): Promise<Record<string, number>> {
     this.leftoverSweeps.push(new Set(activeRunIds));
     return {};
   }

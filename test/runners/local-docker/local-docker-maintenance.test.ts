@@ -113,4 +113,50 @@ describe('LocalDockerMaintenance', () => {
     assert.deepEqual(await maintenance.removeLeftovers(new Set()), { containers: 1, networks: 0 });
     await assert.rejects(engine.inspectContainer(check), /no such container/i);
   });
+  it('removes a network the engine still holds endpoints on, disconnecting them first, and reports what it cannot remove', async () => {
+    const ended = `endpoints${suffix}`;
+    const network = await engine.createNetwork({
+      name: `tg-${suffix}-endpoints`,
+      subnet: randomSubnet().subnet,
+      labels: createLabels({ runId: ended, daemonId, role: 'network' }),
+    });
+    // Not one of this daemon's leftovers (another daemon's label), yet attached and running: the engine
+    // refuses to remove the network until it is disconnected, as with the stale endpoints big runs leave.
+    const attached = await engine.createContainer({
+      name: `tg-${suffix}-attached`,
+      image,
+      env: {},
+      cmd: ['node', '-e', 'setTimeout(() => {}, 300_000)'],
+      entrypoint: [],
+      labels: createLabels({ runId: ended, daemonId: otherDaemonId, role: 'instance' }),
+      network: { name: `tg-${suffix}-endpoints` },
+    });
+    await engine.startContainer(attached);
+    await assert.rejects(engine.removeNetwork(network), 'a plain removal is refused');
+    assert.deepEqual(
+      (await engine.networkEndpoints(network)).map((endpoint) => endpoint.name),
+      [`tg-${suffix}-attached`],
+    );
+
+    const maintenance = new LocalDockerMaintenance({
+      engine,
+      runtime: runtimeImages,
+      daemonId,
+      networkRemoval: { delayMs: 50 },
+    });
+    const notRemoved: unknown[] = [];
+    assert.deepEqual(
+      // The first test's active run is still there, and still active.
+      await maintenance.removeLeftovers(new Set([`active${suffix}`]), (item) => notRemoved.push(item)),
+      { containers: 0, networks: 1 },
+    );
+    assert.deepEqual(notRemoved, []);
+    assert.deepEqual(await engine.networkEndpoints(network), [], 'the network is gone');
+    assert.equal(
+      (await engine.inspectContainer(attached)).id,
+      attached,
+      'the container itself is left alone',
+    );
+    await engine.removeContainer(attached, { force: true });
+  });
 });
