@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { LogEntryWithOffset } from '../core/task-log.ts';
 import type { TaskMetadata, TaskRecord, TaskState } from '../core/task.ts';
-import type { Health, HealthcheckReport, ReportFormat, TerminateResult } from './schemas.ts';
+import type { GcReport, Health, HealthcheckReport, ReportFormat, TerminateResult } from './schemas.ts';
 
 export interface BuildSubmission {
   compositionText: string;
@@ -70,6 +70,11 @@ export interface TaskReportPort {
   render(taskId: string, format: ReportFormat): Promise<{ contentType: string; body: string }>;
 }
 
+/** Removes what is past retention; a dry run only says what would go. */
+export interface RetentionPort {
+  collect(options: { dryRun: boolean }): Promise<GcReport>;
+}
+
 export interface ApiDeps {
   tasks: TaskSubmissionPort;
   reports: TaskReportPort;
@@ -77,6 +82,8 @@ export interface ApiDeps {
   logs: TaskLogPort;
   outputs: OutputsPort;
   maintenance: MaintenancePort;
+  /** `POST /gc`; the route is absent without it. */
+  retention?: RetentionPort;
   /** The daemon's own health: answered 200 when `ok`, else 503, without a token. */
   health: () => Promise<Health>;
   /** When set, every route but health and the OpenAPI document needs `Authorization: Bearer <token>`. */

@@ -5,6 +5,7 @@ import {
   errorCodes,
   TestgroundError,
   TooLargeError,
+  TooManyRequestsError,
   ValidationError,
   type ErrorCode,
 } from '../core/errors.ts';
@@ -18,6 +19,7 @@ const statusByCode: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  too_many_requests: 429,
   // The submitted plan did not build: the request was well-formed, its content could not be processed.
   build_failed: 422,
   // A runner could not start or keep the run going (the sync service did not come up, no free subnet).
@@ -47,6 +49,9 @@ export function errorHandler(logger: Logger, maxUploadBytes: number): ErrorReque
     const body: ErrorBody = known
       ? { error: { code: known.code, message: known.message, details: known.details } }
       : { error: { code: 'internal', message: 'internal error; see the daemon log', details: [] } };
+    if (known instanceof TooManyRequestsError) {
+      response.set('retry-after', String(Math.max(1, Math.ceil(known.retryAfterMs / 1000))));
+    }
     response.status(status).json(body);
   };
 }

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import {
   buildSubmissionFormSchema,
   errorBodySchema,
+  gcQuerySchema,
+  gcReportSchema,
   groupArtifactSchema,
   healthcheckQuerySchema,
   healthcheckReportSchema,
@@ -45,6 +47,7 @@ const components: Record<string, z.ZodType> = {
   TerminateResult: terminateResultSchema,
   Health: healthSchema,
   TaskReport: taskReportSchema,
+  GcReport: gcReportSchema,
 };
 
 interface ResponseSpec {
@@ -88,7 +91,10 @@ const operations: OperationSpec[] = [
         'The composition, the plan archive or the form is not valid, or a prebuilt artifact is unknown or of the wrong kind; `details` names each problem',
       ),
       401: unauthorized,
-      413: refused('The plan archive is larger than the upload limit'),
+      413: refused('The plan archive is larger than the upload limit, or than the whole upload quota'),
+      429: refused(
+        'A queue limit (per user or in total) or the upload quota is reached; `Retry-After` says when to try again',
+      ),
       500: internal,
     },
   },
@@ -104,7 +110,10 @@ const operations: OperationSpec[] = [
         'The composition, the plan archive or the form is not valid; `details` names each problem',
       ),
       401: unauthorized,
-      413: refused('The plan archive is larger than the upload limit'),
+      413: refused('The plan archive is larger than the upload limit, or than the whole upload quota'),
+      429: refused(
+        'A queue limit (per user or in total) or the upload quota is reached; `Retry-After` says when to try again',
+      ),
       500: internal,
     },
   },
@@ -224,6 +233,19 @@ const operations: OperationSpec[] = [
       200: json('What was canceled and removed', terminateResultSchema),
       401: unauthorized,
       404: refused('This daemon has no runner with this id'),
+      500: internal,
+    },
+  },
+  {
+    method: 'post',
+    path: '/gc',
+    summary:
+      'Remove what is past retention (outputs, task snapshots, build caches, plan images); never what a queued or running task needs',
+    query: gcQuerySchema,
+    responses: {
+      200: json('What was (with dry_run=true: would be) removed and kept', gcReportSchema),
+      400: badRequest,
+      401: unauthorized,
       500: internal,
     },
   },

@@ -122,6 +122,11 @@ export interface BundlePlanInput {
   signal: AbortSignal;
   /** Names the builder in log lines and errors, e.g. `exec:node`. */
   builderId: string;
+  /**
+   * Puts the plan (without its `node_modules`) into `workDir`; a plain copy unless given (exec:node links
+   * its files to the content store instead, see content-store.ts).
+   */
+  copyPlan?: (planDir: string, workDir: string) => Promise<void>;
 }
 
 /**
@@ -132,10 +137,12 @@ export interface BundlePlanInput {
  */
 export async function bundlePlan(input: BundlePlanInput): Promise<string> {
   const { workDir, builderId, log } = input;
-  await cp(input.planDir, workDir, {
-    recursive: true,
-    filter: (source) => !source.split(path.sep).includes('node_modules'),
-  });
+  if (input.copyPlan) await input.copyPlan(input.planDir, workDir);
+  else
+    await cp(input.planDir, workDir, {
+      recursive: true,
+      filter: (source) => !source.split(path.sep).includes('node_modules'),
+    });
   // Read (and checked) before the overrides rewrite it.
   const installs = await hasDependencies(workDir);
   if (!installs) {

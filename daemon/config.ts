@@ -6,6 +6,11 @@ import { ValidationError } from '../core/errors.ts';
 
 const listenPattern = /^(?<host>[^:]+|\[[^\]]+\]):(?<port>\d{1,5})$/;
 
+const retentionLimitSchema = z.object({
+  maxAgeMs: z.number().positive().optional(),
+  maxBytes: z.number().int().positive().optional(),
+});
+
 const configSchema = z.object({
   listen: z.string().regex(listenPattern, 'expected host:port, like 127.0.0.1:8042'),
   home: z.string().min(1),
@@ -17,6 +22,23 @@ const configSchema = z.object({
   // BullMQ renews the lock while a run goes on; a shorter lock notices a silent worker sooner.
   jobLockMs: z.number().int().min(1_000, 'at least 1s').max(600_000, 'at most 10m'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  retention: z.object({
+    outputs: retentionLimitSchema,
+    snapshots: retentionLimitSchema,
+    cache: retentionLimitSchema,
+    images: retentionLimitSchema,
+    /** Outputs, snapshots and build caches together (plan images live in the engine, not the home). */
+    homeMaxBytes: z.number().int().positive().optional(),
+  }),
+  /** How often the daemon collects what is past retention; 0 turns the periodic collector off. */
+  gcIntervalMs: z.number().min(0),
+  /** Unfinished (queued, building or running) tasks one user may have; 0 is no limit. */
+  maxActivePerUser: z.coerce.number().int().min(0),
+  /** Unfinished tasks of all users together; 0 is no limit. */
+  maxActive: z.coerce.number().int().min(0),
+  /** Bytes of plan archives one user may upload within `uploadQuotaWindowMs`; absent is no quota. */
+  uploadQuotaBytes: z.number().int().positive().optional(),
+  uploadQuotaWindowMs: z.number().int().min(1_000, 'at least 1s'),
 });
 
 export type DaemonConfig = z.infer<typeof configSchema>;
@@ -39,6 +61,21 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     maxUploadBytes: parseByteSize(env.TESTGROUND_MAX_UPLOAD ?? '64MiB', 'TESTGROUND_MAX_UPLOAD'),
     jobLockMs: parseDuration(env.TESTGROUND_JOB_LOCK ?? '30s', 'TESTGROUND_JOB_LOCK'),
     logLevel: env.LOG_LEVEL ?? 'info',
+    retention: {
+      outputs: retentionLimit(env, 'OUTPUTS', '720h'),
+      snapshots: retentionLimit(env, 'SNAPSHOTS', '168h'),
+      cache: retentionLimit(env, 'CACHE', '720h'),
+      images: retentionLimit(env, 'IMAGES', '720h'),
+      ...optionalSize(env, 'TESTGROUND_RETAIN_HOME_SIZE', 'homeMaxBytes'),
+    },
+    gcIntervalMs: parseDuration(env.TESTGROUND_GC_INTERVAL ?? '10m', 'TESTGROUND_GC_INTERVAL'),
+    maxActivePerUser: env.TESTGROUND_MAX_ACTIVE_PER_USER ?? '200',
+    maxActive: env.TESTGROUND_MAX_ACTIVE ?? '1000',
+    ...optionalSize(env, 'TESTGROUND_UPLOAD_QUOTA', 'uploadQuotaBytes'),
+    uploadQuotaWindowMs: parseDuration(
+      env.TESTGROUND_UPLOAD_QUOTA_WINDOW ?? '24h',
+      'TESTGROUND_UPLOAD_QUOTA_WINDOW',
+    ),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -51,6 +88,10 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       token: 'TESTGROUND_TOKEN',
       jobLockMs: 'TESTGROUND_JOB_LOCK',
       logLevel: 'LOG_LEVEL',
+      gcIntervalMs: 'TESTGROUND_GC_INTERVAL',
+      maxActivePerUser: 'TESTGROUND_MAX_ACTIVE_PER_USER',
+      maxActive: 'TESTGROUND_MAX_ACTIVE',
+      uploadQuotaWindowMs: 'TESTGROUND_UPLOAD_QUOTA_WINDOW',
     };
     const details = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
@@ -63,6 +104,36 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     );
   }
   return parsed.data;
+}
+
+/** `off` (or `0`) turns a limit off. */
+const offValues = new Set(['off', 'none', '0', '']);
+
+/**
+ * `TESTGROUND_RETAIN_<KIND>_AGE` (a duration past which an entry is removed) and `…_SIZE` (the total the
+ * kind may hold; the least recently used go first).
+ */
+function retentionLimit(
+  env: NodeJS.ProcessEnv,
+  kind: string,
+  defaultAge: string,
+): { maxAgeMs?: number; maxBytes?: number } {
+  const ageName = `TESTGROUND_RETAIN_${kind}_AGE`;
+  const age = (env[ageName] ?? defaultAge).trim().toLowerCase();
+  return {
+    ...(offValues.has(age) ? {} : { maxAgeMs: parseDuration(age, ageName) }),
+    ...optionalSize(env, `TESTGROUND_RETAIN_${kind}_SIZE`, 'maxBytes'),
+  };
+}
+
+function optionalSize<K extends string>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  key: K,
+): Partial<Record<K, number>> {
+  const value = (env[name] ?? 'off').trim().toLowerCase();
+  if (offValues.has(value)) return {};
+  return { [key]: parseByteSize(value, name) } as Partial<Record<K, number>>;
 }
 
 export function splitListen(listen: string): { host: string; port: number } {

@@ -31,6 +31,9 @@ import { TaskReports } from './reports/task-reports.ts';
 import { TaskService } from './task-service.ts';
 import { TaskStore } from './task-store.ts';
 import { ArtifactStore } from './artifact-store.ts';
+import { Admission } from './admission.ts';
+import { RetentionCollector } from './retention-collector.ts';
+import { ContentStore } from '../builders/content-store.ts';
 
 export const version = '0.1.0';
 
@@ -83,9 +86,16 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     buildDir: path.join(dirs.cache, 'packet-delayer'),
     onWarning: (message) => logger.warn({ component: 'network' }, message),
   });
+  // The files exec:node's bundles and the task snapshots share, kept once by content.
+  const contents = new ContentStore(path.join(dirs.cache, 'contents'));
   const builders = new Map<string, Builder>(
     [
-      new ExecNodeBuilder({ cacheDir: path.join(dirs.cache, 'exec-node'), sdkEntry }),
+      new ExecNodeBuilder({
+        cacheDir: path.join(dirs.cache, 'exec-node'),
+        sdkEntry,
+        contents,
+        snapshotsDir: dirs.snapshots,
+      }),
       new DockerNodeBuilder({ engine: docker, runtimeImages, sdkEntry, tempDir: dirs.temp, daemonId }),
       new DockerGenericBuilder({ engine: docker, runtimeImages, daemonId }),
     ].map((b) => [b.id, b]),
@@ -141,7 +151,24 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     plansRoot: dirs.snapshots,
     known: { builders: Object.fromEntries(builders), runners: Object.fromEntries(runners) },
     archiveLimits: { maxBytes: config.maxUploadBytes * 8, maxEntries: 20_000 },
+    admission: new Admission({
+      redis,
+      prefix: config.redisPrefix,
+      limits: config,
+      states: (ids) => store.states(ids),
+    }),
     logger,
+  });
+  const retention = new RetentionCollector({
+    dirs: { outputs: dirs.outputs, snapshots: dirs.snapshots, bundles: path.join(dirs.cache, 'exec-node') },
+    contents,
+    tasks: store,
+    isSubmitting: (taskId) => tasks.isSubmitting(taskId),
+    images: docker,
+    artifacts,
+    daemonId,
+    policy: config.retention,
+    logger: logger.child({ component: 'retention' }),
   });
   const health = async (): Promise<Health> => {
     const ping = await Promise.race([
@@ -160,6 +187,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logs: logBus,
     outputs,
     maintenance,
+    retention,
     health,
     ...(config.token ? { token: config.token } : {}),
     uploadDir: dirs.uploads,
@@ -176,6 +204,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const address = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   await queue.startWorker((taskId) => taskRunner.process(taskId));
+  retention.start(config.gcIntervalMs);
   logger.info(
     { url, home: config.home, redis: config.redisUrl ? 'REDIS_URL' : 'embedded', daemonId },
     `daemon listening on ${url}`,
@@ -192,6 +221,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         await runShutdownSteps(
           [
             { name: 'stop runs in progress', run: () => taskRunner.stopAll() },
+            { name: 'stop the retention collector', run: () => retention.stop() },
             { name: 'close the HTTP server', run: () => closeServer(server) },
             { name: 'stop the packet delayers', run: () => networkShaper.close() },
             { name: 'close the task queue', run: () => queue.close() },
