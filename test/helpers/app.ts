@@ -23,6 +23,12 @@ import { TaskService } from '../../daemon/task-service.ts';
 import { TaskReports } from '../../daemon/reports/task-reports.ts';
 import { TaskStore } from '../../daemon/task-store.ts';
 import { ArtifactStore } from '../../daemon/artifact-store.ts';
+import { Admission, type AdmissionLimits } from '../../daemon/admission.ts';
+import {
+  RetentionCollector,
+  type RetentionCollectorDeps,
+  type RetentionPolicy,
+} from '../../daemon/retention-collector.ts';
 import type { TaskServiceDeps } from '../../daemon/task-service.ts';
 import type { ProblemDetail } from '../../core/errors.ts';
 import { resolveComposition } from '../../plan/resolve-composition.ts';
@@ -40,6 +46,12 @@ export interface TestAppOptions {
   resolve?: TaskServiceDeps['resolve'];
   /** Images the artifact store finds in "the engine"; none unless given. */
   images?: ReadonlySet<string>;
+  /** Queue limits and upload quota; none unless given. */
+  admission?: AdmissionLimits;
+  /** A retention collector over the app's home (`POST /gc`); none unless given. */
+  retention?: { policy: RetentionPolicy; images?: RetentionCollectorDeps['images'] };
+  /** Worker concurrency; 2 unless given. */
+  concurrency?: number;
 }
 
 export interface TestApp {
@@ -54,6 +66,8 @@ export interface TestApp {
   logBus: LogBus;
   tasks: TaskService;
   artifacts: ArtifactStore;
+  /** The collector over the app's home, when `retention` was given. */
+  retention: RetentionCollector | undefined;
   /** `plans`: where task snapshots are extracted; `outputs`: the outputs root; `cache`: the fake bundles. */
   dirs: { home: string; uploads: string; plans: string; outputs: string; temp: string; cache: string };
   close(): Promise<void>;
@@ -98,7 +112,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const queue = new TaskQueue({
     connection: { path: redis.server.socketPath, maxRetriesPerRequest: null },
     prefix,
-    concurrency: 2,
+    concurrency: options.concurrency ?? 2,
     logger,
   });
   const taskRunner = new TaskRunner({
@@ -123,7 +137,29 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     archiveLimits: { maxBytes: 64 * 1024 * 1024, maxEntries: 20_000 },
     logger,
     ...(options.resolve ? { resolve: options.resolve } : {}),
+    ...(options.admission
+      ? {
+          admission: new Admission({
+            redis: redis.client,
+            prefix,
+            limits: options.admission,
+            states: (ids) => store.states(ids),
+          }),
+        }
+      : {}),
   });
+  const retention = options.retention
+    ? new RetentionCollector({
+        dirs: { outputs: dirs.outputs, snapshots: dirs.plans, bundles: dirs.cache },
+        tasks: store,
+        isSubmitting: (taskId) => tasks.isSubmitting(taskId),
+        ...(options.retention.images ? { images: options.retention.images } : {}),
+        artifacts,
+        daemonId: 'test',
+        policy: options.retention.policy,
+        logger,
+      })
+    : undefined;
   const maintenance = new RunnerMaintenance({ tasks, store, runners: new Map([[runner.id, runner]]) });
   const health = async (): Promise<Health> => {
     const reply = await redis.client.ping();
@@ -142,6 +178,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     logs: logBus,
     outputs,
     maintenance,
+    ...(retention ? { retention } : {}),
     health,
     ...(options.token ? { token: options.token } : {}),
     uploadDir: dirs.uploads,
@@ -161,12 +198,14 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     logBus,
     tasks,
     artifacts,
+    retention,
     dirs,
     close: () =>
       (closing ??= (async () => {
         // Each step on its own, so one failing never leaves the others' processes behind.
         const steps = [
           async () => taskRunner.stopAll(),
+          async () => retention?.stop(),
           () => queue.close(),
           () => redis.close(),
           () => scratch.remove(),
