@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { renameSync, statSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ContentStore } from '../builders/content-store.ts';
@@ -89,6 +89,8 @@ interface Candidate {
   garbage?: boolean;
   /** Set when the plan picks it for removal. */
   reason?: RemovalReason;
+  /** A directory entries live in: counted in the totals, never an entry of its own. */
+  layout?: boolean;
 }
 
 /** What an unfinished task holds on to. */
@@ -180,11 +182,17 @@ export class RetentionCollector {
       usage: { outputs: empty(), snapshots: empty(), cache: empty(), images: empty() },
       homeBytes: 0,
     };
+    // An entry that could not be removed is not tried again in a later pass of the same collection.
+    const failed = new Set<string>();
     for (let pass = 1; pass <= maxPasses; pass += 1) {
       const needs = await this.needs();
-      const candidates = await this.candidates(needs, report);
+      const candidates = (await this.candidates(needs, report)).map((entry) =>
+        failed.has(`${entry.kind} ${entry.id}`) ? { ...entry, neededBy: 'could not be removed' } : entry,
+      );
       const { remove, keep } = this.plan(candidates);
-      report.kept = keep.map((entry) => ({ kind: entry.kind, id: entry.id, why: entry.neededBy ?? '' }));
+      report.kept = keep
+        .filter((entry) => !failed.has(`${entry.kind} ${entry.id}`))
+        .map((entry) => ({ kind: entry.kind, id: entry.id, why: entry.neededBy ?? '' }));
       const left = candidates.filter((entry) => !remove.includes(entry));
       report.usage = usageOf(left);
       report.homeBytes = homeKinds.reduce((sum, kind) => sum + report.usage[kind].bytes, 0);
@@ -196,6 +204,7 @@ export class RetentionCollector {
       if (remove.length === 0) break;
       for (const entry of remove) {
         const removed = await this.remove(entry, needs, report);
+        if (!removed) failed.add(`${entry.kind} ${entry.id}`);
         if (removed) {
           report.removed.push(removed);
           report.freedBytes += removed.bytes;
@@ -243,9 +252,30 @@ export class RetentionCollector {
   private async candidates(needs: Needs, report: RetentionReport): Promise<Candidate[]> {
     const { dirs } = this.deps;
     const runDirs: { id: string; path: string }[] = [];
+    // The directories entries live in take disk too: counted in the totals, never removed.
+    const layout: Candidate[] = [];
+    const addLayout = async (kind: RetentionKind, dir: string): Promise<void> => {
+      const info = await lstat(dir).catch(() => undefined);
+      if (info)
+        layout.push({
+          kind,
+          id: dir,
+          bytes: info.blocks * 512,
+          lastUsedMs: 0,
+          neededBy: 'layout',
+          layout: true,
+        });
+    };
+    await addLayout('outputs', dirs.outputs);
+    await addLayout('snapshots', dirs.snapshots);
+    await addLayout('cache', dirs.bundles);
+    if (this.deps.contents) await addLayout('cache', this.deps.contents.root);
     for (const runner of await subdirectories(dirs.outputs)) {
-      for (const plan of await subdirectories(runner.path))
+      await addLayout('outputs', runner.path);
+      for (const plan of await subdirectories(runner.path)) {
+        await addLayout('outputs', plan.path);
         runDirs.push(...(await subdirectories(plan.path)));
+      }
     }
     const snapshots = await subdirectories(dirs.snapshots);
     // Run ids are `<task id>` or `<task id>-<run name>`; task ids have no `-`.
@@ -262,7 +292,7 @@ export class RetentionCollector {
       return undefined;
     };
 
-    const candidates: Candidate[] = [];
+    const candidates: Candidate[] = [...layout];
     for (const dir of runDirs) {
       const usage = await diskUsage(dir.path);
       const neededBy = taskNeed(dir.id.split('-')[0]!);
@@ -418,7 +448,7 @@ export class RetentionCollector {
     for (const [entry, reason] of remove) entry.reason = reason;
     return {
       remove: [...remove.keys()],
-      keep: [...keep].filter((entry) => !entry.id.startsWith('content:')),
+      keep: [...keep].filter((entry) => !entry.id.startsWith('content:') && !entry.layout),
     };
   }
 
@@ -477,7 +507,7 @@ function usageOf(entries: readonly Candidate[]): RetentionReport['usage'] {
   };
   for (const entry of entries) {
     usage[entry.kind].bytes += entry.bytes;
-    if (!entry.id.startsWith('content:')) usage[entry.kind].entries += 1;
+    if (!entry.id.startsWith('content:') && !entry.layout) usage[entry.kind].entries += 1;
   }
   return usage;
 }

@@ -47,10 +47,14 @@ describe('queue limits and the upload quota', () => {
 
     // Once the tasks end, their slots are free again.
     api.runner.gate.open();
-    await waitFor('the tasks to complete', async () => {
-      const tasks = await api.store.list({ limit: 100 });
-      return tasks.every((task) => task.state === 'complete') || undefined;
-    }, 10_000);
+    await waitFor(
+      'the tasks to complete',
+      async () => {
+        const tasks = await api.store.list({ limit: 100 });
+        return tasks.every((task) => task.state === 'complete') || undefined;
+      },
+      10_000,
+    );
     const again = await submit(api, 'alice', plan);
     assert.equal(again.status, 202, JSON.stringify(again.body));
   });
