@@ -68,7 +68,9 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       images: retentionLimit(env, 'IMAGES', '720h'),
       ...optionalSize(env, 'TESTGROUND_RETAIN_HOME_SIZE', 'homeMaxBytes'),
     },
-    gcIntervalMs: parseDuration(env.TESTGROUND_GC_INTERVAL ?? '10m', 'TESTGROUND_GC_INTERVAL'),
+    gcIntervalMs: offValues.has((env.TESTGROUND_GC_INTERVAL ?? '10m').trim().toLowerCase())
+      ? 0
+      : parseDuration(env.TESTGROUND_GC_INTERVAL ?? '10m', 'TESTGROUND_GC_INTERVAL'),
     maxActivePerUser: env.TESTGROUND_MAX_ACTIVE_PER_USER ?? '200',
     maxActive: env.TESTGROUND_MAX_ACTIVE ?? '1000',
     ...optionalSize(env, 'TESTGROUND_UPLOAD_QUOTA', 'uploadQuotaBytes'),

@@ -31,6 +31,7 @@ export interface CollectedEntry {
   kind: RetentionKind;
   /** A run id (outputs), a task id (snapshots), `bundle:<hash>` (cache), an image id (images), or a file. */
   id: string;
+  /** Its share of the disk: a file linked from n places counts 1/n in each (see disk-usage.ts). */
   bytes: number;
   /** ISO 8601: its last write or use. */
   lastUsed: string;
@@ -41,6 +42,7 @@ export interface RetentionReport {
   dryRun: boolean;
   at: string;
   removed: CollectedEntry[];
+  /** Measured before and after (a dry run: the shares of what would go, an estimate when files are shared). */
   freedBytes: number;
   /** Entries past retention that were kept because a queued or running task needs them, and why. */
   kept: { kind: RetentionKind; id: string; why: string }[];
@@ -184,34 +186,36 @@ export class RetentionCollector {
     };
     // An entry that could not be removed is not tried again in a later pass of the same collection.
     const failed = new Set<string>();
-    for (let pass = 1; pass <= maxPasses; pass += 1) {
+    let initialBytes: number | undefined;
+    for (let pass = 1; ; pass += 1) {
       const needs = await this.needs();
       const candidates = (await this.candidates(needs, report)).map((entry) =>
         failed.has(`${entry.kind} ${entry.id}`) ? { ...entry, neededBy: 'could not be removed' } : entry,
       );
+      const total = candidates.reduce((sum, entry) => sum + entry.bytes, 0);
+      initialBytes ??= total;
       const { remove, keep } = this.plan(candidates);
       report.kept = keep
         .filter((entry) => !failed.has(`${entry.kind} ${entry.id}`))
         .map((entry) => ({ kind: entry.kind, id: entry.id, why: entry.neededBy ?? '' }));
-      const left = candidates.filter((entry) => !remove.includes(entry));
-      report.usage = usageOf(left);
-      report.homeBytes = homeKinds.reduce((sum, kind) => sum + report.usage[kind].bytes, 0);
-      if (dryRun) {
-        report.removed = remove.map((entry) => collected(entry));
-        report.freedBytes = remove.reduce((sum, entry) => sum + entry.bytes, 0);
+      if (dryRun || remove.length === 0 || pass > maxPasses) {
+        // A collection reports what it measured after its last removal; a dry run, what it plans.
+        report.usage = usageOf(dryRun ? candidates.filter((entry) => !remove.includes(entry)) : candidates);
+        report.homeBytes = homeKinds.reduce((sum, kind) => sum + report.usage[kind].bytes, 0);
+        if (dryRun) {
+          report.removed = remove.map((entry) => collected(entry));
+          report.freedBytes = remove.reduce((sum, entry) => sum + entry.bytes, 0);
+        } else {
+          report.freedBytes = Math.max(0, Math.round(initialBytes - total));
+        }
         return report;
       }
-      if (remove.length === 0) break;
       for (const entry of remove) {
         const removed = await this.remove(entry, needs, report);
-        if (!removed) failed.add(`${entry.kind} ${entry.id}`);
-        if (removed) {
-          report.removed.push(removed);
-          report.freedBytes += removed.bytes;
-        }
+        if (removed) report.removed.push(removed);
+        else failed.add(`${entry.kind} ${entry.id}`);
       }
     }
-    return report;
   }
 
   /** What the unfinished tasks hold on to. */
