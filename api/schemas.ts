@@ -397,6 +397,9 @@ export const gcReportSchema = z.object({
     images: kindUsageSchema,
   }),
   homeBytes: count.meta({ description: 'Outputs, snapshots and build caches together, afterwards' }),
+  neededBytes: count.meta({
+    description: 'Of homeBytes, what queued, building and running tasks need',
+  }),
 });
 
 export const healthSchema = z.object({

@@ -51,6 +51,8 @@ export interface RetentionReport {
   usage: Record<RetentionKind, { entries: number; bytes: number }>;
   /** Outputs, snapshots and build caches together, afterwards. */
   homeBytes: number;
+  /** Of `homeBytes`, what queued, building and running tasks need (tasks keep arriving during a collection). */
+  neededBytes: number;
 }
 
 export interface RetentionCollectorDeps {
@@ -110,7 +112,7 @@ const leftoverGraceMs = 3_600_000;
 const homeKinds: readonly RetentionKind[] = ['outputs', 'snapshots', 'cache'];
 // A size limit can need more than one pass: a snapshot's file shared with a bundle frees its disk only once
 // the bundle (and then the stored copy) goes too.
-const maxPasses = 3;
+const maxPasses = 5;
 
 /**
  * Removes what is past retention: run outputs, task snapshots, exec:node bundles (and the stored contents
@@ -144,24 +146,30 @@ export class RetentionCollector {
   /** Collects every `intervalMs` until `stop()`; a failed round is logged and the next one still runs. */
   start(intervalMs: number, onReport?: (report: RetentionReport) => void): void {
     if (intervalMs <= 0 || this.timer) return;
+    let inProgress = false;
     this.timer = setInterval(() => {
-      this.collect({ dryRun: false }).then(
-        (report) => {
-          if (report.removed.length > 0 || report.failures.length > 0) {
-            this.deps.logger.info(
-              {
-                removed: report.removed.length,
-                freedBytes: report.freedBytes,
-                failures: report.failures,
-                homeBytes: report.homeBytes,
-              },
-              `retention: removed ${report.removed.length} entries, ${report.freedBytes} bytes`,
-            );
-          }
-          onReport?.(report);
-        },
-        (error: unknown) => this.deps.logger.error({ err: error }, 'retention: collection failed'),
-      );
+      // A collection longer than the interval is not queued behind again and again: that tick is skipped.
+      if (inProgress) return;
+      inProgress = true;
+      this.collect({ dryRun: false })
+        .then(
+          (report) => {
+            if (report.removed.length > 0 || report.failures.length > 0) {
+              this.deps.logger.info(
+                {
+                  removed: report.removed.length,
+                  freedBytes: report.freedBytes,
+                  failures: report.failures,
+                  homeBytes: report.homeBytes,
+                },
+                `retention: removed ${report.removed.length} entries, ${report.freedBytes} bytes`,
+              );
+            }
+            onReport?.(report);
+          },
+          (error: unknown) => this.deps.logger.error({ err: error }, 'retention: collection failed'),
+        )
+        .finally(() => (inProgress = false));
     }, intervalMs);
     this.timer.unref();
   }
@@ -183,6 +191,7 @@ export class RetentionCollector {
       failures: [],
       usage: { outputs: empty(), snapshots: empty(), cache: empty(), images: empty() },
       homeBytes: 0,
+      neededBytes: 0,
     };
     // An entry that could not be removed is not tried again in a later pass of the same collection.
     const failed = new Set<string>();
@@ -202,6 +211,10 @@ export class RetentionCollector {
         // A collection reports what it measured after its last removal; a dry run, what it plans.
         report.usage = usageOf(dryRun ? candidates.filter((entry) => !remove.includes(entry)) : candidates);
         report.homeBytes = homeKinds.reduce((sum, kind) => sum + report.usage[kind].bytes, 0);
+        report.neededBytes = candidates
+          .filter((entry) => homeKinds.includes(entry.kind) && entry.neededBy !== undefined)
+          .filter((entry) => !entry.layout && !entry.id.startsWith('content:'))
+          .reduce((sum, entry) => sum + entry.bytes, 0);
         if (dryRun) {
           report.removed = remove.map((entry) => collected(entry));
           report.freedBytes = remove.reduce((sum, entry) => sum + entry.bytes, 0);

@@ -25,7 +25,7 @@ export function printGcReport(report: GcReport, output: Output): void {
     .join(', ');
   output.out(
     `${verb} ${report.removed.length} entries, ${formatBytes(report.freedBytes)}; ` +
-      `${report.dryRun ? 'would leave' : 'left'}: ${usage} (home ${formatBytes(report.homeBytes)})`,
+      `${report.dryRun ? 'would leave' : 'left'}: ${usage} (home ${formatBytes(report.homeBytes)}, ${formatBytes(report.neededBytes)} of it needed by unfinished tasks)`,
   );
 }
 
