@@ -8,23 +8,14 @@ import { isTerminal, type TaskRecord, type TaskState } from '../core/task.ts';
 import type { ImageClient } from '../docker/container-engine.ts';
 import { daemonLabel, labelFilter, planLabel, roleLabel } from '../docker/labels.ts';
 import { diskUsage } from './disk-usage.ts';
-
-export const retentionKinds = ['outputs', 'snapshots', 'cache', 'images'] as const;
-export type RetentionKind = (typeof retentionKinds)[number];
-
-export interface RetentionLimit {
-  /** Entries unused for longer are removed. */
-  maxAgeMs?: number;
-  /** The kind's total; the least recently used entries go first until it fits. */
-  maxBytes?: number;
-}
-
-export type RetentionPolicy = Record<RetentionKind, RetentionLimit> & {
-  /** Outputs, snapshots and build caches together (plan images live in the engine, not the home). */
-  homeMaxBytes?: number;
-};
-
-export type RemovalReason = 'age' | 'size' | 'home size' | 'unreferenced';
+import {
+  homeKinds,
+  planRemovals,
+  type RemovalReason,
+  type RetentionCandidate as Candidate,
+  type RetentionKind,
+  type RetentionPolicy,
+} from './retention-plan.ts';
 
 /** One entry the collector removed (or, in a dry run, would remove). */
 export interface CollectedEntry {
@@ -81,22 +72,6 @@ export interface RetentionCollectorDeps {
   now?: () => Date;
 }
 
-interface Candidate {
-  kind: RetentionKind;
-  id: string;
-  path?: string;
-  bytes: number;
-  lastUsedMs: number;
-  /** Why it must stay: a queued or running task needs it. */
-  neededBy?: string;
-  /** Removed whatever the limits (a build's leftovers, stored content nothing links to). */
-  garbage?: boolean;
-  /** Set when the plan picks it for removal. */
-  reason?: RemovalReason;
-  /** A directory entries live in: counted in the totals, never an entry of its own. */
-  layout?: boolean;
-}
-
 /** What an unfinished task holds on to. */
 interface Needs {
   tasks: Map<string, TaskState>;
@@ -109,7 +84,6 @@ interface Needs {
 }
 
 const leftoverGraceMs = 3_600_000;
-const homeKinds: readonly RetentionKind[] = ['outputs', 'snapshots', 'cache'];
 // A size limit can need more than one pass: a snapshot's file shared with a bundle frees its disk only once
 // the bundle (and then the stored copy) goes too.
 const maxPasses = 5;
@@ -203,7 +177,7 @@ export class RetentionCollector {
       );
       const total = candidates.reduce((sum, entry) => sum + entry.bytes, 0);
       initialBytes ??= total;
-      const { remove, keep } = this.plan(candidates);
+      const { remove, keep } = planRemovals(candidates, this.deps.policy, this.now().getTime());
       report.kept = keep
         .filter((entry) => !failed.has(`${entry.kind} ${entry.id}`))
         .map((entry) => ({ kind: entry.kind, id: entry.id, why: entry.neededBy ?? '' }));
@@ -425,48 +399,6 @@ export class RetentionCollector {
         ...(neededBy ? { neededBy } : {}),
       };
     });
-  }
-
-  /** Which entries go: the garbage, the ones past their age, then the least recently used until each total fits. */
-  private plan(candidates: readonly Candidate[]): { remove: Candidate[]; keep: Candidate[] } {
-    const { policy } = this.deps;
-    const now = this.now().getTime();
-    const remove = new Map<Candidate, RemovalReason>();
-    const keep = new Set<Candidate>();
-    const consider = (entry: Candidate, reason: RemovalReason): void => {
-      if (entry.neededBy !== undefined) keep.add(entry);
-      else if (!remove.has(entry)) remove.set(entry, reason);
-    };
-    for (const entry of candidates) {
-      if (entry.garbage) consider(entry, 'unreferenced');
-      const maxAgeMs = policy[entry.kind].maxAgeMs;
-      if (maxAgeMs !== undefined && now - entry.lastUsedMs > maxAgeMs) consider(entry, 'age');
-    }
-    const shrink = (
-      kinds: readonly RetentionKind[],
-      maxBytes: number | undefined,
-      reason: RemovalReason,
-    ): void => {
-      if (maxBytes === undefined) return;
-      const entries = candidates.filter((entry) => kinds.includes(entry.kind));
-      let total = entries.filter((entry) => !remove.has(entry)).reduce((sum, entry) => sum + entry.bytes, 0);
-      const oldestFirst = [...entries].sort((a, b) => a.lastUsedMs - b.lastUsedMs);
-      for (const entry of oldestFirst) {
-        if (total <= maxBytes) break;
-        if (remove.has(entry)) continue;
-        // Stored contents go with the bundles and snapshots that link them, never on their own.
-        if (entry.id.startsWith('content:')) continue;
-        consider(entry, reason);
-        if (remove.has(entry)) total -= entry.bytes;
-      }
-    };
-    for (const kind of retentionKinds) shrink([kind], policy[kind].maxBytes, 'size');
-    shrink(homeKinds, policy.homeMaxBytes, 'home size');
-    for (const [entry, reason] of remove) entry.reason = reason;
-    return {
-      remove: [...remove.keys()],
-      keep: [...keep].filter((entry) => !entry.id.startsWith('content:') && !entry.layout),
-    };
   }
 
   private async remove(

@@ -24,11 +24,8 @@ import { TaskReports } from '../../daemon/reports/task-reports.ts';
 import { TaskStore } from '../../daemon/task-store.ts';
 import { ArtifactStore } from '../../daemon/artifact-store.ts';
 import { Admission, type AdmissionLimits } from '../../daemon/admission.ts';
-import {
-  RetentionCollector,
-  type RetentionCollectorDeps,
-  type RetentionPolicy,
-} from '../../daemon/retention-collector.ts';
+import { RetentionCollector, type RetentionCollectorDeps } from '../../daemon/retention-collector.ts';
+import type { RetentionPolicy } from '../../daemon/retention-plan.ts';
 import type { TaskServiceDeps } from '../../daemon/task-service.ts';
 import type { ProblemDetail } from '../../core/errors.ts';
 import { resolveComposition } from '../../plan/resolve-composition.ts';
