@@ -160,7 +160,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logger,
   });
   const retention = new RetentionCollector({
-    dirs: { outputs: dirs.outputs, snapshots: dirs.snapshots, bundles: path.join(dirs.cache, 'exec-node') },
+    dirs: {
+      outputs: dirs.outputs,
+      snapshots: dirs.snapshots,
+      bundles: path.join(dirs.cache, 'exec-node'),
+      uploads: dirs.uploads,
+    },
     contents,
     tasks: store,
     isSubmitting: (taskId) => tasks.isSubmitting(taskId),

@@ -53,6 +53,8 @@ export interface RetentionCollectorDeps {
     snapshots: string;
     /** exec:node's bundle cache, `<dir>/<hash>/`. */
     bundles: string;
+    /** Plan archives being uploaded; one still there an hour later was left by a request that died. */
+    uploads?: string;
   };
   /** The files bundles and snapshots share; its unreferenced files are removed each round. */
   contents?: Pick<ContentStore, 'root' | 'unreferenced'>;
@@ -308,8 +310,29 @@ export class RetentionCollector {
         ...(neededBy ? { neededBy } : {}),
       });
     }
+    candidates.push(...(await this.leftoverUploads()));
     candidates.push(...(await this.cacheCandidates(needs)));
     candidates.push(...(await this.imageCandidates(needs, report)));
+    return candidates;
+  }
+
+  private async leftoverUploads(): Promise<Candidate[]> {
+    const dir = this.deps.dirs.uploads;
+    if (dir === undefined) return [];
+    const now = this.now().getTime();
+    const candidates: Candidate[] = [];
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const info = await lstat(path.join(dir, name)).catch(() => undefined);
+      if (!info?.isFile() || now - info.mtimeMs <= leftoverGraceMs) continue;
+      candidates.push({
+        kind: 'snapshots',
+        id: `upload:${name}`,
+        path: path.join(dir, name),
+        bytes: info.blocks * 512,
+        lastUsedMs: info.mtimeMs,
+        garbage: true,
+      });
+    }
     return candidates;
   }
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -237,8 +237,14 @@ describe('retention', () => {
       outputs: path.join(scratch.dir, 'outputs'),
       snapshots: path.join(scratch.dir, 'tasks'),
       bundles: path.join(scratch.dir, 'cache'),
+      uploads: path.join(scratch.dir, 'uploads'),
     };
     for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
+    // An upload a dead request left two hours ago goes; one arriving now stays.
+    await writeFile(path.join(dirs.uploads, 'left'), 'x');
+    const twoHoursAgo = new Date(Date.now() - 7_200_000);
+    await utimes(path.join(dirs.uploads, 'left'), twoHoursAgo, twoHoursAgo);
+    await writeFile(path.join(dirs.uploads, 'arriving'), 'x');
     // A snapshot whose task record is gone (a Redis that lost its data) is removed; one being submitted is not.
     await mkdir(path.join(dirs.snapshots, 'orphan'));
     await writeFile(path.join(dirs.snapshots, 'orphan', 'manifest.toml'), 'name = "x"\n');
@@ -279,6 +285,7 @@ describe('retention', () => {
     assert.deepEqual(report.removed.map((entry) => `${entry.kind} ${entry.id} ${entry.reason}`).sort(), [
       'images sha256:fresh age',
       'snapshots orphan age',
+      'snapshots upload:left unreferenced',
     ]);
     assert.deepEqual(report.kept, [
       { kind: 'snapshots', id: 'arriving', why: 'task arriving is being submitted' },
@@ -288,5 +295,7 @@ describe('retention', () => {
     assert.match(report.failures[0]!.message, /image is being used/);
     assert.deepEqual(images.removed, ['sha256:fresh']);
     assert.ok(existsSync(path.join(dirs.snapshots, 'arriving')));
+    assert.ok(existsSync(path.join(dirs.uploads, 'arriving')));
+    assert.ok(!existsSync(path.join(dirs.uploads, 'left')));
   });
 });
