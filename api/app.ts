@@ -5,6 +5,7 @@ import type { ApiDeps } from './deps.ts';
 import { errorHandler } from './error-handler.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { buildsRouter } from './routes/builds.ts';
+import { gcRouter } from './routes/gc.ts';
 import { healthRouter } from './routes/health.ts';
 import { methodNotAllowed } from './method-not-allowed.ts';
 import { runnersRouter } from './routes/runners.ts';
@@ -33,6 +34,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(buildsRouter(deps));
   api.use(tasksRouter(deps));
   api.use(runnersRouter(deps));
+  if (deps.retention) api.use(gcRouter({ retention: deps.retention }));
   app.use('/api/v1', api);
   app.use((request, _response, next) => {
     next(

@@ -9,7 +9,7 @@ import type { TestgroundError } from '../core/errors.ts';
 import type { LogEntryWithOffset } from '../core/task-log.ts';
 import type { TaskMetadata, TaskRecord, TaskState, TaskSummaryPage } from '../core/task.ts';
 import type { TokenSource } from './auth.ts';
-import type { Health, HealthcheckReport, ReportFormat, TerminateResult } from './schemas.ts';
+import type { GcReport, Health, HealthcheckReport, ReportFormat, TerminateResult } from './schemas.ts';
 
 export interface BuildSubmission {
   compositionText: string;
@@ -90,6 +90,11 @@ export interface RedisAvailabilityPort {
   explain(error: unknown): TestgroundError | undefined;
 }
 
+/** Removes what is past retention; a dry run only says what would go. */
+export interface RetentionPort {
+  collect(options: { dryRun: boolean }): Promise<GcReport>;
+}
+
 export interface ApiDeps {
   tasks: TaskSubmissionPort;
   reports: TaskReportPort;
@@ -97,6 +102,8 @@ export interface ApiDeps {
   logs: TaskLogPort;
   outputs: OutputsPort;
   maintenance: MaintenancePort;
+  /** `POST /gc`; the route is absent without it. */
+  retention?: RetentionPort;
   /** The daemon's own health: answered 200 when `ok`, else 503, without a token. */
   health: () => Promise<Health>;
   /**

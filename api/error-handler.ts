@@ -6,6 +6,7 @@ import {
   MethodNotAllowedError,
   TestgroundError,
   TooLargeError,
+  TooManyRequestsError,
   ValidationError,
   type ErrorCode,
 } from '../core/errors.ts';
@@ -22,6 +23,7 @@ const statusByCode: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   conflict: 409,
   too_large: 413,
+  too_many_requests: 429,
   // The submitted plan did not build: the request was well-formed, its content could not be processed.
   build_failed: 422,
   // A runner could not start or keep the run going (the sync service did not come up, no free subnet).
@@ -61,6 +63,9 @@ export function errorHandler(
     const body: ErrorBody = known
       ? { error: { code: known.code, message: known.message, details: known.details } }
       : { error: { code: 'internal', message: 'internal error; see the daemon log', details: [] } };
+    if (known instanceof TooManyRequestsError) {
+      response.set('retry-after', String(Math.max(1, Math.ceil(known.retryAfterMs / 1000))));
+    }
     response.status(status).json(body);
   };
 }

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import {
   buildSubmissionFormSchema,
   errorBodySchema,
+  gcQuerySchema,
+  gcReportSchema,
   groupArtifactSchema,
   healthcheckQuerySchema,
   healthcheckReportSchema,
@@ -47,6 +49,7 @@ const components: Record<string, z.ZodType> = {
   TerminateResult: terminateResultSchema,
   Health: healthSchema,
   TaskReport: taskReportSchema,
+  GcReport: gcReportSchema,
 };
 
 interface ResponseSpec {
@@ -96,7 +99,10 @@ const operations: OperationSpec[] = [
       ),
       401: unauthorized,
       403: forbidden('viewers only read'),
-      413: refused('The plan archive is larger than the upload limit'),
+      413: refused('The plan archive is larger than the upload limit, or than the whole upload quota'),
+      429: refused(
+        'A queue limit (per user or in total) or the upload quota is reached; `Retry-After` says when to try again',
+      ),
       500: internal,
     },
   },
@@ -113,7 +119,10 @@ const operations: OperationSpec[] = [
       ),
       401: unauthorized,
       403: forbidden('viewers only read'),
-      413: refused('The plan archive is larger than the upload limit'),
+      413: refused('The plan archive is larger than the upload limit, or than the whole upload quota'),
+      429: refused(
+        'A queue limit (per user or in total) or the upload quota is reached; `Retry-After` says when to try again',
+      ),
       500: internal,
     },
   },
@@ -242,6 +251,20 @@ const operations: OperationSpec[] = [
       401: unauthorized,
       403: forbidden('terminate needs an admin'),
       404: refused('This daemon has no runner with this id'),
+      500: internal,
+    },
+  },
+  {
+    method: 'post',
+    path: '/gc',
+    summary:
+      'Remove what is past retention (outputs, task snapshots, build caches, plan images); never what a queued or running task needs',
+    query: gcQuerySchema,
+    responses: {
+      200: json('What was (with dry_run=true: would be) removed and kept', gcReportSchema),
+      400: badRequest,
+      401: unauthorized,
+      403: forbidden('only admins collect'),
       500: internal,
     },
   },

@@ -400,6 +400,47 @@ export const terminateResultSchema = z.object({
   }),
 });
 
+export const gcQuerySchema = z.object({
+  dry_run: flag.default('false').meta({ description: 'List what is past retention without removing it' }),
+});
+
+const retentionKindSchema = z.enum(['outputs', 'snapshots', 'cache', 'images']);
+const kindUsageSchema = z.object({ entries: count, bytes: count });
+
+export const gcReportSchema = z.object({
+  dryRun: z.boolean(),
+  at: z.string().meta({ description: 'ISO 8601' }),
+  removed: z
+    .array(
+      z.object({
+        kind: retentionKindSchema,
+        id: z.string().meta({
+          description:
+            'A run id (outputs), a task id (snapshots), `bundle:<hash>` or `content:<file>` (cache), an image id (images)',
+        }),
+        bytes: count,
+        lastUsed: z.string().meta({ description: 'ISO 8601: its last write or use' }),
+        reason: z.enum(['age', 'size', 'home size', 'unreferenced']),
+      }),
+    )
+    .meta({ description: 'What was removed; with dry_run=true, what would be' }),
+  freedBytes: count,
+  kept: z
+    .array(z.object({ kind: retentionKindSchema, id: z.string(), why: z.string() }))
+    .meta({ description: 'Past retention, but kept: a queued or running task needs it' }),
+  failures: z.array(z.object({ kind: retentionKindSchema, id: z.string(), message: z.string() })),
+  usage: z.object({
+    outputs: kindUsageSchema,
+    snapshots: kindUsageSchema,
+    cache: kindUsageSchema,
+    images: kindUsageSchema,
+  }),
+  homeBytes: count.meta({ description: 'Outputs, snapshots and build caches together, afterwards' }),
+  neededBytes: count.meta({
+    description: 'Of homeBytes, what queued, building and running tasks need',
+  }),
+});
+
 export const healthSchema = z.object({
   ok: z.boolean(),
   checks: z.record(z.string(), z.object({ ok: z.boolean(), message: z.string() })),
@@ -421,6 +462,7 @@ export type HealthcheckCheck = z.infer<typeof healthcheckCheckSchema>;
 export type HealthcheckReport = z.infer<typeof healthcheckReportSchema>;
 export type TerminateResult = z.infer<typeof terminateResultSchema>;
 export type Health = z.infer<typeof healthSchema>;
+export type GcReport = z.infer<typeof gcReportSchema>;
 export type ReportFormat = (typeof reportFormats)[number];
 export type ReportInstance = z.infer<typeof reportInstanceSchema>;
 export type RunReport = z.infer<typeof runReportSchema>;

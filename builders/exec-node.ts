@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, utimesSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -11,6 +11,7 @@ import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
 import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { NpmSandbox } from './npm-sandbox.ts';
 import { hashDirectory } from './plan-hash.ts';
+import type { ContentStore } from './content-store.ts';
 
 // Bump when the bundle layout or how it is built changes, so old cache entries are not reused (5: npm as
 // the plan user, lifecycle scripts only with npm_scripts = true).
@@ -38,7 +39,17 @@ export interface ExecNodeBuilderOptions {
   sdkEntry: string;
   /** How npm installs run: default as this process's user, with a scrubbed environment. */
   npm?: NpmSandbox;
+  /**
+   * Where the plan's files are kept once by content; each bundle's copy of the plan links to them. Without
+   * it the plan is copied.
+   */
+  contents?: ContentStore;
+  /** The daemon's task snapshots: a plan under it gives its files to the content store (no copy at all). */
+  snapshotsDir?: string;
 }
+
+// Rewritten by the build (dependency overrides, npm's lock file): copied, never linked to stored content.
+const rewrittenFiles = new Set(['package.json', 'package-lock.json', 'npm-shrinkwrap.json']);
 
 /**
  * `exec:node`: plan directory → a directory in the cache holding `bundle.mjs` (the plan's code and our SDK)
@@ -74,6 +85,9 @@ export class ExecNodeBuilder implements Builder {
     const bundleDir = path.join(this.options.cacheDir, hash.slice(0, 32));
     const bundlePath = path.join(bundleDir, bundleName);
     if (existsSync(bundlePath)) {
+      // Marks the entry used, in the same tick as the check: the retention collector, in this process,
+      // removes only entries unused since the builds in progress began (see retention-collector.ts).
+      markUsed(bundleDir);
       input.log.info(`exec:node: plan unchanged, reusing bundle ${bundlePath}`);
       return { kind: 'bundle', path: bundlePath, cached: true };
     }
@@ -84,12 +98,23 @@ export class ExecNodeBuilder implements Builder {
     const workDir = `${bundleDir}.tmp-${randomBytes(4).toString('hex')}`;
     await mkdir(path.dirname(workDir), { recursive: true });
     try {
+      const { contents, snapshotsDir } = this.options;
       await bundlePlan({
         ...input,
         workDir,
         sdkEntry: this.options.sdkEntry,
         builderId: this.id,
         npm: this.npm,
+        ...(contents
+          ? {
+              copyPlan: (from: string, to: string) =>
+                contents.linkTree(from, to, {
+                  skip: (name) => name.split('/').includes('node_modules'),
+                  copy: (name) => rewrittenFiles.has(name.split('/').pop() ?? ''),
+                  adopt: snapshotsDir !== undefined && from.startsWith(snapshotsDir + path.sep),
+                }),
+            }
+          : {}),
       });
       try {
         await rename(workDir, bundleDir);
@@ -97,10 +122,21 @@ export class ExecNodeBuilder implements Builder {
         // Another daemon sharing the cache finished the same build first: theirs is as good as ours.
         if (!existsSync(path.join(bundleDir, bundleName))) throw error;
       }
+      markUsed(bundleDir);
       input.log.info(`exec:node: built ${path.join(bundleDir, bundleName)}`);
       return { kind: 'bundle', path: path.join(bundleDir, bundleName), cached: false };
     } finally {
       await rm(workDir, { recursive: true, force: true });
     }
+  }
+}
+
+/** A cache entry's mtime is when a build last used it: retention removes the least recently used first. */
+function markUsed(bundleDir: string): void {
+  const now = new Date();
+  try {
+    utimesSync(bundleDir, now, now);
+  } catch {
+    // Gone since the check (removed by hand): the build goes on, and the runner says the bundle is missing.
   }
 }

@@ -124,6 +124,11 @@ export interface BundlePlanInput {
   builderId: string;
   /** Runs `npm install` as plan code: as the plan user, without the daemon's environment. */
   npm: NpmSandbox;
+  /**
+   * Puts the plan (without its `node_modules`) into `workDir`; a plain copy unless given (exec:node links
+   * its files to the content store instead, see content-store.ts).
+   */
+  copyPlan?: (planDir: string, workDir: string) => Promise<void>;
 }
 
 /**
@@ -134,10 +139,12 @@ export interface BundlePlanInput {
  */
 export async function bundlePlan(input: BundlePlanInput): Promise<string> {
   const { workDir, builderId, log } = input;
-  await cp(input.planDir, workDir, {
-    recursive: true,
-    filter: (source) => !source.split(path.sep).includes('node_modules'),
-  });
+  if (input.copyPlan) await input.copyPlan(input.planDir, workDir);
+  else
+    await cp(input.planDir, workDir, {
+      recursive: true,
+      filter: (source) => !source.split(path.sep).includes('node_modules'),
+    });
   // Read (and checked) before the overrides rewrite it.
   const installs = await hasDependencies(workDir);
   if (!installs) {

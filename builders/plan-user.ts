@@ -11,9 +11,10 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ValidationError } from '../core/errors.ts';
+import { walkDir } from '../core/walk-dir.ts';
 
 /** The only variables of the daemon's environment plan code receives; secrets never are among them. */
 const passedVariables = ['PATH', 'LANG', 'LC_ALL', 'TZ'];
@@ -106,16 +107,19 @@ export class PlanUser {
     await chown(dir, this.identity.uid, this.identity.gid);
   }
 
-  /** Gives `dir` and everything in it to the plan user (symbolic links are not followed). */
+  /**
+   * Gives `dir`, its directories and the files only it links to the plan user (symbolic links are not
+   * followed). A file with other hard links is shared with the content store (builders/content-store.ts):
+   * it stays the daemon's and read-only, so plan code cannot change what other tasks' snapshots hold.
+   */
   async handOverTree(dir: string): Promise<void> {
     if (!this.identity) return;
-    await runTool('chown', [
-      '-R',
-      '-P',
-      '--no-dereference',
-      `${this.identity.uid}:${this.identity.gid}`,
-      dir,
-    ]);
+    const { uid, gid } = this.identity;
+    const entries = [{ absolute: dir }, ...(await walkDir(dir))];
+    for (const { absolute } of entries) {
+      const stats = await lstat(absolute);
+      if (stats.isDirectory() || (stats.isFile() && stats.nlink === 1)) await lchown(absolute, uid, gid);
+    }
   }
 
   /**

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type {
   ErrorBody,
+  GcReport,
   ReportFormat,
   HealthcheckReport,
   LogLine,
@@ -114,6 +115,11 @@ export class ApiClient {
     return this.json<TerminateResult>(`/api/v1/runners/${encodeURIComponent(runner)}/terminate`, {
       method: 'POST',
     });
+  }
+
+  /** Removes what is past retention on the daemon; with `dryRun`, only lists it. */
+  gc(dryRun: boolean): Promise<GcReport> {
+    return this.json<GcReport>(`/api/v1/gc?dry_run=${dryRun}`, { method: 'POST' });
   }
 
   /**

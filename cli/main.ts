@@ -5,6 +5,7 @@ import { ApiClient, ApiError, UnreachableError } from './api-client.ts';
 import { buildComposition, buildSingle } from './commands/build.ts';
 import { runComposition, runSingle, type Output } from './commands/run.ts';
 import { healthcheck, terminate } from './commands/runners.ts';
+import { gc } from './commands/gc.ts';
 import { cancel, collect, listTasks, logs, report, status } from './commands/tasks.ts';
 import { addToken, defaultTokensFile, listTokens, revokeTokens } from './commands/token.ts';
 import type { ReportFormat } from '../api/schemas.ts';
@@ -346,6 +347,14 @@ export async function runCli(
     .description("cancel a runner's tasks and remove what ended runs left behind")
     .requiredOption('-r, --runner <id>', 'runner, e.g. local:docker')
     .action(act(async (options: { runner: string }) => terminate(client(), options.runner, output)));
+
+  program
+    .command('gc')
+    .description(
+      "remove what is past the daemon's retention (outputs, task snapshots, build caches, plan images); never what a queued or running task needs",
+    )
+    .option('--dry-run', 'list what would be removed, and remove nothing')
+    .action(act(async (options: { dryRun?: boolean }) => gc(client(), Boolean(options.dryRun), output)));
 
   try {
     await program.parseAsync(argv);

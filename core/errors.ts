@@ -15,6 +15,7 @@ export const errorCodes = [
   'invalid_request',
   'invalid_archive',
   'too_large',
+  'too_many_requests',
   'not_found',
   'conflict',
   'unauthorized',
@@ -54,6 +55,20 @@ export class ArchiveError extends TestgroundError {
 /** A body or upload exceeds a configured limit (413). */
 export class TooLargeError extends TestgroundError {
   readonly code = 'too_large';
+}
+
+/**
+ * A limit that frees up with time was reached: the queue limit per user or in total, the upload quota
+ * (429). `retryAfterMs` is when trying again may succeed; the API sends it as `Retry-After`.
+ */
+export class TooManyRequestsError extends TestgroundError {
+  readonly code = 'too_many_requests';
+  readonly retryAfterMs: number;
+
+  constructor(message: string, retryAfterMs: number, details: ProblemDetail[] = []) {
+    super(message, details);
+    this.retryAfterMs = retryAfterMs;
+  }
 }
 
 export class NotFoundError extends TestgroundError {

@@ -92,6 +92,11 @@ export class ArtifactStore {
     return text === null ? undefined : (JSON.parse(text) as ArtifactRecord);
   }
 
+  /** Drops the record of an artifact that was removed (by retention), so a composition naming it is a 400. */
+  async forget(id: string): Promise<void> {
+    await this.redis.del(this.key(id));
+  }
+
   /** Whether the artifact is still there: the bundle's file on this host, the image in the engine. */
   async exists(record: ArtifactRecord): Promise<boolean> {
     if (record.kind === 'image') return this.images.imageExists(record.imageId ?? record.id);

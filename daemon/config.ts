@@ -6,6 +6,11 @@ import { ValidationError } from '../core/errors.ts';
 
 const listenPattern = /^(?<host>[^:]+|\[[^\]]+\]):(?<port>\d{1,5})$/;
 
+const retentionLimitSchema = z.object({
+  maxAgeMs: z.number().positive().optional(),
+  maxBytes: z.number().int().positive().optional(),
+});
+
 const configSchema = z.object({
   listen: z.string().regex(listenPattern, 'expected host:port, like 127.0.0.1:8042'),
   home: z.string().min(1),
@@ -30,6 +35,23 @@ const configSchema = z.object({
   outputQuotaBytes: z.number().int().min(1024, 'at least 1KiB'),
   liveLogInstanceBytes: z.number().int().min(1024, 'at least 1KiB'),
   liveLogTaskBytes: z.number().int().min(1024, 'at least 1KiB'),
+  retention: z.object({
+    outputs: retentionLimitSchema,
+    snapshots: retentionLimitSchema,
+    cache: retentionLimitSchema,
+    images: retentionLimitSchema,
+    /** Outputs, snapshots and build caches together (plan images live in the engine, not the home). */
+    homeMaxBytes: z.number().int().positive().optional(),
+  }),
+  /** How often the daemon collects what is past retention; 0 turns the periodic collector off. */
+  gcIntervalMs: z.number().min(0),
+  /** Unfinished (queued, building or running) tasks one user may have; 0 is no limit. */
+  maxActivePerUser: z.coerce.number().int().min(0),
+  /** Unfinished tasks of all users together; 0 is no limit. */
+  maxActive: z.coerce.number().int().min(0),
+  /** Bytes of plan archives one user may upload within `uploadQuotaWindowMs`; absent is no quota. */
+  uploadQuotaBytes: z.number().int().positive().optional(),
+  uploadQuotaWindowMs: z.number().int().min(1_000, 'at least 1s'),
 });
 
 export type DaemonConfig = z.infer<typeof configSchema>;
@@ -72,6 +94,23 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       env.TESTGROUND_LIVE_LOG_TASK_BUDGET ?? '32MiB',
       'TESTGROUND_LIVE_LOG_TASK_BUDGET',
     ),
+    retention: {
+      outputs: retentionLimit(env, 'OUTPUTS', '720h'),
+      snapshots: retentionLimit(env, 'SNAPSHOTS', '168h'),
+      cache: retentionLimit(env, 'CACHE', '720h'),
+      images: retentionLimit(env, 'IMAGES', '720h'),
+      ...optionalSize(env, 'TESTGROUND_RETAIN_HOME_SIZE', 'homeMaxBytes'),
+    },
+    gcIntervalMs: offValues.has((env.TESTGROUND_GC_INTERVAL ?? '10m').trim().toLowerCase())
+      ? 0
+      : parseDuration(env.TESTGROUND_GC_INTERVAL ?? '10m', 'TESTGROUND_GC_INTERVAL'),
+    maxActivePerUser: env.TESTGROUND_MAX_ACTIVE_PER_USER ?? '200',
+    maxActive: env.TESTGROUND_MAX_ACTIVE ?? '1000',
+    ...optionalSize(env, 'TESTGROUND_UPLOAD_QUOTA', 'uploadQuotaBytes'),
+    uploadQuotaWindowMs: parseDuration(
+      env.TESTGROUND_UPLOAD_QUOTA_WINDOW ?? '24h',
+      'TESTGROUND_UPLOAD_QUOTA_WINDOW',
+    ),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -91,6 +130,10 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       outputQuotaBytes: 'TESTGROUND_OUTPUT_QUOTA',
       liveLogInstanceBytes: 'TESTGROUND_LIVE_LOG_INSTANCE_BUDGET',
       liveLogTaskBytes: 'TESTGROUND_LIVE_LOG_TASK_BUDGET',
+      gcIntervalMs: 'TESTGROUND_GC_INTERVAL',
+      maxActivePerUser: 'TESTGROUND_MAX_ACTIVE_PER_USER',
+      maxActive: 'TESTGROUND_MAX_ACTIVE',
+      uploadQuotaWindowMs: 'TESTGROUND_UPLOAD_QUOTA_WINDOW',
     };
     const details = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
@@ -135,6 +178,36 @@ export function checkExposure(listen: string, authenticated: boolean, insecureNo
   throw new ValidationError(`refusing to start: ${message}`, [
     { path: 'TESTGROUND_LISTEN / --listen', message },
   ]);
+}
+
+/** `off` (or `0`) turns a limit off. */
+const offValues = new Set(['off', 'none', '0', '']);
+
+/**
+ * `TESTGROUND_RETAIN_<KIND>_AGE` (a duration past which an entry is removed) and `…_SIZE` (the total the
+ * kind may hold; the least recently used go first).
+ */
+function retentionLimit(
+  env: NodeJS.ProcessEnv,
+  kind: string,
+  defaultAge: string,
+): { maxAgeMs?: number; maxBytes?: number } {
+  const ageName = `TESTGROUND_RETAIN_${kind}_AGE`;
+  const age = (env[ageName] ?? defaultAge).trim().toLowerCase();
+  return {
+    ...(offValues.has(age) ? {} : { maxAgeMs: parseDuration(age, ageName) }),
+    ...optionalSize(env, `TESTGROUND_RETAIN_${kind}_SIZE`, 'maxBytes'),
+  };
+}
+
+function optionalSize<K extends string>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  key: K,
+): Partial<Record<K, number>> {
+  const value = (env[name] ?? 'off').trim().toLowerCase();
+  if (offValues.has(value)) return {};
+  return { [key]: parseByteSize(value, name) } as Partial<Record<K, number>>;
 }
 
 export function splitListen(listen: string): { host: string; port: number } {

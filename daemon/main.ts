@@ -46,6 +46,9 @@ import { TaskReports } from './reports/task-reports.ts';
 import { TaskService } from './task-service.ts';
 import { TaskStore } from './task-store.ts';
 import { ArtifactStore } from './artifact-store.ts';
+import { Admission } from './admission.ts';
+import { RetentionCollector } from './retention-collector.ts';
+import { ContentStore } from '../builders/content-store.ts';
 
 export const version = '0.1.0';
 
@@ -168,9 +171,17 @@ async function assembleDaemon(
     ...(config.packetDelayer ? { delayerBinary: config.packetDelayer } : {}),
     onWarning: (message) => logger.warn({ component: 'network' }, message),
   });
+  // The files exec:node's bundles and the task snapshots share, kept once by content.
+  const contents = new ContentStore(path.join(dirs.cache, 'contents'));
   const builders = new Map<string, Builder>(
     [
-      new ExecNodeBuilder({ cacheDir: path.join(dirs.cache, 'exec-node'), sdkEntry, npm }),
+      new ExecNodeBuilder({
+        cacheDir: path.join(dirs.cache, 'exec-node'),
+        sdkEntry,
+        contents,
+        snapshotsDir: dirs.snapshots,
+        npm,
+      }),
       new DockerNodeBuilder({ engine: docker, runtimeImages, sdkEntry, tempDir: dirs.temp, daemonId, npm }),
       new DockerGenericBuilder({ engine: docker, runtimeImages, daemonId }),
     ].map((b) => [b.id, b]),
@@ -246,7 +257,29 @@ async function assembleDaemon(
     plansRoot: dirs.snapshots,
     known: { builders: Object.fromEntries(builders), runners: Object.fromEntries(runners) },
     archiveLimits: { maxBytes: config.maxUploadBytes * 8, maxEntries: 20_000 },
+    admission: new Admission({
+      redis,
+      prefix: config.redisPrefix,
+      limits: config,
+      states: (ids) => store.states(ids),
+    }),
     logger,
+  });
+  const retention = new RetentionCollector({
+    dirs: {
+      outputs: dirs.outputs,
+      snapshots: dirs.snapshots,
+      bundles: path.join(dirs.cache, 'exec-node'),
+      uploads: dirs.uploads,
+    },
+    contents,
+    tasks: store,
+    isSubmitting: (taskId) => tasks.isSubmitting(taskId),
+    images: docker,
+    artifacts,
+    daemonId,
+    policy: config.retention,
+    logger: logger.child({ component: 'retention' }),
   });
   const health = async (): Promise<Health> => {
     const ping = await Promise.race([
@@ -272,6 +305,7 @@ async function assembleDaemon(
     logs: requestLogBus,
     outputs,
     maintenance,
+    retention,
     health,
     redis: redisAvailability,
     ...(tokens ? { auth: tokens } : {}),
@@ -290,6 +324,7 @@ async function assembleDaemon(
   const address = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   await queue.startWorker((taskId) => taskRunner.process(taskId));
+  retention.start(config.gcIntervalMs);
   logger.info(
     { url, home: config.home, redis: config.redisUrl ? 'REDIS_URL' : 'embedded', daemonId },
     `daemon listening on ${url}`,
@@ -306,6 +341,7 @@ async function assembleDaemon(
         await runShutdownSteps(
           [
             { name: 'stop runs in progress', run: () => taskRunner.stopAll() },
+            { name: 'stop the retention collector', run: () => retention.stop() },
             { name: 'close the HTTP server', run: () => closeServer(server) },
             { name: 'stop watching the tokens file', run: async () => tokens?.close() },
             { name: 'stop the packet delayers', run: () => networkShaper.close() },

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { parseComposition, type Composition } from '../plan/composition.ts';
@@ -18,6 +18,7 @@ import type { NewRun, TaskStore } from './task-store.ts';
 import type { TaskQueue } from './task-queue.ts';
 import { isTerminal, type TaskMetadata, type TaskRecord, type TaskType } from '../core/task.ts';
 import { cancelRuns } from './run-records.ts';
+import { quotaUser, type Admission } from './admission.ts';
 
 export interface TaskServiceDeps {
   store: TaskStore;
@@ -35,6 +36,8 @@ export interface TaskServiceDeps {
   archiveLimits: { maxBytes: number; maxEntries: number };
   logger: Logger;
   now?: () => Date;
+  /** The queue limits and the upload quota; none when absent. */
+  admission?: Pick<Admission, 'admit' | 'release'>;
   /** `resolveComposition` unless given: tests hand over tasks of several runs through it. */
   resolve?: (composition: Composition, manifest: Manifest, known: Components) => ResolvedComposition;
 }
@@ -65,6 +68,8 @@ const runNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export class TaskService {
   private readonly deps: TaskServiceDeps;
   private readonly now: () => Date;
+  // Tasks whose snapshot is being extracted and whose record does not exist yet.
+  private readonly submitting = new Set<string>();
 
   constructor(deps: TaskServiceDeps) {
     this.deps = deps;
@@ -86,10 +91,19 @@ export class TaskService {
     return this.submit('build', submission);
   }
 
+  /** Whether task `id` is being submitted right now: its snapshot exists, its record does not yet. */
+  isSubmitting(id: string): boolean {
+    return this.submitting.has(id);
+  }
+
   private async submit(type: TaskType, submission: RunSubmission): Promise<TaskRecord> {
     const composition = parseComposition(submission.compositionText);
     const id = this.newTaskId();
     const extractTo = path.join(this.deps.plansRoot, id);
+    const user = quotaUser(submission);
+    const { admission } = this.deps;
+    if (admission) await admission.admit(user, id, (await stat(submission.archivePath)).size);
+    this.submitting.add(id);
     try {
       const { planDir } = await extractPlanArchive(
         submission.archivePath,
@@ -161,7 +175,14 @@ export class TaskService {
       return superseded.length === 0 ? record : { ...record, supersedes: superseded };
     } catch (error) {
       await rm(extractTo, { recursive: true, force: true });
+      await admission
+        ?.release(user, id)
+        .catch((releaseError: unknown) =>
+          this.deps.logger.warn({ err: releaseError, taskId: id }, 'could not release the queue slot'),
+        );
       throw error;
+    } finally {
+      this.submitting.delete(id);
     }
   }
 

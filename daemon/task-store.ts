@@ -201,6 +201,19 @@ export class TaskStore {
     return fields.id ? decode(fields) : undefined;
   }
 
+  /** Each task's state, in the order asked; undefined for a task with no record. One round trip. */
+  async states(ids: readonly string[]): Promise<(TaskState | undefined)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.key(id), 'state');
+    const replies = (await pipeline.exec()) ?? [];
+    return ids.map((_id, index) => {
+      const [error, state] = replies[index] ?? [];
+      if (error) throw error;
+      return typeof state === 'string' ? (state as TaskState) : undefined;
+    });
+  }
+
   async list(filter: TaskFilter): Promise<TaskRecord[]> {
     const found: TaskRecord[] = [];
     const pageSize = Math.max(filter.limit * 2, 50);

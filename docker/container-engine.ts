@@ -34,6 +34,10 @@ export interface ImageInfo {
   id: string;
   tags: string[];
   labels: Labels;
+  /** ISO 8601; filled in by `listImages`. */
+  created?: string;
+  /** Bytes the image holds, layers shared with other images included; filled in by `listImages`. */
+  size?: number;
 }
 
 /** Where a build's files come from: a directory on the host, or a tar stream made by the caller. */

@@ -215,6 +215,8 @@ export class DockerEngine implements ContainerEngine {
       id: image.Id,
       tags: (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>'),
       labels: image.Labels ?? {},
+      created: new Date(image.Created * 1000).toISOString(),
+      size: image.Size,
     }));
   }
 

@@ -26,6 +26,7 @@ const expectedStatus: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   conflict: 409,
   too_large: 413,
+  too_many_requests: 429,
   build_failed: 422,
   runner_failed: 500,
   internal: 500,

@@ -16,6 +16,7 @@ import type { ApiDeps } from '../../api/deps.ts';
 import { RedisUnavailableError } from '../../core/errors.ts';
 import { Gate } from '../helpers/fake-components.ts';
 import {
+  buildTestApp,
   packPlacebo,
   placeboComposition,
   resolveWithRuns,
@@ -142,6 +143,7 @@ describe('the running app answers as its OpenAPI document says', () => {
       token,
       maxUploadBytes: 256 * 1024,
       resolve: (composition, manifest, known) => resolveWithRuns(stubs, [])(composition, manifest, known),
+      retention: { policy: { outputs: {}, snapshots: {}, cache: {}, images: {} } },
     });
     placebo = await packPlacebo();
     const served = await request(api.app).get('/api/v1/openapi.json');
@@ -436,6 +438,28 @@ describe('the running app answers as its OpenAPI document says', () => {
     gate.open();
     api.runner.gate = undefined;
     await untilState(submitted.task_id, ['complete']);
+  });
+
+  it('gc, a dry run and a collection; a queue limit is a 429', async (t) => {
+    for (const query of ['?dry_run=true', '']) {
+      const response = await request(api.app).post(`/api/v1/gc${query}`).set(auth);
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      contract.conforms('post', '/gc', response);
+    }
+    const limited = await buildTestApp(t, {
+      admission: { maxActivePerUser: 0, maxActive: 1, uploadQuotaWindowMs: 60_000 },
+    });
+    limited.runner.gate = new Gate();
+    const submitTo = () =>
+      request(limited.app)
+        .post('/api/v1/runs')
+        .field('composition', placeboComposition())
+        .attach('plan', placebo, 'plan.tar.gz');
+    assert.equal((await submitTo()).status, 202);
+    const refused = await submitTo();
+    assert.equal(refused.status, 429, JSON.stringify(refused.body));
+    contract.conforms('post', '/runs', refused);
+    limited.runner.gate.open();
   });
 
   it('a failing dependency and an internal error, through stand-in ports', async () => {

@@ -23,6 +23,9 @@ import { TaskService } from '../../daemon/task-service.ts';
 import { TaskReports } from '../../daemon/reports/task-reports.ts';
 import { TaskStore } from '../../daemon/task-store.ts';
 import { ArtifactStore } from '../../daemon/artifact-store.ts';
+import { Admission, type AdmissionLimits } from '../../daemon/admission.ts';
+import { RetentionCollector, type RetentionCollectorDeps } from '../../daemon/retention-collector.ts';
+import type { RetentionPolicy } from '../../daemon/retention-plan.ts';
 import type { TaskServiceDeps } from '../../daemon/task-service.ts';
 import type { ProblemDetail } from '../../core/errors.ts';
 import { hashToken, type Role, type TokenEntry } from '../../core/token-file.ts';
@@ -44,6 +47,12 @@ export interface TestAppOptions {
   resolve?: TaskServiceDeps['resolve'];
   /** Images the artifact store finds in "the engine"; none unless given. */
   images?: ReadonlySet<string>;
+  /** Queue limits and upload quota; none unless given. */
+  admission?: AdmissionLimits;
+  /** A retention collector over the app's home (`POST /gc`); none unless given. */
+  retention?: { policy: RetentionPolicy; images?: RetentionCollectorDeps['images'] };
+  /** Worker concurrency; 2 unless given. */
+  concurrency?: number;
 }
 
 export interface TestApp {
@@ -58,6 +67,8 @@ export interface TestApp {
   logBus: LogBus;
   tasks: TaskService;
   artifacts: ArtifactStore;
+  /** The collector over the app's home, when `retention` was given. */
+  retention: RetentionCollector | undefined;
   /** `plans`: where task snapshots are extracted; `outputs`: the outputs root; `cache`: the fake bundles. */
   dirs: { home: string; uploads: string; plans: string; outputs: string; temp: string; cache: string };
   close(): Promise<void>;
@@ -102,7 +113,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const queue = new TaskQueue({
     connection: { path: redis.server.socketPath, maxRetriesPerRequest: null },
     prefix,
-    concurrency: 2,
+    concurrency: options.concurrency ?? 2,
     logger,
   });
   const taskRunner = new TaskRunner({
@@ -127,7 +138,29 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     archiveLimits: { maxBytes: 64 * 1024 * 1024, maxEntries: 20_000 },
     logger,
     ...(options.resolve ? { resolve: options.resolve } : {}),
+    ...(options.admission
+      ? {
+          admission: new Admission({
+            redis: redis.client,
+            prefix,
+            limits: options.admission,
+            states: (ids) => store.states(ids),
+          }),
+        }
+      : {}),
   });
+  const retention = options.retention
+    ? new RetentionCollector({
+        dirs: { outputs: dirs.outputs, snapshots: dirs.plans, bundles: dirs.cache },
+        tasks: store,
+        isSubmitting: (taskId) => tasks.isSubmitting(taskId),
+        ...(options.retention.images ? { images: options.retention.images } : {}),
+        artifacts,
+        daemonId: 'test',
+        policy: options.retention.policy,
+        logger,
+      })
+    : undefined;
   const maintenance = new RunnerMaintenance({ tasks, store, runners: new Map([[runner.id, runner]]) });
   const health = async (): Promise<Health> => {
     const reply = await redis.client.ping();
@@ -151,6 +184,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     logs: logBus,
     outputs,
     maintenance,
+    ...(retention ? { retention } : {}),
     health,
     ...(auth ? { auth } : {}),
     uploadDir: dirs.uploads,
@@ -170,12 +204,14 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     logBus,
     tasks,
     artifacts,
+    retention,
     dirs,
     close: () =>
       (closing ??= (async () => {
         // Each step on its own, so one failing never leaves the others' processes behind.
         const steps = [
           async () => taskRunner.stopAll(),
+          async () => retention?.stop(),
           () => queue.close(),
           () => redis.close(),
           () => scratch.remove(),
