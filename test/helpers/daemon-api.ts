@@ -6,7 +6,18 @@ import { runCli, waitFor, type CliResult } from './processes.ts';
 export type TaskJson = TaskView;
 
 export async function taskOf(url: string, id: string): Promise<TaskJson> {
-  return taskViewSchema.parse(await (await fetch(`${url}/api/v1/tasks/${id}`)).json());
+  const response = await fetch(`${url}/api/v1/tasks/${id}`);
+  if (!response.ok) throw new ApiStatusError(response.status, await response.text());
+  return taskViewSchema.parse(await response.json());
+}
+
+/** The API answered with an error status; `status` 503 means Redis is away for now. */
+export class ApiStatusError extends Error {
+  readonly status: number;
+  constructor(status: number, body: string) {
+    super(`the API answered ${status}: ${body.slice(0, 500)}`);
+    this.status = status;
+  }
 }
 
 /** The task id `testground run` printed. */
@@ -21,8 +32,12 @@ export function waitForState(url: string, id: string, state: string, timeoutMs =
   return waitFor(
     `task ${id} to be ${state}`,
     async () => {
-      const task = await taskOf(url, id);
-      return task.state === state ? task : undefined;
+      // 503: Redis is away (an outage test); the daemon answers at once instead of waiting, so ask again.
+      const task = await taskOf(url, id).catch((error: unknown) => {
+        if (error instanceof ApiStatusError && error.status === 503) return undefined;
+        throw error;
+      });
+      return task?.state === state ? task : undefined;
     },
     timeoutMs,
   );
