@@ -1,9 +1,13 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { HostCommandError } from '../host-command.ts';
 import { describeNamespace, namespaceCommand } from './namespace-command.ts';
 import type { NetworkNamespace } from './network-shaper.ts';
 import type { DelayQueue } from './shaping-plan.ts';
+
+/** Nice value of the packet delayer (lower runs first; 0 is a plain process's). */
+const delayerPriority = -10;
 
 const answerTimeoutMs = 5_000;
 const stopTimeoutMs = 3_000;
@@ -65,6 +69,15 @@ export class PacketDelayerProcess {
     if (namespace.kind === 'pid') args.push('--watch-pid', String(namespace.pid));
     const [command = 'nsenter', ...rest] = namespaceCommand(namespace, args);
     const child = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // The delayer is the emulated network: plans busy on every core must not delay it further. nsenter
+    // execs it in place, so the pid is the delayer's. Best effort: a daemon without CAP_SYS_NICE keeps 0.
+    if (child.pid !== undefined) {
+      try {
+        os.setPriority(child.pid, delayerPriority);
+      } catch {
+        // not allowed here; the delayer runs at the daemon's priority
+      }
+    }
     return new PacketDelayerProcess(child, `the packet delayer in ${describeNamespace(namespace)}`);
   }
 

@@ -121,6 +121,8 @@ describe('InstanceOutput', () => {
   it('a file it cannot write is a failure naming the code and the path, reported once and never thrown', async () => {
     const failures: FileWriteError[] = [];
     const { output: out, dir } = await output('unwritable', { onFailure: (error) => failures.push(error) });
+    // Done with its files first: one it opened late would otherwise stand where the directory goes.
+    await out.finish();
     // Not a file at all: opening it for writing fails (EISDIR), as an unwritable or full disk would.
     await rm(path.join(dir, 'run.err'), { force: true });
     await mkdir(path.join(dir, 'run.err', 'inside'), { recursive: true });
@@ -135,7 +137,6 @@ describe('InstanceOutput', () => {
     await broken.write('stderr', Buffer.from('lost\n'));
     await broken.write('stdout', Buffer.from(event({ type: 'finish', outcome: 'ok' })));
     await broken.finish();
-    await out.finish();
     assert.equal(failures.length, 1, failures.map((failure) => failure.message).join('\n'));
     assert.equal(broken.failure?.code, 'EISDIR');
     assert.match(broken.failure?.message ?? '', /^EISDIR on \S+\/unwritable\/out\/run\.err \(EISDIR: /);

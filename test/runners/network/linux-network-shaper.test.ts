@@ -56,12 +56,12 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
     });
   const connect = (from: LabInstance, host: string, timeoutMs = 1_000) =>
     from.agent.call<{ outcome: string; ms: number }>('tcpConnect', { host, port: sinkPort, timeoutMs });
-  /** TCP throughput from → to, measured by the receiver over [0.5 s, durationMs] of the transfer. */
-  const throughput = async (from: LabInstance, to: LabInstance, durationMs = 3_000): Promise<number> => {
+  /** TCP throughput from → to, measured by the receiver over [1 s, durationMs] of the transfer. */
+  const throughput = async (from: LabInstance, to: LabInstance, durationMs = 5_000): Promise<number> => {
     await from.agent.call('tcpStream', { host: to.dataAddress, port: sinkPort, durationMs });
     const rate = await to.agent.call<{ mbps: number }>('tcpSinkRate', {
       port: sinkPort,
-      fromMs: 500,
+      fromMs: 1_000,
       toMs: durationMs - 100,
     });
     return rate.mbps;
@@ -166,8 +166,8 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
         routing_policy: 'allow_all',
       }),
     );
-    const towardB = await throughput(a, b, 2_000);
-    const towardC = await throughput(a, c, 2_000);
+    const towardB = await throughput(a, b, 3_000);
+    const towardC = await throughput(a, c, 3_000);
     t.diagnostic(
       `network-fidelity lab per-link toward-B(10Mbit/s) ${towardB.toFixed(2)}Mbit/s toward-C(unlimited) ${towardC.toFixed(0)}Mbit/s`,
     );
