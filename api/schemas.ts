@@ -242,19 +242,24 @@ export const groupArtifactSchema = z.object({
   }),
 });
 
+/** What a task's full view and its listing summary both say first. */
+const taskHeadFields = {
+  id: z.string(),
+  type: z.enum(taskTypes),
+  plan: z.string(),
+  case: z.string(),
+  builder: z.string(),
+  runner: z.string(),
+  instances: count.meta({ description: 'Instances over all its runs' }),
+  created_by: z.string(),
+  created_at: timestamp,
+  state: z.enum(taskStates),
+};
+
 export const taskViewSchema = z
   .object({
-    id: z.string(),
+    ...taskHeadFields,
     run_id: z.string().meta({ description: "The first run's id (the task id for a task without [[runs]])" }),
-    type: z.enum(taskTypes),
-    plan: z.string(),
-    case: z.string(),
-    builder: z.string(),
-    runner: z.string(),
-    instances: count.meta({ description: 'Instances over all its runs' }),
-    created_by: z.string(),
-    created_at: timestamp,
-    state: z.enum(taskStates),
     states: z.array(z.object({ state: z.enum(taskStates), at: timestamp })),
     outcome: z
       .enum(runOutcomes)
@@ -286,17 +291,8 @@ export const taskViewSchema = z
 
 export const taskSummarySchema = z
   .object({
-    id: z.string(),
-    type: z.enum(taskTypes),
-    plan: z.string(),
-    case: z.string(),
-    builder: z.string(),
-    runner: z.string(),
-    instances: count.meta({ description: 'Instances over all its runs' }),
-    created_by: z.string(),
-    created_at: timestamp,
+    ...taskHeadFields,
     ended_at: timestamp.nullable(),
-    state: z.enum(taskStates),
     outcome: z.enum(runOutcomes).nullable(),
     error: z.string().nullable(),
     cancel_requested: z.boolean(),

@@ -4,17 +4,8 @@ import type { RunView, Submitted, TaskSummaryView, TaskView } from './schemas.ts
 /** The JSON clients see for a task: snake_case like the rest of the API, internals (paths) left out. */
 export function taskView(task: TaskRecord): TaskView {
   return {
-    id: task.id,
+    ...taskHead(task),
     run_id: task.runId,
-    type: task.type,
-    plan: task.plan,
-    case: task.testCase,
-    builder: task.builder,
-    runner: task.runner,
-    instances: task.instances,
-    created_by: task.createdBy,
-    created_at: task.createdAt,
-    state: task.state,
     states: task.states,
     outcome: task.outcome ?? null,
     error: task.error ?? null,
@@ -66,6 +57,23 @@ export function submittedView(task: TaskRecord): Submitted {
 /** A task in a listing: plain fields only, so a page of them is cheap to read and to send. */
 export function taskSummaryView(task: TaskSummary): TaskSummaryView {
   return {
+    ...taskHead(task),
+    ended_at: task.endedAt ?? null,
+    outcome: task.outcome ?? null,
+    error: task.error ?? null,
+    cancel_requested: task.cancelRequested,
+    links: { task: `/api/v1/tasks/${task.id}` },
+  };
+}
+
+/** The fields a task's view and its summary share (`taskHeadFields` in schemas.ts). */
+function taskHead(
+  task: TaskSummary,
+): Pick<
+  TaskSummaryView,
+  'id' | 'type' | 'plan' | 'case' | 'builder' | 'runner' | 'instances' | 'created_by' | 'created_at' | 'state'
+> {
+  return {
     id: task.id,
     type: task.type,
     plan: task.plan,
@@ -75,11 +83,6 @@ export function taskSummaryView(task: TaskSummary): TaskSummaryView {
     instances: task.instances,
     created_by: task.createdBy,
     created_at: task.createdAt,
-    ended_at: task.endedAt ?? null,
     state: task.state,
-    outcome: task.outcome ?? null,
-    error: task.error ?? null,
-    cancel_requested: task.cancelRequested,
-    links: { task: `/api/v1/tasks/${task.id}` },
   };
 }
