@@ -165,14 +165,7 @@ export class TaskStore {
     const at = this.now();
     const runs: RunRecord[] = task.runs.map((run) => ({ ...run, state: 'pending' }));
     const fields: Record<string, string> = {
-      id: task.id,
-      type: task.type ?? 'run',
-      plan: task.plan,
-      testCase: task.testCase,
-      builder: task.builder,
-      runner: task.runner,
-      instances: String(task.instances),
-      createdBy: task.createdBy,
+      ...identityFields({ ...task, type: task.type ?? 'run' }),
       createdAt: at.toISOString(),
       state: 'queued',
       'at:queued': at.toISOString(),
@@ -318,14 +311,7 @@ export class TaskStore {
     if ((await this.redis.hexists(this.key(task.id), 'id')) === 1) return false;
     const at = this.now().toISOString();
     const fields: Record<string, string> = {
-      id: task.id,
-      type: task.type,
-      plan: task.plan,
-      testCase: task.testCase,
-      builder: task.builder,
-      runner: task.runner,
-      instances: String(task.instances),
-      createdBy: task.createdBy,
+      ...identityFields(task),
       createdAt: task.createdAt,
       state,
       ...Object.fromEntries(task.states.map((entry) => [`at:${entry.state}`, entry.at])),
@@ -469,4 +455,23 @@ function legacyRuns(
       ...(fields['at:running'] ? { startedAt: fields['at:running'] } : {}),
     },
   ];
+}
+
+/** The hash fields that say what a task is, written the same way by a new record and a restored one. */
+function identityFields(
+  task: Pick<
+    TaskRecord,
+    'id' | 'type' | 'plan' | 'testCase' | 'builder' | 'runner' | 'instances' | 'createdBy'
+  >,
+): Record<string, string> {
+  return {
+    id: task.id,
+    type: task.type,
+    plan: task.plan,
+    testCase: task.testCase,
+    builder: task.builder,
+    runner: task.runner,
+    instances: String(task.instances),
+    createdBy: task.createdBy,
+  };
 }
