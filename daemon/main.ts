@@ -340,7 +340,7 @@ async function assembleDaemon(
         // embedded redis-server running after the daemon is gone.
         await runShutdownSteps(
           [
-            { name: 'stop runs in progress', run: () => taskRunner.stopAll() },
+            { name: 'stop runs in progress', run: () => taskRunner.stopAll(), timeoutMs: 120_000 },
             { name: 'stop the retention collector', run: () => retention.stop() },
             { name: 'close the HTTP server', run: () => closeServer(server) },
             { name: 'stop watching the tokens file', run: async () => tokens?.close() },

@@ -53,4 +53,24 @@ describe('runShutdownSteps', () => {
     assert.deepEqual(await runShutdownSteps([{ name: 'a', run: async () => undefined }], logged.logger), []);
     assert.deepEqual(logged.atLevel('error'), []);
   });
+
+  it('goes on without a step that does not finish in its time, and says so', async () => {
+    const logged = memoryLogger();
+    const ran: string[] = [];
+    const started = performance.now();
+    const failed = await runShutdownSteps(
+      [
+        { name: 'close the task queue', run: () => new Promise(() => undefined), timeoutMs: 50 },
+        { name: 'disconnect from Redis', run: () => void ran.push('redis') },
+      ],
+      logged.logger,
+    );
+    assert.deepEqual(failed, ['close the task queue']);
+    assert.deepEqual(ran, ['redis'], 'the steps after it still run');
+    assert.ok(performance.now() - started < 5_000);
+    assert.deepEqual(
+      logged.atLevel('error').map((entry) => entry.msg),
+      ['shutdown: close the task queue did not finish within 50 ms; going on without it'],
+    );
+  });
 });
