@@ -23,7 +23,6 @@ export async function runShutdownSteps(steps: readonly ShutdownStep[], logger: L
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
-      timer.unref();
     });
     try {
       const result = await Promise.race([Promise.resolve().then(() => step.run()), timedOut]);
