@@ -52,6 +52,16 @@ const configSchema = z.object({
   /** Bytes of plan archives one user may upload within `uploadQuotaWindowMs`; absent is no quota. */
   uploadQuotaBytes: z.number().int().positive().optional(),
   uploadQuotaWindowMs: z.number().int().min(1_000, 'at least 1s'),
+  /** cluster:swarm's manager: the Docker engine of a manager node. */
+  swarmManager: z
+    .string()
+    .regex(/^(unix|tcp):\/\/\S+$/, 'expected unix:///path/to/docker.sock or tcp://host:port')
+    .optional(),
+  /** The registry (host:port) cluster:swarm pushes plan images to and every node pulls from. */
+  registry: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'expected host:port, like 10.0.0.1:5000')
+    .optional(),
 });
 
 export type DaemonConfig = z.infer<typeof configSchema>;
@@ -111,6 +121,8 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       env.TESTGROUND_UPLOAD_QUOTA_WINDOW ?? '24h',
       'TESTGROUND_UPLOAD_QUOTA_WINDOW',
     ),
+    swarmManager: env.TESTGROUND_SWARM_MANAGER || undefined,
+    registry: env.TESTGROUND_REGISTRY || undefined,
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -134,6 +146,8 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       maxActivePerUser: 'TESTGROUND_MAX_ACTIVE_PER_USER',
       maxActive: 'TESTGROUND_MAX_ACTIVE',
       uploadQuotaWindowMs: 'TESTGROUND_UPLOAD_QUOTA_WINDOW',
+      swarmManager: 'TESTGROUND_SWARM_MANAGER',
+      registry: 'TESTGROUND_REGISTRY',
     };
     const details = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');

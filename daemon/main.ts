@@ -18,6 +18,9 @@ import { PlanUser } from '../builders/plan-user.ts';
 import { DockerEngine } from '../docker/docker-engine.ts';
 import { RuntimeImageProvider } from '../builders/runtime-image.ts';
 import { LocalDockerRunner } from '../runners/local-docker/local-docker-runner.ts';
+import { ClusterSwarmRunner } from '../runners/cluster-swarm/cluster-swarm-runner.ts';
+import { DockerSwarm } from '../docker/docker-swarm.ts';
+import { RegistryClient } from '../docker/registry-client.ts';
 import { SyncServiceBundle } from '../runners/sync-service-bundle.ts';
 import { LocalExecRunner } from '../runners/local-exec/local-exec-runner.ts';
 import { LinuxNetworkShaper } from '../runners/network/linux-network-shaper.ts';
@@ -203,6 +206,18 @@ async function assembleDaemon(
         daemonId,
         logger: logger.child({ component: 'local:docker' }),
         networkShaper,
+        outputQuotaBytes: config.outputQuotaBytes,
+      }),
+      new ClusterSwarmRunner({
+        engine: docker,
+        runtime: runtimeImages,
+        syncService,
+        daemonId,
+        logger: logger.child({ component: 'cluster:swarm' }),
+        ...(config.swarmManager ? { manager: config.swarmManager } : {}),
+        ...(config.registry ? { registry: config.registry } : {}),
+        connect: (endpoint) => new DockerSwarm({ endpoint }),
+        connectRegistry: (address) => new RegistryClient({ address }),
         outputQuotaBytes: config.outputQuotaBytes,
       }),
     ].map((r) => [r.id, r]),

@@ -25,10 +25,18 @@ export const nodeVersionLabel = 'testground.node_version';
  * What an object is for. `sync-service` is a run's sync service container and its image (objects made
  * before the rename carry `sidecar`; leftovers are found by run and daemon, whatever their role);
  * `network` is a run's data network (the one plans shape), `control-network` the one its sync service is on;
- * `runtime-check` is the short-lived container that checks a freshly built runtime image.
+ * `runtime-check` is the short-lived container that checks a freshly built runtime image;
+ * `outputs-collector` is cluster:swarm's per-node service that reads a run's outputs there.
  */
 export type Role =
-  'instance' | 'sync-service' | 'network' | 'control-network' | 'runtime' | 'runtime-check' | 'plan-image';
+  | 'instance'
+  | 'sync-service'
+  | 'network'
+  | 'control-network'
+  | 'runtime'
+  | 'runtime-check'
+  | 'plan-image'
+  | 'outputs-collector';
 
 export interface LabelsInput {
   /** Absent for objects that outlive runs: images, runtime checks. */

@@ -57,7 +57,12 @@ export type InstanceEnding =
   /** It could not be started at all (`reason` says why): the plan never got to run. */
   | { kind: 'failed-to-start'; reason: string }
   /** It was never started because the run was stopped first. */
-  | { kind: 'never-started' };
+  | { kind: 'never-started' }
+  /**
+   * Its end was never seen: what ran it went away (a cluster node died, `reason` names it). A crash,
+   * whatever it recorded before: nobody saw it end.
+   */
+  | { kind: 'lost'; reason: string };
 
 export interface InstanceEnd {
   group: string;
@@ -106,6 +111,7 @@ function decide({ ending, terminal, stopped, failure }: InstanceEnd): InstanceDe
         canceled: stopped === 'canceled',
       });
     case 'failed-to-start':
+    case 'lost':
       return { outcome: 'crash', reason: ending.reason };
     case 'never-started':
       return stopped === 'timeout'

@@ -12,6 +12,7 @@ import { concurrencyLimit } from '../core/concurrency-limit.ts';
 import { networkBench } from './bench-network.ts';
 import { runSyncBench } from './bench-sync.ts';
 import { tasksBench } from './bench-tasks.ts';
+import { swarmBench } from './bench-swarm.ts';
 import { runCli, startDaemonProcess, type DaemonProcess } from '../test/helpers/processes.ts';
 
 const execInstances = Number(process.env.BENCH_INSTANCES ?? 100);
@@ -137,6 +138,7 @@ const parts: Record<string, () => Promise<Figures>> = {
   docker: () => dockerBench(daemon),
   network: () => networkBench(daemon, networkInstances),
   tasks: () => tasksBench(daemon),
+  swarm: () => swarmBench(),
 };
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(parts);
 const unknown = chosen.filter((part) => !(part in parts));

@@ -12,6 +12,12 @@ if [ "${#files[@]}" -eq 0 ]; then
   exit 1
 fi
 
+# cluster:swarm's tests run on a real 3-node swarm (scripts/swarm-cluster.sh): bring it up beside the
+# first tests (they wait for it through the script's lock), and down at the end unless it was up before.
+swarm_was_up=""
+if bash scripts/swarm-cluster.sh status >/dev/null 2>&1; then swarm_was_up=1; fi
+bash scripts/swarm-cluster.sh ensure >/dev/null 2>&1 &
+
 # The static checks share nothing with the tests, and the tests spend much of their time waiting on
 # containers and timers: run the checks beside them and report them at the end.
 checks=$(mktemp -d)
@@ -38,6 +44,8 @@ if [ "${#measuring[@]}" -gt 0 ]; then
   echo "== ${#measuring[@]} test files measuring the emulated network"
   node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${measuring[@]}" || tests=$?
 fi
+
+if [ -z "$swarm_was_up" ]; then bash scripts/swarm-cluster.sh down >/dev/null 2>&1 || true; fi
 
 failed=0
 for check in typecheck lint format; do

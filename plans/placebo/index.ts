@@ -34,6 +34,12 @@ await invokeMap({
     runenv.recordMessage(`placebo: holding ${held.length} MiB`);
   },
 
+  // Outlives a cluster node killed under it (cluster:swarm's tests), then succeeds.
+  sleep: async (runenv: RunEnv) => {
+    await new Promise((resolve) => setTimeout(resolve, runenv.intParam('seconds') * 1_000));
+    runenv.recordMessage('placebo: slept');
+  },
+
   // Leaves before the SDK can record how the test case ended.
   'no-outcome': () => {
     process.exit(0);

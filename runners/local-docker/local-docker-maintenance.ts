@@ -12,7 +12,7 @@ import {
   type RuntimeImageProvider,
 } from '../../builders/runtime-image.ts';
 import type { HealthcheckCheck, NotRemoved } from '../runner.ts';
-import { removeNetworkThoroughly, type NetworkRemovalOptions } from './network-removal.ts';
+import { removeNetworkThoroughly, type NetworkRemovalOptions } from '../network-removal.ts';
 
 export interface LocalDockerMaintenanceOptions {
   engine: ContainerEngine;

@@ -29,7 +29,7 @@ import { findDataInterface } from './data-interface.ts';
 import { clampToHost } from './host-resource-clamp.ts';
 import { assignHostnames } from './instance-hostnames.ts';
 import { LocalDockerMaintenance } from './local-docker-maintenance.ts';
-import { removeNetworkThoroughly } from './network-removal.ts';
+import { removeNetworkThoroughly } from '../network-removal.ts';
 import {
   defaultControlSubnetPool,
   defaultSubnetPool,

@@ -74,6 +74,8 @@ export interface NetworkControllerOptions {
   sync: NetworkControllerSync;
   /** Absent: this daemon has no way to shape traffic, and every configuration is refused saying so. */
   shaper: NetworkShaper | undefined;
+  /** Why there is no shaper, when the runner knows better than "this daemon has none". */
+  noShaperReason?: string;
   log: TaskLog;
 }
 
@@ -166,7 +168,8 @@ export class NetworkController {
       const { shaper } = this.options;
       if (shaper === undefined) {
         throw new ShapingUnavailableError(
-          'this daemon has no network shaper, so it cannot shape traffic; run the plan where the daemon can (local:docker on Linux as root)',
+          this.options.noShaperReason ??
+            'this daemon has no network shaper, so it cannot shape traffic; run the plan where the daemon can (local:docker on Linux as root)',
         );
       }
       served.target ??= served.instance.target().catch((error: Error) => {

@@ -1,4 +1,4 @@
-import type { NetworkClient } from '../../docker/container-engine.ts';
+import type { NetworkClient } from '../docker/container-engine.ts';
 
 export interface NetworkRemovalOptions {
   /** Removal attempts before giving up; default 5. */

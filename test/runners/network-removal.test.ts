@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { removeNetworkThoroughly } from '../../../runners/local-docker/network-removal.ts';
+import { removeNetworkThoroughly } from '../../runners/network-removal.ts';
 
 /**
  * The engine's side of a network that refuses to go: `refusals` removals fail with the engine's "active

@@ -1,0 +1,145 @@
+/**
+ * cluster:swarm's housekeeping through the manager: removing a run's services and networks (its
+ * containers then go on every node), finding what ended runs and dead daemons left, and the healthcheck
+ * (the manager, every node with its availability and resources, the registry).
+ */
+import { daemonLabel, labelFilter, runIdLabel } from '../../docker/labels.ts';
+import type { SwarmClient } from '../../docker/swarm-client.ts';
+import { removeNetworkThoroughly } from '../network-removal.ts';
+import type { HealthcheckCheck, NotRemoved } from '../runner.ts';
+
+/** How hard a run's overlay network is tried: nodes remove the containers on it in their own time. */
+const networkRemoval = { attempts: 8, delayMs: 500 };
+
+type MaintainedSwarm = Pick<
+  SwarmClient,
+  | 'listServices'
+  | 'removeService'
+  | 'listNetworks'
+  | 'removeNetwork'
+  | 'networkEndpoints'
+  | 'disconnectNetwork'
+  | 'listNodes'
+  | 'swarmMembership'
+  | 'endpoint'
+>;
+
+/** Removes every service, then every network, of `runId`, whichever daemon created them. */
+export async function removeSwarmRun(
+  swarm: MaintainedSwarm,
+  runId: string,
+  onNotRemoved?: (item: NotRemoved) => void,
+): Promise<{ services: number; networks: number }> {
+  const filter = labelFilter({ [runIdLabel]: runId });
+  return removeObjects(swarm, await swarm.listServices(filter), await swarm.listNetworks(filter), onNotRemoved);
+}
+
+/** This daemon's services and networks of runs not in `activeRunIds`, removed. */
+export async function removeSwarmLeftovers(
+  swarm: MaintainedSwarm,
+  daemonId: string,
+  activeRunIds: ReadonlySet<string>,
+  onNotRemoved?: (item: NotRemoved) => void,
+): Promise<{ services: number; networks: number }> {
+  const filter = labelFilter({ [daemonLabel]: daemonId, [runIdLabel]: true });
+  const stale = (labels: Readonly<Record<string, string>>): boolean => !activeRunIds.has(labels[runIdLabel] ?? '');
+  const [services, networks] = await Promise.all([swarm.listServices(filter), swarm.listNetworks(filter)]);
+  return removeObjects(
+    swarm,
+    services.filter((service) => stale(service.labels)),
+    networks.filter((network) => stale(network.labels)),
+    onNotRemoved,
+  );
+}
+
+async function removeObjects(
+  swarm: MaintainedSwarm,
+  services: readonly { id: string; name: string }[],
+  networks: readonly { id: string; name: string }[],
+  onNotRemoved: ((item: NotRemoved) => void) | undefined,
+): Promise<{ services: number; networks: number }> {
+  const failures: NotRemoved[] = [];
+  const settled = await Promise.allSettled(services.map((service) => swarm.removeService(service.id)));
+  settled.forEach((result, index) => {
+    if (result.status === 'rejected') {
+      failures.push({ kind: 'service', name: services[index]?.name ?? '', reason: String(result.reason) });
+    }
+  });
+  // A network goes once the nodes removed the containers on it, which follows the services' removal.
+  const removedNetworks = await Promise.allSettled(
+    networks.map((network) => removeNetworkThoroughly(swarm, network.id, networkRemoval)),
+  );
+  removedNetworks.forEach((result, index) => {
+    if (result.status === 'rejected') {
+      failures.push({ kind: 'network', name: networks[index]?.name ?? '', reason: String(result.reason) });
+    }
+  });
+  if (failures.length > 0) {
+    if (onNotRemoved) failures.forEach(onNotRemoved);
+    else {
+      throw new Error(
+        `cluster:swarm could not remove: ${failures.map((failure) => `${failure.kind} ${failure.name} (${failure.reason})`).join('; ')}`,
+      );
+    }
+  }
+  return {
+    services: settled.filter((result) => result.status === 'fulfilled').length,
+    networks: removedNetworks.filter((result) => result.status === 'fulfilled').length,
+  };
+}
+
+/** The manager, each node, and the registry. */
+export async function swarmHealthchecks(
+  swarm: MaintainedSwarm | undefined,
+  registry: { address: string; ping(): Promise<void> } | undefined,
+): Promise<HealthcheckCheck[]> {
+  if (swarm === undefined) {
+    return [
+      {
+        name: 'cluster:swarm manager',
+        ok: true,
+        message:
+          'not configured: set TESTGROUND_SWARM_MANAGER (or run_config.manager) to a swarm manager engine, e.g. unix:///var/run/docker.sock or tcp://10.0.0.1:2375',
+      },
+    ];
+  }
+  const checks: HealthcheckCheck[] = [];
+  try {
+    const membership = await swarm.swarmMembership();
+    const ok = membership.state === 'active' && membership.isManager;
+    checks.push({
+      name: 'cluster:swarm manager',
+      ok,
+      message: ok
+        ? `${swarm.endpoint} is a manager of an active swarm (node ${membership.nodeId})`
+        : `${swarm.endpoint} is not a swarm manager (swarm state ${membership.state}, manager ${membership.isManager}); point TESTGROUND_SWARM_MANAGER at a manager node's engine`,
+    });
+    if (ok) {
+      for (const node of await swarm.listNodes()) {
+        const usable = node.state === 'ready' && node.availability === 'active';
+        checks.push({
+          name: `cluster:swarm node ${node.hostname}`,
+          ok: usable,
+          message: `${node.role}${node.leader ? ' (leader)' : ''} at ${node.address}: ${node.state}, ${node.availability}${node.message ? ` (${node.message})` : ''}; ${node.nanoCpus / 1e9} CPUs, ${Math.round(node.memoryBytes / 2 ** 20)} MiB`,
+        });
+      }
+    }
+  } catch (error) {
+    checks.push({ name: 'cluster:swarm manager', ok: false, message: (error as Error).message });
+  }
+  if (registry === undefined) {
+    checks.push({
+      name: 'cluster:swarm registry',
+      ok: false,
+      message: 'not configured: set TESTGROUND_REGISTRY to the registry (host:port) every node pulls from',
+    });
+  } else {
+    try {
+      await registry.ping();
+      checks.push({ name: 'cluster:swarm registry', ok: true, message: `${registry.address} answers` });
+    } catch (error) {
+      checks.push({ name: 'cluster:swarm registry', ok: false, message: (error as Error).message });
+    }
+  }
+  return checks;
+}
