@@ -43,7 +43,7 @@ interface SwarmNode {
   Spec?: { Role?: string; Availability?: string; Labels?: Record<string, string> };
   Description?: { Hostname?: string; Resources?: { NanoCPUs?: number; MemoryBytes?: number } };
   Status?: { State?: string; Message?: string; Addr?: string };
-  ManagerStatus?: { Leader?: boolean };
+  ManagerStatus?: { Leader?: boolean; Addr?: string };
 }
 
 interface SwarmService {
@@ -208,7 +208,7 @@ export class DockerSwarm extends DockerEngine implements SwarmClient {
     return nodes.map((node) => ({
       id: node.ID,
       hostname: node.Description?.Hostname ?? '',
-      address: node.Status?.Addr ?? '',
+      address: nodeAddress(node),
       role: node.Spec?.Role === 'manager' ? 'manager' : 'worker',
       leader: node.ManagerStatus?.Leader ?? false,
       state: node.Status?.State ?? 'unknown',
@@ -247,6 +247,17 @@ export class DockerSwarm extends DockerEngine implements SwarmClient {
         }),
     );
   }
+}
+
+/**
+ * A manager that joined with a wildcard listen address reports `0.0.0.0` as its own (a known engine
+ * quirk); its manager status then has the address it advertises to the others.
+ */
+function nodeAddress(node: SwarmNode): string {
+  const address = node.Status?.Addr ?? '';
+  if (address && address !== '0.0.0.0') return address;
+  const advertised = node.ManagerStatus?.Addr ?? '';
+  return advertised ? advertised.replace(/:\d+$/, '') : address;
 }
 
 function toTaskState(task: SwarmTask): TaskState {
