@@ -61,6 +61,12 @@ export interface PullImageOptions {
   onLine?: (line: string) => void;
 }
 
+export interface PushImageOptions {
+  signal?: AbortSignal;
+  /** Status changes (`Preparing`, `Pushed`, `Layer already exists`), one line each. */
+  onLine?: (line: string) => void;
+}
+
 export interface ImageClient {
   imageExists(ref: string): Promise<boolean>;
   /** The image, or `undefined` when the engine has none by that reference. */
@@ -70,6 +76,14 @@ export interface ImageClient {
    * as soon as the engine gives up; it never retries.
    */
   pullImage(ref: string, options?: PullImageOptions): Promise<void>;
+  /** Gives the image `ref` one more name, `repo:tag`. */
+  tagImage(ref: string, repo: string, tag: string): Promise<void>;
+  /**
+   * Pushes `ref` (`registry/repo:tag`, one tag) to its registry and returns the manifest digest the
+   * registry stored it under (`sha256:…`, what `repo@digest` pins). Fails with a `DockerEngineError`
+   * carrying the registry's reason; it never retries.
+   */
+  pushImage(ref: string, options?: PushImageOptions): Promise<{ digest: string }>;
   /**
    * Builds an image and returns its id. Every line of build output goes to `onLine`; a failed step
    * throws a `DockerEngineError` carrying the builder's own message.
@@ -88,7 +102,12 @@ export interface NetworkSpec {
   subnet: string;
   gateway?: string;
   labels: Labels;
-  driver?: 'bridge';
+  /**
+   * Default `bridge` (one engine). `overlay` spans a swarm's nodes; only a swarm manager creates one, and
+   * it is `attachable` when containers started outside services (`docker run`) may join it.
+   */
+  driver?: 'bridge' | 'overlay';
+  attachable?: boolean;
   /** No route out of the network (instances then reach only each other and the sync service). */
   internal?: boolean;
 }

@@ -1,12 +1,13 @@
 /**
- * The one implementation of the Docker seam (`container-engine.ts`) and the only file that imports
- * dockerode. It absorbs the engine's quirks once, so builders and runners never see HTTP status codes,
- * multiplexed log frames or progress streams: 304 "already started/stopped" is success, a build or pull
- * stream's error lines are a failure, stdout/stderr are demultiplexed, abort signals pass through.
+ * The one implementation of the Docker seam (`container-engine.ts`) and, with its swarm extension
+ * `docker-swarm.ts`, the only file that imports dockerode. It absorbs the engine's quirks once, so
+ * builders and runners never see HTTP status codes, multiplexed log frames or progress streams: 304
+ * "already started/stopped" is success, a build, pull or push stream's error lines are a failure,
+ * stdout/stderr are demultiplexed, abort signals pass through.
  */
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { DependencyError } from '../core/errors.ts';
+import { DependencyError, ValidationError } from '../core/errors.ts';
 import { packContext, listContextDirectory } from './build-context.ts';
 import type {
   AttachedLogs,
@@ -23,22 +24,31 @@ import type {
   NetworkSpec,
   PortBinding,
   PullImageOptions,
+  PushImageOptions,
 } from './container-engine.ts';
-import { DockerEngineError, SubnetInUseError } from './engine-errors.ts';
+import { DockerEngineError, isStatus, SubnetInUseError } from './engine-errors.ts';
 import { chunkSink, lineSplitter, readMessages, streamFinished } from './engine-streams.ts';
 import type { LabelFilter } from './labels.ts';
 
 export interface DockerEngineOptions {
   /**
-   * The engine's unix socket. When absent, `DOCKER_HOST` (with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`,
-   * as the docker CLI reads them) when set, else `/var/run/docker.sock`.
+   * The engine's unix socket. When neither it nor {@link endpoint} is given, `DOCKER_HOST` (with
+   * `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, as the docker CLI reads them) when set, else `/var/run/docker.sock`.
    */
   socketPath?: string;
+  /**
+   * The engine as a URL: `unix:///path/to/docker.sock`, or `tcp://host:port` (plain HTTP; the port
+   * defaults to 2375 as with the docker CLI). Instead of {@link socketPath}, not with it.
+   */
+  endpoint?: string;
   /** How long {@link DockerEngine.ping} waits for an answer; default 5000 ms. */
   pingTimeoutMs?: number;
 }
 
 const defaultSocketPath = '/var/run/docker.sock';
+// The allocator takes milliseconds on an idle manager; a busy one gets ample room.
+const swarmAllocationTimeoutMs = 15_000;
+const swarmAllocationPollMs = 100;
 const defaultSkippedNames = ['node_modules', '.git'];
 // Errors of the connection itself (not of an operation): the engine is not there, or we may not talk to it.
 const connectionErrorCodes = new Set([
@@ -56,13 +66,24 @@ const connectionErrorCodes = new Set([
 /** A Docker engine, through its HTTP API. Stateless apart from the connection settings. */
 export class DockerEngine implements ContainerEngine {
   readonly endpoint: string;
-  private readonly docker: Docker;
+  protected readonly docker: Docker;
   private readonly pingTimeoutMs: number;
 
   constructor(options: DockerEngineOptions = {}) {
     this.pingTimeoutMs = options.pingTimeoutMs ?? 5_000;
     const dockerHost = process.env.DOCKER_HOST;
-    if (options.socketPath === undefined && dockerHost) {
+    if (options.endpoint !== undefined) {
+      if (options.socketPath !== undefined) {
+        const message = `give the Docker engine as socketPath (${options.socketPath}) or as endpoint (${options.endpoint}), not both`;
+        throw new ValidationError(message, [{ path: 'endpoint', message }]);
+      }
+      const connection = parseEndpoint(options.endpoint);
+      this.docker = new Docker(connection);
+      this.endpoint =
+        'socketPath' in connection
+          ? `unix://${connection.socketPath}`
+          : `tcp://${connection.host}:${connection.port}`;
+    } else if (options.socketPath === undefined && dockerHost) {
       // dockerode reads DOCKER_HOST and the TLS variables exactly as the docker CLI does when given nothing.
       this.docker = new Docker();
       this.endpoint = dockerHost;
@@ -140,6 +161,38 @@ export class DockerEngine implements ContainerEngine {
       }),
     );
     if (failure !== undefined) throw new DockerEngineError(operation, failure);
+  }
+
+  /** Gives the image `ref` one more name, `repo:tag` (`10.240.77.1:5000/tg/plan:abc`). */
+  async tagImage(ref: string, repo: string, tag: string): Promise<void> {
+    await this.call(`tag image ${ref} as ${repo}:${tag}`, () => this.docker.getImage(ref).tag({ repo, tag }));
+  }
+
+  /**
+   * Pushes `ref` (`registry/repo:tag`, one tag) to its registry and returns the manifest digest the
+   * registry stored it under, what `repo@digest` pins. Fails with the registry's reason; never retries.
+   */
+  async pushImage(ref: string, options: PushImageOptions = {}): Promise<{ digest: string }> {
+    const operation = `push image ${ref}`;
+    // The engine wants credentials in a header even for a registry without any: `{}` says "none".
+    const pushOptions = { authconfig: {}, ...(options.signal ? { abortSignal: options.signal } : {}) };
+    const stream = (await this.call(operation, () =>
+      this.docker.getImage(ref).push(pushOptions),
+    )) as NodeJS.ReadableStream;
+    let failure: string | undefined;
+    let digest: string | undefined;
+    await this.call(operation, () =>
+      readMessages(stream, (message) => {
+        if (message.error !== undefined) failure ??= message.errorDetail?.message ?? message.error;
+        else if (message.status && !message.progress) {
+          options.onLine?.(message.id ? `${message.id}: ${message.status}` : message.status);
+        }
+        if (message.aux?.Digest) digest = message.aux.Digest;
+      }),
+    );
+    if (failure !== undefined) throw new DockerEngineError(operation, failure.trim());
+    if (!digest) throw new DockerEngineError(operation, 'the engine reported success but gave no digest');
+    return { digest };
   }
 
   /**
@@ -225,6 +278,7 @@ export class DockerEngine implements ContainerEngine {
   /** Creates the network and returns its id; a {@link SubnetInUseError} when the subnet is taken. */
   async createNetwork(spec: NetworkSpec): Promise<string> {
     const operation = `create network ${spec.name} (${spec.subnet})`;
+    let id: string;
     try {
       const network = await this.call(operation, () =>
         this.docker.createNetwork({
@@ -232,6 +286,7 @@ export class DockerEngine implements ContainerEngine {
           Driver: spec.driver ?? 'bridge',
           CheckDuplicate: true,
           Internal: spec.internal ?? false,
+          Attachable: spec.attachable ?? false,
           Labels: { ...spec.labels },
           IPAM: {
             Driver: 'default',
@@ -239,7 +294,7 @@ export class DockerEngine implements ContainerEngine {
           },
         }),
       );
-      return network.id;
+      id = network.id;
     } catch (error) {
       // The engine says "Pool overlaps with other one on this address space" (403 on 20.10).
       if (error instanceof DockerEngineError && /overlaps/i.test(error.message)) {
@@ -248,6 +303,51 @@ export class DockerEngine implements ContainerEngine {
         });
       }
       throw error;
+    }
+    if (spec.driver === 'overlay') await this.awaitSwarmAllocation(id, spec.subnet, operation);
+    return id;
+  }
+
+  /**
+   * A swarm manager accepts an overlay network whose subnet overlaps another one (201), and only its
+   * allocator, a moment later, fails on it: "Pool overlaps with other one on this address space" goes to
+   * the manager's log, and the network stays, without driver or subnet, unusable. Waits for the
+   * allocation; refuses the network as a bridge's engine would when an allocated one holds the subnet.
+   */
+  private async awaitSwarmAllocation(id: string, subnet: string, operation: string): Promise<void> {
+    const deadline = Date.now() + swarmAllocationTimeoutMs;
+    for (;;) {
+      const details = (await this.call(operation, () => this.docker.getNetwork(id).inspect())) as {
+        Driver?: string;
+      };
+      if (details.Driver) return;
+      const networks = await this.call(operation, () => this.docker.listNetworks());
+      const holders = networks.filter(
+        (network) =>
+          network.Id !== id &&
+          network.Scope === 'swarm' &&
+          (network.IPAM?.Config ?? []).some(
+            (config) => config.Subnet && subnetsOverlap(config.Subnet, subnet),
+          ),
+      );
+      let failure: DockerEngineError | undefined;
+      if (holders.length > 0) {
+        const held = holders.map((network) => `${network.Name} (${network.IPAM?.Config?.[0]?.Subnet})`);
+        failure = new SubnetInUseError(
+          operation,
+          `the swarm could not allocate it: Pool overlaps with other one on this address space (${held.join(', ')}); pick another subnet`,
+        );
+      } else if (Date.now() >= deadline) {
+        failure = new DockerEngineError(
+          operation,
+          `the swarm did not allocate the network within ${swarmAllocationTimeoutMs} ms; see the manager's log`,
+        );
+      }
+      if (failure) {
+        await this.removeNetwork(id);
+        throw failure;
+      }
+      await new Promise((resolve) => setTimeout(resolve, swarmAllocationPollMs));
     }
   }
 
@@ -437,6 +537,20 @@ export class DockerEngine implements ContainerEngine {
         container.logs({ follow: true, stdout: true, stderr: true, since: 0, ...signalOption }),
       );
     }
+    return this.deliverOutput(operation, stream, handlers, { tty: details.Config.Tty });
+  }
+
+  /**
+   * Hands a container's output stream (of an attach, a container log or a service log) to the
+   * handlers: demultiplexed into stdout and stderr unless it comes from a TTY, paused while a handler
+   * asks to wait.
+   */
+  protected deliverOutput(
+    operation: string,
+    stream: NodeJS.ReadableStream,
+    handlers: LogHandlers,
+    options: { tty: boolean },
+  ): AttachedLogs {
     // A handler that asks to wait pauses the stream: the engine then stops reading the container's output.
     let waiting = 0;
     const deliver =
@@ -452,7 +566,7 @@ export class DockerEngine implements ContainerEngine {
         };
         ready.then(done, done);
       };
-    if (details.Config.Tty) {
+    if (options.tty) {
       // With a TTY the engine sends one raw stream, no frame headers: it is all stdout.
       stream.on('data', deliver(handlers.onStdout));
     } else {
@@ -463,7 +577,7 @@ export class DockerEngine implements ContainerEngine {
       );
     }
     const ended = this.call(operation, () => streamFinished(stream));
-    // Callers await `ended` once the container is done; until then a failure must not count as unhandled.
+    // Callers await `ended` once the output is done; until then a failure must not count as unhandled.
     ended.catch(() => undefined);
     // Destroying the stream emits 'close', which resolves `ended`.
     return { ended, close: () => void (stream as Readable).destroy() };
@@ -527,7 +641,7 @@ export class DockerEngine implements ContainerEngine {
   // ── errors ────────────────────────────────────────────────────────────────────────────────────────
 
   /** Runs one engine call, turning its failure into one of our errors. */
-  private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  protected async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (error) {
@@ -535,7 +649,7 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
-  private translate(operation: string, error: unknown): Error {
+  protected translate(operation: string, error: unknown): Error {
     if (error instanceof DockerEngineError || error instanceof DependencyError) return error;
     const failure = error as Error & { code?: string; statusCode?: number; json?: unknown };
     // A cancel is not a failure of the engine; callers tell it apart by its name.
@@ -556,6 +670,55 @@ export class DockerEngine implements ContainerEngine {
   }
 }
 
+/** Whether two IPv4 CIDRs share an address (anything else never overlaps for our purpose). */
+function subnetsOverlap(a: string, b: string): boolean {
+  const parse = (cidr: string): { base: number; prefix: number } | undefined => {
+    const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+    if (!match) return undefined;
+    const octets = match.slice(1, 5).map(Number);
+    return { base: octets.reduce((sum, octet) => sum * 256 + octet, 0), prefix: Number(match[5]) };
+  };
+  const first = parse(a);
+  const second = parse(b);
+  if (!first || !second) return false;
+  // The shorter prefix decides: both lie in the same block of that size.
+  const size = 2 ** (32 - Math.min(first.prefix, second.prefix));
+  return Math.floor(first.base / size) === Math.floor(second.base / size);
+}
+
+const endpointHint = 'give unix:///path/to/docker.sock or tcp://host:port (plain HTTP)';
+
+/** What dockerode needs to reach the engine of an `endpoint` URL. */
+function parseEndpoint(
+  endpoint: string,
+): { socketPath: string } | { host: string; port: number; protocol: 'http' } {
+  const refuse = (why: string): never => {
+    const message = `Docker endpoint ${JSON.stringify(endpoint)} ${why}; ${endpointHint}`;
+    throw new ValidationError(message, [{ path: 'endpoint', message }]);
+  };
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return refuse('is not a URL');
+  }
+  if (url.protocol === 'unix:') {
+    if (url.host !== '' || url.pathname === '' || url.pathname === '/') {
+      return refuse('names no socket path (three slashes: unix:///var/run/docker.sock)');
+    }
+    return { socketPath: decodeURIComponent(url.pathname) };
+  }
+  if (url.protocol === 'tcp:') {
+    if (!url.hostname) return refuse('names no host');
+    if ((url.pathname !== '' && url.pathname !== '/') || url.search || url.username) {
+      return refuse('has more than a host and a port');
+    }
+    // The docker CLI's default for tcp:// without a port.
+    return { host: url.hostname, port: url.port ? Number(url.port) : 2375, protocol: 'http' };
+  }
+  return refuse(`has the scheme ${url.protocol.replace(/:$/, '')}, which is not supported`);
+}
+
 const startHint =
   'start the engine with `dockerd` (as root; `apt-get install -y docker.io` when it is missing) or set DOCKER_HOST to a running one';
 
@@ -568,8 +731,4 @@ function engineMessage(error: Error & { json?: unknown }): string {
   if (Buffer.isBuffer(json) && json.length > 0) return json.toString().trim();
   // Streamed endpoints (pull, build, logs) leave `json` empty and put the engine's text in the message.
   return error.message.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
-}
-
-function isStatus(error: unknown, status: number): boolean {
-  return error instanceof DockerEngineError && error.statusCode === status;
 }

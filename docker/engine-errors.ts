@@ -22,3 +22,8 @@ export class DockerEngineError extends TestgroundError {
 export class SubnetInUseError extends DockerEngineError {
   override readonly code = 'docker_subnet_in_use';
 }
+
+/** Whether the engine refused with this HTTP status (404 "no such …", 304 "already …", 409 "conflict"). */
+export function isStatus(error: unknown, status: number): boolean {
+  return error instanceof DockerEngineError && error.statusCode === status;
+}

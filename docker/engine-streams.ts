@@ -3,7 +3,7 @@
  * per line), text split into lines, and the write-only sinks dockerode demultiplexes output into.
  */
 
-/** One message of a build or pull progress stream. */
+/** One message of a build, pull or push progress stream. */
 export interface EngineMessage {
   stream?: string;
   status?: string;
@@ -11,10 +11,11 @@ export interface EngineMessage {
   progress?: string;
   error?: string;
   errorDetail?: { message?: string };
-  aux?: { ID?: string };
+  /** A build's image id (`ID`); a push's manifest digest (`Digest`), with its tag and size. */
+  aux?: { ID?: string; Digest?: string; Tag?: string; Size?: number };
 }
 
-/** Reads a progress stream: one JSON object per line (build and pull answer this way). */
+/** Reads a progress stream: one JSON object per line (build, pull and push answer this way). */
 export function readMessages(
   stream: NodeJS.ReadableStream,
   onMessage: (message: EngineMessage) => void,

@@ -9,8 +9,7 @@ import type { LabelFilter, Labels } from './labels.ts';
 
 /** A mount of a service's containers: an anonymous volume (removed with its container) or a node's path. */
 export type ServiceMount =
-  | { type: 'volume'; target: string }
-  | { type: 'bind'; source: string; target: string; readOnly?: boolean };
+  { type: 'volume'; target: string } | { type: 'bind'; source: string; target: string; readOnly?: boolean };
 
 export interface ServiceSpec {
   name: string;

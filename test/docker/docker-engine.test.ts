@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DependencyError, TestgroundError } from '../../core/errors.ts';
+import { DependencyError, TestgroundError, ValidationError } from '../../core/errors.ts';
 import { packContext } from '../../docker/build-context.ts';
 import { DockerEngine } from '../../docker/docker-engine.ts';
 import { DockerEngineError, SubnetInUseError } from '../../docker/engine-errors.ts';
@@ -59,6 +60,51 @@ describe('DockerEngine', { concurrency: true }, () => {
       return true;
     });
     await assert.rejects(absent.listContainers(scope.filter, { all: true }), DependencyError);
+  });
+
+  it('reaches an engine at a unix:// or tcp:// endpoint, and refuses any other', async (t) => {
+    const socketPath = engine.endpoint.startsWith('unix://')
+      ? engine.endpoint.slice(7)
+      : '/var/run/docker.sock';
+    const byUnix = new DockerEngine({ endpoint: `unix://${socketPath}` });
+    assert.equal(byUnix.endpoint, `unix://${socketPath}`);
+    assert.match((await byUnix.info()).serverVersion, /^\d+\.\d+/);
+    // The engine listens on no TCP port here: a relay to its socket stands in for one that does.
+    const relayed = new Set<Socket>();
+    const relay = createServer((client) => {
+      const upstream = connect(socketPath);
+      relayed.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const socket of relayed) socket.destroy();
+      relay.close();
+    });
+    const { port } = relay.address() as AddressInfo;
+    const byTcp = new DockerEngine({ endpoint: `tcp://127.0.0.1:${port}` });
+    assert.equal(byTcp.endpoint, `tcp://127.0.0.1:${port}`);
+    assert.match((await byTcp.info()).serverVersion, /^\d+\.\d+/);
+
+    for (const endpoint of [
+      'ssh://user@host',
+      'npipe:////./pipe/docker_engine',
+      'unix://',
+      'tcp://host:2375/v1.41',
+    ]) {
+      assert.throws(
+        () => new DockerEngine({ endpoint }),
+        (error: Error) => {
+          assert.ok(error instanceof ValidationError, `${endpoint}: ${error.name}: ${error.message}`);
+          assert.ok(error.message.includes(JSON.stringify(endpoint)), error.message);
+          assert.match(error.message, /unix:\/\/\/path\/to\/docker\.sock or tcp:\/\/host:port/);
+          return true;
+        },
+      );
+    }
+    assert.throws(() => new DockerEngine({ endpoint: `unix://${socketPath}`, socketPath }), ValidationError);
   });
 
   it('creates labelled networks, refuses an overlapping subnet, and removes networks idempotently', async () => {
