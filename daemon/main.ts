@@ -217,7 +217,7 @@ async function assembleDaemon(
         ...(config.swarmManager ? { manager: config.swarmManager } : {}),
         ...(config.registry ? { registry: config.registry } : {}),
         connect: (endpoint) => new DockerSwarm({ endpoint }),
-        connectRegistry: (address) => new RegistryClient({ address }),
+        connectRegistry: (address) => new RegistryClient(address),
         outputQuotaBytes: config.outputQuotaBytes,
       }),
     ].map((r) => [r.id, r]),

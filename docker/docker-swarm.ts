@@ -99,12 +99,7 @@ export class DockerSwarm extends DockerEngine implements SwarmClient {
         Resources: { Limits: { ...memory, ...cpus }, Reservations: { ...memory, ...cpus } },
         // An instance that ended stays ended: swarm must not start it again.
         RestartPolicy: { Condition: 'none' },
-        Placement: {
-          Constraints: [...(spec.constraints ?? [])],
-          Preferences: (spec.spreadOver ?? []).map((descriptor) => ({
-            Spread: { SpreadDescriptor: descriptor },
-          })),
-        },
+        Placement: { Constraints: [...(spec.constraints ?? [])] },
         Networks: spec.networks.map((network) => ({
           Target: network.name,
           Aliases: [...(network.aliases ?? [])],

@@ -34,8 +34,6 @@ export interface ServiceSpec {
   nanoCpus?: number;
   /** Placement constraints as swarm writes them: `node.labels.zone==a`, `node.id==abc`. */
   constraints?: readonly string[];
-  /** Placement preferences: spread the tasks evenly over the values of each of these (`node.labels.zone`). */
-  spreadOver?: readonly string[];
   /**
    * A container port published on the node the task runs on (host mode, a port the engine picks), read
    * back from {@link TaskState.publishedPorts}. Host mode, not the routing mesh: the mesh needs IPVS.

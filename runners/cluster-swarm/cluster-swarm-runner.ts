@@ -12,7 +12,12 @@ import { createLabels, type Role } from '../../docker/labels.ts';
 import type { SwarmClient } from '../../docker/swarm-client.ts';
 import type { RuntimeImageProvider } from '../../builders/runtime-image.ts';
 import { instanceEnv } from '../instance-env.ts';
-import { concludeInstance, StopTrigger, type InstanceEnding, type StopReason } from '../instance-lifecycle.ts';
+import {
+  concludeInstance,
+  StopTrigger,
+  type InstanceEnding,
+  type StopReason,
+} from '../instance-lifecycle.ts';
 import { defaultOutputQuotaBytes, InstanceOutput } from '../instance-output.ts';
 import { assignHostnames } from '../local-docker/instance-hostnames.ts';
 import {
@@ -56,7 +61,9 @@ export const clusterSwarmConfigSchema = strictTable({
     .string()
     .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, { error: 'expected host:port, like 10.0.0.1:5000' })
     .optional()
-    .describe("The registry (host:port) every node pulls plan images from; default the daemon's TESTGROUND_REGISTRY"),
+    .describe(
+      "The registry (host:port) every node pulls plan images from; default the daemon's TESTGROUND_REGISTRY",
+    ),
   placement: z
     .array(
       z.string().regex(constraintPattern, {
@@ -65,13 +72,17 @@ export const clusterSwarmConfigSchema = strictTable({
       }),
     )
     .optional()
-    .describe('Placement constraints every instance must satisfy, as swarm writes them: ["node.labels.zone==a"]'),
+    .describe(
+      'Placement constraints every instance must satisfy, as swarm writes them: ["node.labels.zone==a"]',
+    ),
   spread: z
     .string()
-    .regex(/^node\.labels\.[A-Za-z0-9_.-]+$/, { error: 'expected a node label, like "node.labels.zone"' })
+    .regex(/^node\.(id|hostname|labels\.[A-Za-z0-9_.-]+)$/, {
+      error: 'expected node.id, node.hostname or a node label like "node.labels.zone"',
+    })
     .optional()
     .describe(
-      'Spread instances evenly over the values of this node label ("node.labels.zone"); without it, swarm spreads them over nodes',
+      'Spread instances evenly over the values of node.id, node.hostname or a node label ("node.labels.zone"): instance k is pinned to the k-th value in turn. Without it, swarm puts each instance on the node running the fewest tasks',
     ),
 });
 
@@ -236,7 +247,10 @@ export class ClusterSwarmRunner implements Runner {
   ): Promise<{ groups: Map<string, string>; syncService: string }> {
     const distribution = this.distribution(registry);
     const log = (line: string): void => input.log.info(`cluster:swarm: ${line}`);
-    const runtime = await this.options.runtime.ensure({ log: (line) => input.log.info(line), signal: input.signal });
+    const runtime = await this.options.runtime.ensure({
+      log: (line) => input.log.info(line),
+      signal: input.signal,
+    });
     const syncImage = await this.syncServiceImage.ensure(runtime, log);
     const groups = new Map<string, string>();
     for (const group of input.run.groups) {
@@ -304,7 +318,10 @@ export class ClusterSwarmRunner implements Runner {
     const { input, swarm } = context;
     const instanceServices = new Set<string>();
     const stopAll = (): void => {
-      for (const id of instanceServices) swarm.scaleService(id, 0).catch(() => undefined);
+      for (const id of instanceServices) {
+        context.watcher.stopping(id);
+        swarm.scaleService(id, 0).catch(() => undefined);
+      }
     };
     // An instance swarm cannot place or the daemon cannot follow fails the run: stop the others now.
     const infrastructureFailed = new AbortController();
@@ -326,6 +343,7 @@ export class ClusterSwarmRunner implements Runner {
       Array.from({ length: group.instances }, (_, index) => ({ group, index })),
     );
     const hostnames = assignHostnames(instances.map(({ group, index }) => ({ group: group.id, index })));
+    const spread = await this.spreadConstraints(context);
     try {
       const settled = await Promise.allSettled(
         instances.map(({ group, index }, ordinal) =>
@@ -337,6 +355,7 @@ export class ClusterSwarmRunner implements Runner {
             group,
             index,
             hostname: hostnames[ordinal] ?? `${group.id}-${index}`,
+            ...(spread.length > 0 ? { pinnedTo: spread[ordinal % spread.length] } : {}),
             limit,
             stopped: () => stop.reason,
             onService: (id) => instanceServices.add(id),
@@ -364,6 +383,8 @@ export class ClusterSwarmRunner implements Runner {
     group: ResolvedGroup;
     index: number;
     hostname: string;
+    /** A constraint of `run_config.spread` pinning it to one value. */
+    pinnedTo?: string | undefined;
     limit: ReturnType<typeof concurrencyLimit>;
     stopped: () => StopReason | undefined;
     onService: (id: string) => void;
@@ -386,11 +407,16 @@ export class ClusterSwarmRunner implements Runner {
     });
     const created = await instance.limit(async () => {
       if (instance.stopped() || refusals.first) return undefined;
-      const serviceId = await swarm.createService(this.instanceSpec(context, sync, group, index, hostname));
+      const serviceId = await swarm.createService(
+        this.instanceSpec(context, sync, { group, index, hostname, pinnedTo: instance.pinnedTo }),
+      );
       context.services.add(serviceId);
       instance.onService(serviceId);
       // The stop may have come while the service was being created: it missed this one.
-      if (instance.stopped() || refusals.first) await swarm.scaleService(serviceId, 0);
+      if (instance.stopped() || refusals.first) {
+        watcher.stopping(serviceId);
+        await swarm.scaleService(serviceId, 0);
+      }
       const capture = await ServiceOutputCapture.follow({
         swarm,
         serviceId,
@@ -417,7 +443,9 @@ export class ClusterSwarmRunner implements Runner {
           onRefused: refusals.onRefused((chunk) => void output.write('stderr', chunk)),
         });
         await sync.signalNetworkInitialized().catch((error: Error) => {
-          input.log.warn(`cluster:swarm: could not signal network-initialized for ${label}: ${error.message}`);
+          input.log.warn(
+            `cluster:swarm: could not signal network-initialized for ${label}: ${error.message}`,
+          );
         });
       }
       const last =
@@ -433,7 +461,9 @@ export class ClusterSwarmRunner implements Runner {
     }
     await output.finish();
     if (output.failure) {
-      throw new RunnerError(`instance ${label}: could not write its output: ${output.failure.message}; the run was stopped`);
+      throw new RunnerError(
+        `instance ${label}: could not write its output: ${output.failure.message}; the run was stopped`,
+      );
     }
     const result = concludeInstance({
       group: group.id,
@@ -451,9 +481,12 @@ export class ClusterSwarmRunner implements Runner {
   private instanceSpec(
     context: RunContext,
     sync: SwarmSyncService,
-    group: ResolvedGroup,
-    index: number,
-    hostname: string,
+    {
+      group,
+      index,
+      hostname,
+      pinnedTo,
+    }: { group: ResolvedGroup; index: number; hostname: string; pinnedTo: string | undefined },
   ): Parameters<SwarmClient['createService']>[0] {
     const { input } = context;
     const config = input.run.runConfig as ClusterSwarmConfig;
@@ -493,9 +526,35 @@ export class ClusterSwarmRunner implements Runner {
       ],
       ...(group.resources.memoryBytes ? { memoryBytes: group.resources.memoryBytes } : {}),
       ...(group.resources.cpus ? { nanoCpus: Math.round(group.resources.cpus * 1e9) } : {}),
-      ...(config.placement ? { constraints: config.placement } : {}),
-      ...(config.spread ? { spreadOver: [config.spread] } : {}),
+      constraints: [...(config.placement ?? []), ...(pinnedTo === undefined ? [] : [pinnedTo])],
     };
+  }
+
+  /**
+   * `run_config.spread` as one constraint per value (`node.labels.zone==a`, …), taken in turn by the
+   * instances. Swarm's own spread preference applies among the tasks of one service, and each instance
+   * is a service of its own: the runner deals them out itself.
+   */
+  private async spreadConstraints(context: RunContext): Promise<string[]> {
+    const key = (context.input.run.runConfig as ClusterSwarmConfig).spread;
+    if (key === undefined) return [];
+    const nodes = (await context.swarm.listNodes()).filter(
+      (node) => node.state === 'ready' && node.availability === 'active',
+    );
+    const valueOf = (node: (typeof nodes)[number]): string | undefined =>
+      key === 'node.id'
+        ? node.id
+        : key === 'node.hostname'
+          ? node.hostname
+          : node.labels[key.slice('node.labels.'.length)];
+    const values = [...new Set(nodes.map(valueOf).filter((value) => value !== undefined))].sort();
+    if (values.length === 0) {
+      throw new RunnerError(
+        `run_config.spread = ${JSON.stringify(key)}: no ready node has a value for it; label nodes with "docker node update --label-add"`,
+      );
+    }
+    context.input.log.info(`cluster:swarm: spreading instances over ${key} = ${values.join(', ')}`);
+    return values.map((value) => `${key}==${value}`);
   }
 
   private noteNode(context: RunContext, serviceId: string): void {

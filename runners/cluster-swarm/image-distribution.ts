@@ -39,7 +39,9 @@ export class ImageDistribution {
     const { engine, registry } = this.options;
     const local = await engine.inspectImage(image);
     if (local === undefined) {
-      throw new RunnerError(`image ${image} is not on the daemon's engine; it cannot be pushed to ${registry.address}`);
+      throw new RunnerError(
+        `image ${image} is not on the daemon's engine; it cannot be pushed to ${registry.address}`,
+      );
     }
     const repo = `testground/${repositoryName(name)}`;
     const tag = local.id.replace(/^sha256:/, '');

@@ -69,13 +69,18 @@ async function collectNode(collection: OutputsCollection, nodeId: string, hostna
     env: { TESTGROUND_RUN_ID: runId },
     entrypoint: ['node', '-e', outputsDumpScript],
     networks: [],
-    mounts: [{ type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock', readOnly: true }],
+    mounts: [
+      { type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock', readOnly: true },
+    ],
     constraints: [`node.id==${nodeId}`],
   });
   collection.onCreated(serviceId);
   const timeoutMs = collection.timeoutMs ?? 300_000;
   const fate = await withDeadline(
-    collection.watcher.until(serviceId, (candidate) => candidate.kind === 'ended' || candidate.kind === 'unschedulable'),
+    collection.watcher.until(
+      serviceId,
+      (candidate) => candidate.kind === 'ended' || candidate.kind === 'unschedulable',
+    ),
     Date.now() + timeoutMs,
     collection.signal,
     () => `the outputs dump on node ${hostname} did not end within ${timeoutMs} ms`,
@@ -92,7 +97,9 @@ async function collectNode(collection: OutputsCollection, nodeId: string, hostna
   await reader.finish();
   if (reader.fatal !== undefined) throw new Error(reader.fatal);
   if (reader.done === undefined) {
-    throw new Error(`the dump ended before it said it was done${reader.errorText ? `: ${reader.errorText.trim().slice(-2_000)}` : ''}`);
+    throw new Error(
+      `the dump ended before it said it was done${reader.errorText ? `: ${reader.errorText.trim().slice(-2_000)}` : ''}`,
+    );
   }
   collection.log.info(
     `cluster:swarm: collected the outputs of ${reader.done} instance(s) on node ${hostname} (${reader.files} file(s))`,
@@ -155,7 +162,9 @@ class OutputsDumpReader {
     else if ('data' in message) await this.write(Buffer.from(message.data, 'base64'));
     else if ('end' in message) await this.end();
     else if ('skip' in message) {
-      this.collection.log.info(`cluster:swarm: no outputs from ${message.skip[0]}[${message.skip[1]}]: ${message.why}`);
+      this.collection.log.info(
+        `cluster:swarm: no outputs from ${message.skip[0]}[${message.skip[1]}]: ${message.why}`,
+      );
     } else if ('done' in message) this.done = message.done;
     else if ('fatal' in message) this.fatal = message.fatal;
   }
@@ -196,7 +205,10 @@ class OutputsDumpReader {
       this.files += 1;
       mkdir(path.dirname(target), { recursive: true })
         .then(() => pipeline(stream, createWriteStream(target, { mode: 0o644 })))
-        .then(() => next(), (error: Error) => next(error));
+        .then(
+          () => next(),
+          (error: Error) => next(error),
+        );
     });
     const finished = once(extract, 'finish').then(() => undefined);
     finished.catch(() => undefined);
@@ -213,7 +225,7 @@ class OutputsDumpReader {
     const current = this.current;
     if (!current) return;
     this.current = undefined;
-    current.extract.end();
+    current.extract.end(() => undefined);
     await current.finished;
   }
 }

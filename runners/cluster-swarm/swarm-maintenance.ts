@@ -31,7 +31,12 @@ export async function removeSwarmRun(
   onNotRemoved?: (item: NotRemoved) => void,
 ): Promise<{ services: number; networks: number }> {
   const filter = labelFilter({ [runIdLabel]: runId });
-  return removeObjects(swarm, await swarm.listServices(filter), await swarm.listNetworks(filter), onNotRemoved);
+  return removeObjects(
+    swarm,
+    await swarm.listServices(filter),
+    await swarm.listNetworks(filter),
+    onNotRemoved,
+  );
 }
 
 /** This daemon's services and networks of runs not in `activeRunIds`, removed. */
@@ -42,7 +47,8 @@ export async function removeSwarmLeftovers(
   onNotRemoved?: (item: NotRemoved) => void,
 ): Promise<{ services: number; networks: number }> {
   const filter = labelFilter({ [daemonLabel]: daemonId, [runIdLabel]: true });
-  const stale = (labels: Readonly<Record<string, string>>): boolean => !activeRunIds.has(labels[runIdLabel] ?? '');
+  const stale = (labels: Readonly<Record<string, string>>): boolean =>
+    !activeRunIds.has(labels[runIdLabel] ?? '');
   const [services, networks] = await Promise.all([swarm.listServices(filter), swarm.listNetworks(filter)]);
   return removeObjects(
     swarm,

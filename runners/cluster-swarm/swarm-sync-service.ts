@@ -61,7 +61,11 @@ export class SwarmSyncService {
       image: options.image,
       labels,
       containerLabels: labels,
-      env: { SYNC_SERVICE_HOST: '0.0.0.0', SYNC_SERVICE_PORT: String(defaultSyncServicePort), LOG_LEVEL: 'warn' },
+      env: {
+        SYNC_SERVICE_HOST: '0.0.0.0',
+        SYNC_SERVICE_PORT: String(defaultSyncServicePort),
+        LOG_LEVEL: 'warn',
+      },
       networks: [{ name: options.networkName, aliases: [defaultSyncServiceHost] }],
       publishPort: defaultSyncServicePort,
     });
@@ -100,9 +104,13 @@ export class SwarmSyncService {
       await listening.line;
     } catch (error) {
       if (!(error instanceof LogLineError)) throw error;
-      throw new RunnerError(`the sync service ${name} on ${node.hostname} did not listen: ${error.message}`, [], {
-        cause: error,
-      });
+      throw new RunnerError(
+        `the sync service ${name} on ${node.hostname} did not listen: ${error.message}`,
+        [],
+        {
+          cause: error,
+        },
+      );
     }
     const client = await connectSyncClient({
       host: node.address,

@@ -49,13 +49,18 @@ export function taskFate({ task, node, unschedulableForMs, unschedulableGraceMs 
       return { kind: 'ended', ending: { kind: 'failed-to-start', reason: failedReason(task, node) } };
     case 'shutdown':
       // Stopped by us (the run's timeout or cancel scaled its service to 0): it ran or it never did.
-      return task.exitCode === null ? { kind: 'ended', ending: { kind: 'never-started' } } : exited(task.exitCode);
+      return task.exitCode === null
+        ? { kind: 'ended', ending: { kind: 'never-started' } }
+        : exited(task.exitCode);
     case 'orphaned':
       return { kind: 'ended', ending: { kind: 'lost', reason: lostReason(node) } };
     default:
       return {
         kind: 'ended',
-        ending: { kind: 'lost', reason: `swarm reports its task ${task.id} as ${task.state}: ${task.error || task.message}` },
+        ending: {
+          kind: 'lost',
+          reason: `swarm reports its task ${task.id} as ${task.state}: ${task.error || task.message}`,
+        },
       };
   }
 }

@@ -30,8 +30,10 @@ export class TaskWatcher {
   private readonly tasks = new Map<string, TaskState>();
   private readonly nodes = new Map<string, NodeSummary>();
   private readonly unschedulableSince = new Map<string, number>();
-  /** Services whose task was listed once and is no more: someone removed the service. */
+  /** Services whose task was listed once and is no more. */
   private readonly vanished = new Set<string>();
+  /** Services the run stopped (scaled to 0): swarm deletes a scaled-down task once it stopped. */
+  private readonly stopped = new Set<string>();
   private readonly waiters = new Set<Waiter>();
   private timer: NodeJS.Timeout | undefined;
   private lastAnswer = Date.now();
@@ -62,6 +64,11 @@ export class TaskWatcher {
       }
       this.waiters.add({ serviceId, wanted, resolve, reject });
     });
+  }
+
+  /** Says the run is stopping the service's task, so that its task vanishing is that stop, not a loss. */
+  stopping(serviceId: string): void {
+    this.stopped.add(serviceId);
   }
 
   /** The service's task as last listed. */
@@ -136,13 +143,22 @@ export class TaskWatcher {
   }
 
   private fateOf(serviceId: string): TaskFate {
-    if (this.vanished.has(serviceId)) {
-      return {
-        kind: 'ended',
-        ending: { kind: 'lost', reason: 'its service was removed from the swarm while it ran (not by this run)' },
-      };
-    }
     const task = this.tasks.get(serviceId);
+    if (this.vanished.has(serviceId)) {
+      if (!this.stopped.has(serviceId)) {
+        return {
+          kind: 'ended',
+          ending: {
+            kind: 'lost',
+            reason: 'its task was removed from the swarm while it ran (not by this run)',
+          },
+        };
+      }
+      // Stopped by the run and deleted by swarm before a list saw it end: it ran, or it never did.
+      return task?.containerId
+        ? { kind: 'ended', ending: { kind: 'exited', exitCode: task.exitCode, signal: 'SIGKILL' } }
+        : { kind: 'ended', ending: { kind: 'never-started' } };
+    }
     const since = this.unschedulableSince.get(serviceId);
     return taskFate({
       task,

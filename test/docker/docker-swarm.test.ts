@@ -323,7 +323,6 @@ describe('DockerSwarm', { concurrency: true }, () => {
       serviceSpec('listed', {
         args: ['tick'],
         constraints: ['node.role==manager'],
-        spreadOver: ['node.labels.zone'],
       }),
     );
     const listed = await swarm.listServices(labelFilter({ [runIdLabel]: scope.runId }));

@@ -47,8 +47,11 @@ describe('cluster:swarm on a real 3-node swarm', () => {
   const instancesByNode = async (runId: string): Promise<string[][]> =>
     Promise.all(
       nodes.map(async (engine) =>
-        (await engine.listContainers(labelFilter({ [runIdLabel]: runId, [roleLabel]: 'instance' }), { all: true }))
-          .map((container) => container.name),
+        (
+          await engine.listContainers(labelFilter({ [runIdLabel]: runId, [roleLabel]: 'instance' }), {
+            all: true,
+          })
+        ).map((container) => container.name),
       ),
     );
   /** Everything of the run any of the given nodes still has: containers and networks. */
@@ -100,7 +103,11 @@ describe('cluster:swarm on a real 3-node swarm', () => {
     assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
     assert.match(result.stdout, /^single: 30\/30 ok$/m);
     assert.ok(runId);
-    assert.equal(placed.size, 30, `every instance container was seen on a node: ${[...placed.keys()].join(', ')}`);
+    assert.equal(
+      placed.size,
+      30,
+      `every instance container was seen on a node: ${[...placed.keys()].join(', ')}`,
+    );
     const perNode = [0, 1, 2].map((node) => [...placed.values()].filter((where) => where === node).length);
     assert.ok(
       perNode.every((count) => count > 0),
@@ -109,7 +116,9 @@ describe('cluster:swarm on a real 3-node swarm', () => {
     const entries = await readTgz(archive);
     const runOuts = [...entries.keys()].filter((name) => name.endsWith('/run.out'));
     assert.equal(runOuts.length, 30, `30 run.out files in the archive: ${[...entries.keys()].join(', ')}`);
-    const finishes = runOuts.filter((name) => /"type":"finish","outcome":"ok"|"outcome":"ok"/.test(entries.get(name)!));
+    const finishes = runOuts.filter((name) =>
+      /"type":"finish","outcome":"ok"|"outcome":"ok"/.test(entries.get(name)!),
+    );
     assert.equal(finishes.length, 30, 'each run.out records its instance finishing ok');
     await nothingLeft(runId);
   });
@@ -162,14 +171,22 @@ describe('cluster:swarm on a real 3-node swarm', () => {
     }
   });
 
-  it('ends a group whose memory reservation no node can satisfy as error within 60 s, with swarm\'s reason', async () => {
+  it("ends a group whose memory reservation no node can satisfy as error within 60 s, with swarm's reason", async () => {
     const composition = path.join(scratch.dir, 'too-big.toml');
     await writeFile(
       composition,
       `[global]\nplan = "placebo"\ncase = "ok"\nbuilder = "docker:node"\nrunner = "cluster:swarm"\ntotal_instances = 1\n\n[[groups]]\nid = "huge"\nresources = { memory = "1TiB" }\ninstances = { count = 1 }\n`,
     );
     const started = Date.now();
-    const result = await runCli(['--endpoint', daemon.url, 'run', 'composition', '-f', composition, '--wait']);
+    const result = await runCli([
+      '--endpoint',
+      daemon.url,
+      'run',
+      'composition',
+      '-f',
+      composition,
+      '--wait',
+    ]);
     const tookMs = Date.now() - started;
     assert.notEqual(result.code, 0, result.stdout + result.stderr);
     const task = await taskOf(daemon.url, taskIdOf(result.stdout));
@@ -181,7 +198,8 @@ describe('cluster:swarm on a real 3-node swarm', () => {
 
   it('after a SIGKILL of the daemon mid-run, the restarted daemon leaves no service, network or container of the run on any node', async () => {
     const stalled = taskIdOf(
-      (await runSingle(daemon.url, 'placebo', 'stall', [...swarm, '--instances', '3', '--timeout', '5m'])).stdout,
+      (await runSingle(daemon.url, 'placebo', 'stall', [...swarm, '--instances', '3', '--timeout', '5m']))
+        .stdout,
     );
     await waitFor(
       'the 3 instances to run',

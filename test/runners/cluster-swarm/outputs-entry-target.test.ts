@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { entryTarget } from '../../../runners/cluster-swarm/outputs-collector.ts';
 
-describe('entryTarget: where an entry of an instance\'s outputs archive may go', () => {
+describe("entryTarget: where an entry of an instance's outputs archive may go", () => {
   const root = '/outputs-root/g/0';
   it('drops the archived directory itself and keeps the rest under the instance directory', () => {
     assert.equal(entryTarget(root, 'outputs/'), undefined);

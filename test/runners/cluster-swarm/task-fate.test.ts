@@ -51,13 +51,16 @@ describe('taskFate: what a swarm task means for its instance', () => {
       kind: 'ended',
       ending: { kind: 'exited', exitCode: 0, signal: null },
     });
-    assert.deepEqual(fate({ task: task({ state: 'failed', exitCode: 1, error: 'task: non-zero exit (1)' }) }), {
-      kind: 'ended',
-      ending: { kind: 'exited', exitCode: 1, signal: null },
-    });
+    assert.deepEqual(
+      fate({ task: task({ state: 'failed', exitCode: 1, error: 'task: non-zero exit (1)' }) }),
+      {
+        kind: 'ended',
+        ending: { kind: 'exited', exitCode: 1, signal: null },
+      },
+    );
   });
 
-  it('a task that never got a container failed to start, with swarm\'s reason and the node', () => {
+  it("a task that never got a container failed to start, with swarm's reason and the node", () => {
     const result = fate({ task: task({ state: 'rejected', error: 'No such image: x', containerId: '' }) });
     assert.equal(result.kind, 'ended');
     assert.deepEqual(result.kind === 'ended' && result.ending, {
@@ -89,8 +92,15 @@ describe('taskFate: what a swarm task means for its instance', () => {
   });
 
   it('a scheduling error counts only once it outlasted the grace period', () => {
-    const pending = task({ state: 'pending', nodeId: '', containerId: '', error: 'no suitable node (insufficient resources on 3 nodes)' });
-    assert.deepEqual(fate({ task: pending, node: undefined, unschedulableForMs: 9_999 }), { kind: 'waiting' });
+    const pending = task({
+      state: 'pending',
+      nodeId: '',
+      containerId: '',
+      error: 'no suitable node (insufficient resources on 3 nodes)',
+    });
+    assert.deepEqual(fate({ task: pending, node: undefined, unschedulableForMs: 9_999 }), {
+      kind: 'waiting',
+    });
     assert.deepEqual(fate({ task: pending, node: undefined, unschedulableForMs: 10_000 }), {
       kind: 'unschedulable',
       reason: 'no suitable node (insufficient resources on 3 nodes)',
