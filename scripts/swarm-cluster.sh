@@ -103,7 +103,8 @@ http:
     certificate: $dir/registry/certs/server.crt
     key: $dir/registry/certs/server.key
 EOF
-  nohup docker-registry serve "$dir/registry/config.yml" >"$dir/registry/registry.log" 2>&1 &
+  # 9>&-: long-lived processes must not inherit `ensure`'s lock (it would stay held as long as they run).
+  nohup docker-registry serve "$dir/registry/config.yml" >"$dir/registry/registry.log" 2>&1 9>&- &
   echo $! >"$dir/registry/pid"
   wait_for "the registry on $registry" 20 curl -sf --cacert "$certs_dir/ca.crt" "https://$registry/v2/"
 }
@@ -127,7 +128,7 @@ EOF
     mount --bind '$dir/n$index/lib' /var/lib/docker
     mount --bind '$dir/n$index/run' /run
     exec dockerd --config-file '$dir/n$index/daemon.json' --pidfile /run/docker.pid
-  " >"$dir/n$index/dockerd.log" 2>&1 &
+  " >"$dir/n$index/dockerd.log" 2>&1 9>&- &
   wait_for "node $index's engine" 60 node_docker "$index" info
 }
 
@@ -210,7 +211,10 @@ ensure() {
   local count=${1:-3}
   mkdir -p "$(dirname "$dir")"
   exec 9>"$dir.lock"
-  flock 9
+  if ! flock -w 600 9; then
+    echo "another swarm-cluster.sh has held $dir.lock for 10 minutes; is one stuck? (fuser -v $dir.lock)" >&2
+    exit 1
+  fi
   if [ "$(node_count)" = "$count" ] && [ "$(ready_nodes)" = "$count" ] &&
     curl -sf --cacert "$certs_dir/ca.crt" "https://$registry/v2/" >/dev/null; then
     print_env

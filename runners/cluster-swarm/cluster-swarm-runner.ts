@@ -611,11 +611,13 @@ export class ClusterSwarmRunner implements Runner {
     );
   }
 
-  healthcheck(): Promise<HealthcheckCheck[]> {
-    const { manager, registry } = this.options;
-    return swarmHealthchecks(
-      manager === undefined ? undefined : this.options.connect(manager),
-      registry === undefined ? undefined : this.options.connectRegistry(registry),
-    );
+  healthcheck(options: { fix: boolean; activeRunIds: ReadonlySet<string> }): Promise<HealthcheckCheck[]> {
+    const { manager, registry, daemonId } = this.options;
+    return swarmHealthchecks({
+      swarm: manager === undefined ? undefined : this.options.connect(manager),
+      registry: registry === undefined ? undefined : this.options.connectRegistry(registry),
+      daemonId,
+      ...options,
+    });
   }
 }

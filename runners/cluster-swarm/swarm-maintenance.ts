@@ -39,6 +39,27 @@ export async function removeSwarmRun(
   );
 }
 
+interface SwarmLeftovers {
+  services: { id: string; name: string }[];
+  networks: { id: string; name: string }[];
+}
+
+/** This daemon's services and networks of runs not in `activeRunIds`. */
+async function findSwarmLeftovers(
+  swarm: MaintainedSwarm,
+  daemonId: string,
+  activeRunIds: ReadonlySet<string>,
+): Promise<SwarmLeftovers> {
+  const filter = labelFilter({ [daemonLabel]: daemonId, [runIdLabel]: true });
+  const stale = (labels: Readonly<Record<string, string>>): boolean =>
+    !activeRunIds.has(labels[runIdLabel] ?? '');
+  const [services, networks] = await Promise.all([swarm.listServices(filter), swarm.listNetworks(filter)]);
+  return {
+    services: services.filter((service) => stale(service.labels)),
+    networks: networks.filter((network) => stale(network.labels)),
+  };
+}
+
 /** This daemon's services and networks of runs not in `activeRunIds`, removed. */
 export async function removeSwarmLeftovers(
   swarm: MaintainedSwarm,
@@ -46,16 +67,8 @@ export async function removeSwarmLeftovers(
   activeRunIds: ReadonlySet<string>,
   onNotRemoved?: (item: NotRemoved) => void,
 ): Promise<{ services: number; networks: number }> {
-  const filter = labelFilter({ [daemonLabel]: daemonId, [runIdLabel]: true });
-  const stale = (labels: Readonly<Record<string, string>>): boolean =>
-    !activeRunIds.has(labels[runIdLabel] ?? '');
-  const [services, networks] = await Promise.all([swarm.listServices(filter), swarm.listNetworks(filter)]);
-  return removeObjects(
-    swarm,
-    services.filter((service) => stale(service.labels)),
-    networks.filter((network) => stale(network.labels)),
-    onNotRemoved,
-  );
+  const leftovers = await findSwarmLeftovers(swarm, daemonId, activeRunIds);
+  return removeObjects(swarm, leftovers.services, leftovers.networks, onNotRemoved);
 }
 
 async function removeObjects(
@@ -94,11 +107,23 @@ async function removeObjects(
   };
 }
 
-/** The manager, each node, and the registry. */
-export async function swarmHealthchecks(
-  swarm: MaintainedSwarm | undefined,
-  registry: { address: string; ping(): Promise<void> } | undefined,
-): Promise<HealthcheckCheck[]> {
+export interface SwarmHealthcheckOptions {
+  swarm: MaintainedSwarm | undefined;
+  registry: { address: string; ping(): Promise<void> } | undefined;
+  daemonId: string;
+  activeRunIds: ReadonlySet<string>;
+  /** Remove the leftovers found. */
+  fix: boolean;
+}
+
+/** The manager, each node, this daemon's leftovers on the swarm, and the registry. */
+export async function swarmHealthchecks({
+  swarm,
+  registry,
+  daemonId,
+  activeRunIds,
+  fix,
+}: SwarmHealthcheckOptions): Promise<HealthcheckCheck[]> {
   if (swarm === undefined) {
     return [
       {
@@ -129,6 +154,7 @@ export async function swarmHealthchecks(
           message: `${node.role}${node.leader ? ' (leader)' : ''} at ${node.address}: ${node.state}, ${node.availability}${node.message ? ` (${node.message})` : ''}; ${node.nanoCpus / 1e9} CPUs, ${Math.round(node.memoryBytes / 2 ** 20)} MiB`,
         });
       }
+      checks.push(await checkLeftovers(swarm, daemonId, activeRunIds, fix));
     }
   } catch (error) {
     checks.push({ name: 'cluster:swarm manager', ok: false, message: (error as Error).message });
@@ -148,4 +174,27 @@ export async function swarmHealthchecks(
     }
   }
   return checks;
+}
+
+async function checkLeftovers(
+  swarm: MaintainedSwarm,
+  daemonId: string,
+  activeRunIds: ReadonlySet<string>,
+  fix: boolean,
+): Promise<HealthcheckCheck> {
+  const leftovers = await findSwarmLeftovers(swarm, daemonId, activeRunIds);
+  const names = [...leftovers.services, ...leftovers.networks].map((object) => object.name);
+  const check: HealthcheckCheck = {
+    name: 'cluster:swarm leftovers',
+    ok: names.length === 0,
+    message:
+      names.length === 0
+        ? 'no services or networks left by ended runs'
+        : `left by ended runs: ${names.join(', ')}`,
+  };
+  if (names.length > 0 && fix) {
+    const removed = await removeObjects(swarm, leftovers.services, leftovers.networks, undefined);
+    check.fix = `removed ${removed.services} services and ${removed.networks} networks`;
+  }
+  return check;
 }

@@ -4,11 +4,12 @@
  * from every node, outcomes, a node killed mid-run, an unplaceable group, a daemon killed mid-run.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DockerEngine } from '../../docker/docker-engine.ts';
-import { labelFilter, roleLabel, runIdLabel } from '../../docker/labels.ts';
+import { DockerSwarm } from '../../docker/docker-swarm.ts';
+import { daemonLabel, labelFilter, roleLabel, runIdLabel } from '../../docker/labels.ts';
 import { readTgz } from '../helpers/archive.ts';
 import { runSingle, taskIdOf, taskOf, waitForState } from '../helpers/daemon-api.ts';
 import { runCli, scratchDir, startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/processes.ts';
@@ -121,6 +122,71 @@ describe('cluster:swarm on a real 3-node swarm', () => {
     );
     assert.equal(finishes.length, 30, 'each run.out records its instance finishing ok');
     await nothingLeft(runId);
+  });
+
+  it('healthcheck reports the manager, each node with its state and resources, and the registry', async () => {
+    const result = await runCli(['--endpoint', daemon.url, 'healthcheck', '--runner', 'cluster:swarm']);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /^ok {3}cluster:swarm manager: .* is a manager of an active swarm/m);
+    for (const hostname of cluster.nodeHostnames) {
+      assert.match(
+        result.stdout,
+        new RegExp(
+          `^ok {3}cluster:swarm node ${hostname}: (manager|worker).* at 10\\.240\\.77\\.\\d+: ready, active; \\d+ CPUs, \\d+ MiB$`,
+          'm',
+        ),
+      );
+    }
+    assert.match(
+      result.stdout,
+      new RegExp(`^ok {3}cluster:swarm registry: ${cluster.registry} answers$`, 'm'),
+    );
+    assert.match(
+      result.stdout,
+      /^ok {3}cluster:swarm leftovers: no services or networks left by ended runs$/m,
+    );
+
+    // What a dead daemon of this id left: found, then removed by --fix.
+    const daemonId = (await readFile(path.join(home, 'daemon-id'), 'utf8')).trim();
+    const manager = new DockerSwarm({ endpoint: cluster.manager });
+    await manager.createNetwork({
+      name: 'tg-gone0run',
+      subnet: '10.207.240.0/24',
+      driver: 'overlay',
+      attachable: true,
+      labels: { [daemonLabel]: daemonId, [runIdLabel]: 'gone0run', [roleLabel]: 'network' },
+    });
+    const found = await runCli(['--endpoint', daemon.url, 'healthcheck', '--runner', 'cluster:swarm']);
+    assert.equal(found.code, 1, found.stdout);
+    assert.match(found.stdout, /^FAIL cluster:swarm leftovers: left by ended runs: tg-gone0run$/m);
+    const fixed = await runCli([
+      '--endpoint',
+      daemon.url,
+      'healthcheck',
+      '--runner',
+      'cluster:swarm',
+      '--fix',
+    ]);
+    assert.equal(fixed.code, 0, fixed.stdout);
+    assert.match(fixed.stdout, /fixed: removed 0 services and 1 networks/);
+    assert.deepEqual(await manager.listNetworks(labelFilter({ [runIdLabel]: 'gone0run' })), []);
+  });
+
+  it('removes every service, network and container of a canceled run from every node', async () => {
+    const id = taskIdOf(
+      (await runSingle(daemon.url, 'placebo', 'stall', [...swarm, '--instances', '3', '--timeout', '5m']))
+        .stdout,
+    );
+    await waitFor(
+      'the 3 instances to run',
+      async () => ((await instancesByNode(id)).flat().length === 3 ? true : undefined),
+      120_000,
+    );
+    const canceled = await runCli(['--endpoint', daemon.url, 'cancel', '-t', id]);
+    assert.equal(canceled.code, 0, canceled.stderr);
+    const task = await waitForState(daemon.url, id, 'canceled');
+    assert.equal(task.outcome, 'canceled');
+    await nothingLeft(id);
   });
 
   const placeboCases = [
