@@ -290,7 +290,7 @@ describe('the placebo plan, one real process per case', () => {
     assert.equal(run.exitCode, 1);
     assert.deepEqual(decide(run), {
       outcome: 'failure',
-      reason: 'unknown test case "nope"; this plan has: ok, failure, crash, stall, oom, no-outcome',
+      reason: 'unknown test case "nope"; this plan has: ok, failure, crash, stall, oom, sleep, no-outcome',
     });
   });
 });
