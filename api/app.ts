@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import express, { type Express } from 'express';
 import { NotFoundError } from '../core/errors.ts';
 import { authenticate, readOnlyForViewers } from './auth.ts';
@@ -36,6 +38,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(runnersRouter(deps));
   if (deps.retention) api.use(gcRouter({ retention: deps.retention }));
   app.use('/api/v1', api);
+  app.use(dashboard());
   app.use((request, _response, next) => {
     next(
       new NotFoundError(
@@ -45,4 +48,28 @@ export function createApp(deps: ApiDeps): Express {
   });
   app.use(errorHandler(deps.logger, deps.maxUploadBytes, deps.redis));
   return app;
+}
+
+/** Where `npm run build:web` puts the dashboard. */
+export const dashboardDir = path.resolve(import.meta.dirname, '../web/dist');
+
+/**
+ * The dashboard's static files at `/`, same origin as the API. They hold no data (every page asks the API,
+ * with the session's token), so they are served without authentication. Unbuilt, `/` says how to build it.
+ */
+function dashboard(): express.RequestHandler {
+  const files = express.static(dashboardDir, { index: 'index.html', fallthrough: true, maxAge: 0 });
+  return (request, response, next) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') return next();
+    if (request.path === '/' && !existsSync(path.join(dashboardDir, 'index.html'))) {
+      response
+        .status(503)
+        .type('text/plain')
+        .send(
+          `the dashboard is not built: run "npm run build:web" (it writes ${dashboardDir}); the API is at /api/v1`,
+        );
+      return;
+    }
+    files(request, response, next);
+  };
 }

@@ -60,6 +60,19 @@ if [ "${#missing_network[@]}" -gt 0 ]; then
   apt_install "${missing_network[@]}"
 fi
 
+# The dashboard's browser tests drive Debian's chromium through playwright-core; no browser is downloaded.
+if [ ! -x /usr/bin/chromium ]; then
+  as_root chromium "sudo apt-get install -y chromium"
+  echo "installing chromium from Debian (the dashboard's browser tests)"
+  apt_install chromium
+fi
+
+# The daemon serves the dashboard from web/dist: build it when missing or older than its sources.
+if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html -newer web/dist/index.html -print -quit)" ]; then
+  echo "building the dashboard (npm run build:web)"
+  node --import tsx scripts/build-web.ts
+fi
+
 if [ "${TESTGROUND_SKIP_DOCKER:-}" = "1" ]; then exit 0; fi
 if ! command -v dockerd >/dev/null 2>&1; then
   as_root dockerd "sudo apt-get install -y docker.io"
