@@ -53,6 +53,10 @@ export class ApiClient {
       ...(options.user ? { 'x-testground-user': options.user } : {}),
     };
   }
+  /** The task's page on the daemon's dashboard (same origin as the API; the page asks for a token itself). */
+  dashboardUrl(taskId: string): string {
+    return `${this.endpoint}/#/tasks/${encodeURIComponent(taskId)}`;
+  }
 
   /** Queues a run task; `runIds` picks and orders the composition's runs. */
   async submitRun(

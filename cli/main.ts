@@ -7,6 +7,7 @@ import { runComposition, runSingle, type Output } from './commands/run.ts';
 import { healthcheck, terminate } from './commands/runners.ts';
 import { gc } from './commands/gc.ts';
 import { cancel, collect, listTasks, logs, report, status } from './commands/tasks.ts';
+import { onPath, openTask } from './commands/open.ts';
 import { addToken, defaultTokensFile, listTokens, revokeTokens } from './commands/token.ts';
 import type { ReportFormat } from '../api/schemas.ts';
 import { exitCodes } from './exit-codes.ts';
@@ -298,6 +299,17 @@ export async function runCli(
     .action(
       act(async (options: { task: string; follow?: boolean }) =>
         logs(client(), options.task, Boolean(options.follow), output),
+      ),
+    );
+
+  program
+    .command('open')
+    .description("print the task's dashboard page (and open it with xdg-open where there is one)")
+    .argument('<task_id>', 'task id')
+    .option('--no-browser', 'only print the URL')
+    .action(
+      act(async (taskId: string, options: { browser: boolean }) =>
+        openTask(client(), taskId, output, options.browser ? await onPath('xdg-open') : undefined),
       ),
     );
 

@@ -106,6 +106,7 @@ async function followRun(
     output.out(`follow it with: testground logs -t ${submitted.task_id} -f`);
     return 0;
   }
+  output.out(`dashboard: ${client.dashboardUrl(submitted.task_id)}`);
   const task = await followToEnd(client, submitted, output);
   printOutcome(task, output);
   await writeReports(client, task, options, output);

@@ -149,4 +149,42 @@ describe('the dashboard in headless chromium', () => {
     const runOuts = [...entries.keys()].filter((name) => name.endsWith('/run.out'));
     assert.equal(runOuts.length, instances, [...entries.keys()].join('\n'));
   });
+
+  it('testground open prints the page, which shows the task; run --wait prints it at the start', async () => {
+    const opened = await runCli(['--endpoint', daemon.url, 'open', taskId, '--no-browser'], {
+      env: { TESTGROUND_TOKEN: token },
+    });
+    assert.equal(opened.code, 0, opened.stderr);
+    const url = opened.stdout.trim();
+    assert.equal(url, `${daemon.url}/#/tasks/${taskId}`);
+    await page.goto('about:blank');
+    await page.goto(url);
+    await page.locator('#task-state', { hasText: 'complete' }).waitFor();
+
+    const missing = await runCli(['--endpoint', daemon.url, 'open', 'nosuchtask'], {
+      env: { TESTGROUND_TOKEN: token },
+    });
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /nosuchtask/);
+
+    const waited = await runCli(
+      ['--endpoint', daemon.url, 'run', 'single', '--plan', 'example', '--testcase', 'sync'].concat([
+        '--builder',
+        'exec:node',
+        '--runner',
+        'local:exec',
+        '--instances',
+        '2',
+        '--test-param',
+        'sleep_scale=0',
+        '--wait',
+      ]),
+      { env: { TESTGROUND_TOKEN: token } },
+    );
+    assert.equal(waited.code, 0, `${waited.stdout}\n${waited.stderr}`);
+    const id = taskIdOf(waited.stdout);
+    const lines = waited.stdout.split('\n');
+    const at = lines.indexOf(`dashboard: ${daemon.url}/#/tasks/${id}`);
+    assert.ok(at >= 0 && at <= 2, `the URL comes right after "queued":\n${waited.stdout}`);
+  });
 });
