@@ -21,7 +21,7 @@ const durationMs = Number(process.env.BENCH_TASKS_DURATION_MS ?? 5_000);
 type Figures = Record<string, string | number>;
 
 /** Tasks shaped like real ones: a composition, a resolved run, and for ended ones a result of 20 instances. */
-async function seed(store: TaskStore, count: number): Promise<void> {
+export async function seed(store: TaskStore, count: number): Promise<void> {
   const run: ResolvedRun = {
     id: 'default',
     plan: 'example',

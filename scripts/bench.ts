@@ -9,6 +9,7 @@ import path from 'node:path';
 import { DockerEngine } from '../docker/docker-engine.ts';
 import { labelFilter, planLabel } from '../docker/labels.ts';
 import { concurrencyLimit } from '../core/concurrency-limit.ts';
+import { dashboardBench } from './bench-dashboard.ts';
 import { networkBench } from './bench-network.ts';
 import { runSyncBench } from './bench-sync.ts';
 import { tasksBench } from './bench-tasks.ts';
@@ -138,6 +139,7 @@ const parts: Record<string, () => Promise<Figures>> = {
   docker: () => dockerBench(daemon),
   network: () => networkBench(daemon, networkInstances),
   tasks: () => tasksBench(daemon),
+  dashboard: () => dashboardBench(daemon),
   swarm: () => swarmBench(),
 };
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(parts);
