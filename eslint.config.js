@@ -60,7 +60,16 @@ const layering = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '**/node_modules/', 'dist/', 'web/dist/', '**/.testground/', 'test/fixtures/**/bundle*'] },
+  {
+    ignores: [
+      'node_modules/',
+      '**/node_modules/',
+      'dist/',
+      'web/dist/',
+      '**/.testground/',
+      'test/fixtures/**/bundle*',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
