@@ -72,13 +72,10 @@ export function logView(taskId: string): { element: HTMLElement; dispose: () => 
   function matches(line: LogLine): boolean {
     const group = groupSelect.value;
     const instance = instanceInput.value;
-    if (group && (line.kind !== 'output' && line.kind !== 'instance_end' ? true : line.group !== group))
-      return false;
-    if (
-      instance !== '' &&
-      (line.kind !== 'output' && line.kind !== 'instance_end' ? true : String(line.instance) !== instance)
-    )
-      return false;
+    // A group or instance filter shows that instance's lines only: the daemon's own lines have neither.
+    const ofInstance = line.kind === 'output' || line.kind === 'instance_end';
+    if (group !== '' && (!ofInstance || line.group !== group)) return false;
+    if (instance !== '' && (!ofInstance || String(line.instance) !== instance)) return false;
     if (levels.indexOf(levelOf(line)) < levels.indexOf(levelSelect.value as Level)) return false;
     const text = search.value.trim().toLowerCase();
     return text === '' || textOf(line).toLowerCase().includes(text) || sourceOf(line).includes(text);
