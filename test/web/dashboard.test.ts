@@ -4,13 +4,20 @@
  * without a reload, its live log, the timeline and metrics once it ends, and its outputs downloaded.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { readTgz } from '../helpers/archive.ts';
 import { taskIdOf } from '../helpers/daemon-api.ts';
-import { runCli, scratchDir, startDaemonProcess, type DaemonProcess } from '../helpers/processes.ts';
+import {
+  repoRoot,
+  runCli,
+  scratchDir,
+  startDaemonProcess,
+  type DaemonProcess,
+} from '../helpers/processes.ts';
 import { buildDashboard, launchChromium, screenshotDir } from './browser.ts';
 
 const token = 'tg_dashboard_test_token_0123456789';
@@ -187,4 +194,76 @@ describe('the dashboard in headless chromium', () => {
     const at = lines.indexOf(`dashboard: ${daemon.url}/#/tasks/${id}`);
     assert.ok(at >= 0 && at <= 2, `the URL comes right after "queued":\n${waited.stdout}`);
   });
+
+  // plans/benchmarks records metrics (issue 11's SDK); in a tree without it there is nothing to plot.
+  const benchmarks = existsSync(path.join(repoRoot, 'plans/benchmarks/manifest.toml'));
+
+  it(
+    "plots a run's metrics and compares two runs",
+    { skip: benchmarks ? false : 'plans/benchmarks is not in this tree' },
+    async () => {
+      const runBenchmarks = async (): Promise<string> => {
+        const ran = await runCli(
+          [
+            '--endpoint',
+            daemon.url,
+            'run',
+            'single',
+            '--plan',
+            'benchmarks',
+            '--testcase',
+            'sync-latency',
+          ].concat([
+            '--builder',
+            'exec:node',
+            '--runner',
+            'local:exec',
+            '--instances',
+            String(instances),
+            '--wait',
+          ]),
+          { env: { TESTGROUND_TOKEN: token } },
+        );
+        assert.equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+        return taskIdOf(ran.stdout);
+      };
+      const first = await runBenchmarks();
+      const second = await runBenchmarks();
+      const summary = (await (
+        await fetch(`${daemon.url}/api/v1/runs/${second}/metrics`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).json()) as { groups: Record<string, Record<string, unknown>> };
+      const names = [
+        ...new Set(Object.values(summary.groups).flatMap((byName) => Object.keys(byName))),
+      ].sort();
+      assert.ok(names.length >= 2, `the plan records a histogram and a counter: ${names.join(', ')}`);
+
+      await page.goto(`${daemon.url}/#/tasks/${second}`);
+      const run = page.locator(`section.run[data-run="${second}"]`);
+      await run.locator('.metric .uplot canvas').first().waitFor({ timeout: 30_000 });
+      assert.deepEqual(
+        await run
+          .locator('.metric')
+          .evaluateAll((cards) => cards.map((card) => card.getAttribute('data-metric'))),
+        names,
+      );
+      assert.equal(await run.locator('.metric .uplot').count(), names.length, 'a plot per metric');
+      assert.equal(await run.locator('.timeline-row').count(), instances);
+      await run.locator('.metrics-box').scrollIntoViewIfNeeded();
+      await shot('metrics');
+
+      await page.locator(`#compare-${second}`).selectOption(first);
+      await page.locator('#compare table.compare-metrics').waitFor();
+      const changes = await page
+        .locator('#compare table.compare-metrics tbody tr td:last-child')
+        .allInnerTexts();
+      assert.ok(changes.length >= names.length, `a row per metric and statistic: ${changes.length}`);
+      assert.ok(
+        changes.every((change) => /^([+-]?\d+\.\d%|–)$/.test(change)),
+        changes.join(' '),
+      );
+      await shot('compare');
+    },
+  );
 });

@@ -115,10 +115,7 @@ function percentiles(
 ): void {
   const marks = Array.from({ length: 101 }, (_, index) => index);
   const columns = groupIds.map((group): (number | null)[] => {
-    const values = points
-      .filter((point) => point.group === group)
-      .map((point) => point.value)
-      .sort((a, b) => a - b);
+    const values = valuesOf(points.filter((point) => point.group === group)).sort((a, b) => a - b);
     if (values.length > 0) {
       // Nearest rank, as the daemon's summary computes them.
       return marks.map((mark) => values[Math.max(0, Math.ceil((mark / 100) * values.length) - 1)]!);
@@ -176,4 +173,18 @@ function timeSeries(
     uPlot.join(tables),
     element,
   );
+}
+
+/**
+ * The values a distribution is drawn from: every recorded value, but for a counter its final value per
+ * instance (the daemon's summary counts counters that way, so the plot and the table agree).
+ */
+function valuesOf(points: MetricPoint[]): number[] {
+  if (points[0]?.type !== 'counter') return points.map((point) => point.value);
+  const last = new Map<number, MetricPoint>();
+  for (const point of points) {
+    const seen = last.get(point.instance);
+    if (!seen || Date.parse(point.ts) >= Date.parse(seen.ts)) last.set(point.instance, point);
+  }
+  return [...last.values()].map((point) => point.value);
 }
