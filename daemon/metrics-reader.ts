@@ -50,7 +50,8 @@ export async function readRunMetricPoints(
           name: record.name,
           type: record.type,
           value: record.value,
-          ts: new Date(Math.floor(record.ts / 1e6)).toISOString(),
+          // ts is a double: a nanosecond count loses its last digits, so round rather than cut to the millisecond.
+          ts: new Date(Math.round(record.ts / 1e6)).toISOString(),
         };
         if (record.unit !== undefined) point.unit = record.unit;
         result.points.push(point);

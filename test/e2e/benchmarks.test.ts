@@ -1,7 +1,8 @@
 /**
  * plans/benchmarks through the real CLI and daemon: 50 local:exec instances record a latency histogram, a
  * counter and a point; the run's summary from GET /runs/:id/metrics matches the percentiles this test
- * computes itself from the raw points. The same plan on local:docker.
+ * computes itself from the raw points, and every instance carries its phases. The same plan on
+ * local:docker (needs a Docker engine: `bash scripts/ensure-deps.sh` starts one).
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -94,5 +95,62 @@ describe('plans/benchmarks (real daemon)', () => {
     assert.equal(summary.points, undefined);
     assert.deepEqual(summary.groups, raw.groups);
     assert.deepEqual(task.runs[0]?.result?.metrics, raw.groups, 'the summary is on the run result');
+
+    // Each instance's phases, in the order they happened (no network-initialized: local:exec without netns
+    // has no network to wait for).
+    const instances = task.result?.instances ?? [];
+    assert.equal(instances.length, 50);
+    for (const instance of instances) {
+      const phases = instance.phases ?? [];
+      assert.deepEqual(
+        phases.map((phase) => phase.name),
+        [
+          'created',
+          'started',
+          'stage-start:signal',
+          'stage-end:signal',
+          'stage-start:barrier',
+          'stage-end:barrier',
+          'ended',
+        ],
+        `${instance.group}[${instance.index}]`,
+      );
+      const times = phases.map((phase) => Date.parse(phase.at));
+      assert.deepEqual(
+        times,
+        [...times].sort((a, b) => a - b),
+        'in time order',
+      );
+    }
+  });
+
+  it('runs on local:docker too: metrics summarised, phases with network-initialized', async () => {
+    const result = await runSingle(daemon.url, 'benchmarks', 'sync-latency', [
+      '--builder',
+      'docker:node',
+      '--runner',
+      'local:docker',
+      '--instances',
+      '4',
+      '--test-param',
+      'rounds=5',
+      '--wait',
+    ]);
+    assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
+    const task = await taskOf(daemon.url, taskIdOf(result.stdout));
+    const raw = await metricsOf(daemon.url, task.run_id, true);
+    assert.equal(raw.points?.filter((point) => point.name === 'sync_signal_ms').length, 4 * 5);
+    assert.deepEqual(raw.groups, expectedSummary(raw.points ?? []));
+    for (const instance of task.result?.instances ?? []) {
+      const names = (instance.phases ?? []).map((phase) => phase.name);
+      assert.equal(names[0], 'created');
+      assert.equal(names.at(-1), 'ended');
+      for (const name of ['started', 'network-initialized', 'stage-start:signal', 'stage-end:barrier']) {
+        assert.ok(
+          names.includes(name),
+          `${instance.group}[${instance.index}] has ${name}: ${names.join(', ')}`,
+        );
+      }
+    }
   });
 });
