@@ -13,6 +13,10 @@ import { formatBytes } from './local-docker/host-resource-clamp.ts';
 // A line longer than this is passed on in pieces rather than held in memory without end.
 const maxLineChars = 1024 * 1024;
 
+// Stage marks kept per instance: they go onto the task record, which an instance printing stage events in a
+// loop must not blow up. Past this, stages are still in run.out, only not in `phases`.
+const maxStageMarks = 200;
+
 /** What an instance's captured stdout and stderr may take on disk together, unless the daemon says otherwise. */
 export const defaultOutputQuotaBytes = 256 * 1024 * 1024;
 
@@ -57,6 +61,7 @@ export class InstanceOutput {
   private readonly notesList: string[] = [];
   private readonly marks: InstancePhase[] = [];
   private startedMarked = false;
+  private stageMarks = 0;
   private readonly now: () => Date;
 
   constructor(options: InstanceOutputOptions) {
@@ -190,7 +195,7 @@ export class InstanceOutput {
     }
     if (!event) return;
     this.terminalEvent = pickTerminalEvent(this.terminalEvent, event);
-    if (event.kind === 'stage_start' || event.kind === 'stage_end') {
+    if ((event.kind === 'stage_start' || event.kind === 'stage_end') && this.stageMarks++ < maxStageMarks) {
       const prefix = event.kind === 'stage_start' ? 'stage-start' : 'stage-end';
       this.mark(`${prefix}:${event.name}`, eventTime(event));
     }

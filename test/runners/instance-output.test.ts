@@ -85,6 +85,18 @@ describe('InstanceOutput', () => {
     ]);
   });
 
+  it('keeps at most 200 stage marks, so a plan looping over stages cannot swell the task record', async () => {
+    const { output: out } = await output('phases-capped');
+    let text = '';
+    for (let i = 0; i < 150; i++) {
+      text += event({ type: 'stage_start', name: `s${i}`, group: 'single' });
+      text += event({ type: 'stage_end', name: `s${i}`, group: 'single' });
+    }
+    await out.write('stdout', Buffer.from(text));
+    await out.finish();
+    assert.equal(out.phases.filter((phase) => phase.name.startsWith('stage-')).length, 200);
+  });
+
   it('marks started at the first output when it is not a start event', async () => {
     const { output: out } = await output('phases-plain');
     const before = Date.now();
