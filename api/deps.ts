@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { TestgroundError } from '../core/errors.ts';
+import type { MetricPoint } from '../core/metrics-summary.ts';
 import type { LogEntryWithOffset } from '../core/task-log.ts';
 import type { TaskMetadata, TaskRecord, TaskState, TaskSummaryPage } from '../core/task.ts';
 import type { TokenSource } from './auth.ts';
@@ -67,6 +68,11 @@ export interface OutputsPort {
    * longer exists.
    */
   archive(runs: readonly { runId: string; dir: string }[]): Promise<Readable>;
+  /**
+   * Every metric point the run's instances recorded in metrics.out, group by group, instance by instance;
+   * a NotFoundError when the run's directory no longer exists.
+   */
+  metricPoints(runId: string, dir: string): Promise<MetricPoint[]>;
 }
 
 export interface MaintenancePort {

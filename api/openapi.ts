@@ -15,6 +15,10 @@ import {
   healthcheckReportSchema,
   healthSchema,
   logLineSchema,
+  metricPointSchema,
+  metricSummarySchema,
+  runMetricsQuerySchema,
+  runMetricsSchema,
   runnerParamsSchema,
   runParamsSchema,
   runResultSchema,
@@ -50,6 +54,9 @@ const components: Record<string, z.ZodType> = {
   Health: healthSchema,
   TaskReport: taskReportSchema,
   GcReport: gcReportSchema,
+  RunMetrics: runMetricsSchema,
+  MetricSummary: metricSummarySchema,
+  MetricPoint: metricPointSchema,
 };
 
 interface ResponseSpec {
@@ -143,6 +150,24 @@ const operations: OperationSpec[] = [
         'No run or task has this id, it is a build, it ended before any instance started, or its outputs are gone',
       ),
       409: refused('The run (or, given a task id, the task) has not ended yet'),
+      500: internal,
+    },
+  },
+  {
+    method: 'get',
+    path: '/runs/{id}/metrics',
+    summary:
+      "What a run's instances recorded in metrics.out: per group and metric count, min, p50, p90, p99, max, mean; with `raw=true` every point too",
+    params: runParamsSchema,
+    query: runMetricsQuerySchema,
+    responses: {
+      200: json('The summary (empty groups when no instance recorded a metric)', runMetricsSchema),
+      400: badRequest,
+      401: unauthorized,
+      404: refused(
+        'No run or task has this id, it is a build, it ended before any instance started, or (raw) its outputs are gone',
+      ),
+      409: refused('The run has not ended yet'),
       500: internal,
     },
   },

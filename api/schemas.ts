@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { errorCodes } from '../core/errors.ts';
+import { metricTypes } from '../core/contract/metrics.ts';
 import { instanceOutcomes, runOutcomes } from '../core/run.ts';
 import { logStart } from '../core/task-log.ts';
 import { runStates, taskStates, taskTypes } from '../core/task.ts';
@@ -161,7 +162,60 @@ export const instanceResultSchema = z.object({
     .array(z.string())
     .optional()
     .meta({ description: 'What the daemon did to its output, e.g. truncated it at the per-instance quota' }),
+  phases: z
+    .array(z.object({ name: z.string(), at: timestamp }))
+    .optional()
+    .meta({
+      description:
+        'Timestamped marks in order: created, started, network-initialized, stage-start:<stage>, stage-end:<stage>, ended',
+    }),
 });
+
+export const metricSummarySchema = z
+  .object({
+    type: z.enum(metricTypes),
+    unit: z.string().optional(),
+    count: count,
+    min: z.number(),
+    p50: z.number(),
+    p90: z.number(),
+    p99: z.number(),
+    max: z.number(),
+    mean: z.number(),
+  })
+  .meta({
+    description:
+      "One metric of one group over every instance (a counter by each instance's final total); percentiles by nearest rank",
+  });
+
+export const metricsSummarySchema = z
+  .record(z.string(), z.record(z.string(), metricSummarySchema))
+  .meta({ description: 'Group id → metric name → its summary' });
+
+export const metricPointSchema = z.object({
+  group: z.string(),
+  instance: count,
+  name: z.string(),
+  type: z.enum(metricTypes),
+  value: z.number(),
+  unit: z.string().optional(),
+  ts: timestamp,
+});
+
+export const runMetricsQuerySchema = z.object({
+  raw: flag.default('false').meta({ description: 'Also list every recorded point' }),
+});
+
+export const runMetricsSchema = z
+  .object({
+    run_id: z.string(),
+    task_id: z.string(),
+    groups: metricsSummarySchema,
+    points: z.array(metricPointSchema).optional().meta({
+      description: 'With `?raw=true`: every point each instance recorded, group by group, in order',
+    }),
+  })
+  .meta({ description: "What a run's instances recorded in metrics.out, summarised per group and metric" });
 
 export const groupSummarySchema = z.object({
   total: count,
@@ -175,6 +229,7 @@ export const runResultSchema = z
     reason: z.string(),
     groups: z.record(z.string(), groupSummarySchema),
     instances: z.array(instanceResultSchema),
+    metrics: metricsSummarySchema.optional(),
   })
   .meta({ description: 'Per-group counts and per-instance outcomes, each with its reason' });
 
@@ -458,6 +513,8 @@ export type HealthcheckCheck = z.infer<typeof healthcheckCheckSchema>;
 export type HealthcheckReport = z.infer<typeof healthcheckReportSchema>;
 export type TerminateResult = z.infer<typeof terminateResultSchema>;
 export type Health = z.infer<typeof healthSchema>;
+export type RunMetrics = z.infer<typeof runMetricsSchema>;
+export type MetricPointView = z.infer<typeof metricPointSchema>;
 export type GcReport = z.infer<typeof gcReportSchema>;
 export type ReportFormat = (typeof reportFormats)[number];
 export type ReportInstance = z.infer<typeof reportInstanceSchema>;

@@ -1,3 +1,5 @@
+import type { MetricType } from './contract/metrics.ts';
+
 /**
  * A run as the daemon carries it from submission to its result: the resolved groups a runner starts,
  * and how every instance and the run as a whole ended. Plain data, shared by every layer.
@@ -75,7 +77,37 @@ export interface InstanceResult {
   signal: string | null;
   /** What the daemon did to its output, when it did something (truncated it at the quota). */
   notes?: string[];
+  /**
+   * Timestamped marks in the order they happened: `created`, `started`, `network-initialized`,
+   * `stage-start:<stage>` / `stage-end:<stage>`, `ended`. A mark the runner never saw is absent.
+   */
+  phases?: InstancePhase[];
 }
+
+/** One mark of an instance's life; `at` is ISO 8601. */
+export interface InstancePhase {
+  name: string;
+  at: string;
+}
+
+/**
+ * One metric of one group over every instance: a counter by each instance's final total, anything else by
+ * every recorded value. Percentiles by nearest rank on the sorted values.
+ */
+export interface MetricSummary {
+  type: MetricType;
+  unit?: string;
+  count: number;
+  min: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** Group id → metric name → its summary. */
+export type MetricsSummary = Record<string, Record<string, MetricSummary>>;
 
 /** Per group: how many instances, how many succeeded, and how many ended each way. */
 export interface GroupSummary {
@@ -93,4 +125,6 @@ export interface RunResult {
   reason: string;
   groups: Record<string, GroupSummary>;
   instances: InstanceResult[];
+  /** What the instances recorded in `metrics.out`, summarised when the run ended; absent when none did. */
+  metrics?: MetricsSummary;
 }

@@ -7,6 +7,8 @@ import type { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { NotFoundError } from '../core/errors.ts';
 import { walkDir } from '../core/walk-dir.ts';
+import type { MetricPoint } from '../core/metrics-summary.ts';
+import { readRunMetricPoints } from './metrics-reader.ts';
 
 /** Where runs keep their outputs: `<root>/<runner>/<plan>/<run_id>/<group>/<instance>/`. */
 export class OutputsStore {
@@ -26,15 +28,7 @@ export class OutputsStore {
    * NotFoundError, not an empty archive that looks like a run which wrote nothing.
    */
   async archive(runs: readonly { runId: string; dir: string }[]): Promise<Readable> {
-    for (const { runId, dir } of runs) {
-      const found = await stat(dir).catch(() => undefined);
-      if (!found?.isDirectory()) {
-        throw new NotFoundError(
-          `run ${runId} has no outputs directory on this daemon any more (removed by hand or by cleanup); nothing to collect`,
-          [{ path: 'id', message: `the outputs of run ${runId} no longer exist` }],
-        );
-      }
-    }
+    for (const { runId, dir } of runs) await assertOutputsExist(runId, dir);
     const packer = tarPack();
     const gzip = createGzip();
     packer.pipe(gzip);
@@ -43,6 +37,22 @@ export class OutputsStore {
       packer.finalize();
     })().catch((error: Error) => gzip.destroy(error));
     return gzip;
+  }
+
+  /** The metric points of the run's instances (daemon/metrics-reader.ts). */
+  async metricPoints(runId: string, dir: string): Promise<MetricPoint[]> {
+    await assertOutputsExist(runId, dir);
+    return (await readRunMetricPoints(dir)).points;
+  }
+}
+
+async function assertOutputsExist(runId: string, dir: string): Promise<void> {
+  const found = await stat(dir).catch(() => undefined);
+  if (!found?.isDirectory()) {
+    throw new NotFoundError(
+      `run ${runId} has no outputs directory on this daemon any more (removed by hand or by cleanup); nothing to collect`,
+      [{ path: 'id', message: `the outputs of run ${runId} no longer exist` }],
+    );
   }
 }
 

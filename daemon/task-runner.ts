@@ -13,6 +13,7 @@ import type { TaskLog } from '../core/task-log.ts';
 import type { TaskStore } from './task-store.ts';
 import { artifactId, artifactOf, type ArtifactStore } from './artifact-store.ts';
 import { cancelRuns, failRuns, notRunAfterError } from './run-records.ts';
+import { defaultMaxMetricPoints, summarizeRunMetrics } from './metrics-reader.ts';
 import type { ResolvedGroup, ResolvedRun, RunOutcome, RunResult } from '../core/run.ts';
 import {
   isRunEnded,
@@ -282,8 +283,9 @@ export class TaskRunner {
         log,
         signal,
       });
+      const metrics = await this.runMetrics(carried, run);
       if (signal.aborted) {
-        failed = this.endStopped(carried, run, output.instances);
+        failed = this.endStopped(carried, run, output.instances, metrics);
       } else {
         const decided = decideRunOutcome(output.instances);
         const result: RunResult = {
@@ -291,6 +293,7 @@ export class TaskRunner {
           reason: decided.reason,
           groups: decided.groups,
           instances: output.instances,
+          ...(metrics === undefined ? {} : { metrics }),
         };
         this.endRun(run, decided.outcome, decided.outcome === 'success' ? undefined : decided.reason, result);
       }
@@ -357,11 +360,33 @@ export class TaskRunner {
     } satisfies Partial<RunRecord>);
   }
 
+  /**
+   * What the run's instances recorded in metrics.out, summarised. A summary that cannot be made is said in
+   * the log and left out: the metrics are a view of the run, never a reason for its outcome.
+   */
+  private async runMetrics(carried: Carried, run: RunRecord): Promise<RunResult['metrics']> {
+    try {
+      const { summary, dropped } = await summarizeRunMetrics(run.outputsDir);
+      if (dropped > 0) {
+        carried.log.warn(
+          `run ${run.name} (${run.id}): ${dropped} metric points past the first ${defaultMaxMetricPoints} were left out of its summary`,
+        );
+      }
+      return summary;
+    } catch (error) {
+      carried.log.warn(
+        `run ${run.name} (${run.id}): its metrics could not be summarised: ${describeFailure(error)}`,
+      );
+      return undefined;
+    }
+  }
+
   /** Ends the run a stop interrupted; returns the error that ends the task when the daemon is stopping. */
   private endStopped(
     carried: Carried,
     run: RunRecord,
     instances: RunResult['instances'],
+    metrics?: RunResult['metrics'],
   ): string | undefined {
     const stopReason = carried.signal.reason as StopReason;
     if (stopReason === 'shutdown' || stopReason === 'redis-lost') {
@@ -375,6 +400,7 @@ export class TaskRunner {
       reason: canceledReason,
       groups: decided.groups,
       instances,
+      ...(metrics === undefined ? {} : { metrics }),
     });
     return undefined;
   }

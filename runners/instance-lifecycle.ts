@@ -5,7 +5,7 @@
  */
 import type { InstanceEvent } from '../core/contract/events.ts';
 import { decideInstanceOutcome, type InstanceDecision } from '../core/outcome.ts';
-import type { InstanceResult } from '../core/run.ts';
+import type { InstancePhase, InstanceResult } from '../core/run.ts';
 import type { TaskLog } from '../core/task-log.ts';
 
 /** Why instances were stopped before they ended by themselves. */
@@ -80,6 +80,10 @@ export interface InstanceEnd {
   /** The run's timeout, named in the reason of an instance stopped by it. */
   timeoutMs: number;
   log: TaskLog;
+  /** The phases marked so far (`InstanceOutput.phases`); `ended` is added now. */
+  phases?: readonly InstancePhase[];
+  /** When the runner saw it end; default now. */
+  endedAt?: Date;
 }
 
 /** Decides the instance's outcome, logs its end, and returns its result. */
@@ -96,6 +100,7 @@ export function concludeInstance(end: InstanceEnd): InstanceResult {
     reason,
     exitCode: exited?.exitCode ?? null,
     signal: exited?.signal ?? null,
+    phases: [...(end.phases ?? []), { name: 'ended', at: (end.endedAt ?? new Date()).toISOString() }],
   };
 }
 

@@ -6,11 +6,16 @@ import { StringDecoder } from 'node:string_decoder';
 import type { TaskLog } from '../core/task-log.ts';
 import { parseEventLine, type InstanceEvent } from '../core/contract/events.ts';
 import { pickTerminalEvent } from '../core/outcome.ts';
+import type { InstancePhase } from '../core/run.ts';
 import { CappedFile, FileWriteError, OutputQuota } from './capped-file.ts';
 import { formatBytes } from './local-docker/host-resource-clamp.ts';
 
 // A line longer than this is passed on in pieces rather than held in memory without end.
 const maxLineChars = 1024 * 1024;
+
+// Stage marks kept per instance: they go onto the task record, which an instance printing stage events in a
+// loop must not blow up. Past this, stages are still in run.out, only not in `phases`.
+const maxStageMarks = 200;
 
 /** What an instance's captured stdout and stderr may take on disk together, unless the daemon says otherwise. */
 export const defaultOutputQuotaBytes = 256 * 1024 * 1024;
@@ -25,6 +30,8 @@ export interface InstanceOutputOptions {
   dir: string;
   /** Must exist and be the instance's own. */
   scratchDir: string;
+  /** The daemon's clock, for the phases it marks itself; default the wall clock. */
+  now?: () => Date;
   /** Bytes of stdout and stderr kept on disk (run.out and run.err together); default 256 MiB. */
   quotaBytes?: number;
   /**
@@ -52,6 +59,10 @@ export class InstanceOutput {
   private terminalEvent: InstanceEvent | undefined;
   private firstFailure: FileWriteError | undefined;
   private readonly notesList: string[] = [];
+  private readonly marks: InstancePhase[] = [];
+  private startedMarked = false;
+  private stageMarks = 0;
+  private readonly now: () => Date;
 
   constructor(options: InstanceOutputOptions) {
     this.options = options;
@@ -60,6 +71,23 @@ export class InstanceOutput {
     this.captureFile = path.join(options.scratchDir, 'stdout.capture');
     this.stdoutCapture = new CappedFile(this.captureFile, quota, onError);
     this.stderrFile = new CappedFile(path.join(options.dir, 'run.err'), quota, onError);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Marks a phase the runner saw (`created`, `network-initialized`) at `at`, or now. `started` and the
+   * stages are marked from the instance's output.
+   */
+  mark(name: string, at: Date = this.now()): void {
+    this.marks.push({ name, at: at.toISOString() });
+  }
+
+  /**
+   * The phases marked so far, in time order (a stage's time is the instance's own clock, which may run a
+   * little apart from the daemon's; equal times keep the order they were marked in).
+   */
+  get phases(): InstancePhase[] {
+    return [...this.marks].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   }
 
   get terminal(): InstanceEvent | undefined {
@@ -159,8 +187,24 @@ export class InstanceOutput {
   private line(stream: StreamName, raw: string): void {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     this.options.log.output(this.options.group, this.options.index, stream, line);
-    if (stream !== 'stdout') return;
-    const event = parseEventLine(line);
-    if (event) this.terminalEvent = pickTerminalEvent(this.terminalEvent, event);
+    const event = stream === 'stdout' ? parseEventLine(line) : undefined;
+    if (!this.startedMarked) {
+      // Its `start` event when that comes first, else its first output of any kind.
+      this.startedMarked = true;
+      this.mark('started', event?.kind === 'start' ? eventTime(event) : undefined);
+    }
+    if (!event) return;
+    this.terminalEvent = pickTerminalEvent(this.terminalEvent, event);
+    if ((event.kind === 'stage_start' || event.kind === 'stage_end') && this.stageMarks++ < maxStageMarks) {
+      const prefix = event.kind === 'stage_start' ? 'stage-start' : 'stage-end';
+      this.mark(`${prefix}:${event.name}`, eventTime(event));
+    }
   }
+}
+
+/** When the instance says the event happened (its `ts`, Unix nanoseconds); undefined when it does not. */
+function eventTime(event: InstanceEvent): Date | undefined {
+  if (event.ts === undefined || !Number.isFinite(event.ts) || event.ts <= 0) return undefined;
+  const at = new Date(Math.round(event.ts / 1e6));
+  return Number.isNaN(at.getTime()) ? undefined : at;
 }

@@ -11,6 +11,8 @@ export {
   type RunEnvOptions,
   type RunParams,
 } from './runenv.ts';
+export { Metrics, type Counter, type Gauge, type Histogram, type MetricsOptions } from './metrics.ts';
+export { type MetricType } from '../core/contract/metrics.ts';
 export { type FinishOutcome, type RunEnvSummary, type SdkEvent } from '../core/contract/events.ts';
 export {
   NetworkClient,

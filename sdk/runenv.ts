@@ -7,6 +7,7 @@ import { parseInstanceEnv, RunEnvError, type InstanceEnvironment } from '../core
 import { byteSizeHint, byteSizeToBytes, durationHint, durationToMs } from '../core/contract/units.ts';
 import type { RunEnvSummary } from '../core/contract/events.ts';
 import { describeThrown, EventRecorder, type EventRecorderOptions } from './event-recorder.ts';
+import { Metrics } from './metrics.ts';
 
 /** Everything the runner tells an instance, parsed and checked (CONTRACT §2). */
 export type RunParams = InstanceEnvironment;
@@ -69,9 +70,11 @@ export class RunEnv implements RunParams {
   readonly testDisableMetrics: boolean;
   readonly syncServiceHost: string;
   readonly syncServicePort: number;
+  /** Counters, gauges, histograms and timers, written to `$TEST_OUTPUTS_PATH/metrics.out`. */
+  readonly metrics: Metrics;
   private readonly recorder: EventRecorder;
 
-  constructor(params: RunParams, recorder: EventRecorder) {
+  constructor(params: RunParams, recorder: EventRecorder, metrics?: Metrics) {
     this.testPlan = params.testPlan;
     this.testCase = params.testCase;
     this.testRun = params.testRun;
@@ -92,6 +95,7 @@ export class RunEnv implements RunParams {
     this.syncServiceHost = params.syncServiceHost;
     this.syncServicePort = params.syncServicePort;
     this.recorder = recorder;
+    this.metrics = metrics ?? new Metrics({ outputsPath: params.testOutputsPath });
   }
 
   /** Whether the test param is set. */
@@ -206,6 +210,11 @@ export class RunEnv implements RunParams {
     this.recorder.record({ type: 'stage_end', name, group: this.testGroupId });
   }
 
+  /** Records one measurement at this moment in `metrics.out` (the original's `R().RecordPoint`). */
+  recordPoint(name: string, value: number, unit?: string): void {
+    this.metrics.recordPoint(name, value, unit);
+  }
+
   /** Records that this instance succeeded; ignored once an outcome is recorded. */
   recordSuccess(): void {
     this.recorder.record({ type: 'finish', outcome: 'ok' });
@@ -262,5 +271,6 @@ export function parseRunEnv(env: NodeJS.ProcessEnv, options: RunEnvOptions = {})
     writeStdout: options.writeStdout,
     clock: options.clock,
   });
-  return new RunEnv(params, recorder);
+  const metrics = new Metrics({ outputsPath: params.testOutputsPath, clock: options.clock });
+  return new RunEnv(params, recorder, metrics);
 }

@@ -8,7 +8,13 @@ import type { ApiDeps } from '../deps.ts';
 import { parseRequest } from '../parse-request.ts';
 import { methodNotAllowed } from '../method-not-allowed.ts';
 import { planUpload, uploadedArchive } from '../plan-upload.ts';
-import { runParamsSchema, runSubmissionFieldsSchema, type Submitted } from '../schemas.ts';
+import {
+  runMetricsQuerySchema,
+  runParamsSchema,
+  runSubmissionFieldsSchema,
+  type RunMetrics,
+  type Submitted,
+} from '../schemas.ts';
 import { submittedView } from '../task-view.ts';
 
 export function runsRouter(
@@ -52,6 +58,27 @@ export function runsRouter(
     archive.pipe(response);
   });
   router.all('/runs/:id/outputs', methodNotAllowed('GET'));
+
+  router.get('/runs/:id/metrics', async (request, response) => {
+    const { id } = parseRequest(runParamsSchema, request.params, 'path');
+    const { raw } = parseRequest(runMetricsQuerySchema, request.query, 'query');
+    const runs = await runsToCollect(deps, id);
+    if (runs.length !== 1 || runs[0]?.id !== id) {
+      throw new NotFoundError(
+        `task ${id} has several runs; ask for the metrics of one: ${runs.map((run) => run.id).join(', ')}`,
+        [{ path: 'id', message: `${JSON.stringify(id)} names a task of several runs, not one run` }],
+      );
+    }
+    const run = runs[0];
+    const body: RunMetrics = {
+      run_id: run.id,
+      task_id: id.split('-')[0] ?? id,
+      groups: run.result?.metrics ?? {},
+    };
+    if (raw === 'true' || raw === '1') body.points = await deps.outputs.metricPoints(run.id, run.outputsDir);
+    response.json(body);
+  });
+  router.all('/runs/:id/metrics', methodNotAllowed('GET'));
 
   return router;
 }

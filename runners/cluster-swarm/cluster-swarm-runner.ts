@@ -411,6 +411,7 @@ export class ClusterSwarmRunner implements Runner {
         this.instanceSpec(context, sync, { group, index, hostname, pinnedTo: instance.pinnedTo }),
       );
       context.services.add(serviceId);
+      output.mark('created');
       instance.onService(serviceId);
       // The stop may have come while the service was being created: it missed this one.
       if (instance.stopped() || refusals.first) {
@@ -427,6 +428,7 @@ export class ClusterSwarmRunner implements Runner {
 
     let ending: InstanceEnding = { kind: 'never-started' };
     let endedBeforeRefusal = false;
+    let endedAt: Date | undefined;
     if (created) {
       const { serviceId, capture } = created;
       const first = await watcher.until(serviceId, (fate) => fate.kind !== 'waiting');
@@ -442,14 +444,18 @@ export class ClusterSwarmRunner implements Runner {
           target: () => Promise.reject(new Error('cluster:swarm does not shape traffic')),
           onRefused: refusals.onRefused((chunk) => void output.write('stderr', chunk)),
         });
-        await sync.signalNetworkInitialized().catch((error: Error) => {
-          input.log.warn(
-            `cluster:swarm: could not signal network-initialized for ${label}: ${error.message}`,
-          );
-        });
+        await sync.signalNetworkInitialized().then(
+          () => output.mark('network-initialized'),
+          (error: Error) => {
+            input.log.warn(
+              `cluster:swarm: could not signal network-initialized for ${label}: ${error.message}`,
+            );
+          },
+        );
       }
       const last =
         first.kind === 'ended' ? first : await watcher.until(serviceId, (fate) => fate.kind === 'ended');
+      endedAt = new Date();
       this.noteNode(context, serviceId);
       endedBeforeRefusal = refusals.first === undefined;
       await controller.release(hostname);
@@ -473,6 +479,8 @@ export class ClusterSwarmRunner implements Runner {
       stopped: instance.stopped(),
       timeoutMs: input.run.timeoutMs,
       log: input.log,
+      phases: output.phases,
+      ...(endedAt === undefined ? {} : { endedAt }),
       ...refusals.failureOf({ label, ending, terminal: output.terminal, endedBeforeRefusal }),
     });
     return output.notes.length > 0 ? { ...result, notes: [...output.notes] } : result;

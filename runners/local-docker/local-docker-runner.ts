@@ -312,6 +312,7 @@ export class LocalDockerRunner implements Runner {
         ...(resources.cpus ? { nanoCpus: Math.round(resources.cpus * 1e9) } : {}),
       });
       objects.containers.add(id);
+      output.mark('created');
       await engine.connectNetwork(objects.controlNetworkName, id);
       const logs = await engine.attachLogs(id, {
         onStdout: (chunk) => output.write('stdout', chunk),
@@ -333,6 +334,7 @@ export class LocalDockerRunner implements Runner {
 
     let ending: InstanceEnding = { kind: 'never-started' };
     let endedBeforeRefusal = false;
+    let endedAt: Date | undefined;
     if (started?.running) {
       controller.serve({
         label,
@@ -343,10 +345,14 @@ export class LocalDockerRunner implements Runner {
         onRefused: refusals.onRefused((chunk) => void output.write('stderr', chunk)),
       });
       // The container is attached to the run's networks from its start: its network is ready.
-      await sync.signalNetworkInitialized().catch((error: Error) => {
-        input.log.warn(`local:docker: could not signal network-initialized for ${label}: ${error.message}`);
-      });
+      await sync.signalNetworkInitialized().then(
+        () => output.mark('network-initialized'),
+        (error: Error) => {
+          input.log.warn(`local:docker: could not signal network-initialized for ${label}: ${error.message}`);
+        },
+      );
       const exit = await engine.waitContainer(started.id);
+      endedAt = new Date();
       endedBeforeRefusal = refusals.first === undefined;
       await controller.release(hostname);
       await started.logs.ended.catch(() => undefined);
@@ -366,6 +372,8 @@ export class LocalDockerRunner implements Runner {
       stopped: context.stopped(),
       timeoutMs: input.run.timeoutMs,
       log: input.log,
+      phases: output.phases,
+      ...(endedAt === undefined ? {} : { endedAt }),
       ...refusals.failureOf({ label, ending, terminal: output.terminal, endedBeforeRefusal }),
     });
     return output.notes.length > 0 ? { ...result, notes: [...output.notes] } : result;

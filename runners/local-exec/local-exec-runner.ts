@@ -372,6 +372,7 @@ export class LocalExecRunner implements Runner {
       ending: InstanceEnding,
       stopped: StopReason | undefined,
       endedBeforeRefusal: boolean,
+      endedAt?: Date,
     ): InstanceResult => {
       const result = concludeInstance({
         group: spec.group,
@@ -381,6 +382,8 @@ export class LocalExecRunner implements Runner {
         stopped,
         timeoutMs: input.run.timeoutMs,
         log: input.log,
+        phases: output.phases,
+        ...(endedAt === undefined ? {} : { endedAt }),
         ...networkSide?.refusals.failureOf({
           label,
           ending,
@@ -403,6 +406,7 @@ export class LocalExecRunner implements Runner {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    output.mark('created');
     // Everything that listens to the child is attached before the first await: a child that exits while we
     // wait would otherwise have its output discarded and its 'close' missed, and its run would never end.
     // The pipe is not read while the output waits for the disk or the live log: the instance's writes then
@@ -428,12 +432,13 @@ export class LocalExecRunner implements Runner {
     if (child.pid !== undefined) await this.recordPid(input.tempDir, child.pid);
     const netns = spec.netns;
     if (networkSide && netns && child.pid !== undefined) {
-      await networkSide.serve({
+      const signalled = await networkSide.serve({
         netns,
         label,
         running: () => child.exitCode === null && child.signalCode === null,
         writeStderr: (chunk) => void output.write('stderr', chunk),
       });
+      if (signalled) output.mark('network-initialized');
     }
 
     // Each instance has the whole run timeout from its own start, as it always had.
@@ -443,6 +448,7 @@ export class LocalExecRunner implements Runner {
       stop: () => this.stopProcess(child),
     });
     const exit = await exited;
+    const endedAt = new Date();
     const endedBeforeRefusal = networkSide?.refusals.first === undefined;
     stop.dispose();
     // The outputs are the daemon's again before it reads them: whatever the instance left running can no
@@ -455,7 +461,7 @@ export class LocalExecRunner implements Runner {
     const ending: InstanceEnding = exit.spawnError
       ? { kind: 'failed-to-start', reason: `could not start ${file}: ${exit.spawnError.message}` }
       : { kind: 'exited', exitCode: exit.exitCode, signal: exit.signal };
-    return conclude(ending, stop.reason, endedBeforeRefusal);
+    return conclude(ending, stop.reason, endedBeforeRefusal, endedAt);
   }
 
   async cleanupInterrupted(runId: string, tempDir: string): Promise<void> {

@@ -65,8 +65,11 @@ export class NetworkSide {
     return new NetworkSide(options, syncClient);
   }
 
-  /** Serves the instance's topic, from its first item, and signals `network-initialized` for it. */
-  async serve(instance: ServedInstance): Promise<void> {
+  /**
+   * Serves the instance's topic, from its first item, and signals `network-initialized` for it; false when
+   * the signal could not be given (said in the log).
+   */
+  async serve(instance: ServedInstance): Promise<boolean> {
     const { network, log } = this.options;
     this.controller.serve({
       label: instance.label,
@@ -76,9 +79,13 @@ export class NetworkSide {
       running: () => Promise.resolve(instance.running()),
       onRefused: this.refusals.onRefused(instance.writeStderr),
     });
-    await this.syncClient.signalEntry(networkInitializedState).catch((error: Error) => {
-      log.warn(`local:exec: could not signal network-initialized for ${instance.label}: ${error.message}`);
-    });
+    return this.syncClient.signalEntry(networkInitializedState).then(
+      () => true,
+      (error: Error) => {
+        log.warn(`local:exec: could not signal network-initialized for ${instance.label}: ${error.message}`);
+        return false;
+      },
+    );
   }
 
   /** Stops serving an instance that ended, and releases what the shaper started for it. */

@@ -137,6 +137,17 @@ describe('with a tokens file, the token decides who asks and what they may do', 
     const viewerBuild = await request(api.app).post('/api/v1/builds').set(as('vic'));
     assert.equal(viewerBuild.status, 403);
 
+    const bobs = await submit(as('bob'));
+    assert.equal(bobs.status, 202, JSON.stringify(bobs.body));
+    const runId = (bobs.body as { run_id: string }).run_id;
+    await waitFor(`run ${runId} to end`, async () => {
+      const task = await request(api.app).get(`/api/v1/tasks/${runId}`).set(as('vic'));
+      return (task.body as { state: string }).state === 'complete' ? true : undefined;
+    });
+    const metrics = await request(api.app).get(`/api/v1/runs/${runId}/metrics?raw=true`).set(as('vic'));
+    assert.equal(metrics.status, 200, 'a viewer reads the metrics of any run');
+    assert.equal((await request(api.app).get(`/api/v1/runs/${runId}/metrics`)).status, 401);
+
     const runner = '/api/v1/runners/local%3Aexec';
     const userTerminate = await request(api.app).post(`${runner}/terminate`).set(as('bob'));
     assert.equal(userTerminate.status, 403);

@@ -55,7 +55,7 @@ function appThrowing(error: unknown): { app: ReturnType<typeof createApp>; logge
     },
     taskList: { summaries: unused },
     logs: { history: unused, follow: unused },
-    outputs: { archive: unused },
+    outputs: { archive: unused, metricPoints: unused },
     maintenance: { healthcheck: unused, terminate: unused },
     health: async () => ({ ok: true, checks: {}, version: 'test' }),
     uploadDir: os.tmpdir(),

@@ -276,8 +276,16 @@ describe('the running app answers as its OpenAPI document says', () => {
       .parse(asBuffer);
     contract.conforms('get', '/runs/{id}/outputs', outputs);
     assert.equal(outputs.status, 200);
+    const metrics = await request(api.app).get(`/api/v1/runs/${task.run_id}/metrics?raw=true`).set(auth);
+    contract.conforms('get', '/runs/{id}/metrics', metrics);
+    assert.equal(metrics.status, 200);
 
     await rm(api.dirs.outputs, { recursive: true, force: true });
+    contract.conforms(
+      'get',
+      '/runs/{id}/metrics',
+      await request(api.app).get(`/api/v1/runs/${task.run_id}/metrics?raw=true`).set(auth),
+    );
     contract.conforms(
       'get',
       '/runs/{id}/outputs',
@@ -472,7 +480,7 @@ describe('the running app answers as its OpenAPI document says', () => {
       reports: { render: broken },
       taskList: { summaries: broken },
       logs: { history: broken, follow: broken },
-      outputs: { archive: broken },
+      outputs: { archive: broken, metricPoints: broken },
       maintenance: { healthcheck: broken, terminate: broken },
       health: async () => ({
         ok: false,

@@ -121,6 +121,15 @@ describe('cluster:swarm on a real 3-node swarm', () => {
       /"type":"finish","outcome":"ok"|"outcome":"ok"/.test(entries.get(name)!),
     );
     assert.equal(finishes.length, 30, 'each run.out records its instance finishing ok');
+    // Each instance's phases as the runner saw them (docs/metrics.md).
+    for (const instance of (await taskOf(daemon.url, taskIdOf(result.stdout))).result?.instances ?? []) {
+      const names = (instance.phases ?? []).map((phase) => phase.name);
+      assert.deepEqual(
+        [names[0], names.at(-1), names.includes('started'), names.includes('network-initialized')],
+        ['created', 'ended', true, true],
+        `${instance.group}[${instance.index}]: ${names.join(', ')}`,
+      );
+    }
     await nothingLeft(runId);
   });
 

@@ -61,6 +61,8 @@ describe('concludeInstance', () => {
       terminal: { kind: 'success' },
       ending: { kind: 'exited', exitCode: 0, signal: null },
       stopped: undefined,
+      phases: [{ name: 'created', at: '2026-01-01T00:00:00.000Z' }],
+      endedAt: new Date('2026-01-01T00:00:02.500Z'),
     });
     assert.deepEqual(result, {
       group: 'g',
@@ -69,6 +71,10 @@ describe('concludeInstance', () => {
       reason: 'recorded success and exited with code 0',
       exitCode: 0,
       signal: null,
+      phases: [
+        { name: 'created', at: '2026-01-01T00:00:00.000Z' },
+        { name: 'ended', at: '2026-01-01T00:00:02.500Z' },
+      ],
     });
     assert.deepEqual(log.lines, ['g[2] ended success: recorded success and exited with code 0']);
   });

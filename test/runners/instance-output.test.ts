@@ -56,6 +56,61 @@ describe('InstanceOutput', () => {
     assert.equal(await readFile(path.join(dir, 'run.err'), 'utf8'), 'warning\n');
   });
 
+  it('marks started at the start event, the stages at their own ts, and what the runner marks, in time order', async () => {
+    const { output: out } = await output('phases');
+    const at = (iso: string): string =>
+      `${JSON.stringify({ ts: 0, msg: '', group_id: 'single', run_id: 'r' })
+        .slice(0, -1)
+        .replace('"ts":0', `"ts":${Date.parse(iso)}000000`)}`;
+    const line = (iso: string, body: Record<string, unknown>): string =>
+      `${at(iso)},"event":${JSON.stringify(body)}}\n`;
+    out.mark('created', new Date('2026-01-01T00:00:00.000Z'));
+    await out.write('stdout', Buffer.from(line('2026-01-01T00:00:01.000Z', { type: 'start' })));
+    out.mark('network-initialized', new Date('2026-01-01T00:00:01.500Z'));
+    await out.write(
+      'stdout',
+      Buffer.from(
+        line('2026-01-01T00:00:02.000Z', { type: 'stage_start', name: 'dial', group: 'single' }) +
+          'plain output\n' +
+          line('2026-01-01T00:00:03.250Z', { type: 'stage_end', name: 'dial', group: 'single' }),
+      ),
+    );
+    await out.finish();
+    assert.deepEqual(out.phases, [
+      { name: 'created', at: '2026-01-01T00:00:00.000Z' },
+      { name: 'started', at: '2026-01-01T00:00:01.000Z' },
+      { name: 'network-initialized', at: '2026-01-01T00:00:01.500Z' },
+      { name: 'stage-start:dial', at: '2026-01-01T00:00:02.000Z' },
+      { name: 'stage-end:dial', at: '2026-01-01T00:00:03.250Z' },
+    ]);
+  });
+
+  it('keeps at most 200 stage marks, so a plan looping over stages cannot swell the task record', async () => {
+    const { output: out } = await output('phases-capped');
+    let text = '';
+    for (let i = 0; i < 150; i++) {
+      text += event({ type: 'stage_start', name: `s${i}`, group: 'single' });
+      text += event({ type: 'stage_end', name: `s${i}`, group: 'single' });
+    }
+    await out.write('stdout', Buffer.from(text));
+    await out.finish();
+    assert.equal(out.phases.filter((phase) => phase.name.startsWith('stage-')).length, 200);
+  });
+
+  it('marks started at the first output when it is not a start event', async () => {
+    const { output: out } = await output('phases-plain');
+    const before = Date.now();
+    await out.write('stderr', Buffer.from('booting\n'));
+    await out.write('stdout', Buffer.from(event({ type: 'start' })));
+    const phases = out.phases;
+    assert.deepEqual(
+      phases.map((phase) => phase.name),
+      ['started'],
+    );
+    assert.ok(Date.parse(phases[0]!.at) >= before - 1);
+    await out.finish();
+  });
+
   it('keeps the run.out the instance wrote, and reads the outcome from it when stdout lost the end', async () => {
     const { output: out, dir } = await output('lost-stdout');
     const own = event({ type: 'start' }) + event({ type: 'finish', outcome: 'failure', error: 'boom' });
