@@ -22,7 +22,7 @@ bash scripts/swarm-cluster.sh ensure >/dev/null 2>&1 &
 # containers and timers: run the checks beside them and report them at the end.
 checks=$(mktemp -d)
 trap 'rm -rf "$checks"' EXIT
-npx tsc --noEmit -p tsconfig.json >"$checks/typecheck" 2>&1 &
+npm run typecheck --silent >"$checks/typecheck" 2>&1 &
 typecheck=$!
 npx eslint . >"$checks/lint" 2>&1 &
 lint=$!
