@@ -298,6 +298,10 @@ export const groupArtifactSchema = z.object({
 });
 
 /** What a task's full view and its listing summary both say first. */
+const taskMetadataSchema = z
+  .object({ repo: z.string().optional(), branch: z.string().optional(), commit: z.string().optional() })
+  .meta({ description: 'Where the task comes from (CI), as submitted' });
+
 const taskHeadFields = {
   id: z.string(),
   type: z.enum(taskTypes),
@@ -332,9 +336,7 @@ export const taskViewSchema = z
       .array(problemDetailSchema)
       .meta({ description: 'What the daemon accepted but ignores or reads differently, by field' }),
     cancel_requested: z.boolean(),
-    metadata: z
-      .object({ repo: z.string().optional(), branch: z.string().optional(), commit: z.string().optional() })
-      .meta({ description: 'Where the task comes from (CI), as submitted' }),
+    metadata: taskMetadataSchema,
     supersedes: z.array(z.string()).meta({
       description: 'Older queued tasks of the same repo, branch, plan and case it canceled at submit',
     }),
@@ -351,6 +353,7 @@ export const taskSummarySchema = z
     outcome: z.enum(runOutcomes).nullable(),
     error: z.string().nullable(),
     cancel_requested: z.boolean(),
+    metadata: taskMetadataSchema,
     links: z.object({ task: z.string() }),
   })
   .meta({ description: 'A task in a listing; GET its `links.task` for runs, results and the composition' });

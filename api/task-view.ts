@@ -62,6 +62,7 @@ export function taskSummaryView(task: TaskSummary): TaskSummaryView {
     outcome: task.outcome ?? null,
     error: task.error ?? null,
     cancel_requested: task.cancelRequested,
+    metadata: task.metadata,
     links: { task: `/api/v1/tasks/${task.id}` },
   };
 }

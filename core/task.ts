@@ -110,6 +110,7 @@ export type TaskSummary = Pick<
   | 'outcome'
   | 'error'
   | 'cancelRequested'
+  | 'metadata'
 > & { endedAt?: string };
 
 /** One page of a listing, newest first; `next` continues after its last task, absent on the last page. */

@@ -64,6 +64,7 @@ const summaryFields = [
   'outcome',
   'error',
   'cancelRequested',
+  'metadata',
   'at:complete',
   'at:canceled',
 ] as const;
@@ -369,6 +370,7 @@ function decodeSummary(values: (string | null)[]): TaskSummary {
     ...(outcome ? { outcome: outcome as RunOutcome } : {}),
     ...(error ? { error } : {}),
     cancelRequested: field('cancelRequested') === '1',
+    metadata: JSON.parse(field('metadata') ?? '{}') as TaskMetadata,
     ...(endedAt ? { endedAt } : {}),
   };
 }

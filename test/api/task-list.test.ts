@@ -76,6 +76,7 @@ describe('listing tasks', () => {
       outcome: null,
       error: null,
       cancel_requested: false,
+      metadata: {},
       links: { task: '/api/v1/tasks/t6' },
     });
     const placebo = (await request(api.app).get('/api/v1/tasks?plan=placebo')).body as TaskList;

@@ -252,6 +252,7 @@ describe('TaskStore (real Redis)', () => {
       outcome: 'failure',
       error: 'b failed',
       cancelRequested: false,
+      metadata: {},
       endedAt: '2026-01-01T00:00:00.030Z',
     });
     assert.deepEqual(

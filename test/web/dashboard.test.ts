@@ -75,7 +75,7 @@ describe('the dashboard in headless chromium', () => {
     const submitted = await runCli(
       ['--endpoint', daemon.url, 'run', 'single', '--plan', 'example', '--testcase', 'sync'].concat(
         ['--builder', 'exec:node', '--runner', 'local:exec', '--instances', String(instances)],
-        ['--test-param', 'sleep_scale=0.3'],
+        ['--test-param', 'sleep_scale=0.3', '--metadata-branch', 'feature-x'],
       ),
       { env: { TESTGROUND_TOKEN: token } },
     );
@@ -86,6 +86,13 @@ describe('the dashboard in headless chromium', () => {
     await page.locator(`tr[data-task="${taskId}"][data-state="running"]`).waitFor({ timeout: 60_000 });
     assert.match(await row.innerText(), /example \/ sync/);
     await shot('task-list-running');
+    // The branch filter (from --metadata-branch): another branch hides the task, its own shows it.
+    await page.fill('#filter-branch', 'other-branch');
+    await page.press('#filter-branch', 'Enter');
+    await row.waitFor({ state: 'detached', timeout: 10_000 });
+    await page.fill('#filter-branch', 'feature-x');
+    await page.press('#filter-branch', 'Enter');
+    await row.waitFor({ timeout: 10_000 });
   });
 
   it('follows the log live on the task page, then shows the result, timeline and metrics', async () => {

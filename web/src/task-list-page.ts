@@ -12,12 +12,13 @@ interface Filters {
   state: string;
   plan: string;
   user: string;
+  branch: string;
   limit: number;
 }
 
 /**
  * The task list: newest first, refreshed every second without a reload. State and plan filter on the
- * daemon; the user filter on the page (the API has no such filter). Rows are kept per task id and only
+ * daemon; the user and branch filters on the page (the API has no such filters). Rows are kept per task id and only
  * their changed cells rewritten, so a refresh of 1,000 tasks does not rebuild the table.
  */
 export function taskListPage(root: HTMLElement, query: URLSearchParams): () => void {
@@ -25,6 +26,7 @@ export function taskListPage(root: HTMLElement, query: URLSearchParams): () => v
     state: query.get('state') ?? '',
     plan: query.get('plan') ?? '',
     user: query.get('user') ?? '',
+    branch: query.get('branch') ?? '',
     limit: Math.min(1000, Number(query.get('limit') ?? 200) || 200),
   };
   const status = h('span', { class: 'muted', id: 'list-status' }, 'loading…');
@@ -39,7 +41,7 @@ export function taskListPage(root: HTMLElement, query: URLSearchParams): () => v
     h('option', { value: '' }, 'any state'),
     taskStates.map((state) => h('option', { value: state, selected: filters.state === state }, state)),
   );
-  const textFilter = (name: 'plan' | 'user', placeholder: string): HTMLInputElement => {
+  const textFilter = (name: 'plan' | 'user' | 'branch', placeholder: string): HTMLInputElement => {
     const input = h('input', { id: `filter-${name}`, placeholder, value: filters[name] });
     input.addEventListener('change', () => setFilter(name, input.value.trim()));
     return input;
@@ -54,6 +56,7 @@ export function taskListPage(root: HTMLElement, query: URLSearchParams): () => v
       select,
       textFilter('plan', 'plan'),
       textFilter('user', 'user'),
+      textFilter('branch', 'branch'),
       status,
     ),
     h(
@@ -82,7 +85,7 @@ export function taskListPage(root: HTMLElement, query: URLSearchParams): () => v
     ),
   );
 
-  function setFilter(name: 'state' | 'plan' | 'user', value: string): void {
+  function setFilter(name: 'state' | 'plan' | 'user' | 'branch', value: string): void {
     const next = new URLSearchParams(query);
     if (value) next.set(name, value);
     else next.delete(name);
@@ -99,7 +102,11 @@ export function taskListPage(root: HTMLElement, query: URLSearchParams): () => v
       const list = await apiJson<TaskList>(`/tasks?${params}`);
       if (stopped) return;
       const fetched = performance.now();
-      const tasks = filters.user ? list.tasks.filter((task) => task.created_by === filters.user) : list.tasks;
+      const tasks = list.tasks.filter(
+        (task) =>
+          (!filters.user || task.created_by === filters.user) &&
+          (!filters.branch || task.metadata.branch === filters.branch),
+      );
       render(tasks);
       // For `npm run bench`: what the last refresh cost, asking and drawing apart.
       root.dataset.fetchMs = (fetched - started).toFixed(1);
