@@ -41,7 +41,17 @@ export async function runTestCase(testCase: TestCase, deps: RunTestCaseDeps): Pr
     deps.writeStderr(`testground-sdk: cannot start the test case: ${describeThrown(error).message}\n`);
     return 1;
   }
-  const client = new LazySyncClient(() => deps.connect(runenv));
+  // Where each instance waited, and when: a point per barrier in metrics.out (`barrier:<state>`, ms).
+  const client = new LazySyncClient(
+    () => deps.connect(runenv),
+    (state, waitedMs) => {
+      try {
+        runenv.metrics.recordPoint(`barrier:${state}`, waitedMs, 'ms');
+      } catch {
+        // A measurement that cannot be written never fails the barrier the plan waited at.
+      }
+    },
+  );
 
   let decided = false;
   const crashed = new Promise<Verdict>((resolve) => {

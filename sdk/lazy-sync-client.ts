@@ -15,13 +15,18 @@ export type SyncClientApi = Pick<
 /** Opens the real connection; called at most once. */
 export type ConnectSyncClient = () => Promise<SyncClientApi>;
 
+/** Told of each barrier the test case waited at: its state and how long the wait took. */
+export type BarrierWaited = (state: string, waitedMs: number) => void;
+
 export class LazySyncClient implements SyncClientApi {
   private readonly connect: ConnectSyncClient;
   private connection: Promise<SyncClientApi> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly onBarrierWaited: BarrierWaited | undefined;
 
-  constructor(connect: ConnectSyncClient) {
+  constructor(connect: ConnectSyncClient, onBarrierWaited?: BarrierWaited) {
     this.connect = connect;
+    this.onBarrierWaited = onBarrierWaited;
   }
 
   /** Whether anything asked for the connection yet. */
@@ -34,11 +39,18 @@ export class LazySyncClient implements SyncClientApi {
   }
 
   async barrier(state: string, target: number, options?: { signal?: AbortSignal }): Promise<void> {
-    return (await this.connected()).barrier(state, target, options);
+    const client = await this.connected();
+    const started = performance.now();
+    await client.barrier(state, target, options);
+    this.onBarrierWaited?.(state, performance.now() - started);
   }
 
   async signalAndWait(state: string, target: number, options?: { signal?: AbortSignal }): Promise<number> {
-    return (await this.connected()).signalAndWait(state, target, options);
+    const client = await this.connected();
+    const started = performance.now();
+    const seq = await client.signalAndWait(state, target, options);
+    this.onBarrierWaited?.(state, performance.now() - started);
+    return seq;
   }
 
   async publish(topic: string, payload: unknown): Promise<number> {

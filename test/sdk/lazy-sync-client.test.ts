@@ -37,6 +37,28 @@ describe('LazySyncClient', () => {
     await client.close();
   });
 
+  it('tells how long each barrier was waited at, by state, once it is released', async () => {
+    const runId = `lazy-${++runCounter}`;
+    const waited: { state: string; ms: number }[] = [];
+    const client = new LazySyncClient(
+      () => connectSyncClient({ host: service.host, port: service.port, runId, plan: 'p', testCase: 'c' }),
+      (state, ms) => waited.push({ state, ms }),
+    );
+    const other = lazyClient(runId).client;
+    const waiting = client.signalAndWait('ready', 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(waited.length, 0, 'nothing is told while the barrier holds');
+    await other.signalEntry('ready');
+    await waiting;
+    await client.barrier('ready', 2);
+    assert.deepEqual(
+      waited.map((entry) => entry.state),
+      ['ready', 'ready'],
+    );
+    assert.ok(waited[0]!.ms >= 90, `the first wait lasted until the other signalled: ${waited[0]!.ms} ms`);
+    await Promise.all([client.close(), other.close()]);
+  });
+
   it('closes without connecting when never used, and twice safely', async () => {
     const { client, connections } = lazyClient();
     await client.close();
