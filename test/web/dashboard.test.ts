@@ -249,10 +249,13 @@ describe('the dashboard in headless chromium', () => {
       await page.goto(`${daemon.url}/#/tasks/${second}`);
       const run = page.locator(`section.run[data-run="${second}"]`);
       await run.locator('.metric .uplot canvas').first().waitFor({ timeout: 30_000 });
+      // The same metrics (the page orders them its own way).
       assert.deepEqual(
-        await run
-          .locator('.metric')
-          .evaluateAll((cards) => cards.map((card) => card.getAttribute('data-metric'))),
+        (
+          await run
+            .locator('.metric')
+            .evaluateAll((cards) => cards.map((card) => card.getAttribute('data-metric') ?? ''))
+        ).sort(),
         names,
       );
       assert.equal(await run.locator('.metric .uplot').count(), names.length, 'a plot per metric');
