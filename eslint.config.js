@@ -19,6 +19,8 @@ const layers = {
   api: ['core', 'core-contract', 'plan'],
   daemon: ['core', 'core-contract', 'plan', 'docker', 'builders', 'runners', 'sync', 'sdk', 'api'],
   cli: ['core', 'core-contract'],
+  // The dashboard runs in the browser: nothing of ours but the API's schemas (types only).
+  web: [],
 };
 
 const layering = {
@@ -48,11 +50,11 @@ const layering = {
             from: { element: { type } },
             allow: { to: { element: { types: { anyOf: [type, ...allowed] } } } },
           })),
-          // The CLI speaks the API's language and nothing else of it.
-          {
-            from: { element: { type: 'cli' } },
+          // The CLI and the dashboard speak the API's language and nothing else of it.
+          ...['cli', 'web'].map((type) => ({
+            from: { element: { type } },
             allow: { to: { element: { type: 'api' }, file: { categories: 'api-schemas' } } },
-          },
+          })),
         ],
       },
     ],

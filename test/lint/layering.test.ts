@@ -30,6 +30,22 @@ async function layeringErrors(file: string, source: string): Promise<string[]> {
 }
 
 describe('layering (npm run lint)', () => {
+  it('lets the dashboard (web/) read the API schemas and nothing else of ours', async () => {
+    assert.deepEqual(
+      await layeringErrors(
+        'web/src/new-page.ts',
+        "import type { TaskView } from '../../api/schemas.ts';\nexport type Shown = TaskView;\n",
+      ),
+      [],
+    );
+    const errors = await layeringErrors(
+      'web/src/new-page.ts',
+      "import { TaskStore } from '../../daemon/task-store.ts';\nvoid TaskStore;\n",
+    );
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0]!, /web\/ may not import daemon\//);
+  });
+
   it('refuses a ../daemon/ import in runners/', async () => {
     const errors = await layeringErrors(
       'runners/new-runner.ts',
