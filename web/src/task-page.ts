@@ -133,7 +133,7 @@ function renderRuns(container: HTMLElement, task: TaskView): void {
 
 function runSection(task: TaskView, run: RunView): HTMLElement {
   const ended = run.state === 'complete' || run.state === 'canceled';
-  const instances = (run.result?.instances ?? []) as InstanceView[];
+  const instances: InstanceView[] = run.result?.instances ?? [];
   const metrics = h(
     'div',
     { class: 'metrics-box' },
