@@ -12,13 +12,9 @@ import { createLabels, type Role } from '../../docker/labels.ts';
 import type { SwarmClient } from '../../docker/swarm-client.ts';
 import type { RuntimeImageProvider } from '../../builders/runtime-image.ts';
 import { instanceEnv } from '../instance-env.ts';
-import {
-  concludeInstance,
-  StopTrigger,
-  type InstanceEnding,
-  type StopReason,
-} from '../instance-lifecycle.ts';
+import { StopTrigger, type InstanceEnding, type StopReason } from '../instance-lifecycle.ts';
 import { defaultOutputQuotaBytes, InstanceOutput } from '../instance-output.ts';
+import { concludeCapturedInstance } from '../instance-conclusion.ts';
 import { assignHostnames } from '../local-docker/instance-hostnames.ts';
 import {
   defaultControlSubnetPool,
@@ -465,25 +461,19 @@ export class ClusterSwarmRunner implements Runner {
       }
       if (last.kind === 'ended') ending = last.ending;
     }
-    await output.finish();
-    if (output.failure) {
-      throw new RunnerError(
-        `instance ${label}: could not write its output: ${output.failure.message}; the run was stopped`,
-      );
-    }
-    const result = concludeInstance({
+    return concludeCapturedInstance({
       group: group.id,
       index,
-      terminal: output.terminal,
+      label,
+      output,
       ending,
       stopped: instance.stopped(),
+      endedBeforeRefusal,
+      refusals,
       timeoutMs: input.run.timeoutMs,
       log: input.log,
-      phases: output.phases,
-      ...(endedAt === undefined ? {} : { endedAt }),
-      ...refusals.failureOf({ label, ending, terminal: output.terminal, endedBeforeRefusal }),
+      endedAt,
     });
-    return output.notes.length > 0 ? { ...result, notes: [...output.notes] } : result;
   }
 
   private instanceSpec(

@@ -10,13 +10,9 @@ import { SubnetInUseError } from '../../docker/engine-errors.ts';
 import { createLabels } from '../../docker/labels.ts';
 import type { RuntimeImageProvider } from '../../builders/runtime-image.ts';
 import { instanceEnv } from '../instance-env.ts';
-import {
-  concludeInstance,
-  StopTrigger,
-  type InstanceEnding,
-  type StopReason,
-} from '../instance-lifecycle.ts';
+import { StopTrigger, type InstanceEnding, type StopReason } from '../instance-lifecycle.ts';
 import { InstanceOutput } from '../instance-output.ts';
+import { concludeCapturedInstance } from '../instance-conclusion.ts';
 import { booleanFlagSchema, isFlagSet, runTimeoutSchema } from '../run-config.ts';
 import type { HealthcheckCheck, NotRemoved, RunInput, RunOutput, Runner } from '../runner.ts';
 import type { SyncServiceBundle } from '../sync-service-bundle.ts';
@@ -221,7 +217,7 @@ export class LocalDockerRunner implements Runner {
             hostname: hostnames[ordinal] ?? `${group.id}-${index}`,
             limit,
             stopped: () => stop.reason,
-            // An output that cannot be written stops the run now: its instance ends in RunnerError below.
+            // An output that cannot be written stops the run now: its instance ends in a RunnerError (concludeCapturedInstance).
             onOutputFailure: () => infrastructureFailed.abort(),
           }).catch((error: unknown) => {
             infrastructureFailed.abort();
@@ -358,25 +354,19 @@ export class LocalDockerRunner implements Runner {
       await started.logs.ended.catch(() => undefined);
       ending = { kind: 'exited', exitCode: exit.exitCode, signal: null, oomKilled: exit.oomKilled };
     }
-    await output.finish();
-    if (output.failure) {
-      throw new RunnerError(
-        `instance ${label}: could not write its output: ${output.failure.message}; the run was stopped`,
-      );
-    }
-    const result = concludeInstance({
+    return concludeCapturedInstance({
       group: group.id,
       index,
-      terminal: output.terminal,
+      label,
+      output,
       ending,
       stopped: context.stopped(),
+      endedBeforeRefusal,
+      refusals,
       timeoutMs: input.run.timeoutMs,
       log: input.log,
-      phases: output.phases,
-      ...(endedAt === undefined ? {} : { endedAt }),
-      ...refusals.failureOf({ label, ending, terminal: output.terminal, endedBeforeRefusal }),
+      endedAt,
     });
-    return output.notes.length > 0 ? { ...result, notes: [...output.notes] } : result;
   }
 
   /** Where the controller shapes an instance: its container's namespace, and its interface on the data network. */
