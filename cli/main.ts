@@ -1,7 +1,8 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
 import { defaultSyncServicePort } from '../core/contract/instance-env.ts';
-import { ApiClient, ApiError, UnreachableError } from './api-client.ts';
+import { ApiClient } from './api-client.ts';
+import { reportError } from './report-error.ts';
 import { buildComposition, buildSingle } from './commands/build.ts';
 import { runComposition, runSingle, type Output } from './commands/run.ts';
 import { healthcheck, terminate } from './commands/runners.ts';
@@ -380,23 +381,6 @@ const consoleOutput: Output = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
 };
-
-function reportError(error: unknown, output: Output): number {
-  if (error instanceof CommanderError) {
-    return error.exitCode === 0 ? exitCodes.success : exitCodes.rejected;
-  }
-  if (error instanceof ApiError) {
-    output.err(`error: ${error.message}`);
-    for (const detail of error.details) output.err(`  ${detail.path}: ${detail.message}`);
-    return error.status >= 500 ? exitCodes.error : exitCodes.rejected;
-  }
-  if (error instanceof UnreachableError) {
-    output.err(`error: ${error.message}`);
-    return exitCodes.error;
-  }
-  output.err(`error: ${(error as Error).message}`);
-  return exitCodes.rejected;
-}
 
 function parseInteger(value: string): number {
   const parsed = Number(value);

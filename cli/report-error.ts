@@ -1,0 +1,23 @@
+import { CommanderError } from 'commander';
+import { ApiError, UnreachableError } from './api-client.ts';
+import { exitCodes } from './exit-codes.ts';
+import type { Output } from './task-printer.ts';
+
+/** What a command that threw tells the user (one message, never a stack trace), and the exit code it means. */
+export function reportError(error: unknown, output: Output): number {
+  if (error instanceof CommanderError) {
+    // commander has printed its message already.
+    return error.exitCode === 0 ? exitCodes.success : exitCodes.rejected;
+  }
+  if (error instanceof ApiError) {
+    output.err(`error: ${error.message}`);
+    for (const detail of error.details) output.err(`  ${detail.path}: ${detail.message}`);
+    return error.status >= 500 ? exitCodes.error : exitCodes.rejected;
+  }
+  if (error instanceof UnreachableError) {
+    output.err(`error: ${error.message}`);
+    return exitCodes.unreachable;
+  }
+  output.err(`error: ${(error as Error).message}`);
+  return exitCodes.rejected;
+}
