@@ -41,13 +41,28 @@ export class UnreachableError extends Error {
   }
 }
 
+/**
+ * Something answered at the endpoint, but not as a Testground daemon does (an HTML page, a proxy's error):
+ * what it said is summed up, never dumped, since a web server's page can be long.
+ */
+export class NotADaemonError extends Error {
+  constructor(endpoint: string, what: string, response: Response, body: string) {
+    const type = response.headers.get('content-type')?.split(';', 1)[0] ?? 'no content type';
+    super(
+      `the server at ${endpoint} is not a Testground daemon: it answered ${what} with HTTP ${response.status} ` +
+        `(${type}${summarize(body)}); check --endpoint / TESTGROUND_ENDPOINT (a daemon answers /api/v1/health with JSON)`,
+    );
+    this.name = 'NotADaemonError';
+  }
+}
+
 /** A typed client of the daemon's REST API, usable against a remote daemon. */
 export class ApiClient {
   private readonly endpoint: string;
   private readonly headers: Record<string, string>;
 
   constructor(options: { endpoint: string; token?: string; user?: string }) {
-    this.endpoint = options.endpoint.replace(/\/+$/, '');
+    this.endpoint = checkedEndpoint(options.endpoint);
     this.headers = {
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       ...(options.user ? { 'x-testground-user': options.user } : {}),
@@ -180,7 +195,16 @@ export class ApiClient {
   }
 
   private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
-    return (await (await this.request(path, init)).json()) as T;
+    const response = await this.request(path, init);
+    const text = await response.text();
+    if (isJson(response)) {
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        // Said below, as any other answer that is not the daemon's.
+      }
+    }
+    throw new NotADaemonError(this.endpoint, `${init.method ?? 'GET'} ${path}`, response, text);
   }
 
   private async request(path: string, init: RequestInit = {}): Promise<Response> {
@@ -195,19 +219,11 @@ export class ApiClient {
     }
     if (response.ok) return response;
     const text = await response.text();
-    try {
-      // A proxy in between may answer with a document of its own, so any field may be missing.
-      const body = JSON.parse(text) as Partial<{ error: Partial<ErrorBody['error']> }>;
-      throw new ApiError(
-        response.status,
-        body.error?.code ?? 'unknown',
-        body.error?.message ?? text,
-        body.error?.details ?? [],
-      );
-    } catch (error) {
-      if (error instanceof ApiError) throw error;
-      throw new ApiError(response.status, 'unknown', `HTTP ${response.status}: ${text.slice(0, 500)}`, []);
-    }
+    const body = parseErrorBody(response, text);
+    // A proxy in between, or another server at that address, answers with a document of its own.
+    if (body === undefined)
+      throw new NotADaemonError(this.endpoint, `${init.method ?? 'GET'} ${path}`, response, text);
+    throw new ApiError(response.status, body.code, body.message, body.details ?? []);
   }
 }
 
@@ -231,4 +247,50 @@ function submissionForm(
 function describeCause(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (error as Error).message;
+}
+
+/**
+ * The endpoint as a base URL without a trailing slash. `127.0.0.1:8042` is refused rather than guessed at:
+ * WHATWG URL parsing reads `localhost:8042` as the scheme `localhost:`, and fetch's own message for it
+ * ("invalid URL") would send the user off to start a daemon that is already running.
+ */
+export function checkedEndpoint(endpoint: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new Error(
+      `the daemon endpoint ${JSON.stringify(endpoint)} (--endpoint or TESTGROUND_ENDPOINT) is not an http:// or ` +
+        `https:// URL; write it with its scheme, like http://${endpoint.replace(/^[a-z]+:\/\//i, '') || '127.0.0.1:8042'}`,
+    );
+  }
+  return endpoint.replace(/\/+$/, '');
+}
+
+function isJson(response: Response): boolean {
+  return /[/+]json\b/.test(response.headers.get('content-type') ?? '');
+}
+
+/** The daemon's error document (`{ error: { code, message, details } }`), or undefined for anything else. */
+function parseErrorBody(response: Response, text: string): ErrorBody['error'] | undefined {
+  if (!isJson(response)) return undefined;
+  try {
+    const body = JSON.parse(text) as Partial<{ error: Partial<ErrorBody['error']> }>;
+    const error = body.error;
+    if (typeof error?.code !== 'string' || typeof error.message !== 'string') return undefined;
+    return { code: error.code, message: error.message, details: error.details ?? [] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `, "Error response"`: an HTML page's title, or the start of a text; nothing for an empty body. */
+function summarize(body: string): string {
+  const title = /<title[^>]*>([^<]*)<\/title>/i.exec(body)?.[1];
+  const text = (title ?? body).replace(/\s+/g, ' ').trim();
+  if (text === '') return '';
+  return `, ${JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)}`;
 }

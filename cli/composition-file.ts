@@ -105,5 +105,10 @@ export async function readCompositionWithPlan(
   const planName = plan ?? composition.document.global?.plan;
   if (typeof planName !== 'string')
     throw new Error(`${file} has no global.plan; name the plan there or with --plan`);
-  return { composition, archive: await packPlanDirectory(locatePlan(planName)) };
+  // A plan the user typed (--plan) is where they stand; one the file names is where the file is.
+  const planDir =
+    plan === undefined
+      ? locatePlan(planName, process.env, process.cwd(), path.dirname(path.resolve(file)))
+      : locatePlan(planName);
+  return { composition, archive: await packPlanDirectory(planDir) };
 }

@@ -7,28 +7,46 @@ import { parse as parseToml } from 'smol-toml';
 /**
  * Finds a plan directory: a path to one, or a name looked up in `$TESTGROUND_HOME/plans/<name>` then
  * `./plans/<name>` (where a checkout of this repository keeps its example plans).
+ *
+ * A composition's `global.plan` is found from the composition file, not from wherever the user stands:
+ * given `near` (the file's directory), a path is taken relative to it first, and a name is also looked up
+ * in the `plans/<name>` of the file's directory and of each directory above it, and as the directory
+ * above that is named after it (a plan's own `_compositions/` folder).
  */
 export function locatePlan(
   nameOrPath: string,
   env: NodeJS.ProcessEnv = process.env,
   cwd = process.cwd(),
+  near?: string,
 ): string {
   const home = env.TESTGROUND_HOME ?? path.join(os.homedir(), '.testground');
-  const candidates = [
-    path.resolve(cwd, nameOrPath),
-    path.join(home, 'plans', nameOrPath),
-    path.join(cwd, 'plans', nameOrPath),
-  ];
   const looksLikePath = nameOrPath.includes('/') || nameOrPath.startsWith('.');
-  for (const candidate of looksLikePath
-    ? candidates.slice(0, 1)
-    : candidates.slice(1).concat(candidates.slice(0, 1))) {
-    if (existsSync(path.join(candidate, 'manifest.toml')) && statSync(candidate).isDirectory())
-      return candidate;
-  }
-  throw new Error(
-    `plan ${JSON.stringify(nameOrPath)} not found: looked for manifest.toml in ${candidates.join(', ')}`,
+  const candidates = looksLikePath
+    ? [...(near === undefined ? [] : [path.resolve(near, nameOrPath)]), path.resolve(cwd, nameOrPath)]
+    : [
+        path.join(home, 'plans', nameOrPath),
+        ...(near === undefined ? [] : nearbyPlanDirs(path.resolve(near), nameOrPath)),
+        path.join(cwd, 'plans', nameOrPath),
+        path.resolve(cwd, nameOrPath),
+      ];
+  const unique = [...new Set(candidates)];
+  const found = unique.find(
+    (candidate) => existsSync(path.join(candidate, 'manifest.toml')) && statSync(candidate).isDirectory(),
   );
+  if (found !== undefined) return found;
+  throw new Error(
+    `plan ${JSON.stringify(nameOrPath)} not found: looked for manifest.toml in ${unique.join(', ')}`,
+  );
+}
+
+/** `<dir>/plans/<name>` for the directory and each above it, and each of them named `<name>` itself. */
+function nearbyPlanDirs(dir: string, name: string): string[] {
+  const found: string[] = [];
+  for (let current = dir; ; current = path.dirname(current)) {
+    found.push(path.join(current, 'plans', name));
+    if (path.basename(current) === name) found.push(current);
+    if (path.dirname(current) === current) return found;
+  }
 }
 
 /** The plan's name as its manifest declares it; compositions must use that name. */

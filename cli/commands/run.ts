@@ -4,6 +4,7 @@ import type { LogLine, Submitted, TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
 import { readCompositionWithPlan } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
+import { inSingleRunTerms, inSingleRunWarning } from '../flag-names.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName } from '../plan-locator.ts';
@@ -68,8 +69,14 @@ export async function runSingle(
     ...(options.useBuild ? { artifact: options.useBuild } : {}),
   });
   const archive = await packPlanDirectory(planDir);
-  const submitted = await client.submitRun(JSON.stringify(composition), archive, submitOptions(options));
-  return followRun(client, submitted, options, output);
+  const terms = { timeoutFlag: options.timeout !== undefined };
+  const submitted = await client
+    .submitRun(JSON.stringify(composition), archive, submitOptions(options))
+    .catch((error: unknown) => {
+      throw inSingleRunTerms(error, terms);
+    });
+  const warnings = submitted.warnings.map((warning) => inSingleRunWarning(warning, terms));
+  return followRun(client, { ...submitted, warnings }, options, output);
 }
 
 /** `testground run composition -f comp.toml`: the plan is found by the composition's `global.plan`. */

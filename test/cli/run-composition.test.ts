@@ -382,7 +382,7 @@ describe('testground run/build composition against the in-process app', () => {
     assert.equal(ran.code, 2, ran.stdout);
     assert.match(
       ran.stderr,
-      /groups\[0\]\.run\.artifact: artifact "bundle:0badc0de" \(run\.artifact, or --use-build\) is not known/,
+      /^ {2}--use-build: artifact "bundle:0badc0de" \(run\.artifact, or --use-build\) is not known/m,
     );
   });
 });

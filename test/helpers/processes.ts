@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cliEntry = path.join(repoRoot, 'bin/testground.js');
+export const cliEntry = path.join(repoRoot, 'bin/testground.js');
 
 export async function scratchDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `tg-${prefix}-`));
