@@ -86,7 +86,8 @@ describe('npm run demo', () => {
     assert.notEqual(Number(own[1]), decoys[0]!.port);
     assert.match(output, /^single: 10\/10 ok$/m);
     const archive = /^outputs: (\S+\.tgz)$/m.exec(output)?.[1];
-    assert.ok(archive?.startsWith(`${demoHome}/`), `the archive is written in the demo's home: ${archive}`);
+    assert.ok(archive, `the demo names its archive:\n${output}`);
+    assert.ok(archive.startsWith(`${demoHome}/`), `the archive is written in the demo's home: ${archive}`);
     assert.ok(existsSync(archive));
     for (const decoy of decoys) {
       assert.deepEqual(decoy.requests, [], `the server on port ${decoy.port} was asked nothing`);
