@@ -43,7 +43,7 @@ describe('docs/writing-plans.md, followed from an empty folder on a real daemon'
     for (const line of ['ping 1 played 5 rounds', 'ping 2 played 5 rounds', 'pong 1 played 5 rounds']) {
       assert.ok(result.stdout.includes(line), `the live log shows "${line}":\n${result.stdout}`);
     }
-    assert.equal(result.stderr, '', 'no warnings: the composition and the manifest fit each other');
+    assert.doesNotMatch(result.stderr, /warning/, 'the composition and the manifest fit each other');
 
     // What the tutorial says the reader finds afterwards: the ping group's 10 round trips (2 pairs, 5
     // rounds), each at least the pong group's 20 ms hold.
