@@ -549,6 +549,7 @@ export type ErrorBody = z.infer<typeof errorBodySchema>;
 export type ProblemDetailView = z.infer<typeof problemDetailSchema>;
 export type RunResultView = z.infer<typeof runResultSchema>;
 export type TaskView = z.infer<typeof taskViewSchema>;
+export type RunProgressView = z.infer<typeof runProgressSchema>;
 export type RunView = z.infer<typeof runViewSchema>;
 export type GroupArtifactView = z.infer<typeof groupArtifactSchema>;
 export type TaskList = z.infer<typeof taskListSchema>;

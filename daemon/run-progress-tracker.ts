@@ -1,3 +1,4 @@
+import { syncStateKey, type SyncScope } from '../core/contract/sync-wire.ts';
 import type { InstanceOutcome } from '../core/run.ts';
 import type { GroupProgress, RunProgress, SyncStateProgress } from '../core/run-progress.ts';
 import type { TaskLog } from '../core/task-log.ts';
@@ -12,6 +13,8 @@ export type SyncStatusReader = (
 
 export interface RunProgressTrackerOptions {
   runId: string;
+  /** The run's sync scope: a state's name is shown without it (`ready`, not `run:…:states:ready`). */
+  scope?: SyncScope;
   groups: readonly { id: string; instances: number }[];
   /** Called with each snapshot that differs from the one before (and with the last one at `stop`). */
   publish: (progress: RunProgress) => Promise<void>;
@@ -116,12 +119,19 @@ export class RunProgressTracker implements RunProgressPort {
     if (this.syncAddress !== undefined) {
       try {
         const signal = AbortSignal.any([this.reads.signal, AbortSignal.timeout(this.intervalMs)]);
-        this.states = await this.readSyncStatus(this.syncAddress, signal);
+        const states = await this.readSyncStatus(this.syncAddress, signal);
+        this.states = states.map((state) => ({ ...state, name: this.stateName(state.name) }));
       } catch {
         // The service is starting, stopping or slow: the states stay as last read, and the next tick asks again.
       }
     }
     if (!this.stopped) await this.publishIfChanged();
+  }
+
+  private stateName(key: string): string {
+    if (this.options.scope === undefined) return key;
+    const prefix = syncStateKey(this.options.scope, '');
+    return key.startsWith(prefix) ? key.slice(prefix.length) : key;
   }
 
   private async publishIfChanged(): Promise<void> {

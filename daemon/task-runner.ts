@@ -333,6 +333,7 @@ export class TaskRunner {
     const { task } = carried;
     const tracker = new RunProgressTracker({
       runId: run.id,
+      scope: { runId: run.id, plan: resolved.plan, testCase: resolved.testCase },
       groups: resolved.groups.map((group) => ({ id: group.id, instances: group.instances })),
       ...(this.deps.progressIntervalMs === undefined ? {} : { intervalMs: this.deps.progressIntervalMs }),
       now: this.now,

@@ -21,6 +21,7 @@ describe('RunProgressTracker', () => {
     const published: RunProgress[] = [];
     const tracker = new RunProgressTracker({
       runId: 'r1',
+      scope: { runId: 'r1', plan: 'p', testCase: 'c' },
       groups: [
         { id: 'a', instances: 2 },
         { id: 'b', instances: 1 },
@@ -42,8 +43,10 @@ describe('RunProgressTracker', () => {
     log.instanceEnd('b', 0, 'failure', 'it said so');
     const client = await RawWsClient.connect(service.port);
     after(() => client.close());
-    client.send({ id: 'w', barrier: { state: 'ready', target: 3 } });
-    await client.request({ id: 's', signal_entry: { state: 'ready' } });
+    // Keys as the SDKs namespace them: shown by the state's own name.
+    const ready = 'run:r1:plan:p:case:c:states:ready';
+    client.send({ id: 'w', barrier: { state: ready, target: 3 } });
+    await client.request({ id: 's', signal_entry: { state: ready } });
 
     await waitFor(() => published.at(-1)?.states.some((state) => state.waiting === 1) ?? false);
     const last = published.at(-1)!;
@@ -60,7 +63,7 @@ describe('RunProgressTracker', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(published.length, count);
 
-    await client.request({ id: 's2', signal_entry: { state: 'ready' } });
+    await client.request({ id: 's2', signal_entry: { state: ready } });
     await waitFor(() => published.at(-1)?.states[0]?.count === 2);
     log.instanceEnd('a', 0, 'success', 'ok');
     await tracker.stop();
