@@ -20,7 +20,7 @@ export function formatProgress(progress: ProgressSnapshot, runName?: string): st
   for (const state of progress.states) {
     if (state.waiting === 0) continue;
     lines.push(
-      `${prefix}waiting on barrier "${state.name}" (${state.count} of ${state.target}): ${state.waiting} instance${state.waiting === 1 ? '' : 's'} waiting`,
+      `${runName === undefined ? '' : `${runName}: `}waiting on barrier "${state.name}" (${state.count} of ${state.target}): ${state.waiting} instance${state.waiting === 1 ? '' : 's'} waiting`,
     );
   }
   return lines;
