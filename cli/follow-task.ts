@@ -151,7 +151,8 @@ class TaskStatus {
   seed(task: TaskView): void {
     this.taskState = task.state;
     if (task.runs.length > 1) for (const run of task.runs) this.runNames.set(run.id, run.name);
-    const last = task.progress.at(-1);
+    // A daemon from before progress existed sends none.
+    const last = (task.progress as TaskView['progress'] | undefined)?.at(-1);
     if (last !== undefined) this.latest = last;
   }
 
