@@ -288,6 +288,42 @@ export const runViewSchema = z
     description: 'One run of a task; runs go one after another, each with its own outcome and outputs',
   });
 
+const groupProgressFields = z
+  .object({
+    group: z.string(),
+    instances: count.meta({ description: 'Instances the group has' }),
+    started: count.meta({
+      description: 'Instances that started (the running ones and the ended ones that ran)',
+    }),
+    running: count.meta({ description: 'Started and not ended' }),
+    ended: z
+      .partialRecord(z.enum(instanceOutcomes), count)
+      .meta({ description: 'Ended instances by outcome; an outcome no instance had is left out' }),
+  })
+  .meta({ description: "One group's instances by phase" });
+
+const syncStateProgressSchema = z
+  .object({
+    name: z.string().meta({ description: 'The sync state (a barrier waits on one)' }),
+    count: count.meta({ description: 'How many signalled it' }),
+    target: count.meta({ description: 'The largest target a barrier asked of it; 0 when no barrier did' }),
+    waiting: count.meta({ description: 'Barriers waiting on it now' }),
+  })
+  .meta({ description: "One state of the run's sync service: `count` of `target`, `waiting` barriers" });
+
+const runProgressFields = {
+  run: z.string().meta({ description: "The run's id" }),
+  groups: z.array(groupProgressFields),
+  states: z.array(syncStateProgressSchema).meta({
+    description:
+      "The sync service's states, those with waiting barriers first (at most 20); empty before it answers",
+  }),
+};
+
+export const runProgressSchema = z
+  .object({ ...runProgressFields, at: timestamp.meta({ description: 'When it was taken' }) })
+  .meta({ description: 'How far a run has got: its groups by phase and its barriers, while it runs' });
+
 export const groupArtifactSchema = z.object({
   group: z.string(),
   builder: z.string(),
@@ -343,6 +379,10 @@ export const taskViewSchema = z
     composition: z
       .record(z.string(), z.unknown())
       .meta({ description: 'The composition as submitted, parsed into a JSON document' }),
+    progress: z.array(runProgressSchema).meta({
+      description:
+        'The latest progress of each run that has started, in run order (updated about once a second while it runs); empty before the first run starts',
+    }),
   })
   .meta({ description: 'A task as clients see it; internals such as paths are left out' });
 
@@ -418,6 +458,9 @@ export const logLineSchema = z
       reason: z.string(),
     }),
     z.object({ kind: z.literal('state'), ...lineBase, state: z.enum(taskStates) }),
+    z
+      .object({ kind: z.literal('progress'), ...lineBase, ...runProgressFields })
+      .meta({ description: "The run's progress, appended when it changes (at most about once a second)" }),
     z.object({
       kind: z.literal('end'),
       ...lineBase,
@@ -506,6 +549,7 @@ export type ErrorBody = z.infer<typeof errorBodySchema>;
 export type ProblemDetailView = z.infer<typeof problemDetailSchema>;
 export type RunResultView = z.infer<typeof runResultSchema>;
 export type TaskView = z.infer<typeof taskViewSchema>;
+export type RunProgressView = z.infer<typeof runProgressSchema>;
 export type RunView = z.infer<typeof runViewSchema>;
 export type GroupArtifactView = z.infer<typeof groupArtifactSchema>;
 export type TaskList = z.infer<typeof taskListSchema>;

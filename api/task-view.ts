@@ -17,6 +17,7 @@ export function taskView(task: TaskRecord): TaskView {
     metadata: task.metadata,
     supersedes: task.supersedes,
     composition: task.composition,
+    progress: task.progress ?? [],
   };
 }
 

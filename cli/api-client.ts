@@ -143,15 +143,21 @@ export class ApiClient {
 
   /**
    * Reads a task's log, calling `onLine` for each line. Following, it resumes from the last offset
-   * when the connection drops, until the task's `end` line arrives.
+   * when the connection drops, until the task's `end` line arrives, or until `signal` aborts (then it
+   * returns at once, closing the connection).
    */
-  async readLogs(id: string, onLine: (line: LogLine) => void, options: { follow: boolean }): Promise<void> {
+  async readLogs(
+    id: string,
+    onLine: (line: LogLine) => void,
+    options: { follow: boolean; signal?: AbortSignal },
+  ): Promise<void> {
     let offset = '0';
     for (let attempt = 0; ; attempt += 1) {
       let ended = false;
       try {
         const response = await this.request(
           `/api/v1/tasks/${encodeURIComponent(id)}/logs?follow=${options.follow}&offset=${offset}`,
+          options.signal ? { signal: options.signal } : {},
         );
         let partial = '';
         const decoder = new TextDecoder();
@@ -169,6 +175,7 @@ export class ApiClient {
         }
         if (ended || !options.follow) return;
       } catch (error) {
+        if (options.signal?.aborted) return;
         if (error instanceof ApiError || attempt >= 5) throw error;
       }
       await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));

@@ -1,5 +1,6 @@
 import { describeEvent, parseEventLine } from '../core/contract/events.ts';
 import type { LogLine } from '../api/schemas.ts';
+import { formatProgressLine } from './progress-view.ts';
 
 /** One task log line as a person reads it; instance events are shown by their meaning, not as JSON. */
 export function formatLogLine(line: LogLine): string {
@@ -16,6 +17,8 @@ export function formatLogLine(line: LogLine): string {
     }
     case 'instance_end':
       return `${time} ${String(line.group)}[${String(line.instance)}] ended: ${String(line.outcome)} (${String(line.reason)})`;
+    case 'progress':
+      return `${time} progress of run ${line.run}: ${formatProgressLine(line)}`;
     case 'end':
       return `${time} task ${String(line.state)}: ${String(line.outcome ?? '')}${line.error ? ` (${String(line.error)})` : ''}`;
     default:

@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { ApiError, NotADaemonError, UnreachableError } from './api-client.ts';
 import { exitCodes } from './exit-codes.ts';
+import { FollowStopped } from './follow-task.ts';
 import type { Output } from './task-printer.ts';
 
 /** What a command that threw tells the user (one message, never a stack trace), and the exit code it means. */
@@ -8,6 +9,10 @@ export function reportError(error: unknown, output: Output): number {
   if (error instanceof CommanderError) {
     // commander has printed its message already.
     return error.exitCode === 0 ? exitCodes.success : exitCodes.rejected;
+  }
+  if (error instanceof FollowStopped) {
+    // The follower has said what happened and how to go on.
+    return error.exitCode;
   }
   if (error instanceof ApiError) {
     output.err(`error: ${headline(error)}`);

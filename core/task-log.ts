@@ -1,4 +1,5 @@
 import type { InstanceOutcome, RunOutcome } from './run.ts';
+import type { RunProgress } from './run-progress.ts';
 import type { TaskState } from './task.ts';
 
 /**
@@ -13,6 +14,11 @@ export interface TaskLog {
   output(group: string, instance: number, stream: 'stdout' | 'stderr', line: string): void;
   /** An instance ended, with its outcome and the reason for it. */
   instanceEnd(group: string, instance: number, outcome: InstanceOutcome, reason: string): void;
+  /**
+   * An instance reached a phase the runner or its output marked (`created`, `started`,
+   * `network-initialized`, a stage): counted for the run's progress, not written as a line of its own.
+   */
+  instancePhase?(group: string, instance: number, phase: string): void;
   /**
    * Whether the log can take more now: undefined when it can, else a promise that resolves once it has
    * caught up. Producers that can wait (an instance's output pipe) pause until then, so a slow store
@@ -34,6 +40,8 @@ export type LogEntry =
       reason: string;
     }
   | { kind: 'state'; ts: string; state: TaskState }
+  /** The run's progress, appended when it changes (at most about once a second). */
+  | ({ kind: 'progress'; ts: string } & Omit<RunProgress, 'at'>)
   | { kind: 'end'; ts: string; state: TaskState; outcome?: RunOutcome; error?: string };
 
 /** A log line with its offset in the log: reading after that offset resumes with the next line. */

@@ -1,6 +1,7 @@
 /** A task on the daemon's record: what was asked, where it is now, and how it ended. */
 import type { ProblemDetail } from './errors.ts';
 import type { ResolvedTask, RunOutcome, RunResult } from './run.ts';
+import type { RunProgress } from './run-progress.ts';
 
 export const taskStates = ['queued', 'building', 'running', 'complete', 'canceled'] as const;
 export type TaskState = (typeof taskStates)[number];
@@ -82,6 +83,8 @@ export interface TaskRecord {
   resolved: ResolvedTask;
   /** In the order they run; empty for a build task. */
   runs: RunRecord[];
+  /** The latest progress of each run that has started (`RunProgress.run` names it), in run order. */
+  progress?: RunProgress[];
   /** Accepted at submit, but worth a word: keys without effect here, values that do not fit their type. */
   warnings: ProblemDetail[];
   /** What the builds produced (or were given), per group; filled in as builds finish. */

@@ -8,6 +8,8 @@ import { decideRunOutcome, decideTaskOutcome } from '../core/outcome.ts';
 import type { Runner } from '../runners/runner.ts';
 import { RunnerError, TestgroundError } from '../core/errors.ts';
 import { SingleFlight } from '../core/single-flight.ts';
+import type { RunProgress } from '../core/run-progress.ts';
+import { RunProgressTracker } from './run-progress-tracker.ts';
 import type { LogBus } from './log-bus.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import type { TaskStore } from './task-store.ts';
@@ -35,6 +37,8 @@ export interface TaskRunnerDeps {
   daemonId: string;
   logger: Logger;
   now?: () => Date;
+  /** How often a run's progress is looked at (and at most published); 1000 ms unless given. */
+  progressIntervalMs?: number;
 }
 
 /** Why a task was stopped before it ended by itself. */
@@ -51,6 +55,8 @@ interface Carried {
   log: TaskLog;
   logger: Logger;
   signal: AbortSignal;
+  /** The latest progress of each run that has started, as the record keeps it. */
+  progress: RunProgress[];
 }
 
 /**
@@ -142,6 +148,7 @@ export class TaskRunner {
       ),
       logger,
       signal: controller.signal,
+      progress: [],
     };
     try {
       await this.carry(carried);
@@ -266,6 +273,7 @@ export class TaskRunner {
     await this.deps.store.progress(task.id, ['running'], { runs: carried.runs });
     log.info(`run ${run.name} (${run.id}) started: ${describeInstances(run.instances)}`);
     const tempDir = path.join(this.deps.tempRoot, run.id);
+    const tracker = this.trackProgress(carried, run, resolved);
     let failed: string | undefined;
     try {
       const runner = this.deps.runners.get(task.runner);
@@ -280,9 +288,11 @@ export class TaskRunner {
         outputsDir: run.outputsDir,
         tempDir,
         startTime: this.now(),
-        log,
+        log: tracker.wrap(log),
         signal,
+        progress: tracker,
       });
+      await tracker.stop();
       const metrics = await this.runMetrics(carried, run);
       if (signal.aborted) {
         failed = this.endStopped(carried, run, output.instances, metrics);
@@ -305,6 +315,7 @@ export class TaskRunner {
         this.endRun(run, 'error', failed);
       }
     } finally {
+      await tracker.stop();
       await rm(tempDir, { recursive: true, force: true });
     }
     log.info(
@@ -312,6 +323,35 @@ export class TaskRunner {
     );
     await this.deps.store.progress(task.id, ['running'], { runs: carried.runs });
     return failed;
+  }
+
+  /**
+   * Follows the run's progress while it runs: each change goes to the task's log as a `progress` line and
+   * onto the record. Neither may fail the run: a write that fails is logged and the next change tries again.
+   */
+  private trackProgress(carried: Carried, run: RunRecord, resolved: ResolvedRun): RunProgressTracker {
+    const { task } = carried;
+    const tracker = new RunProgressTracker({
+      runId: run.id,
+      scope: { runId: run.id, plan: resolved.plan, testCase: resolved.testCase },
+      groups: resolved.groups.map((group) => ({ id: group.id, instances: group.instances })),
+      ...(this.deps.progressIntervalMs === undefined ? {} : { intervalMs: this.deps.progressIntervalMs }),
+      now: this.now,
+      publish: async (progress) => {
+        const index = carried.progress.findIndex((other) => other.run === progress.run);
+        if (index === -1) carried.progress.push(progress);
+        else carried.progress[index] = progress;
+        const { at, ...entry } = progress;
+        try {
+          await this.deps.logBus.append(task.id, { kind: 'progress', ts: at, ...entry });
+          await this.deps.store.progress(task.id, ['running'], { progress: carried.progress });
+        } catch (error) {
+          carried.logger.warn({ err: error }, 'could not record the progress of a run');
+        }
+      },
+    });
+    tracker.start();
+    return tracker;
   }
 
   /** The artifact of each group of the run: built by this task, or prebuilt and still where it was left. */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ProblemDetail } from '../core/errors.ts';
 import type { ResolvedRun, ResolvedTask, RunOutcome } from '../core/run.ts';
+import type { RunProgress } from '../core/run-progress.ts';
 import {
   taskStates,
   type GroupArtifact,
@@ -115,6 +116,8 @@ export interface ProgressPatch {
   /** Every run, as the worker carrying the task sees them now. */
   runs?: RunRecord[];
   artifacts?: GroupArtifact[];
+  /** The latest progress of each run that has started. */
+  progress?: RunProgress[];
 }
 
 /** Fields written on a transition; `undefined` values are left as they were. */
@@ -323,6 +326,7 @@ export class TaskStore {
       runs: JSON.stringify(patch.runs ?? task.runs),
       warnings: JSON.stringify(task.warnings),
       artifacts: JSON.stringify(patch.artifacts ?? task.artifacts),
+      ...(task.progress === undefined ? {} : { progress: JSON.stringify(patch.progress ?? task.progress) }),
       metadata: JSON.stringify(task.metadata),
       supersedes: JSON.stringify(task.supersedes),
       planDir: task.planDir,
@@ -383,6 +387,7 @@ function progressFields(patch: ProgressPatch): string[] {
   const fields: string[] = [];
   if (patch.runs !== undefined) fields.push('runs', JSON.stringify(patch.runs));
   if (patch.artifacts !== undefined) fields.push('artifacts', JSON.stringify(patch.artifacts));
+  if (patch.progress !== undefined) fields.push('progress', JSON.stringify(patch.progress));
   return fields;
 }
 
@@ -422,6 +427,7 @@ function decode(fields: Record<string, string>): TaskRecord {
     runs,
     warnings: JSON.parse(fields.warnings ?? '[]') as ProblemDetail[],
     artifacts: JSON.parse(fields.artifacts ?? '[]') as GroupArtifact[],
+    ...(fields.progress ? { progress: JSON.parse(fields.progress) as RunProgress[] } : {}),
     metadata: JSON.parse(fields.metadata ?? '{}') as TaskMetadata,
     supersedes: JSON.parse(fields.supersedes ?? '[]') as string[],
     planDir: fields.planDir ?? '',

@@ -80,6 +80,7 @@ export class InstanceOutput {
    */
   mark(name: string, at: Date = this.now()): void {
     this.marks.push({ name, at: at.toISOString() });
+    this.options.log.instancePhase?.(this.options.group, this.options.index, name);
   }
 
   /**

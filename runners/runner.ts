@@ -16,6 +16,16 @@ export interface RunInput {
   log: TaskLog;
   /** Aborted when someone cancels the task: instances are stopped and end as `canceled`. */
   signal: AbortSignal;
+  /** Where the daemon learns how far the run has got beyond what `log` carries; absent in some tests. */
+  progress?: RunProgressPort;
+}
+
+/**
+ * What a runner tells the daemon so that a waiting user sees the run's barriers: the address of the run's
+ * sync service as the daemon reaches it (its `GET /status` answers the states' counts).
+ */
+export interface RunProgressPort {
+  syncServiceAt(address: { host: string; port: number }): void;
 }
 
 export interface RunOutput {

@@ -3,7 +3,18 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { SyncConnection } from './sync-connection.ts';
-import { SyncStore } from './sync-store.ts';
+import { SyncStore, type StateCount } from './sync-store.ts';
+
+/**
+ * The one plain HTTP request the service answers: its states' counts as JSON ({@link SyncStatus}), read by
+ * the daemon to show a waiting user which barrier holds a run (and how many reached it).
+ */
+export const syncStatusPath = '/status';
+
+/** The answer to `GET /status`. */
+export interface SyncStatus {
+  states: StateCount[];
+}
 
 /** Options of {@link startSyncService}. */
 export interface SyncServiceOptions {
@@ -50,7 +61,13 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
   const log = options.logger?.child({ component: 'sync-service' }) ?? pino({ level: 'silent' });
   const store = new SyncStore<string>();
 
-  const server = http.createServer((_request, response) => {
+  const server = http.createServer((request, response) => {
+    if (request.method === 'GET' && request.url === syncStatusPath) {
+      const status: SyncStatus = { states: store.stateCounts() };
+      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      response.end(JSON.stringify(status));
+      return;
+    }
     response.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket' });
     response.end('this is the testground sync service; connect with a WebSocket client to ws://HOST:PORT\n');
   });

@@ -16,11 +16,26 @@ export interface TopicSubscription {
 
 interface StateEntry {
   count: number;
+  /** The largest target any barrier asked of this state: the "m" of "n of m" a waiting user reads. */
+  target: number;
+  /** When the state was last signalled or waited on, by the store's clock of operations (not wall time). */
+  touched: number;
   /**
    * Waiters keyed by target. The counter only ever grows by one, so each target is reached at exactly
    * one signal: a signal releases just the bucket for the new count, never scans the others.
    */
   waitersByTarget: Map<number, Set<() => void>>;
+}
+
+/** One state as {@link SyncStore.stateCounts} reports it. */
+export interface StateCount {
+  name: string;
+  /** How many signalled it. */
+  count: number;
+  /** The largest target a barrier asked of it; 0 when no barrier did. */
+  target: number;
+  /** Barriers waiting on it now. */
+  waiting: number;
 }
 
 interface Subscriber<TItem> {
@@ -44,6 +59,7 @@ interface TopicEntry<TItem> {
 export class SyncStore<TItem> {
   private readonly states = new Map<string, StateEntry>();
   private readonly topics = new Map<string, TopicEntry<TItem>>();
+  private operations = 0;
 
   /**
    * Increments the state's counter and returns the new count (1-based). `onCounted` runs with the new
@@ -52,6 +68,7 @@ export class SyncStore<TItem> {
   signalEntry(state: string, onCounted?: (seq: number) => void): number {
     const entry = this.stateEntry(state);
     entry.count += 1;
+    entry.touched = ++this.operations;
     const seq = entry.count;
     onCounted?.(seq);
     const released = entry.waitersByTarget.get(seq);
@@ -73,6 +90,8 @@ export class SyncStore<TItem> {
    */
   waitBarrier(state: string, target: number, onReached: () => void): () => void {
     const entry = this.stateEntry(state);
+    entry.touched = ++this.operations;
+    if (target > entry.target) entry.target = target;
     if (target <= entry.count) {
       onReached();
       return () => {};
@@ -89,6 +108,23 @@ export class SyncStore<TItem> {
         entry.waitersByTarget.delete(target);
       }
     };
+  }
+
+  /**
+   * What a waiting user needs to see of the states: each one's count, the largest barrier target asked of it
+   * and how many barriers still wait on it. At most `limit` states, those with waiters first, then the most
+   * recently used, so a run that signals thousands of states still answers with a small, useful page.
+   */
+  stateCounts(limit = 20): StateCount[] {
+    const counts = [...this.states].map(([name, entry]) => {
+      let waiting = 0;
+      for (const bucket of entry.waitersByTarget.values()) waiting += bucket.size;
+      return { name, count: entry.count, target: entry.target, waiting, touched: entry.touched };
+    });
+    counts.sort((a, b) => Number(b.waiting > 0) - Number(a.waiting > 0) || b.touched - a.touched);
+    return counts
+      .slice(0, limit)
+      .map(({ name, count, target, waiting }) => ({ name, count, target, waiting }));
   }
 
   /** Appends an item to the topic's log, delivers it to live subscribers and returns its 1-based seq. */
@@ -150,7 +186,7 @@ export class SyncStore<TItem> {
   private stateEntry(state: string): StateEntry {
     let entry = this.states.get(state);
     if (entry === undefined) {
-      entry = { count: 0, waitersByTarget: new Map() };
+      entry = { count: 0, target: 0, touched: 0, waitersByTarget: new Map() };
       this.states.set(state, entry);
     }
     return entry;

@@ -1,17 +1,19 @@
 import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { LogLine, Submitted, TaskView } from '../../api/schemas.ts';
+import type { Submitted, TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
 import { readCompositionWithPlan } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
 import { inSingleRunTerms, inSingleRunWarning } from '../flag-names.ts';
-import { formatLogLine } from '../log-printer.ts';
+import { followToEnd } from '../follow-task.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName } from '../plan-locator.ts';
 import { singleRunComposition } from '../single-composition.ts';
 import { isSingleRun, printOutcome, type Output } from '../task-printer.ts';
 
 export type { Output } from '../task-printer.ts';
+// `build` follows its task the same way; it used to import this from here.
+export { followToEnd } from '../follow-task.ts';
 
 export interface RunSingleOptions {
   plan: string;
@@ -181,23 +183,4 @@ async function writeReports(
 /** Each warning once, on stderr; the same lines in the task log are not printed again. */
 export function printWarnings(submitted: Submitted, output: Output): void {
   for (const warning of submitted.warnings) output.err(`warning: ${warning.path}: ${warning.message}`);
-}
-
-/** Prints the task's log until it ends (leaving out the warnings already printed) and returns the task. */
-export async function followToEnd(
-  client: ApiClient,
-  submitted: Submitted,
-  output: Output,
-): Promise<TaskView> {
-  const printed = new Set(submitted.warnings.map((warning) => `${warning.path}: ${warning.message}`));
-  const isPrintedWarning = (line: LogLine): boolean =>
-    line.kind === 'log' && line.level === 'warn' && printed.has(line.msg);
-  await client.readLogs(
-    submitted.task_id,
-    (line) => {
-      if (!isPrintedWarning(line)) output.out(formatLogLine(line));
-    },
-    { follow: true },
-  );
-  return client.getTask(submitted.task_id);
 }

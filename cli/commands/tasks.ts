@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { ReportFormat } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
 import { exitCodeForOutcome, exitCodes } from '../exit-codes.ts';
+import { followTask } from '../follow-task.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { isSingleRun, printArtifacts, printOutcome, printRun, type Output } from '../task-printer.ts';
 
@@ -39,9 +40,9 @@ export async function logs(
   follow: boolean,
   output: Output,
 ): Promise<number> {
+  if (follow) return exitCodeForOutcome((await followTask(client, taskId, output)).outcome);
   await client.readLogs(taskId, (line) => output.out(formatLogLine(line)), { follow });
-  if (!follow) return 0;
-  return exitCodeForOutcome((await client.getTask(taskId)).outcome);
+  return 0;
 }
 
 /** `testground collect <id>`: one run's outputs by its run id, or every run's by the task id. */

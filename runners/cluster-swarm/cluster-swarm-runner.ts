@@ -211,6 +211,7 @@ export class ClusterSwarmRunner implements Runner {
         signal: input.signal,
       });
       input.log.info(`cluster:swarm: sync service ready at ${sync.address}`);
+      input.progress?.syncServiceAt(sync.reachAt);
       const instances = await this.runInstances(context, sync);
       await this.collect(context, images.syncService);
       return { instances };

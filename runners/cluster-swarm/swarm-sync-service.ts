@@ -36,11 +36,14 @@ export class SwarmSyncService {
   readonly port = defaultSyncServicePort;
   /** Where the daemon reaches it: the address and host-mode port of the node it runs on. */
   readonly address: string;
+  /** The same as a host and port, for the daemon's status reads. */
+  readonly reachAt: { host: string; port: number };
   readonly client: Pick<SyncClient, 'signalEntry' | 'subscribe'>;
   private readonly connection: SyncClient;
 
-  private constructor(address: string, client: SyncClient) {
-    this.address = address;
+  private constructor(reachAt: { host: string; port: number }, hostname: string, client: SyncClient) {
+    this.reachAt = reachAt;
+    this.address = `${reachAt.host}:${reachAt.port} (node ${hostname})`;
     this.client = client;
     this.connection = client;
   }
@@ -120,7 +123,7 @@ export class SwarmSyncService {
       testCase: options.testCase,
       signal: options.signal,
     });
-    return new SwarmSyncService(`${node.address}:${published.published} (node ${node.hostname})`, client);
+    return new SwarmSyncService({ host: node.address, port: published.published }, node.hostname, client);
   }
 
   /** Tells the run's instances that one more instance's network is ready (CONTRACT §3). */

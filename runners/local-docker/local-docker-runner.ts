@@ -151,6 +151,7 @@ export class LocalDockerRunner implements Runner {
       input.log.info(
         `local:docker: sync service ready (${sync.host}:${sync.port}, published on 127.0.0.1:${sync.publishedPort}) at ${objects.syncAddress}, which no network configuration cuts off`,
       );
+      input.progress?.syncServiceAt({ host: '127.0.0.1', port: sync.publishedPort });
       return { instances: await this.runInstances(input, objects, sync) };
     } finally {
       await sync?.close().catch(() => undefined);

@@ -174,6 +174,7 @@ export class LocalExecRunner implements Runner {
       try {
         await this.recordPid(input.tempDir, sync.pid);
         input.log.info(`local:exec: sync service listening on ${syncHost}:${sync.port}`);
+        input.progress?.syncServiceAt({ host: syncHost, port: sync.port });
         warnResourcesNotEnforced(input);
         const specs = this.instanceSpecs(input, { host: syncHost, port: sync.port }, network);
         // The instances' processes while they run, for a refusal or an output failure to stop.

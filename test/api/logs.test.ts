@@ -78,10 +78,15 @@ describe('GET /tasks/:id/logs', () => {
     api.runner.gate = undefined;
     const names = seen.map((line) => (line.kind === 'state' ? `state:${line.state}` : line.kind));
     assert.deepEqual(
-      names.filter((name) => name !== 'log'),
+      names.filter((name) => name !== 'log' && name !== 'progress'),
       ['state:queued', 'state:building', 'state:running', 'output', 'instance_end', 'end'],
     );
     assert.ok(names.includes('log'), 'the build logged');
+    // The run's last progress (its instance ended) comes once it has ended and before the task's end.
+    const lastProgress = seen.findLast((line) => line.kind === 'progress');
+    assert.ok(names.lastIndexOf('progress') > names.indexOf('instance_end'));
+    assert.ok(names.lastIndexOf('progress') < names.indexOf('end'));
+    assert.equal(lastProgress?.kind === 'progress' && lastProgress.groups[0]?.ended.success, 1);
 
     const running = names.indexOf('state:running');
     const from = seen[running]!.offset;

@@ -211,6 +211,7 @@ describe('the running app answers as its OpenAPI document says', () => {
       metadata: {},
       supersedes: [],
       composition: {},
+      progress: [],
     };
     assert.equal(validate(task), true, JSON.stringify(validate.errors));
     assert.equal(validate({ ...task, planDir: '/secret/path' }), false, 'an undeclared field is refused');
@@ -252,7 +253,7 @@ describe('the running app answers as its OpenAPI document says', () => {
     );
     assert.deepEqual(
       [...new Set(lines.map((line) => line.kind))].sort(),
-      ['end', 'instance_end', 'log', 'output', 'state'],
+      ['end', 'instance_end', 'log', 'output', 'progress', 'state'],
       'the log had a line of every kind',
     );
     const task = await untilState(submitted.task_id, ['complete']);

@@ -21,6 +21,9 @@ import { componentsOf, FakeBuilder, FakeRunner, Gate } from '../helpers/fake-com
 import { memoryLogger } from '../helpers/memory-logger.ts';
 import { scratchDir, waitFor } from '../helpers/processes.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
+import { syncStateKey } from '../../core/contract/sync-wire.ts';
+import { startSyncService } from '../../sync/sync-service.ts';
+import { RawWsClient } from '../sync/raw-ws-client.ts';
 
 /** One run of a task made by hand: its name and its groups (defaults filled in). */
 interface RunSpec {
@@ -74,7 +77,9 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
     await scratch.remove();
   });
 
-  const setup = (options: { daemonId?: string; builders?: FakeBuilder[] } = {}) => {
+  const setup = (
+    options: { daemonId?: string; builders?: FakeBuilder[]; progressIntervalMs?: number } = {},
+  ) => {
     const prefix = `tr${randomBytes(4).toString('hex')}`;
     const root = path.join(scratch.dir, prefix);
     const store = new HeldTaskStore(redis.client, prefix);
@@ -100,6 +105,7 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
       tempRoot: path.join(root, 'temp'),
       daemonId,
       logger: logged.logger,
+      ...(options.progressIntervalMs === undefined ? {} : { progressIntervalMs: options.progressIntervalMs }),
     });
     const service = new TaskService({
       store,
@@ -212,6 +218,46 @@ describe('TaskRunner (real Redis, fake builder and runner)', () => {
       daemonId,
     };
   };
+
+  describe("a run's progress", () => {
+    it('is on the record and in the log while it runs: instances by phase, barriers of its sync service', async () => {
+      const { taskRunner, createTask, record, logOf, runner } = setup({ progressIntervalMs: 50 });
+      const sync = await startSyncService();
+      after(() => sync.close());
+      runner.gate = new Gate();
+      const task = await createTask([{ instances: 2 }]);
+      const started = runner.nextRun();
+      const processing = taskRunner.process(task.id);
+      const input = await started;
+      input.progress?.syncServiceAt({ host: sync.host, port: sync.port });
+      input.log.instancePhase?.('g0', 0, 'started');
+      input.log.instancePhase?.('g0', 1, 'started');
+      const client = await RawWsClient.connect(sync.port);
+      after(() => client.close());
+      const ready = syncStateKey({ runId: task.id, plan: 'placebo', testCase: 'ok' }, 'ready');
+      client.send({ id: 'b', barrier: { state: ready, target: 2 } });
+      await client.request({ id: 's', signal_entry: { state: ready } });
+      const waiting = await waitFor('the barrier on the record', async () => {
+        const progress = (await record(task.id)).progress?.[0];
+        return progress?.states[0]?.waiting === 1 ? progress : undefined;
+      });
+      assert.deepEqual(waiting.groups, [{ group: 'g0', instances: 2, started: 2, running: 2, ended: {} }]);
+      assert.deepEqual(waiting.states, [{ name: 'ready', count: 1, target: 2, waiting: 1 }]);
+      runner.gate.open();
+      await processing;
+      const done = await record(task.id);
+      assert.deepEqual(done.progress?.[0]?.groups, [
+        { group: 'g0', instances: 2, started: 2, running: 0, ended: { success: 2 } },
+      ]);
+      const { entries } = await logOf(task.id);
+      const progressEntries = entries.filter((entry) => entry.kind === 'progress');
+      assert.ok(progressEntries.length >= 2, 'a progress entry per change');
+      assert.ok(
+        progressEntries.every((entry) => entry.kind === 'progress' && entry.run === task.id),
+        'each names its run',
+      );
+    });
+  });
 
   describe('a run that goes its course', () => {
     it('ends complete/success when every instance succeeds, and removes its temp dir', async () => {

@@ -331,6 +331,27 @@ describe('sync service', () => {
       assert.match(await response.text(), /sync service/);
     });
 
+    it(
+      'answers GET /status with each state: signalled, the barrier target and who waits',
+      testLimits,
+      async () => {
+        const waiter = await connect();
+        waiter.send({ id: 'b1', barrier: { state: 'ready', target: 3 } });
+        waiter.send({ id: 'b2', barrier: { state: 'ready', target: 3 } });
+        const signaller = await connect();
+        await signaller.request({ id: '0', signal_entry: { state: 'ready' } });
+        await signaller.request({ id: '1', signal_entry: { state: 'done' } });
+        const response = await fetch(`http://127.0.0.1:${service.port}/status`);
+        assert.equal(response.status, 200);
+        assert.deepEqual(await response.json(), {
+          states: [
+            { name: 'ready', count: 1, target: 3, waiting: 2 },
+            { name: 'done', count: 1, target: 0, waiting: 0 },
+          ],
+        });
+      },
+    );
+
     it('closes every connection with 1001 and may be closed twice', testLimits, async () => {
       const client = await connect();
       const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)));

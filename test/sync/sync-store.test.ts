@@ -100,6 +100,40 @@ describe('SyncStore barriers', () => {
   });
 });
 
+describe('SyncStore state counts', () => {
+  it('counts signals, the largest target and the barriers still waiting, waited-on states first', () => {
+    const store = new SyncStore<string>();
+    store.waitBarrier('a', 2, () => {});
+    const cancel = store.waitBarrier('a', 5, () => {});
+    store.waitBarrier('a', 5, () => {});
+    store.signalEntry('a');
+    store.signalEntry('b');
+    store.signalEntry('a');
+    assert.deepEqual(store.stateCounts(), [
+      { name: 'a', count: 2, target: 5, waiting: 2 },
+      { name: 'b', count: 1, target: 0, waiting: 0 },
+    ]);
+    cancel();
+    store.signalEntry('c');
+    assert.deepEqual(
+      store.stateCounts().map((state) => [state.name, state.waiting]),
+      [
+        ['a', 1],
+        ['c', 0],
+        ['b', 0],
+      ],
+    );
+  });
+
+  it('reports at most the limit asked', () => {
+    const store = new SyncStore<string>();
+    for (let i = 0; i < 50; i += 1) store.signalEntry(`s${i}`);
+    const counts = store.stateCounts(20);
+    assert.equal(counts.length, 20);
+    assert.equal(counts[0]?.name, 's49');
+  });
+});
+
 describe('SyncStore topics', () => {
   it('numbers items from 1 per topic', () => {
     const store = new SyncStore<string>();

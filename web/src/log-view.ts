@@ -36,6 +36,8 @@ function textOf(line: LogLine): string {
       return `ended: ${line.outcome} (${line.reason})`;
     case 'state':
       return `task is ${line.state}`;
+    case 'progress':
+      return `run ${line.run}: ${line.groups.map((group) => `${group.group} ${group.running} running`).join(', ')}`;
     case 'end':
       return `task ended ${line.state}${line.outcome ? `: ${line.outcome}` : ''}${line.error ? ` (${line.error})` : ''}`;
   }
@@ -106,6 +108,8 @@ export function logView(taskId: string): { element: HTMLElement; dispose: () => 
   }
 
   function add(line: LogLine): void {
+    // A run's status, repeated as it changes: the task page shows it elsewhere, the log keeps to events.
+    if (line.kind === 'progress') return;
     lines.push(line);
     if (lines.length > keptLines) lines.splice(0, lines.length - keptLines);
     if ((line.kind === 'output' || line.kind === 'instance_end') && !groups.has(line.group)) {
