@@ -83,6 +83,7 @@ export class DockerNodeBuilder implements Builder {
         signal: input.signal,
       }),
     );
+    input.log.info(`runtime image: ${runtime.summary}`);
     const hash = await hashDirectory(input.planDir, [
       builderVersion,
       stableStringify(input.buildConfig),

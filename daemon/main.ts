@@ -159,7 +159,11 @@ async function assembleDaemon(
   // The Docker engine is contacted lazily: a daemon without Docker still serves local:exec, and docker runs
   // end as `error` saying how to start the engine.
   const docker = new DockerEngine();
-  const runtimeImages = new RuntimeImageProvider(docker, { daemonId });
+  const runtimeImages = new RuntimeImageProvider(docker, {
+    daemonId,
+    pull: config.pull,
+    onDecision: (summary) => logger.info({ component: 'runtime-image', pull: config.pull }, summary),
+  });
   const artifacts = new ArtifactStore({ redis, prefix: config.redisPrefix, images: docker });
   const requestArtifacts = new ArtifactStore({
     redis: requestRedis,
