@@ -235,6 +235,8 @@ async function bundle(
   try {
     await esbuild({
       ...nodeBundleOptions,
+      // Locations in errors are relative to this: the plan's own paths (`index.ts:3:7`), not the daemon's cache.
+      absWorkingDir: planRoot,
       entryPoints: [entry],
       outfile,
       sourcemap: 'inline',
@@ -250,7 +252,7 @@ async function bundle(
       const where = message.location
         ? `${message.location.file}:${message.location.line}:${message.location.column}: `
         : '';
-      return `${where}${message.text}`;
+      return `${where}${message.text}${missingDependencyHint(message)}`;
     });
     throw new BuildError(
       `${builderId}: bundling failed: ${described.join('; ') || (error as Error).message}`,
@@ -326,6 +328,21 @@ function confinedToPlan(planRoot: string, sdkEntry: string): Plugin {
       });
     },
   };
+}
+
+/**
+ * What to do about a bare import esbuild could not resolve from the plan's own code: npm installs only
+ * what package.json lists, so the package is missing from it (or the lock file pins it elsewhere).
+ */
+function missingDependencyHint(message: Message): string {
+  const specifier = /^Could not resolve "([^"]+)"$/.exec(message.text)?.[1];
+  if (specifier === undefined || message.location === null) return '';
+  // The plan's files are named relative to the plan; the SDK's and node_modules' are not the plan's doing.
+  if (message.location.file.startsWith('..') || message.location.file.split('/').includes('node_modules'))
+    return '';
+  const name = packageNameOf(specifier);
+  if (name === undefined || name === sdkImportName) return '';
+  return `: add "${name}" to the plan's package.json dependencies`;
 }
 
 function isWithin(file: string, dir: string): boolean {
