@@ -12,6 +12,7 @@ import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
 import { nodeBuildConfigShape } from './exec-node.ts';
 import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { NpmSandbox } from './npm-sandbox.ts';
+import type { PlanTypeChecker } from './plan-typecheck.ts';
 import { walkDir } from '../core/walk-dir.ts';
 import { dockerStep, planImageLabels, planImageTag } from './plan-image.ts';
 import { stableStringify } from '../core/stable-stringify.ts';
@@ -19,8 +20,8 @@ import { hashDirectory } from './plan-hash.ts';
 import type { Artifact } from '../core/artifact.ts';
 
 // Bump when the image layout or how it is built changes, so older images are not reused (5: npm as the
-// plan user, lifecycle scripts only with npm_scripts = true).
-const builderVersion = 'docker-node/5';
+// plan user, lifecycle scripts only with npm_scripts = true; 6: TypeScript plans type-checked).
+const builderVersion = 'docker-node/6';
 
 /** The Node runtime image to build on, for the docker builders' `base_image` key. */
 export const baseImageSchema = z
@@ -44,6 +45,8 @@ export interface DockerNodeBuilderOptions {
   daemonId: string;
   /** How npm installs run: default as this process's user, with a scrubbed environment. */
   npm?: NpmSandbox;
+  /** Type-checks TypeScript plans before bundling; without it they are bundled unchecked. */
+  typecheck?: PlanTypeChecker;
 }
 
 /**
@@ -111,6 +114,7 @@ export class DockerNodeBuilder implements Builder {
         sdkEntry: this.options.sdkEntry,
         builderId: this.id,
         npm: this.npm,
+        ...(this.options.typecheck ? { typecheck: this.options.typecheck } : {}),
       });
       if (runtime.origin === 'base' || runtime.origin === 'pulled') {
         await warnAboutHostAddons(appDir, runtime, input, this.id);

@@ -12,10 +12,11 @@ import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { NpmSandbox } from './npm-sandbox.ts';
 import { hashDirectory } from './plan-hash.ts';
 import type { ContentStore } from './content-store.ts';
+import type { PlanTypeChecker } from './plan-typecheck.ts';
 
 // Bump when the bundle layout or how it is built changes, so old cache entries are not reused (5: npm as
-// the plan user, lifecycle scripts only with npm_scripts = true).
-const builderVersion = 'exec-node/5';
+// the plan user, lifecycle scripts only with npm_scripts = true; 6: TypeScript plans type-checked).
+const builderVersion = 'exec-node/6';
 
 /** The build_config keys of the Node builders. */
 export const nodeBuildConfigShape = {
@@ -29,6 +30,12 @@ export const nodeBuildConfigShape = {
     .optional()
     .describe(
       "let npm run lifecycle scripts (the plan's preinstall/install/postinstall/prepare and its dependencies' install scripts, node-gyp builds included) as the unprivileged plan user; default false: they are skipped. Set it in the manifest's builder table",
+    ),
+  typecheck: z
+    .boolean()
+    .optional()
+    .describe(
+      "type-check a TypeScript plan (tsc --noEmit, with the plan's tsconfig.json when it has one) before bundling it, and refuse the build on a type error; default true",
     ),
 };
 
@@ -46,6 +53,8 @@ export interface ExecNodeBuilderOptions {
   contents?: ContentStore;
   /** The daemon's task snapshots: a plan under it gives its files to the content store (no copy at all). */
   snapshotsDir?: string;
+  /** Type-checks TypeScript plans before bundling; without it they are bundled unchecked. */
+  typecheck?: PlanTypeChecker;
 }
 
 // Rewritten by the build (dependency overrides, npm's lock file): copied, never linked to stored content.
@@ -105,6 +114,7 @@ export class ExecNodeBuilder implements Builder {
         sdkEntry: this.options.sdkEntry,
         builderId: this.id,
         npm: this.npm,
+        ...(this.options.typecheck ? { typecheck: this.options.typecheck } : {}),
         ...(contents
           ? {
               copyPlan: (from: string, to: string) =>

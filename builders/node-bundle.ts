@@ -23,6 +23,7 @@ import { BuildError } from '../core/errors.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import { applyDependencyOverrides, reportDependencyOverrides } from './dependency-overrides.ts';
 import type { NpmSandbox } from './npm-sandbox.ts';
+import type { PlanTypeChecker } from './plan-typecheck.ts';
 
 /**
  * What every Node bundle we make shares (plan bundles, the sync service): one ES module file for Node 20.
@@ -129,6 +130,8 @@ export interface BundlePlanInput {
    * its files to the content store instead, see content-store.ts).
    */
   copyPlan?: (planDir: string, workDir: string) => Promise<void>;
+  /** Type-checks a TypeScript plan before it is bundled, unless `build_config.typecheck = false`. */
+  typecheck?: PlanTypeChecker;
 }
 
 /**
@@ -172,6 +175,16 @@ export async function bundlePlan(input: BundlePlanInput): Promise<string> {
     await reportDependencyOverrides(workDir, overrides, log, builderId);
   }
   const entry = await findEntry(workDir, input.buildConfig);
+  if (input.typecheck && input.buildConfig.typecheck !== false) {
+    await input.npm.planUser.reach(workDir);
+    await input.typecheck.check({
+      dir: workDir,
+      log,
+      builderId,
+      planUser: input.npm.planUser,
+      signal: input.signal,
+    });
+  }
   log.info(`${builderId}: bundling ${path.relative(workDir, entry)}`);
   const bundlePath = path.join(workDir, bundleName);
   // esbuild names importers by their real path; the plugin compares them with this.
