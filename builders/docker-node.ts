@@ -9,7 +9,7 @@ import type { ImageClient } from '../docker/container-engine.ts';
 import { strictTable } from '../plan/problems.ts';
 import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from './runtime-image.ts';
 import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
-import { nodeBuildConfigShape } from './exec-node.ts';
+import { nodeBuildConfigShape, typecheckWanted } from './exec-node.ts';
 import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { NpmSandbox } from './npm-sandbox.ts';
 import type { PlanTypeChecker } from './plan-typecheck.ts';
@@ -78,7 +78,8 @@ export class DockerNodeBuilder implements Builder {
   }
 
   async build(input: BuildInput): Promise<Artifact> {
-    const baseImage = readBuildConfig(this, input.buildConfig).base_image ?? defaultBaseImage;
+    const config = readBuildConfig(this, input.buildConfig);
+    const baseImage = config.base_image ?? defaultBaseImage;
     const runtime = await dockerStep(this.id, `no Node runtime image for base ${baseImage}`, () =>
       this.options.runtimeImages.ensure({
         baseImage,
@@ -101,10 +102,15 @@ export class DockerNodeBuilder implements Builder {
       input.log.info(`${this.id}: plan unchanged, reusing image ${tag} (${existing.id})`);
       return { kind: 'image', imageId: existing.id, cached: true };
     }
-    return this.builds.run(tag, () => this.buildImage(tag, runtime, input));
+    return this.builds.run(tag, () => this.buildImage(tag, runtime, input, typecheckWanted(config)));
   }
 
-  private async buildImage(tag: string, runtime: RuntimeImage, input: BuildInput): Promise<Artifact> {
+  private async buildImage(
+    tag: string,
+    runtime: RuntimeImage,
+    input: BuildInput,
+    typecheck: boolean,
+  ): Promise<Artifact> {
     const workDir = await mkdtemp(path.join(this.options.tempDir ?? os.tmpdir(), 'tg-docker-node-'));
     try {
       const appDir = path.join(workDir, 'app');
@@ -114,7 +120,7 @@ export class DockerNodeBuilder implements Builder {
         sdkEntry: this.options.sdkEntry,
         builderId: this.id,
         npm: this.npm,
-        ...(this.options.typecheck ? { typecheck: this.options.typecheck } : {}),
+        ...(this.options.typecheck && typecheck ? { typecheck: this.options.typecheck } : {}),
       });
       if (runtime.origin === 'base' || runtime.origin === 'pulled') {
         await warnAboutHostAddons(appDir, runtime, input, this.id);

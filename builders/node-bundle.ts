@@ -130,7 +130,7 @@ export interface BundlePlanInput {
    * its files to the content store instead, see content-store.ts).
    */
   copyPlan?: (planDir: string, workDir: string) => Promise<void>;
-  /** Type-checks a TypeScript plan before it is bundled, unless `build_config.typecheck = false`. */
+  /** Type-checks a TypeScript plan before it is bundled; absent when `build_config.typecheck = false`. */
   typecheck?: PlanTypeChecker;
 }
 
@@ -175,7 +175,7 @@ export async function bundlePlan(input: BundlePlanInput): Promise<string> {
     await reportDependencyOverrides(workDir, overrides, log, builderId);
   }
   const entry = await findEntry(workDir, input.buildConfig);
-  if (input.typecheck && input.buildConfig.typecheck !== false) {
+  if (input.typecheck) {
     await input.npm.planUser.reach(workDir);
     await input.typecheck.check({
       dir: workDir,
