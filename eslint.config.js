@@ -68,6 +68,7 @@ export default tseslint.config(
       '**/node_modules/',
       'dist/',
       'web/dist/',
+      'sdk/dist/',
       '**/.testground/',
       'test/fixtures/**/bundle*',
     ],

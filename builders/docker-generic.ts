@@ -110,6 +110,7 @@ export class DockerGenericBuilder implements Builder {
             signal: input.signal,
           }),
         );
+        input.log.info(`runtime image: ${runtime.summary}`);
         buildArgs[runtimeBuildArg] = runtime.ref;
         extra.push(runtime.imageId);
       }

@@ -9,9 +9,10 @@ import type { ImageClient } from '../docker/container-engine.ts';
 import { strictTable } from '../plan/problems.ts';
 import { defaultBaseImage, type RuntimeImage, type RuntimeImageProvider } from './runtime-image.ts';
 import { readBuildConfig, type BuildInput, type Builder } from './builder.ts';
-import { nodeBuildConfigShape } from './exec-node.ts';
+import { nodeBuildConfigShape, typecheckWanted } from './exec-node.ts';
 import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { NpmSandbox } from './npm-sandbox.ts';
+import type { PlanTypeChecker } from './plan-typecheck.ts';
 import { walkDir } from '../core/walk-dir.ts';
 import { dockerStep, planImageLabels, planImageTag } from './plan-image.ts';
 import { stableStringify } from '../core/stable-stringify.ts';
@@ -19,8 +20,8 @@ import { hashDirectory } from './plan-hash.ts';
 import type { Artifact } from '../core/artifact.ts';
 
 // Bump when the image layout or how it is built changes, so older images are not reused (5: npm as the
-// plan user, lifecycle scripts only with npm_scripts = true).
-const builderVersion = 'docker-node/5';
+// plan user, lifecycle scripts only with npm_scripts = true; 6: TypeScript plans type-checked).
+const builderVersion = 'docker-node/6';
 
 /** The Node runtime image to build on, for the docker builders' `base_image` key. */
 export const baseImageSchema = z
@@ -44,6 +45,8 @@ export interface DockerNodeBuilderOptions {
   daemonId: string;
   /** How npm installs run: default as this process's user, with a scrubbed environment. */
   npm?: NpmSandbox;
+  /** Type-checks TypeScript plans before bundling; without it they are bundled unchecked. */
+  typecheck?: PlanTypeChecker;
 }
 
 /**
@@ -75,7 +78,8 @@ export class DockerNodeBuilder implements Builder {
   }
 
   async build(input: BuildInput): Promise<Artifact> {
-    const baseImage = readBuildConfig(this, input.buildConfig).base_image ?? defaultBaseImage;
+    const config = readBuildConfig(this, input.buildConfig);
+    const baseImage = config.base_image ?? defaultBaseImage;
     const runtime = await dockerStep(this.id, `no Node runtime image for base ${baseImage}`, () =>
       this.options.runtimeImages.ensure({
         baseImage,
@@ -83,6 +87,7 @@ export class DockerNodeBuilder implements Builder {
         signal: input.signal,
       }),
     );
+    input.log.info(`runtime image: ${runtime.summary}`);
     const hash = await hashDirectory(input.planDir, [
       builderVersion,
       stableStringify(input.buildConfig),
@@ -97,10 +102,15 @@ export class DockerNodeBuilder implements Builder {
       input.log.info(`${this.id}: plan unchanged, reusing image ${tag} (${existing.id})`);
       return { kind: 'image', imageId: existing.id, cached: true };
     }
-    return this.builds.run(tag, () => this.buildImage(tag, runtime, input));
+    return this.builds.run(tag, () => this.buildImage(tag, runtime, input, typecheckWanted(config)));
   }
 
-  private async buildImage(tag: string, runtime: RuntimeImage, input: BuildInput): Promise<Artifact> {
+  private async buildImage(
+    tag: string,
+    runtime: RuntimeImage,
+    input: BuildInput,
+    typecheck: boolean,
+  ): Promise<Artifact> {
     const workDir = await mkdtemp(path.join(this.options.tempDir ?? os.tmpdir(), 'tg-docker-node-'));
     try {
       const appDir = path.join(workDir, 'app');
@@ -110,6 +120,7 @@ export class DockerNodeBuilder implements Builder {
         sdkEntry: this.options.sdkEntry,
         builderId: this.id,
         npm: this.npm,
+        ...(this.options.typecheck && typecheck ? { typecheck: this.options.typecheck } : {}),
       });
       if (runtime.origin === 'base' || runtime.origin === 'pulled') {
         await warnAboutHostAddons(appDir, runtime, input, this.id);

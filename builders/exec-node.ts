@@ -12,10 +12,16 @@ import { BundleInputs, bundleName, bundlePlan } from './node-bundle.ts';
 import { NpmSandbox } from './npm-sandbox.ts';
 import { hashDirectory } from './plan-hash.ts';
 import type { ContentStore } from './content-store.ts';
+import type { PlanTypeChecker } from './plan-typecheck.ts';
 
 // Bump when the bundle layout or how it is built changes, so old cache entries are not reused (5: npm as
-// the plan user, lifecycle scripts only with npm_scripts = true).
-const builderVersion = 'exec-node/5';
+// the plan user, lifecycle scripts only with npm_scripts = true; 6: TypeScript plans type-checked).
+const builderVersion = 'exec-node/6';
+
+/** Whether a Node builder's build config leaves the type check on (the default). */
+export function typecheckWanted(config: { typecheck?: boolean | 'true' | 'false' | undefined }): boolean {
+  return config.typecheck !== false && config.typecheck !== 'false';
+}
 
 /** The build_config keys of the Node builders. */
 export const nodeBuildConfigShape = {
@@ -29,6 +35,15 @@ export const nodeBuildConfigShape = {
     .optional()
     .describe(
       "let npm run lifecycle scripts (the plan's preinstall/install/postinstall/prepare and its dependencies' install scripts, node-gyp builds included) as the unprivileged plan user; default false: they are skipped. Set it in the manifest's builder table",
+    ),
+  // `true`/`false` as written in TOML or JSON, or as `--build-config typecheck=false` sends them.
+  typecheck: z
+    .union([z.boolean(), z.enum(['true', 'false'])], {
+      error: (issue) => `${JSON.stringify(issue.input)} is not a yes/no value; use true or false`,
+    })
+    .optional()
+    .describe(
+      "type-check a TypeScript plan (tsc --noEmit, with the plan's tsconfig.json when it has one) before bundling it, and refuse the build on a type error; default true",
     ),
 };
 
@@ -46,6 +61,8 @@ export interface ExecNodeBuilderOptions {
   contents?: ContentStore;
   /** The daemon's task snapshots: a plan under it gives its files to the content store (no copy at all). */
   snapshotsDir?: string;
+  /** Type-checks TypeScript plans before bundling; without it they are bundled unchecked. */
+  typecheck?: PlanTypeChecker;
 }
 
 // Rewritten by the build (dependency overrides, npm's lock file): copied, never linked to stored content.
@@ -74,7 +91,7 @@ export class ExecNodeBuilder implements Builder {
   }
 
   async build(input: BuildInput): Promise<Artifact> {
-    readBuildConfig(this, input.buildConfig);
+    const config = readBuildConfig(this, input.buildConfig);
     const hash = await hashDirectory(input.planDir, [
       builderVersion,
       stableStringify(input.buildConfig),
@@ -91,10 +108,10 @@ export class ExecNodeBuilder implements Builder {
       input.log.info(`exec:node: plan unchanged, reusing bundle ${bundlePath}`);
       return { kind: 'bundle', path: bundlePath, cached: true };
     }
-    return this.builds.run(bundleDir, () => this.buildInto(bundleDir, input));
+    return this.builds.run(bundleDir, () => this.buildInto(bundleDir, input, typecheckWanted(config)));
   }
 
-  private async buildInto(bundleDir: string, input: BuildInput): Promise<Artifact> {
+  private async buildInto(bundleDir: string, input: BuildInput, typecheck: boolean): Promise<Artifact> {
     const workDir = `${bundleDir}.tmp-${randomBytes(4).toString('hex')}`;
     await mkdir(path.dirname(workDir), { recursive: true });
     try {
@@ -105,6 +122,7 @@ export class ExecNodeBuilder implements Builder {
         sdkEntry: this.options.sdkEntry,
         builderId: this.id,
         npm: this.npm,
+        ...(this.options.typecheck && typecheck ? { typecheck: this.options.typecheck } : {}),
         ...(contents
           ? {
               copyPlan: (from: string, to: string) =>

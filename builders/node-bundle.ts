@@ -23,6 +23,7 @@ import { BuildError } from '../core/errors.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import { applyDependencyOverrides, reportDependencyOverrides } from './dependency-overrides.ts';
 import type { NpmSandbox } from './npm-sandbox.ts';
+import type { PlanTypeChecker } from './plan-typecheck.ts';
 
 /**
  * What every Node bundle we make shares (plan bundles, the sync service): one ES module file for Node 20.
@@ -129,6 +130,8 @@ export interface BundlePlanInput {
    * its files to the content store instead, see content-store.ts).
    */
   copyPlan?: (planDir: string, workDir: string) => Promise<void>;
+  /** Type-checks a TypeScript plan before it is bundled; absent when `build_config.typecheck = false`. */
+  typecheck?: PlanTypeChecker;
 }
 
 /**
@@ -172,6 +175,16 @@ export async function bundlePlan(input: BundlePlanInput): Promise<string> {
     await reportDependencyOverrides(workDir, overrides, log, builderId);
   }
   const entry = await findEntry(workDir, input.buildConfig);
+  if (input.typecheck) {
+    await input.npm.planUser.reach(workDir);
+    await input.typecheck.check({
+      dir: workDir,
+      log,
+      builderId,
+      planUser: input.npm.planUser,
+      signal: input.signal,
+    });
+  }
   log.info(`${builderId}: bundling ${path.relative(workDir, entry)}`);
   const bundlePath = path.join(workDir, bundleName);
   // esbuild names importers by their real path; the plugin compares them with this.
@@ -235,6 +248,8 @@ async function bundle(
   try {
     await esbuild({
       ...nodeBundleOptions,
+      // Locations in errors are relative to this: the plan's own paths (`index.ts:3:7`), not the daemon's cache.
+      absWorkingDir: planRoot,
       entryPoints: [entry],
       outfile,
       sourcemap: 'inline',
@@ -250,7 +265,7 @@ async function bundle(
       const where = message.location
         ? `${message.location.file}:${message.location.line}:${message.location.column}: `
         : '';
-      return `${where}${message.text}`;
+      return `${where}${message.text}${missingDependencyHint(message)}`;
     });
     throw new BuildError(
       `${builderId}: bundling failed: ${described.join('; ') || (error as Error).message}`,
@@ -326,6 +341,21 @@ function confinedToPlan(planRoot: string, sdkEntry: string): Plugin {
       });
     },
   };
+}
+
+/**
+ * What to do about a bare import esbuild could not resolve from the plan's own code: npm installs only
+ * what package.json lists, so the package is missing from it (or the lock file pins it elsewhere).
+ */
+function missingDependencyHint(message: Message): string {
+  const specifier = /^Could not resolve "([^"]+)"$/.exec(message.text)?.[1];
+  if (specifier === undefined || message.location === null) return '';
+  // The plan's files are named relative to the plan; the SDK's and node_modules' are not the plan's doing.
+  if (message.location.file.startsWith('..') || message.location.file.split('/').includes('node_modules'))
+    return '';
+  const name = packageNameOf(specifier);
+  if (name === undefined || name === sdkImportName) return '';
+  return `: add "${name}" to the plan's package.json dependencies`;
 }
 
 function isWithin(file: string, dir: string): boolean {

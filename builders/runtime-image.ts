@@ -1,8 +1,13 @@
 /**
  * The Node runtime image plan images are built on. A configured base image (default
- * `node:20-bookworm-slim`) when the engine has it or can pull it; otherwise — air-gapped hosts, and build
- * machines without any registry — an image made `FROM scratch` out of the host's own `node` binary and
- * the shared libraries it links, built once and kept as a cache.
+ * `node:20-bookworm-slim`) when the engine has it, or can pull it and the daemon's pull policy allows it;
+ * otherwise — air-gapped hosts, and build machines without any registry — an image made `FROM scratch` out
+ * of the host's own `node` binary and the shared libraries it links, built once and kept as a cache.
+ *
+ * The pull policy (`TESTGROUND_PULL`) is the daemon's, not a build's: `never` (the default: a daemon never
+ * reaches for a registry on its own, which an air-gapped host would answer only after DNS timeouts),
+ * `missing` (pull a base the engine lacks, once per daemon process) or `always` (pull each base once per
+ * daemon process, even when the engine has it, to pick up a moved tag).
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,6 +30,11 @@ const hostRuntimeRepository = 'testground-runtime/node';
 /** How long the check of a freshly built image may take; its container never lives much longer. */
 export const runtimeCheckTimeoutMs = 30_000;
 
+/** When the daemon may pull a base image from a registry; see the module comment. */
+export const pullPolicies = ['never', 'missing', 'always'] as const;
+export type PullPolicy = (typeof pullPolicies)[number];
+export const defaultPullPolicy: PullPolicy = 'never';
+
 /** How the runtime image was obtained by one call. */
 export type RuntimeImageOrigin = 'base' | 'pulled' | 'host-built' | 'host-reused';
 
@@ -33,11 +43,18 @@ export interface RuntimeImage {
   ref: string;
   imageId: string;
   origin: RuntimeImageOrigin;
+  /** Which image this is and why, in one line (`using … (present locally)`), for a build's log. */
+  summary: string;
 }
 
 export interface EnsureRuntimeImageOptions {
   /** Default `node:20-bookworm-slim`. */
   baseImage?: string;
+  /**
+   * Progress of the work this call does (a pull, a build of the host's image) and that it waits for another
+   * call's. Which image was chosen and why is not logged here: it is the returned `summary`, which the
+   * caller logs where it belongs (once per build), and the daemon's log has it once (`onDecision`).
+   */
   log: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -49,12 +66,13 @@ export interface RuntimeImageProviderOptions {
   nodePath?: string;
   /** Repository of the image built from the host's node; default `testground-runtime/node`. */
   repository?: string;
-}
-
-interface Resolution {
-  image: RuntimeImage;
-  /** What happened, for the log of every caller that waited for it. */
-  summary: string;
+  /** When a base image may be pulled; default `never`. */
+  pull?: PullPolicy;
+  /**
+   * Told which image a base resolves to and why, the first time and whenever that changes (a base pulled
+   * or removed since): the daemon's log, so the choice is said once per daemon and not in every task.
+   */
+  onDecision?: (summary: string) => void;
 }
 
 /** The host's node and what it links, as a build context, tagged by a digest of that context. */
@@ -75,8 +93,14 @@ export class RuntimeImageProvider {
   private readonly daemonId: string;
   private readonly nodePath: string;
   private readonly repository: string;
-  private readonly resolutions = new SingleFlight<Resolution>();
+  private readonly pull: PullPolicy;
+  private readonly onDecision: (summary: string) => void;
+  private readonly resolutions = new SingleFlight<RuntimeImage>();
+  // Each base is pulled at most once per daemon process, whatever came of it: a registry out of reach is
+  // not asked again for every build.
   private readonly pullFailures = new Map<string, string>();
+  private readonly pulled = new Set<string>();
+  private readonly decisions = new Map<string, string>();
   // A failure here (no ldd, say) may be fixed without restarting the daemon: only a success is kept.
   private readonly hostRuntime = new SingleFlight<HostRuntime>({ retainSuccess: true });
 
@@ -85,6 +109,13 @@ export class RuntimeImageProvider {
     this.daemonId = options.daemonId;
     this.nodePath = options.nodePath ?? process.execPath;
     this.repository = options.repository ?? hostRuntimeRepository;
+    this.pull = options.pull ?? defaultPullPolicy;
+    this.onDecision = options.onDecision ?? (() => undefined);
+  }
+
+  /** The pull policy this provider follows. */
+  get pullPolicy(): PullPolicy {
+    return this.pull;
   }
 
   /** A runtime image with `node` on its PATH, obtained as the module comment describes. */
@@ -93,9 +124,12 @@ export class RuntimeImageProvider {
     if (this.resolutions.has(baseImage)) {
       options.log(`runtime image: waiting for the resolution of ${baseImage} another build started`);
     }
-    // Progress goes to the caller that started the work; what came of it, to every caller.
-    const { image, summary } = await this.resolutions.run(baseImage, () => this.resolve(baseImage, options));
-    options.log(`runtime image: ${summary}`);
+    // Progress goes to the caller that started the work; what came of it is the image's summary.
+    const image = await this.resolutions.run(baseImage, () => this.resolve(baseImage, options));
+    if (this.decisions.get(baseImage) !== image.imageId + image.summary) {
+      this.decisions.set(baseImage, image.imageId + image.summary);
+      this.onDecision(`runtime image: ${image.summary}`);
+    }
     return image;
   }
 
@@ -104,24 +138,32 @@ export class RuntimeImageProvider {
     return (await this.inspectHost()).tag;
   }
 
-  private async resolve(baseImage: string, options: EnsureRuntimeImageOptions): Promise<Resolution> {
+  private async resolve(baseImage: string, options: EnsureRuntimeImageOptions): Promise<RuntimeImage> {
+    const policy = `pull policy "${this.pull}" (TESTGROUND_PULL)`;
     const present = await this.engine.inspectImage(baseImage);
-    if (present) {
-      return {
-        image: { ref: baseImage, imageId: present.id, origin: 'base' },
-        summary: `using ${baseImage} (present locally)`,
-      };
+    const wantsPull =
+      !this.pulled.has(baseImage) &&
+      !this.pullFailures.has(baseImage) &&
+      (this.pull === 'always' || (this.pull === 'missing' && !present));
+    if (present && !wantsPull) {
+      const how = this.pulled.has(baseImage)
+        ? `pulled by this daemon under the ${policy}`
+        : 'present locally';
+      return { ref: baseImage, imageId: present.id, origin: 'base', summary: `using ${baseImage} (${how})` };
     }
-    let reason = this.pullFailures.get(baseImage);
-    if (reason === undefined) {
+    let reason: string;
+    if (wantsPull) {
       try {
-        options.log(`runtime image: ${baseImage} is not present locally; pulling it`);
+        options.log(`runtime image: pulling ${baseImage} (${policy})`);
         await this.engine.pullImage(baseImage, { onLine: options.log, ...signalOption(options.signal) });
         const pulled = await this.engine.inspectImage(baseImage);
         if (pulled) {
+          this.pulled.add(baseImage);
           return {
-            image: { ref: baseImage, imageId: pulled.id, origin: 'pulled' },
-            summary: `pulled ${baseImage}`,
+            ref: baseImage,
+            imageId: pulled.id,
+            origin: 'pulled',
+            summary: `using ${baseImage}, pulled under the ${policy}`,
           };
         }
         reason = 'the engine reported the pull done but has no such image';
@@ -131,13 +173,29 @@ export class RuntimeImageProvider {
         reason = (error as Error).message;
       }
       this.pullFailures.set(baseImage, reason);
+    } else {
+      reason =
+        this.pullFailures.get(baseImage) ??
+        `not pulled under the ${policy}; set TESTGROUND_PULL=missing to let the daemon pull it`;
+    }
+    if (present) {
+      return {
+        ref: baseImage,
+        imageId: present.id,
+        origin: 'base',
+        summary: `using ${baseImage} as present locally; the pull failed (${reason})`,
+      };
     }
     const host = await this.inspectHost();
-    const because = `base image ${baseImage} is not available and cannot be pulled (${reason})`;
+    const because = this.pullFailures.has(baseImage)
+      ? `base image ${baseImage} is not available and cannot be pulled (${reason})`
+      : `base image ${baseImage} is not present locally (${reason})`;
     const existing = await this.engine.inspectImage(host.tag);
     if (existing) {
       return {
-        image: { ref: host.tag, imageId: existing.id, origin: 'host-reused' },
+        ref: host.tag,
+        imageId: existing.id,
+        origin: 'host-reused',
         summary: `${because}; using ${host.tag}, built earlier from the host's node`,
       };
     }
@@ -145,7 +203,9 @@ export class RuntimeImageProvider {
     const imageId = await this.buildHostRuntime(host, options);
     const seconds = ((performance.now() - started) / 1_000).toFixed(1);
     return {
-      image: { ref: host.tag, imageId, origin: 'host-built' },
+      ref: host.tag,
+      imageId,
+      origin: 'host-built',
       summary: `${because}; built ${host.tag} from the host's node (${host.nodePath} v${host.nodeVersion}, ${host.libraryCount} shared libraries) in ${seconds} s`,
     };
   }

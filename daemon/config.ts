@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseByteSize, parseDuration } from '../plan/units.ts';
 import { ValidationError } from '../core/errors.ts';
+import { defaultPullPolicy, pullPolicies } from '../builders/runtime-image.ts';
 
 const listenPattern = /^(?<host>[^:]+|\[[^\]]+\]):(?<port>\d{1,5})$/;
 
@@ -62,6 +63,8 @@ const configSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'expected host:port, like 10.0.0.1:5000')
     .optional(),
+  /** When the daemon may pull a base image from a registry (builders/runtime-image.ts). */
+  pull: z.enum(pullPolicies, { error: `expected one of ${pullPolicies.join(', ')}` }),
 });
 
 export type DaemonConfig = z.infer<typeof configSchema>;
@@ -123,6 +126,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
     ),
     swarmManager: env.TESTGROUND_SWARM_MANAGER || undefined,
     registry: env.TESTGROUND_REGISTRY || undefined,
+    pull: (env.TESTGROUND_PULL || defaultPullPolicy).trim().toLowerCase(),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -148,6 +152,7 @@ export function loadDaemonConfig(env: NodeJS.ProcessEnv, flags: DaemonFlags = {}
       uploadQuotaWindowMs: 'TESTGROUND_UPLOAD_QUOTA_WINDOW',
       swarmManager: 'TESTGROUND_SWARM_MANAGER',
       registry: 'TESTGROUND_REGISTRY',
+      pull: 'TESTGROUND_PULL',
     };
     const details = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');

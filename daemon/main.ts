@@ -17,6 +17,8 @@ import { NpmSandbox } from '../builders/npm-sandbox.ts';
 import { PlanUser } from '../builders/plan-user.ts';
 import { DockerEngine } from '../docker/docker-engine.ts';
 import { RuntimeImageProvider } from '../builders/runtime-image.ts';
+import { PlanTypeChecker } from '../builders/plan-typecheck.ts';
+import { SdkTypes } from '../builders/sdk-types.ts';
 import { LocalDockerRunner } from '../runners/local-docker/local-docker-runner.ts';
 import { ClusterSwarmRunner } from '../runners/cluster-swarm/cluster-swarm-runner.ts';
 import { DockerSwarm } from '../docker/docker-swarm.ts';
@@ -159,7 +161,11 @@ async function assembleDaemon(
   // The Docker engine is contacted lazily: a daemon without Docker still serves local:exec, and docker runs
   // end as `error` saying how to start the engine.
   const docker = new DockerEngine();
-  const runtimeImages = new RuntimeImageProvider(docker, { daemonId });
+  const runtimeImages = new RuntimeImageProvider(docker, {
+    daemonId,
+    pull: config.pull,
+    onDecision: (summary) => logger.info({ component: 'runtime-image', pull: config.pull }, summary),
+  });
   const artifacts = new ArtifactStore({ redis, prefix: config.redisPrefix, images: docker });
   const requestArtifacts = new ArtifactStore({
     redis: requestRedis,
@@ -174,6 +180,11 @@ async function assembleDaemon(
     ...(config.packetDelayer ? { delayerBinary: config.packetDelayer } : {}),
     onWarning: (message) => logger.warn({ component: 'network' }, message),
   });
+  // TypeScript plans are type-checked against the SDK's declarations, generated once per SDK content.
+  const typecheck = new PlanTypeChecker({
+    sdkTypes: new SdkTypes(sdkEntry, path.join(dirs.cache, 'sdk-types')),
+    cacheDir: path.join(dirs.cache, 'typecheck'),
+  });
   // The files exec:node's bundles and the task snapshots share, kept once by content.
   const contents = new ContentStore(path.join(dirs.cache, 'contents'));
   const builders = new Map<string, Builder>(
@@ -184,8 +195,17 @@ async function assembleDaemon(
         contents,
         snapshotsDir: dirs.snapshots,
         npm,
+        typecheck,
       }),
-      new DockerNodeBuilder({ engine: docker, runtimeImages, sdkEntry, tempDir: dirs.temp, daemonId, npm }),
+      new DockerNodeBuilder({
+        engine: docker,
+        runtimeImages,
+        sdkEntry,
+        tempDir: dirs.temp,
+        daemonId,
+        npm,
+        typecheck,
+      }),
       new DockerGenericBuilder({ engine: docker, runtimeImages, daemonId }),
     ].map((b) => [b.id, b]),
   );

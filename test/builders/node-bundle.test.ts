@@ -91,4 +91,41 @@ describe('bundling stays inside the plan directory', () => {
     });
     assert.equal(artifact.kind, 'bundle');
   });
+
+  const buildError = async (planDir: string): Promise<string> => {
+    try {
+      await builder.build({
+        planDir,
+        planName: 'p',
+        buildConfig: { typecheck: false },
+        log: new MemoryTaskLog(),
+        signal: new AbortController().signal,
+      });
+    } catch (error) {
+      assert.ok(error instanceof BuildError, String(error));
+      return error.message;
+    }
+    assert.fail('the build succeeded');
+  };
+
+  it("names a syntax error by the plan's own path, not the daemon's cache", async () => {
+    const dir = await plan('syntax', {
+      'index.ts': "import { helper } from './lib/helper.ts';\nhelper();\n",
+      'lib/helper.ts': 'export function helper(): void {\n  const x = ;\n}\n',
+    });
+    assert.equal(await buildError(dir), 'exec:node: bundling failed: lib/helper.ts:2:12: Unexpected ";"');
+  });
+
+  it('says to add an unresolved package to package.json', async () => {
+    const dir = await plan('unresolved', {
+      'index.ts':
+        "import leftPad from 'left-pad';\nimport { sub } from '@scope/pkg/sub';\nconsole.log(leftPad, sub);\n",
+    });
+    assert.equal(
+      await buildError(dir),
+      'exec:node: bundling failed: ' +
+        'index.ts:1:20: Could not resolve "left-pad": add "left-pad" to the plan\'s package.json dependencies; ' +
+        'index.ts:2:20: Could not resolve "@scope/pkg/sub": add "@scope/pkg" to the plan\'s package.json dependencies',
+    );
+  });
 });

@@ -1,6 +1,7 @@
 /**
  * The Node runtime image on a host without a registry: built once from the host's node, reused, able to
- * run node, and able to resolve a network alias through the engine's DNS.
+ * run node, and able to resolve a network alias through the engine's DNS; and the pull policy: no pull
+ * under `never` (the default), one attempt per daemon under `missing` and `always`, the choice told once.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -55,11 +56,14 @@ describe('RuntimeImageProvider', { concurrency: true }, () => {
       tag,
       new RegExp(`^testground-runtime/node:${process.versions.node.replaceAll('.', '\\.')}-[0-9a-f]{12}$`),
     );
+    // The default policy never pulls: the summary says the base is absent and why it was not pulled.
+    assert.match(
+      runtime.summary,
+      /^base image node:20-bookworm-slim is not present locally \(not pulled under the pull policy "never" \(TESTGROUND_PULL\); set TESTGROUND_PULL=missing to let the daemon pull it\); /,
+    );
+    assert.ok(runtime.summary.includes(tag), runtime.summary);
     for (const log of [firstLog, secondLog]) {
-      const summary = log.find((line) => line.includes('is not available and cannot be pulled'));
-      assert.ok(summary, log.join('\n'));
-      assert.ok(summary.includes('base image node:20-bookworm-slim'), summary);
-      assert.ok(summary.includes(tag), summary);
+      assert.ok(!log.some((line) => line.includes('pulling')), log.join('\n'));
     }
     const image = await engine.inspectImage(tag);
     assert.equal(image?.id, runtime.imageId);
@@ -75,7 +79,8 @@ describe('RuntimeImageProvider', { concurrency: true }, () => {
     const dying = Object.assign(Object.create(engine) as DockerEngine, {
       removeContainer: async (id: string) => void checks.push(id),
     });
-    const fresh = new RuntimeImageProvider(dying, { repository, daemonId });
+    // `missing`: the base is absent, so it is pulled (and that fails: there is no such image anywhere).
+    const fresh = new RuntimeImageProvider(dying, { repository, daemonId, pull: 'missing' });
     const log: string[] = [];
     try {
       const built = await fresh.ensure({
@@ -84,7 +89,7 @@ describe('RuntimeImageProvider', { concurrency: true }, () => {
       });
       assert.equal(built.origin, 'host-built');
       assert.ok(built.ref.startsWith(`${repository}:${process.versions.node}-`), built.ref);
-      const summary = log.at(-1) ?? '';
+      const summary = built.summary;
       assert.match(
         summary,
         /base image testground-test\/no-such-base:0 is not available and cannot be pulled \(pull image/,
@@ -146,8 +151,13 @@ describe('RuntimeImageProvider', { concurrency: true }, () => {
       baseImage: runtime.ref,
       log: (line) => log.push(line),
     });
-    assert.deepEqual(viaBase, { ref: runtime.ref, imageId: runtime.imageId, origin: 'base' });
-    assert.deepEqual(log, [`runtime image: using ${runtime.ref} (present locally)`]);
+    assert.deepEqual(viaBase, {
+      ref: runtime.ref,
+      imageId: runtime.imageId,
+      origin: 'base',
+      summary: `using ${runtime.ref} (present locally)`,
+    });
+    assert.deepEqual(log, []);
   });
 
   it('runs node as root with a writable /tmp, the host node version, and PATH set', async () => {
@@ -212,5 +222,91 @@ describe('RuntimeImageProvider', { concurrency: true }, () => {
     assert.equal(run.exitCode, 0, run.stderr);
     assert.equal(run.stdout.trim(), address);
     await engine.removeContainer(target, { force: true });
+  });
+});
+
+/** The real engine, counting the pulls asked of it. */
+function countingPulls(): { engine: DockerEngine; pulls: string[] } {
+  const pulls: string[] = [];
+  const counting = Object.assign(Object.create(engine) as DockerEngine, {
+    pullImage: async (ref: string, options?: Parameters<DockerEngine['pullImage']>[1]) => {
+      pulls.push(ref);
+      return engine.pullImage(ref, options);
+    },
+  });
+  return { engine: counting, pulls };
+}
+
+describe('RuntimeImageProvider pull policy', { concurrency: true }, () => {
+  // Nothing listens on port 1: a pull from there fails at once, without any DNS or internet.
+  const unreachable = (name: string): string => `127.0.0.1:1/testground-test/${name}-${scope.runId}:0`;
+
+  it('never (the default) pulls nothing, whatever is missing, and tells its choice once', async () => {
+    const { engine: counting, pulls } = countingPulls();
+    const decisions: string[] = [];
+    const provider = new RuntimeImageProvider(counting, {
+      daemonId: testRuntimeDaemonId,
+      onDecision: (summary) => decisions.push(summary),
+    });
+    assert.equal(provider.pullPolicy, 'never');
+    const base = unreachable('never');
+    const first = await provider.ensure({ baseImage: base, log: () => undefined });
+    const second = await provider.ensure({ baseImage: base, log: () => undefined });
+    assert.deepEqual(pulls, []);
+    assert.equal(first.ref, runtime.origin === 'base' ? first.ref : await provider.hostRuntimeTag());
+    assert.deepEqual(second, first);
+    assert.deepEqual(decisions, [`runtime image: ${first.summary}`]);
+    assert.match(first.summary, /is not present locally \(not pulled under the pull policy "never"/);
+  });
+
+  it('missing pulls an absent base once per daemon, and falls back to the host image saying why', async () => {
+    const { engine: counting, pulls } = countingPulls();
+    const provider = new RuntimeImageProvider(counting, { daemonId: testRuntimeDaemonId, pull: 'missing' });
+    const base = unreachable('missing');
+    const log: string[] = [];
+    const first = await provider.ensure({ baseImage: base, log: (line) => log.push(line) });
+    await provider.ensure({ baseImage: base, log: (line) => log.push(line) });
+    assert.deepEqual(pulls, [base], 'one attempt, not one per build');
+    assert.ok(
+      log.includes(`runtime image: pulling ${base} (pull policy "missing" (TESTGROUND_PULL))`),
+      log.join('\n'),
+    );
+    assert.ok(first.origin === 'host-built' || first.origin === 'host-reused', first.origin);
+    assert.ok(
+      first.summary.startsWith(`base image ${base} is not available and cannot be pulled (`),
+      first.summary,
+    );
+  });
+
+  it('missing does not pull a base the engine has; always pulls it once and keeps it when the pull fails', async () => {
+    const present = unreachable('present');
+    const [repo, tag] = [present.slice(0, present.lastIndexOf(':')), '0'];
+    await engine.tagImage(runtime.imageId, repo, tag);
+    try {
+      const missing = countingPulls();
+      const viaMissing = await new RuntimeImageProvider(missing.engine, {
+        daemonId: testRuntimeDaemonId,
+        pull: 'missing',
+      }).ensure({ baseImage: present, log: () => undefined });
+      assert.deepEqual(missing.pulls, []);
+      assert.equal(viaMissing.summary, `using ${present} (present locally)`);
+
+      const always = countingPulls();
+      const provider = new RuntimeImageProvider(always.engine, {
+        daemonId: testRuntimeDaemonId,
+        pull: 'always',
+      });
+      const first = await provider.ensure({ baseImage: present, log: () => undefined });
+      await provider.ensure({ baseImage: present, log: () => undefined });
+      assert.deepEqual(always.pulls, [present]);
+      assert.equal(first.origin, 'base');
+      assert.equal(first.imageId, runtime.imageId);
+      assert.match(
+        first.summary,
+        new RegExp(`^using ${present.replace(/[.]/g, '\\.')} as present locally; the pull failed \\(`),
+      );
+    } finally {
+      await engine.removeImage(present, { force: false });
+    }
   });
 });
