@@ -22,6 +22,7 @@ import type { BuildDependency } from '../core/run.ts';
 import { BuildError } from '../core/errors.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import { applyDependencyOverrides, reportDependencyOverrides } from './dependency-overrides.ts';
+import { missingPackageHint, packageNameOf } from './missing-package.ts';
 import type { NpmSandbox } from './npm-sandbox.ts';
 import type { PlanTypeChecker } from './plan-typecheck.ts';
 
@@ -343,30 +344,15 @@ function confinedToPlan(planRoot: string, sdkEntry: string): Plugin {
   };
 }
 
-/**
- * What to do about a bare import esbuild could not resolve from the plan's own code: npm installs only
- * what package.json lists, so the package is missing from it (or the lock file pins it elsewhere).
- */
+/** The hint for a bare import esbuild could not resolve from the plan's own code (not the SDK's, not a package's). */
 function missingDependencyHint(message: Message): string {
   const specifier = /^Could not resolve "([^"]+)"$/.exec(message.text)?.[1];
   if (specifier === undefined || message.location === null) return '';
-  // The plan's files are named relative to the plan; the SDK's and node_modules' are not the plan's doing.
   if (message.location.file.startsWith('..') || message.location.file.split('/').includes('node_modules'))
     return '';
-  const name = packageNameOf(specifier);
-  if (name === undefined || name === sdkImportName) return '';
-  return `: add "${name}" to the plan's package.json dependencies`;
+  return missingPackageHint(specifier);
 }
 
 function isWithin(file: string, dir: string): boolean {
   return file === dir || file.startsWith(dir + path.sep);
-}
-
-/** `pkg` of `pkg/sub/path`, `@scope/pkg` of `@scope/pkg/sub`; undefined for `node:` builtins and the like. */
-function packageNameOf(specifier: string): string | undefined {
-  if (specifier.includes(':')) return undefined;
-  const [first, second] = specifier.split('/');
-  if (!first) return undefined;
-  if (!first.startsWith('@')) return first;
-  return second ? `${first}/${second}` : undefined;
 }

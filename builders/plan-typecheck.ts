@@ -12,6 +12,7 @@ import path from 'node:path';
 import { BuildError } from '../core/errors.ts';
 import type { TaskLog } from '../core/task-log.ts';
 import { walkDir } from '../core/walk-dir.ts';
+import { missingPackageHint } from './missing-package.ts';
 import type { PlanUser } from './plan-user.ts';
 import { nodeTypesDir, runTsc, type SdkTypes } from './sdk-types.ts';
 
@@ -175,7 +176,12 @@ export function parseTscOutput(output: string, planDir: string): string[] {
     if (located) {
       const [, file, row, column, severity, code, message] = located;
       const relative = path.isAbsolute(file!) ? path.relative(planDir, file!) : file!;
-      diagnostics.push(`${relative}:${row}:${column} ${severity} ${code}: ${message}`);
+      // TS2307 is tsc's "Cannot find module 'x'": for a package, the same hint as the bundler's.
+      const missing = code === 'TS2307' ? /^Cannot find module '([^']+)'/.exec(message!)?.[1] : undefined;
+      const hint = missing === undefined ? '' : missingPackageHint(missing);
+      diagnostics.push(
+        `${relative}:${row}:${column} ${severity} ${code}: ${hint ? message!.replace(/\.$/, '') : message}${hint}`,
+      );
     } else if (/^(error|warning) TS\d+: /.test(line)) {
       diagnostics.push(line);
     } else if (diagnostics.length > 0 && /^\s/.test(line)) {

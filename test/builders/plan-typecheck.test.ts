@@ -177,4 +177,17 @@ describe('parseTscOutput', () => {
       "error TS5083: Cannot read file '/plan/base.json'.",
     ]);
   });
+
+  it('says to add a package tsc cannot find to package.json, and nothing for a missing file of the plan', () => {
+    const output = [
+      "index.ts(1,20): error TS2307: Cannot find module 'left-pad' or its corresponding type declarations.",
+      "index.ts(2,20): error TS2307: Cannot find module '@scope/lib/sub' or its corresponding type declarations.",
+      "index.ts(3,20): error TS2307: Cannot find module './missing.ts' or its corresponding type declarations.",
+    ].join('\n');
+    assert.deepEqual(parseTscOutput(output, '/plan'), [
+      `index.ts:1:20 error TS2307: Cannot find module 'left-pad' or its corresponding type declarations: add "left-pad" to the plan's package.json dependencies`,
+      `index.ts:2:20 error TS2307: Cannot find module '@scope/lib/sub' or its corresponding type declarations: add "@scope/lib" to the plan's package.json dependencies`,
+      "index.ts:3:20 error TS2307: Cannot find module './missing.ts' or its corresponding type declarations.",
+    ]);
+  });
 });
