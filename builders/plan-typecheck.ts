@@ -117,7 +117,8 @@ export class PlanTypeChecker {
     if (errors.length === 0) {
       throw new BuildError(`${builderId}: tsc failed (exit code ${result.code}): ${result.output.trim()}`);
     }
-    for (const error of errors) log.error(`${builderId}: ${error}`);
+    // The build's error lists the first errors (the task log shows it); the log gets all of a long list.
+    if (errors.length > shownErrors) for (const error of errors) log.error(`${builderId}: ${error}`);
     const listed = errors.slice(0, shownErrors).join('\n');
     const more = errors.length > shownErrors ? `\n… and ${errors.length - shownErrors} more` : '';
     throw new BuildError(
