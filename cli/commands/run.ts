@@ -4,6 +4,7 @@ import type { LogLine, Submitted, TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
 import { readCompositionWithPlan } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
+import { printSubmissionJson } from '../json-output.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName } from '../plan-locator.ts';
@@ -34,6 +35,10 @@ export interface WaitOptions {
   junit?: string;
   /** Write the original's result file (CSV: run_id,task_id,outcome,error) here once it ends (implies wait). */
   resultFile?: string;
+  /** Return once queued (the default); the explicit opposite of `wait`, which commander keeps them apart from. */
+  detach?: boolean;
+  /** Print the submission (or, followed, the ended task) as the API answers it, and nothing else. */
+  json?: boolean;
 }
 
 /** Where the task comes from, for CI (`--metadata-*`), and whether it supersedes older queued ones. */
@@ -69,6 +74,7 @@ export async function runSingle(
   });
   const archive = await packPlanDirectory(planDir);
   const submitted = await client.submitRun(JSON.stringify(composition), archive, submitOptions(options));
+  if (options.json) return printSubmissionJson(client, submitted, isFollowed(options), output);
   return followRun(client, submitted, options, output);
 }
 
@@ -83,6 +89,7 @@ export async function runComposition(
     ...submitOptions(options),
     ...(options.runIds ? { runIds: options.runIds } : {}),
   });
+  if (options.json) return printSubmissionJson(client, submitted, isFollowed(options), output);
   return followRun(client, submitted, options, output);
 }
 
@@ -122,6 +129,11 @@ async function followRun(
     }
   }
   return exitCodeForOutcome(task.outcome);
+}
+
+/** Whether the CLI follows the task to its end: asked for, or implied by what needs the ended task. */
+function isFollowed(options: WaitOptions): boolean {
+  return Boolean(options.wait || options.collect || options.junit || options.resultFile);
 }
 
 /** What the submission carries besides the composition: the task's metadata and `--supersede`. */
