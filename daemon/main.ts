@@ -321,6 +321,7 @@ async function assembleDaemon(
     outputs,
     maintenance,
     retention,
+    buildCaches: retention,
     health,
     redis: redisAvailability,
     ...(tokens ? { auth: tokens } : {}),

@@ -42,7 +42,7 @@ async function daemonVersion(endpoint: string): Promise<{ version: string | null
     if (typeof body.version === 'string') return { version: body.version, error: null };
     return { version: null, error: `HTTP ${response.status} without a version: not a Testground daemon?` };
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code;
-    return { version: null, error: cause ?? (error as Error).message };
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return { version: null, error: cause?.code ?? cause?.message ?? (error as Error).message };
   }
 }
