@@ -282,6 +282,10 @@ export function buildProgram(
           '--run-ids <a,b>',
           "run only these of the composition's [[runs]], in this order (default: all, as written)",
           parseList,
+        )
+        .option(
+          '-i, --ignore-artifacts',
+          'build every group afresh, ignoring the artifacts written into the file (by "build composition -w")',
         ),
     ),
   ).action(

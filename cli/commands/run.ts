@@ -4,6 +4,7 @@ import type { LogLine, Submitted, TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
 import { readCompositionWithPlan } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
+import { withoutArtifacts } from '../ignore-artifacts.ts';
 import { printSubmissionJson } from '../json-output.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
@@ -81,11 +82,21 @@ export async function runSingle(
 /** `testground run composition -f comp.toml`: the plan is found by the composition's `global.plan`. */
 export async function runComposition(
   client: ApiClient,
-  options: { file: string; plan?: string; runIds?: string[] } & WaitOptions & SubmitFlags,
+  options: { file: string; plan?: string; runIds?: string[]; ignoreArtifacts?: boolean } & WaitOptions &
+    SubmitFlags,
   output: Output,
 ): Promise<number> {
   const { composition, archive } = await readCompositionWithPlan(options.file, options.plan);
-  const submitted = await client.submitRun(composition.text, archive, {
+  let text = composition.text;
+  if (options.ignoreArtifacts) {
+    const stripped = withoutArtifacts(composition.document);
+    text = stripped.text;
+    // stderr: with --json, stdout holds one document.
+    output.err(
+      `--ignore-artifacts: building every group afresh (${stripped.removed} artifact(s) of ${options.file} ignored)`,
+    );
+  }
+  const submitted = await client.submitRun(text, archive, {
     ...submitOptions(options),
     ...(options.runIds ? { runIds: options.runIds } : {}),
   });

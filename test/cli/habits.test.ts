@@ -156,7 +156,7 @@ describe('the original Testground habits, through the CLI against the in-process
     assert.match(both.stderr, /option '--detach' cannot be used with option '--wait'/);
   });
 
-  it('run c and build c -w: the composition aliases of the original', async () => {
+  it('run c, build c -w and run c -i: the composition aliases of the original', async () => {
     const file = path.join(scratch.dir, 'placebo.toml');
     await writeFile(
       file,
@@ -179,7 +179,19 @@ describe('the original Testground habits, through the CLI against the in-process
     assert.match(await readFile(file, 'utf8'), /artifact = "/);
     const ran = await cli('run', 'c', '-f', file, '-p', placeboDir, '--wait', '--json');
     assert.equal(ran.code, 0, ran.stderr);
-    assert.equal(taskViewSchema.parse(json(ran)).outcome, 'success');
+    const prebuilt = taskViewSchema.parse(json(ran));
+    assert.equal(prebuilt.outcome, 'success');
+    assert.match(JSON.stringify(prebuilt.composition.groups), /"artifact"/);
+
+    const afresh = await cli('run', 'c', '-f', file, '-p', placeboDir, '-i', '--wait', '--json');
+    assert.equal(afresh.code, 0, afresh.stderr);
+    assert.match(
+      afresh.stderr,
+      /--ignore-artifacts: building every group afresh \(1 artifact\(s\) of .* ignored\)/,
+    );
+    const rebuilt = taskViewSchema.parse(json(afresh));
+    assert.equal(rebuilt.outcome, 'success');
+    assert.doesNotMatch(JSON.stringify(rebuilt.composition.groups), /"artifact"/);
   });
 
   it('status and logs exit by the outcome (1 for a failure), 6 while the task runs; --extended shows the input', async () => {
