@@ -1,5 +1,5 @@
 /**
- * The `--json` documents of the commands that do not ask the daemon (describe, plan list, version). The
+ * The `--json` documents of the commands that do not ask the daemon (describe, plan list, version, token list). The
  * commands that do print the API's own documents (api/schemas.ts); these are their counterparts, checked
  * by the tests the same way.
  */
@@ -49,7 +49,19 @@ export const versionViewSchema = z.object({
   }),
 });
 
+export const tokenListSchema = z.object({
+  file: z.string(),
+  tokens: z.array(
+    z.object({
+      user: z.string(),
+      role: z.enum(['admin', 'user', 'viewer']),
+      hash: z.string().meta({ description: 'sha256:<hex> of the token; the token itself is never stored' }),
+    }),
+  ),
+});
+
 export type ParamDescription = z.infer<typeof paramDescriptionSchema>;
 export type PlanDescription = z.infer<typeof planDescriptionSchema>;
 export type PlanListView = z.infer<typeof planListSchema>;
 export type VersionView = z.infer<typeof versionViewSchema>;
+export type TokenListView = z.infer<typeof tokenListSchema>;

@@ -149,7 +149,12 @@ export function buildProgram(
     .command('list')
     .description('list the users and roles of the tokens file')
     .addOption(fileOption())
-    .action(act(async (options: { file: string }) => listTokens(options.file, output)));
+    .option('--json', 'print the entries as JSON (users, roles and token hashes)')
+    .action(
+      act(async (options: { file: string; json?: boolean }) =>
+        listTokens(options.file, output, Boolean(options.json)),
+      ),
+    );
   tokenCommand
     .command('revoke')
     .description('remove every token of a user; a running daemon stops accepting them within seconds')
