@@ -70,9 +70,8 @@ export function buildProgram(
         `TESTGROUND_ENDPOINT, else ${defaultEndpoint}`,
       ),
     )
-    .addOption(
-      new Option('--token <token>', 'API token').default(process.env.TESTGROUND_TOKEN, 'TESTGROUND_TOKEN'),
-    )
+    // No commander default: help would print the token itself.
+    .option('--token <token>', 'API token (default: TESTGROUND_TOKEN)')
     .addOption(
       new Option(
         '--user <name>',
@@ -90,9 +89,10 @@ export function buildProgram(
 
   const client = (): ApiClient => {
     const global = program.opts<{ endpoint: string; token?: string; user?: string }>();
+    const token = global.token ?? process.env.TESTGROUND_TOKEN;
     return new ApiClient({
       endpoint: global.endpoint,
-      ...(global.token ? { token: global.token } : {}),
+      ...(token ? { token } : {}),
       ...(global.user ? { user: global.user } : {}),
     });
   };
@@ -207,27 +207,20 @@ export function buildProgram(
         '--json',
         'print the submission as the API answers it (POST /runs); with --wait, the ended task (GET /tasks/{id}) instead of the log',
       );
-  // In GitHub Actions the repository, branch and commit are known: they are the defaults.
-  const github = process.env.GITHUB_ACTIONS === 'true' ? process.env : {};
+  // Their GitHub Actions defaults are applied at submit (commands/run.ts `submitOptions`).
   const metadataOptions = (command: Command): Command =>
     command
-      .addOption(
-        new Option('--metadata-repo <repo>', 'the repository the task comes from, recorded on it').default(
-          github.GITHUB_REPOSITORY,
-          'in GitHub Actions: GITHUB_REPOSITORY',
-        ),
+      .option(
+        '--metadata-repo <repo>',
+        'the repository the task comes from, recorded on it (default in GitHub Actions: GITHUB_REPOSITORY)',
       )
-      .addOption(
-        new Option('--metadata-branch <branch>', 'the branch, recorded on the task').default(
-          github.GITHUB_HEAD_REF || github.GITHUB_REF_NAME,
-          'in GitHub Actions: GITHUB_HEAD_REF, else GITHUB_REF_NAME',
-        ),
+      .option(
+        '--metadata-branch <branch>',
+        'the branch, recorded on the task (default in GitHub Actions: GITHUB_HEAD_REF, else GITHUB_REF_NAME)',
       )
-      .addOption(
-        new Option('--metadata-commit <sha>', 'the commit, recorded on the task').default(
-          github.GITHUB_SHA,
-          'in GitHub Actions: GITHUB_SHA',
-        ),
+      .option(
+        '--metadata-commit <sha>',
+        'the commit, recorded on the task (default in GitHub Actions: GITHUB_SHA)',
       );
   const submitOptions = (command: Command): Command =>
     metadataOptions(command).option(

@@ -147,16 +147,27 @@ function isFollowed(options: WaitOptions): boolean {
   return Boolean(options.wait || options.collect || options.junit || options.resultFile);
 }
 
-/** What the submission carries besides the composition: the task's metadata and `--supersede`. */
-export function submitOptions(flags: SubmitFlags): {
+/**
+ * What the submission carries besides the composition: the task's metadata and `--supersede`. In GitHub
+ * Actions the repository, branch and commit are known: they are the defaults of the `--metadata-*` flags
+ * (applied here rather than as commander defaults, so help reads the same inside and outside CI).
+ */
+export function submitOptions(
+  flags: SubmitFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): {
   metadata: { repo?: string; branch?: string; commit?: string };
   supersede: boolean;
 } {
+  const github = env.GITHUB_ACTIONS === 'true' ? env : {};
+  const repo = flags.metadataRepo || github.GITHUB_REPOSITORY;
+  const branch = flags.metadataBranch || github.GITHUB_HEAD_REF || github.GITHUB_REF_NAME;
+  const commit = flags.metadataCommit || github.GITHUB_SHA;
   return {
     metadata: {
-      ...(flags.metadataRepo ? { repo: flags.metadataRepo } : {}),
-      ...(flags.metadataBranch ? { branch: flags.metadataBranch } : {}),
-      ...(flags.metadataCommit ? { commit: flags.metadataCommit } : {}),
+      ...(repo ? { repo } : {}),
+      ...(branch ? { branch } : {}),
+      ...(commit ? { commit } : {}),
     },
     supersede: flags.supersede ?? false,
   };
