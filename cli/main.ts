@@ -231,6 +231,11 @@ export function buildProgram(
     new Option('--build-cfg, --build-config <key=value>', 'build config entry (repeatable)')
       .argParser(collectPair)
       .default({});
+  const dependencyOption = (): Option =>
+    new Option(
+      '-d, --dep <module=version>',
+      "build with this version of an npm package instead of what the plan's package.json says (repeatable)",
+    ).argParser(collectPair);
   submitOptions(
     waitOptions(
       run
@@ -251,6 +256,7 @@ export function buildProgram(
             .default({}),
         )
         .addOption(buildConfigOption())
+        .addOption(dependencyOption())
         .addOption(
           new Option('--run-cfg, --run-config <key=value>', 'run config entry (repeatable)')
             .argParser(collectPair)
@@ -311,6 +317,7 @@ export function buildProgram(
     .option('-r, --runner <id>', "runner the artifact is for (default: the manifest's)")
     .option('-i, --instances <n>', "instances (default: the test case's minimum)", parseInteger)
     .addOption(buildConfigOption())
+    .addOption(dependencyOption())
     .action(
       act(async (options: Parameters<typeof buildSingle>[1]) => buildSingle(client(), options, output)),
     );

@@ -18,6 +18,8 @@ export interface BuildSingleOptions {
   /** The test case's minimum unless given. */
   instances?: number;
   buildConfig: Record<string, string>;
+  /** Packages the build takes at another version (`-d, --dep module=version`). */
+  dep?: Record<string, string>;
 }
 
 /** `--json`: the ended build task as the API answers it, and nothing else on stdout. */
@@ -43,6 +45,7 @@ export async function buildSingle(
     testCase: options.testcase ?? testCase?.name ?? '',
     instances: options.instances ?? testCase?.minInstances ?? 1,
     buildConfig: options.buildConfig,
+    ...(options.dep ? { dependencies: options.dep } : {}),
     ...(options.builder ? { builder: options.builder } : {}),
     ...(options.runner ? { runner: options.runner } : {}),
   });

@@ -26,6 +26,8 @@ export interface RunSingleOptions {
   timeout?: string;
   /** Start from this artifact instead of building (`--use-build`). */
   useBuild?: string;
+  /** Packages the build takes at another version (`-d, --dep module=version`). */
+  dep?: Record<string, string>;
 }
 
 export interface WaitOptions {
@@ -72,6 +74,7 @@ export async function runSingle(
     ...(options.builder ? { builder: options.builder } : {}),
     ...(options.runner ? { runner: options.runner } : {}),
     ...(options.useBuild ? { artifact: options.useBuild } : {}),
+    ...(options.dep ? { dependencies: options.dep } : {}),
   });
   const archive = await packPlanDirectory(planDir);
   const submitted = await client.submitRun(JSON.stringify(composition), archive, submitOptions(options));

@@ -83,7 +83,7 @@ describe('the original Testground habits, through the CLI against the in-process
   const singleGlobal = (task: { composition: Record<string, unknown> }): Record<string, unknown> =>
     task.composition.global as Record<string, unknown>;
 
-  it('run s --tp, --build-cfg, --run-cfg, --json: the aliases reach the composition; the JSON is the API’s', async () => {
+  it('run s --tp, --build-cfg, --run-cfg, -d, --json: the aliases reach the composition; the JSON is the API’s', async () => {
     const ran = await cli(
       'run',
       's',
@@ -99,6 +99,8 @@ describe('the original Testground habits, through the CLI against the in-process
       'entry=index.ts',
       '--run-cfg',
       'timeout=30s',
+      '-d',
+      'left-pad=1.3.0',
       '--json',
     );
     assert.equal(ran.code, 0, ran.stderr);
@@ -108,6 +110,7 @@ describe('the original Testground habits, through the CLI against the in-process
     assert.deepEqual(global.run, { test_params: { seconds: '2' } });
     assert.deepEqual(global.build_config, { entry: 'index.ts' });
     assert.deepEqual(global.run_config, { timeout: '30s' });
+    assert.deepEqual(global.build, { dependencies: [{ module: 'left-pad', version: '1.3.0' }] });
   });
 
   it('build s --wait --json, then run single --ub <artifact> --collect -o <file> -O <file> --wait', async () => {
