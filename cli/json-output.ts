@@ -1,5 +1,7 @@
 import type { Submitted, TaskView } from '../api/schemas.ts';
 import type { ApiClient } from './api-client.ts';
+import type { WaitOptions } from './commands/run.ts';
+import { collectOutputs, writeReports } from './task-outputs.ts';
 import { exitCodeForOutcome, exitCodes } from './exit-codes.ts';
 import type { Output } from './task-printer.ts';
 
@@ -14,19 +16,22 @@ export function printJson(value: unknown, output: Output): void {
 /**
  * `run --json`: the submission as the API answered it; when the task is followed (--wait and the flags that
  * imply it), the ended task instead, with the exit code of its outcome. The log is read, not printed, so
- * stdout stays one document.
+ * stdout stays one document; what --collect, --junit and --result-file write is said on stderr.
  */
 export async function printSubmissionJson(
   client: ApiClient,
   submitted: Submitted,
-  follow: boolean,
+  options: WaitOptions,
   output: Output,
 ): Promise<number> {
-  if (!follow) {
+  if (!(options.wait || options.collect || options.junit || options.resultFile)) {
     printJson(submitted, output);
     return exitCodes.success;
   }
   const task = await followQuietly(client, submitted.task_id);
+  const toStderr: Output = { out: output.err, err: output.err };
+  await writeReports(client, task, options, toStderr);
+  await collectOutputs(client, task, options, toStderr);
   printJson(task, output);
   return exitCodeForOutcome(task.outcome);
 }

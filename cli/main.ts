@@ -493,6 +493,14 @@ export function buildProgram(
       'create a TypeScript plan in $TESTGROUND_HOME/plans/<name> (manifest, a test case, package.json, tsconfig.json) that runs as it is',
     )
     .requiredOption('-p, --plan <name>', 'name of the plan to create')
+    .addOption(
+      new Option(
+        '--target <language>',
+        "the template's language (the original offered go; plans here are TypeScript)",
+      )
+        .choices(['typescript'])
+        .default('typescript'),
+    )
     .option('--dir <dir>', 'create it here instead of $TESTGROUND_HOME/plans/<name>')
     .action(act(async (options: { plan: string; dir?: string }) => createPlan(options, output)));
   plan

@@ -54,7 +54,7 @@ export async function buildSingle(
     await packPlanDirectory(planDir),
     submitOptions(options),
   );
-  if (options.json) return printSubmissionJson(client, submitted, true, output);
+  if (options.json) return printSubmissionJson(client, submitted, { wait: true }, output);
   output.out(`build queued (task ${submitted.task_id})`);
   printWarnings(submitted, output);
   const task = await followToEnd(client, submitted, output);

@@ -89,6 +89,11 @@ export async function importPlan(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   const source = path.resolve(options.from);
+  if (/^(?:[a-z+]+:\/\/|git@)/.test(options.from)) {
+    throw new Error(
+      `--from ${options.from}: only a local directory can be imported; clone the repository first (git clone ${options.from}) and import the plan's directory`,
+    );
+  }
   if (!existsSync(path.join(source, 'manifest.toml'))) {
     throw new Error(`--from ${options.from}: ${source} holds no manifest.toml; give a plan's directory`);
   }

@@ -1,16 +1,15 @@
-import { appendFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { LogLine, Submitted, TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
 import { readCompositionWithPlan } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
 import { withoutArtifacts } from '../ignore-artifacts.ts';
+import { collectOutputs, writeReports } from '../task-outputs.ts';
 import { printSubmissionJson } from '../json-output.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName } from '../plan-locator.ts';
 import { singleRunComposition } from '../single-composition.ts';
-import { isSingleRun, printOutcome, type Output } from '../task-printer.ts';
+import { printOutcome, type Output } from '../task-printer.ts';
 
 export type { Output } from '../task-printer.ts';
 
@@ -78,7 +77,7 @@ export async function runSingle(
   });
   const archive = await packPlanDirectory(planDir);
   const submitted = await client.submitRun(JSON.stringify(composition), archive, submitOptions(options));
-  if (options.json) return printSubmissionJson(client, submitted, isFollowed(options), output);
+  if (options.json) return printSubmissionJson(client, submitted, options, output);
   return followRun(client, submitted, options, output);
 }
 
@@ -103,7 +102,7 @@ export async function runComposition(
     ...submitOptions(options),
     ...(options.runIds ? { runIds: options.runIds } : {}),
   });
-  if (options.json) return printSubmissionJson(client, submitted, isFollowed(options), output);
+  if (options.json) return printSubmissionJson(client, submitted, options, output);
   return followRun(client, submitted, options, output);
 }
 
@@ -131,23 +130,8 @@ async function followRun(
   const task = await followToEnd(client, submitted, output);
   printOutcome(task, output);
   await writeReports(client, task, options, output);
-  if (options.collect) {
-    // A task of one `default` run is that run, so the archive keeps the run's name.
-    const name = isSingleRun(task) ? task.run_id : task.id;
-    const file = path.resolve(options.collectFile ?? `${name}.tgz`);
-    try {
-      await client.downloadOutputs(task.id, file);
-      output.out(`outputs: ${file}`);
-    } catch (error) {
-      output.err(`could not collect the outputs: ${(error as Error).message}`);
-    }
-  }
+  await collectOutputs(client, task, options, output);
   return exitCodeForOutcome(task.outcome);
-}
-
-/** Whether the CLI follows the task to its end: asked for, or implied by what needs the ended task. */
-function isFollowed(options: WaitOptions): boolean {
-  return Boolean(options.wait || options.collect || options.junit || options.resultFile);
 }
 
 /**
@@ -174,38 +158,6 @@ export function submitOptions(
     },
     supersede: flags.supersede ?? false,
   };
-}
-
-/**
- * The reports a CI job asked for, once the task has ended: JUnit XML (`--junit`), the original's result file
- * (`--result-file`), and a Markdown summary appended to `$GITHUB_STEP_SUMMARY` when the job has one. A report
- * that cannot be written is said, and does not change the exit code: the outcome does.
- */
-async function writeReports(
-  client: ApiClient,
-  task: TaskView,
-  options: WaitOptions,
-  output: Output,
-): Promise<void> {
-  const wanted: { file: string; format: 'junit' | 'csv' | 'markdown'; append: boolean }[] = [
-    ...(options.junit ? [{ file: options.junit, format: 'junit' as const, append: false }] : []),
-    ...(options.resultFile ? [{ file: options.resultFile, format: 'csv' as const, append: false }] : []),
-    ...(process.env.GITHUB_STEP_SUMMARY
-      ? [{ file: process.env.GITHUB_STEP_SUMMARY, format: 'markdown' as const, append: true }]
-      : []),
-  ];
-  for (const report of wanted) {
-    try {
-      const body = await client.report(task.id, report.format);
-      const file = path.resolve(report.file);
-      await (report.append ? appendFile(file, body) : writeFile(file, body));
-      output.out(`${report.format === 'csv' ? 'result file' : `${report.format} report`}: ${file}`);
-    } catch (error) {
-      output.err(
-        `could not write the ${report.format} report to ${report.file}: ${(error as Error).message}`,
-      );
-    }
-  }
 }
 
 /** Each warning once, on stderr; the same lines in the task log are not printed again. */

@@ -150,6 +150,37 @@ describe('the original Testground habits, through the CLI against the in-process
     assert.equal(groups[0]?.run?.artifact, artifact);
   });
 
+  it('run --json --collect --junit: stdout is the ended task alone; what was written is said on stderr', async () => {
+    api.runner.writesOutputs = true;
+    let ran: Ran;
+    try {
+      ran = await cli(
+        'run',
+        'single',
+        '-p',
+        placeboDir,
+        '-t',
+        'ok',
+        '-i',
+        '1',
+        '--json',
+        '--collect',
+        '-o',
+        'json-outputs.tgz',
+        '--junit',
+        'junit.xml',
+      );
+    } finally {
+      api.runner.writesOutputs = false;
+    }
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(taskViewSchema.parse(json(ran)).outcome, 'success');
+    assert.ok(existsSync(path.join(scratch.dir, 'json-outputs.tgz')));
+    assert.match(await readFile(path.join(scratch.dir, 'junit.xml'), 'utf8'), /<testsuite/);
+    assert.match(ran.stderr, /^outputs: .*json-outputs\.tgz$/m);
+    assert.match(ran.stderr, /^junit report: .*junit\.xml$/m);
+  });
+
   it('--detach returns once queued; it cannot go with --wait', async () => {
     const detached = await cli('run', 'single', '-p', placeboDir, '-t', 'ok', '-i', '1', '--detach');
     assert.equal(detached.code, 0, detached.stderr);
@@ -309,6 +340,12 @@ describe('the original Testground habits, through the CLI against the in-process
     assert.equal(imported.code, 0, imported.stderr);
     assert.ok(existsSync(path.join(scratch.dir, 'home', 'plans', 'mine', 'index.ts')));
     assert.ok(!existsSync(path.join(scratch.dir, 'home', 'plans', 'mine', 'node_modules')));
+    const remote = await cli('plan', 'import', '--from', 'git@github.com:acme/plans.git');
+    assert.equal(remote.code, exitCodes.rejected);
+    assert.match(remote.stderr, /only a local directory can be imported; clone the repository first/);
+    const goTemplate = await cli('plan', 'create', '-p', 'other', '--target', 'go');
+    assert.equal(goTemplate.code, exitCodes.rejected);
+    assert.match(goTemplate.stderr, /argument 'go' is invalid. Allowed choices are typescript/);
     const twice = await cli('plan', 'import', '--from', source);
     assert.equal(twice.code, exitCodes.rejected);
     assert.match(twice.stderr, /exists already; remove it with "testground plan rm -p mine --yes"/);
