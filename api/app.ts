@@ -6,6 +6,7 @@ import { authenticate, readOnlyForViewers } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { errorHandler } from './error-handler.ts';
 import { buildOpenApiDocument } from './openapi.ts';
+import { buildPurgeRouter } from './routes/build-purge.ts';
 import { buildsRouter } from './routes/builds.ts';
 import { gcRouter } from './routes/gc.ts';
 import { healthRouter } from './routes/health.ts';
@@ -37,6 +38,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(tasksRouter(deps));
   api.use(runnersRouter(deps));
   if (deps.retention) api.use(gcRouter({ retention: deps.retention }));
+  if (deps.buildCaches) api.use(buildPurgeRouter({ buildCaches: deps.buildCaches }));
   app.use('/api/v1', api);
   app.use(dashboard());
   app.use((request, _response, next) => {

@@ -10,7 +10,14 @@ import type { MetricPoint } from '../core/metrics-summary.ts';
 import type { LogEntryWithOffset } from '../core/task-log.ts';
 import type { TaskMetadata, TaskRecord, TaskState, TaskSummaryPage } from '../core/task.ts';
 import type { TokenSource } from './auth.ts';
-import type { GcReport, Health, HealthcheckReport, ReportFormat, TerminateResult } from './schemas.ts';
+import type {
+  BuildPurgeReport,
+  GcReport,
+  Health,
+  HealthcheckReport,
+  ReportFormat,
+  TerminateResult,
+} from './schemas.ts';
 
 export interface BuildSubmission {
   compositionText: string;
@@ -101,6 +108,12 @@ export interface RetentionPort {
   collect(options: { dryRun: boolean }): Promise<GcReport>;
 }
 
+/** Removes one builder's caches of one plan, keeping what unfinished tasks need. */
+export interface BuildCachePort {
+  /** @throws ValidationError naming the builder when it keeps no caches that can be purged. */
+  purge(options: { builder: string; plan: string }): Promise<BuildPurgeReport>;
+}
+
 export interface ApiDeps {
   tasks: TaskSubmissionPort;
   reports: TaskReportPort;
@@ -110,6 +123,8 @@ export interface ApiDeps {
   maintenance: MaintenancePort;
   /** `POST /gc`; the route is absent without it. */
   retention?: RetentionPort;
+  /** `POST /builders/{id}/purge`; the route is absent without it. */
+  buildCaches?: BuildCachePort;
   /** The daemon's own health: answered 200 when `ok`, else 503, without a token. */
   health: () => Promise<Health>;
   /**

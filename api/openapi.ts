@@ -6,6 +6,9 @@
  */
 import { z } from 'zod';
 import {
+  buildPurgeQuerySchema,
+  buildPurgeReportSchema,
+  builderParamsSchema,
   buildSubmissionFormSchema,
   errorBodySchema,
   gcQuerySchema,
@@ -290,6 +293,21 @@ const operations: OperationSpec[] = [
       400: badRequest,
       401: unauthorized,
       403: forbidden('only admins collect'),
+      500: internal,
+    },
+  },
+  {
+    method: 'post',
+    path: '/builders/{id}/purge',
+    summary:
+      "Remove the builder's caches of a plan (exec:node bundles; plan images for docker:node and docker:generic), whatever their age; never what a queued or running task needs",
+    params: builderParamsSchema,
+    query: buildPurgeQuerySchema,
+    responses: {
+      200: json('What was removed and what was kept', buildPurgeReportSchema),
+      400: badRequest,
+      401: unauthorized,
+      403: forbidden('viewers cannot purge'),
       500: internal,
     },
   },

@@ -538,6 +538,27 @@ export const gcReportSchema = z.object({
   }),
 });
 
+export const builderParamsSchema = z.object({
+  id: z.string().min(1).meta({ description: 'Builder id, e.g. exec:node or docker:node' }),
+});
+
+export const buildPurgeQuerySchema = z.object({
+  plan: z.string().min(1).meta({ description: "The plan's manifest name" }),
+});
+
+export const buildPurgeReportSchema = z
+  .object({
+    builder: z.string(),
+    plan: z.string(),
+    removed: z.array(z.object({ kind: retentionKindSchema, id: z.string(), bytes: count })),
+    kept: z
+      .array(z.object({ kind: retentionKindSchema, id: z.string(), why: z.string() }))
+      .meta({ description: 'Caches of the plan that a queued, building or running task needs' }),
+    failures: z.array(z.object({ kind: retentionKindSchema, id: z.string(), message: z.string() })),
+    freedBytes: count,
+  })
+  .meta({ description: "What build purge removed of one builder's caches of one plan, and what it kept" });
+
 export const healthSchema = z.object({
   ok: z.boolean(),
   checks: z.record(z.string(), z.object({ ok: z.boolean(), message: z.string() })),
@@ -563,6 +584,7 @@ export type Health = z.infer<typeof healthSchema>;
 export type RunMetrics = z.infer<typeof runMetricsSchema>;
 export type MetricPointView = z.infer<typeof metricPointSchema>;
 export type GcReport = z.infer<typeof gcReportSchema>;
+export type BuildPurgeReport = z.infer<typeof buildPurgeReportSchema>;
 export type ReportFormat = (typeof reportFormats)[number];
 export type ReportInstance = z.infer<typeof reportInstanceSchema>;
 export type RunReport = z.infer<typeof runReportSchema>;

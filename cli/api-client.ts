@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type {
+  BuildPurgeReport,
   ErrorBody,
   GcReport,
   ReportFormat,
@@ -139,6 +140,14 @@ export class ApiClient {
   /** Removes what is past retention on the daemon; with `dryRun`, only lists it. */
   gc(dryRun: boolean): Promise<GcReport> {
     return this.json<GcReport>(`/api/v1/gc?dry_run=${dryRun}`, { method: 'POST' });
+  }
+
+  /** Removes the builder's caches of the plan, keeping what unfinished tasks need (`build purge`). */
+  buildPurge(builder: string, plan: string): Promise<BuildPurgeReport> {
+    return this.json<BuildPurgeReport>(
+      `/api/v1/builders/${encodeURIComponent(builder)}/purge?plan=${encodeURIComponent(plan)}`,
+      { method: 'POST' },
+    );
   }
 
   /**

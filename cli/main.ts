@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
 import { defaultSyncServicePort } from '../core/contract/instance-env.ts';
 import { ApiClient } from './api-client.ts';
@@ -12,6 +12,11 @@ import { onPath, openTask } from './commands/open.ts';
 import { addToken, defaultTokensFile, listTokens, revokeTokens } from './commands/token.ts';
 import type { ReportFormat } from '../api/schemas.ts';
 import { exitCodes } from './exit-codes.ts';
+import { describePlan } from './commands/describe.ts';
+import { createPlan, importPlan, listPlans, removePlan } from './commands/plan.ts';
+import { version } from './commands/version.ts';
+import { completion, completionShells, type CompletionShell } from './completion.ts';
+import { buildPurge } from './commands/build-purge.ts';
 
 const defaultEndpoint = 'http://127.0.0.1:8042';
 
@@ -36,14 +41,45 @@ export async function runCli(
   output: Output = consoleOutput,
 ): Promise<number> {
   let exitCode: number = exitCodes.success;
+  const program = buildProgram(servers, output, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    return reportError(error, output);
+  }
+}
+
+/**
+ * The whole command tree, without running it: `runCli` parses with it, and `completion` and the
+ * docs/cli.md generator read it, so neither can drift from the commands. Defaults that come from the
+ * environment are described rather than shown, so help reads the same on every machine.
+ */
+export function buildProgram(
+  servers: LocalServers,
+  output: Output,
+  setExitCode: (code: number) => void,
+): Command {
   const program = new Command('testground')
     .description('Testground for TypeScript: run test plans of distributed systems, many instances at a time')
-    .option('--endpoint <url>', 'daemon URL', process.env.TESTGROUND_ENDPOINT ?? defaultEndpoint)
-    .option('--token <token>', 'API token (TESTGROUND_TOKEN)', process.env.TESTGROUND_TOKEN)
-    .option(
-      '--user <name>',
-      "who is asking, recorded on tasks by a daemon without tokens (with tokens, the token's user is)",
-      process.env.TESTGROUND_USER ?? os.userInfo().username,
+    .addOption(
+      new Option('--endpoint <url>', 'daemon URL').default(
+        process.env.TESTGROUND_ENDPOINT ?? defaultEndpoint,
+        `TESTGROUND_ENDPOINT, else ${defaultEndpoint}`,
+      ),
+    )
+    // No commander default: help would print the token itself.
+    .option('--token <token>', 'API token (default: TESTGROUND_TOKEN)')
+    .addOption(
+      new Option(
+        '--user <name>',
+        "who is asking, recorded on tasks by a daemon without tokens (with tokens, the token's user is)",
+      ).default(
+        process.env.TESTGROUND_USER ?? os.userInfo().username,
+        'TESTGROUND_USER, else your login name',
+      ),
     )
     .exitOverride()
     .configureOutput({
@@ -53,16 +89,17 @@ export async function runCli(
 
   const client = (): ApiClient => {
     const global = program.opts<{ endpoint: string; token?: string; user?: string }>();
+    const token = global.token ?? process.env.TESTGROUND_TOKEN;
     return new ApiClient({
       endpoint: global.endpoint,
-      ...(global.token ? { token: global.token } : {}),
+      ...(token ? { token } : {}),
       ...(global.user ? { user: global.user } : {}),
     });
   };
   const act =
     <A extends unknown[]>(action: (...args: A) => Promise<number>) =>
     async (...args: A): Promise<void> => {
-      exitCode = await action(...args);
+      setExitCode(await action(...args));
     };
 
   program
@@ -89,10 +126,10 @@ export async function runCli(
     .command('token')
     .description("manage the daemon's tokens file (on the daemon's host; a running daemon reloads it)");
   const fileOption = (): Option =>
-    new Option(
-      '--file <file>',
-      'tokens file (default: TESTGROUND_TOKENS_FILE, else $TESTGROUND_HOME/tokens)',
-    ).default(defaultTokensFile(process.env));
+    new Option('--file <file>', 'tokens file').default(
+      defaultTokensFile(process.env),
+      'TESTGROUND_TOKENS_FILE, else $TESTGROUND_HOME/tokens',
+    );
   tokenCommand
     .command('add')
     .description('make a token for a user and role, store its hash, print the token once')
@@ -112,7 +149,12 @@ export async function runCli(
     .command('list')
     .description('list the users and roles of the tokens file')
     .addOption(fileOption())
-    .action(act(async (options: { file: string }) => listTokens(options.file, output)));
+    .option('--json', 'print the entries as JSON (users, roles and token hashes)')
+    .action(
+      act(async (options: { file: string; json?: boolean }) =>
+        listTokens(options.file, output, Boolean(options.json)),
+      ),
+    );
   tokenCommand
     .command('revoke')
     .description('remove every token of a user; a running daemon stops accepting them within seconds')
@@ -141,48 +183,64 @@ export async function runCli(
         '--wait',
         "follow the task live and exit with its outcome, the worst of its runs' (0 only on success)",
       )
+      .addOption(
+        new Option(
+          '--detach',
+          'return once the task is queued, printing its id (the default; the explicit opposite of --wait)',
+        ).conflicts(['wait', 'collect', 'junit', 'resultFile']),
+      )
       .option(
         '--collect',
         'after the task, download its outputs (implies --wait): <run_id>.tgz for a composition without [[runs]], ' +
           'else <task_id>.tgz holding every run as <run_id>/<group>/<instance>/<file>',
       )
-      .option('--collect-file <file>', 'where --collect writes the archive')
+      .option('-o, --collect-file <file>', 'where --collect writes the archive')
       .option(
         '--junit <file>',
         'once the task ends, write its JUnit XML report there (a testsuite per run, a testcase per group; implies --wait)',
       )
       .option(
-        '--result-file <file>',
+        '-O, --result-file <file>',
         "once the task ends, write the original Testground's result file there (CSV: run_id,task_id,outcome,error; implies --wait)",
+      )
+      .option(
+        '--json',
+        'print the submission as the API answers it (POST /runs); with --wait, the ended task (GET /tasks/{id}) instead of the log',
       );
-  // In GitHub Actions the repository, branch and commit are known: they are the defaults.
-  const github = process.env.GITHUB_ACTIONS === 'true' ? process.env : {};
+  // Their GitHub Actions defaults are applied at submit (commands/run.ts `submitOptions`).
   const metadataOptions = (command: Command): Command =>
     command
       .option(
         '--metadata-repo <repo>',
         'the repository the task comes from, recorded on it (default in GitHub Actions: GITHUB_REPOSITORY)',
-        github.GITHUB_REPOSITORY,
       )
       .option(
         '--metadata-branch <branch>',
         'the branch, recorded on the task (default in GitHub Actions: GITHUB_HEAD_REF, else GITHUB_REF_NAME)',
-        github.GITHUB_HEAD_REF || github.GITHUB_REF_NAME,
       )
       .option(
         '--metadata-commit <sha>',
         'the commit, recorded on the task (default in GitHub Actions: GITHUB_SHA)',
-        github.GITHUB_SHA,
       );
   const submitOptions = (command: Command): Command =>
     metadataOptions(command).option(
       '--supersede',
       'cancel the older tasks still queued for the same repo, branch, plan and test case (CI: a new push makes them pointless)',
     );
+  const buildConfigOption = (): Option =>
+    new Option('--build-cfg, --build-config <key=value>', 'build config entry (repeatable)')
+      .argParser(collectPair)
+      .default({});
+  const dependencyOption = (): Option =>
+    new Option(
+      '-d, --dep <module=version>',
+      "build with this version of an npm package instead of what the plan's package.json says (repeatable)",
+    ).argParser(collectPair);
   submitOptions(
     waitOptions(
       run
         .command('single')
+        .alias('s')
         .description('run one test case with one group of instances')
         .requiredOption(
           '-p, --plan <name|path>',
@@ -193,32 +251,34 @@ export async function runCli(
         .option('-r, --runner <id>', "runner (default: the manifest's)")
         .requiredOption('-i, --instances <n>', 'number of instances', parseInteger)
         .addOption(
-          new Option('--test-param <key=value>', 'test parameter (repeatable)')
+          new Option('--tp, --test-param <key=value>', 'test parameter (repeatable)')
             .argParser(collectPair)
             .default({}),
         )
+        .addOption(buildConfigOption())
+        .addOption(dependencyOption())
         .addOption(
-          new Option('--build-config <key=value>', 'build config entry (repeatable)')
-            .argParser(collectPair)
-            .default({}),
-        )
-        .addOption(
-          new Option('--run-config <key=value>', 'run config entry (repeatable)')
+          new Option('--run-cfg, --run-config <key=value>', 'run config entry (repeatable)')
             .argParser(collectPair)
             .default({}),
         )
         .option('--timeout <duration>', 'run timeout, like 90s or 10m (default 10m)')
         .option(
-          '--use-build <artifact>',
+          '--ub, --use-build <artifact>',
           'start from this artifact (from "testground build") instead of building',
         ),
     ),
-  ).action(act(async (options: Parameters<typeof runSingle>[1]) => runSingle(client(), options, output)));
+  ).action(
+    act(async (options: Parameters<typeof runSingle>[1] & { json?: boolean }) =>
+      runSingle(client(), options, output),
+    ),
+  );
 
   submitOptions(
     waitOptions(
       run
         .command('composition')
+        .alias('c')
         .description('run a composition file (TOML or JSON)')
         .requiredOption('-f, --file <file>', 'composition file')
         .option('-p, --plan <name|path>', "plan location, when not found by the composition's global.plan")
@@ -226,6 +286,10 @@ export async function runCli(
           '--run-ids <a,b>',
           "run only these of the composition's [[runs]], in this order (default: all, as written)",
           parseList,
+        )
+        .option(
+          '-i, --ignore-artifacts',
+          'build every group afresh, ignoring the artifacts written into the file (by "build composition -w")',
         ),
     ),
   ).action(
@@ -235,7 +299,14 @@ export async function runCli(
   const build = program
     .command('build')
     .description('build a plan without running it; prints the artifact ids that runs can start from');
-  metadataOptions(build.command('single'))
+  const buildWaitOptions = (command: Command): Command =>
+    command
+      .option('--wait', 'accepted as the original spelled it: a build is always followed to its end')
+      .option(
+        '--json',
+        'print the ended build task as the API answers it (GET /tasks/{id}) instead of the log',
+      );
+  buildWaitOptions(metadataOptions(build.command('single').alias('s')))
     .description('build a plan as "run single" would (waits for the build)')
     .requiredOption(
       '-p, --plan <name|path>',
@@ -245,26 +316,37 @@ export async function runCli(
     .option('-b, --builder <id>', "builder (default: the manifest's)")
     .option('-r, --runner <id>', "runner the artifact is for (default: the manifest's)")
     .option('-i, --instances <n>', "instances (default: the test case's minimum)", parseInteger)
-    .addOption(
-      new Option('--build-config <key=value>', 'build config entry (repeatable)')
-        .argParser(collectPair)
-        .default({}),
-    )
+    .addOption(buildConfigOption())
+    .addOption(dependencyOption())
     .action(
       act(async (options: Parameters<typeof buildSingle>[1]) => buildSingle(client(), options, output)),
     );
-  metadataOptions(build.command('composition'))
+  buildWaitOptions(metadataOptions(build.command('composition').alias('c')))
     .description('build every group of a composition file (waits for the build)')
     .requiredOption('-f, --file <file>', 'composition file')
     .option('-p, --plan <name|path>', "plan location, when not found by the composition's global.plan")
     .option(
-      '--write-artifacts',
+      '-w, --write-artifacts',
       'write each group\'s artifact into the file as [groups.run] artifact = "…", so "run composition" ' +
         'skips the build; a TOML file is rewritten from its parsed form, so its comments are not kept',
     )
     .action(
       act(async (options: Parameters<typeof buildComposition>[1]) =>
         buildComposition(client(), options, output),
+      ),
+    );
+  build
+    .command('purge')
+    .alias('p')
+    .description(
+      "remove a builder's caches of a plan (exec:node bundles, docker:node images) that no queued or running task needs; the next build starts afresh",
+    )
+    .requiredOption('-b, --builder <id>', 'builder, e.g. exec:node or docker:node')
+    .requiredOption('-p, --plan <name>', "the plan's manifest name")
+    .option('--json', 'print what was removed as the API answers it')
+    .action(
+      act(async (options: { builder: string; plan: string; json?: boolean }) =>
+        buildPurge(client(), options, output),
       ),
     );
 
@@ -288,18 +370,27 @@ export async function runCli(
 
   program
     .command('status')
-    .description('show a task')
+    .description(
+      'show a task; exits by its outcome like run --wait (0 only on success), 6 while it has not ended',
+    )
     .requiredOption('-t, --task <id>', 'task id')
-    .action(act(async (options: { task: string }) => status(client(), options.task, output)));
+    .option('--extended', 'also show its composition, metadata and every instance of every run')
+    .option('--json', 'print the task as the API answers it (GET /tasks/{id})')
+    .action(
+      act(async (options: { task: string; extended?: boolean; json?: boolean }) =>
+        status(client(), options, output),
+      ),
+    );
 
   program
     .command('logs')
-    .description("print a task's log")
+    .description("print a task's log; exits by the task's outcome like run --wait, 6 while it has not ended")
     .requiredOption('-t, --task <id>', 'task id')
     .option('-f, --follow', 'keep following until the task ends')
+    .option('--json', 'print the log lines as the API sends them, one JSON document a line')
     .action(
-      act(async (options: { task: string; follow?: boolean }) =>
-        logs(client(), options.task, Boolean(options.follow), output),
+      act(async (options: { task: string; follow?: boolean; json?: boolean }) =>
+        logs(client(), options, output),
       ),
     );
 
@@ -332,9 +423,11 @@ export async function runCli(
     .option('--plan <name>', 'only this plan')
     .option('--limit <n>', 'at most this many (pages of up to 1000 are fetched as needed)', parseInteger, 50)
     .option('--cursor <cursor>', 'continue after the last task of an earlier listing (it prints the cursor)')
+    .option('--json', 'print the listing as the API answers it (GET /tasks), the pages joined')
     .action(
-      act(async (options: { state?: string; plan?: string; limit?: number; cursor?: string }) =>
-        listTasks(client(), options, output),
+      act(
+        async (options: { state?: string; plan?: string; limit?: number; cursor?: string; json?: boolean }) =>
+          listTasks(client(), options, output),
       ),
     );
 
@@ -349,9 +442,10 @@ export async function runCli(
     .description('check what a runner needs (engine, runtime image, leftovers)')
     .requiredOption('-r, --runner <id>', 'runner, e.g. local:docker')
     .option('--fix', 'repair what can be repaired')
+    .option('--json', 'print the report as the API answers it')
     .action(
-      act(async (options: { runner: string; fix?: boolean }) =>
-        healthcheck(client(), options.runner, Boolean(options.fix), output),
+      act(async (options: { runner: string; fix?: boolean; json?: boolean }) =>
+        healthcheck(client(), options, output),
       ),
     );
 
@@ -367,14 +461,84 @@ export async function runCli(
       "remove what is past the daemon's retention (outputs, task snapshots, build caches, plan images); never what a queued or running task needs",
     )
     .option('--dry-run', 'list what would be removed, and remove nothing')
-    .action(act(async (options: { dryRun?: boolean }) => gc(client(), Boolean(options.dryRun), output)));
+    .option('--json', 'print the report as the API answers it')
+    .action(
+      act(async (options: { dryRun?: boolean; json?: boolean }) =>
+        gc(client(), Boolean(options.dryRun), output, Boolean(options.json)),
+      ),
+    );
 
-  try {
-    await program.parseAsync(argv);
-    return exitCode;
-  } catch (error) {
-    return reportError(error, output);
-  }
+  program
+    .command('describe')
+    .description(
+      'describe a plan from its manifest: test cases, instance bounds, params with type, default, unit and description',
+    )
+    .requiredOption(
+      '-p, --plan <name|path>',
+      'plan name (looked up in $TESTGROUND_HOME/plans, then ./plans) or directory',
+    )
+    .option('--json', 'print the description as JSON')
+    .action(act(async (options: { plan: string; json?: boolean }) => describePlan(options, output)));
+
+  const plan = program.command('plan').description('manage the plans in $TESTGROUND_HOME/plans');
+  plan
+    .command('list')
+    .description('list the plans in $TESTGROUND_HOME/plans (and ./plans), with --testcases their test cases')
+    .option('--testcases', 'one line per test case instead of one per plan')
+    .option('--json', 'print the plans as JSON')
+    .action(act(async (options: { testcases?: boolean; json?: boolean }) => listPlans(options, output)));
+  plan
+    .command('create')
+    .description(
+      'create a TypeScript plan in $TESTGROUND_HOME/plans/<name> (manifest, a test case, package.json, tsconfig.json) that runs as it is',
+    )
+    .requiredOption('-p, --plan <name>', 'name of the plan to create')
+    .addOption(
+      new Option(
+        '--target <language>',
+        "the template's language (the original offered go; plans here are TypeScript)",
+      )
+        .choices(['typescript'])
+        .default('typescript'),
+    )
+    .option('--dir <dir>', 'create it here instead of $TESTGROUND_HOME/plans/<name>')
+    .action(act(async (options: { plan: string; dir?: string }) => createPlan(options, output)));
+  plan
+    .command('import')
+    .description('copy a plan directory into $TESTGROUND_HOME/plans (without node_modules and .git)')
+    .requiredOption('--from <dir>', 'the plan directory (holds manifest.toml)')
+    .option('--name <name>', "directory name under $TESTGROUND_HOME/plans (default: the source's)")
+    .action(act(async (options: { from: string; name?: string }) => importPlan(options, output)));
+  plan
+    .command('rm')
+    .description('remove a plan directory from $TESTGROUND_HOME/plans')
+    .requiredOption('-p, --plan <name>', 'the plan directory name')
+    .option('--yes', 'confirm the removal (without it, nothing is removed)')
+    .action(act(async (options: { plan: string; yes?: boolean }) => removePlan(options, output)));
+
+  program
+    .command('version')
+    .description("print this CLI's version and, when it answers, the daemon's")
+    .option('--json', 'print the versions as JSON')
+    .action(
+      act(async (options: { json?: boolean }) =>
+        version(program.opts<{ endpoint: string }>().endpoint, Boolean(options.json), output),
+      ),
+    );
+
+  program
+    .command('completion')
+    .description(
+      'print a shell completion script: source <(testground completion bash) in ~/.bashrc, the same with zsh in ~/.zshrc; fish: save it as ~/.config/fish/completions/testground.fish',
+    )
+    .addArgument(new Argument('<shell>', 'the shell').choices(completionShells))
+    .action(
+      act(async (shell: CompletionShell) => {
+        output.out(completion(program, shell));
+        return exitCodes.success;
+      }),
+    );
+  return program;
 }
 
 const consoleOutput: Output = {

@@ -13,6 +13,8 @@ export interface SingleRunOptions {
   name?: string;
   /** A prebuilt artifact the group starts from instead of being built (`--use-build`). */
   artifact?: string;
+  /** Packages the build takes at another version (`-d module=version`, the original's `--dep`). */
+  dependencies?: Record<string, string>;
 }
 
 /** A JSON composition document; the daemon checks it like any other (CONTRACT §6). */
@@ -30,6 +32,16 @@ export function singleRunComposition(options: SingleRunOptions): Record<string, 
       ...(nonEmpty(options.buildConfig) ? { build_config: options.buildConfig } : {}),
       ...(nonEmpty(options.runConfig) ? { run_config: options.runConfig } : {}),
       ...(nonEmpty(options.testParams) ? { run: { test_params: options.testParams } } : {}),
+      ...(nonEmpty(options.dependencies)
+        ? {
+            build: {
+              dependencies: Object.entries(options.dependencies ?? {}).map(([module, version]) => ({
+                module,
+                version,
+              })),
+            },
+          }
+        : {}),
     },
     groups: [
       {

@@ -30,13 +30,23 @@ export function printOutcome(task: TaskView, output: Output): void {
   output.out(`task ${task.id}: ${describeEnd(task.state, task.outcome, task.error)}`);
 }
 
-/** One run: its state and outcome, then its groups (and, with `failures`, every instance that did not succeed). */
-export function printRun(run: RunView, output: Output, options: { failures?: boolean } = {}): void {
+/**
+ * One run: its state and outcome, then its groups (and, with `failures`, every instance that did not succeed;
+ * with `every`, every instance).
+ */
+export function printRun(
+  run: RunView,
+  output: Output,
+  options: { failures?: boolean; every?: boolean } = {},
+): void {
   output.out(`run ${run.name} (${run.id}): ${describeEnd(run.state, run.outcome, run.error)}`);
   if (!run.result) return;
   for (const line of formatGroupSummary(run.result.groups)) output.out(`  ${line}`);
   if (!options.failures) return;
-  for (const instance of run.result.instances.filter((item) => item.outcome !== 'success')) {
+  const shown = options.every
+    ? run.result.instances
+    : run.result.instances.filter((item) => item.outcome !== 'success');
+  for (const instance of shown) {
     output.out(`    ${instance.group}[${instance.index}]: ${instance.outcome} (${instance.reason})`);
   }
 }

@@ -341,6 +341,7 @@ async function assembleDaemon(
     outputs,
     maintenance,
     retention,
+    buildCaches: retention,
     health,
     redis: redisAvailability,
     ...(tokens ? { auth: tokens } : {}),

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { renameSync, statSync } from 'node:fs';
-import { lstat, readdir, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { parse as parseToml } from 'smol-toml';
+import { ValidationError } from '../core/errors.ts';
 import type { ContentStore } from '../builders/content-store.ts';
 import { isTerminal, type TaskRecord, type TaskState } from '../core/task.ts';
 import type { ImageClient } from '../docker/container-engine.ts';
@@ -117,6 +119,68 @@ export class RetentionCollector {
     const next = this.tail.then(() => this.collectNow(options.dryRun));
     this.tail = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * `testground build purge`: removes the caches one builder keeps of one plan, whatever their age — exec:node's
+   * bundles of the plan, the docker builders' plan images (labelled with the plan; docker:node and
+   * docker:generic share them) — except what an unfinished task needs, as a collection would. Runs in turn
+   * with collections.
+   *
+   * @throws ValidationError naming the builder when it keeps no caches this can remove.
+   */
+  purge(options: { builder: string; plan: string }): Promise<BuildPurgeReport> {
+    const cache = purgeableCaches[options.builder];
+    if (cache === undefined) {
+      throw new ValidationError(
+        `builder ${JSON.stringify(options.builder)} keeps no caches to purge; accepted: ${Object.keys(purgeableCaches).join(', ')}`,
+        [{ path: 'builder', message: `expected one of ${Object.keys(purgeableCaches).join(', ')}` }],
+      );
+    }
+    const next = this.tail.then(() => this.purgeNow(options, cache));
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  private async purgeNow(
+    options: { builder: string; plan: string },
+    cache: 'bundles' | 'images',
+  ): Promise<BuildPurgeReport> {
+    const report: BuildPurgeReport = { ...options, removed: [], kept: [], failures: [], freedBytes: 0 };
+    const needs = await this.needs();
+    // Builders see the plan's name with "/" folded to "-" (BuildInput.planName); either spelling matches.
+    const names = new Set([options.plan, options.plan.replace(/\//g, '-')]);
+    const candidates: Candidate[] = [];
+    if (cache === 'bundles') {
+      for (const entry of await this.cacheCandidates(needs)) {
+        if (!entry.id.startsWith('bundle:') || entry.path === undefined) continue;
+        const name = await bundlePlanName(entry.path);
+        if (name !== undefined && names.has(name)) candidates.push(entry);
+      }
+    } else {
+      candidates.push(...(await this.imageCandidates(needs, report, names)));
+    }
+    for (const entry of candidates) {
+      if (entry.neededBy !== undefined) {
+        report.kept.push({ kind: entry.kind, id: entry.id, why: entry.neededBy });
+        continue;
+      }
+      const removed = await this.remove(entry, needs, report);
+      if (removed) {
+        report.removed.push({ kind: removed.kind, id: removed.id, bytes: removed.bytes });
+        report.freedBytes += removed.bytes;
+      }
+    }
+    this.deps.logger.info(
+      {
+        builder: options.builder,
+        plan: options.plan,
+        removed: report.removed.length,
+        freedBytes: report.freedBytes,
+      },
+      `build purge: removed ${report.removed.length} cache entries of plan ${options.plan} (${options.builder})`,
+    );
+    return report;
   }
 
   /** Collects every `intervalMs` until `stop()`; a failed round is logged and the next one still runs. */
@@ -389,7 +453,12 @@ export class RetentionCollector {
     return candidates;
   }
 
-  private async imageCandidates(needs: Needs, report: RetentionReport): Promise<Candidate[]> {
+  /** Plan images of this daemon; with `plans`, only those labelled with one of them. */
+  private async imageCandidates(
+    needs: Needs,
+    report: Pick<RetentionReport, 'failures'>,
+    plans?: ReadonlySet<string>,
+  ): Promise<Candidate[]> {
     const { images } = this.deps;
     if (!images) return [];
     let found;
@@ -397,6 +466,7 @@ export class RetentionCollector {
       found = await images.listImages(
         labelFilter({ [roleLabel]: 'plan-image', [daemonLabel]: this.deps.daemonId }),
       );
+      if (plans) found = found.filter((image) => plans.has(image.labels[planLabel] ?? ''));
     } catch (error) {
       // No engine on this host: no plan images to collect either.
       if ((error as { code?: string }).code === 'dependency_unavailable') return [];
@@ -427,7 +497,7 @@ export class RetentionCollector {
   private async remove(
     entry: Candidate,
     needs: Needs,
-    report: RetentionReport,
+    report: Pick<RetentionReport, 'kept' | 'failures'>,
   ): Promise<CollectedEntry | undefined> {
     try {
       if (entry.kind === 'images') {
@@ -482,6 +552,35 @@ function usageOf(entries: readonly Candidate[]): RetentionReport['usage'] {
     if (!entry.id.startsWith('content:') && !entry.layout) usage[entry.kind].entries += 1;
   }
   return usage;
+}
+
+/** What `build purge` can remove, by builder: exec:node's bundle cache, the docker builders' plan images. */
+const purgeableCaches: Record<string, 'bundles' | 'images'> = {
+  'exec:node': 'bundles',
+  'docker:node': 'images',
+  'docker:generic': 'images',
+};
+
+/** What `build purge` did: removed regardless of age, kept only what an unfinished task needs. */
+export interface BuildPurgeReport {
+  builder: string;
+  plan: string;
+  removed: { kind: RetentionKind; id: string; bytes: number }[];
+  kept: { kind: RetentionKind; id: string; why: string }[];
+  failures: { kind: RetentionKind; id: string; message: string }[];
+  freedBytes: number;
+}
+
+/** The plan name in a bundle's copy of the manifest; undefined when it cannot be read. */
+async function bundlePlanName(bundleDir: string): Promise<string | undefined> {
+  try {
+    const manifest = parseToml(await readFile(path.join(bundleDir, 'manifest.toml'), 'utf8')) as {
+      name?: unknown;
+    };
+    return typeof manifest.name === 'string' ? manifest.name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function subdirectories(dir: string): Promise<{ id: string; path: string }[]> {

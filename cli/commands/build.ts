@@ -1,4 +1,6 @@
+import type { TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
+import { followQuietly, printJson, printSubmissionJson } from '../json-output.ts';
 import { readCompositionWithPlan, writeArtifacts } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
@@ -16,12 +18,19 @@ export interface BuildSingleOptions {
   /** The test case's minimum unless given. */
   instances?: number;
   buildConfig: Record<string, string>;
+  /** Packages the build takes at another version (`-d, --dep module=version`). */
+  dep?: Record<string, string>;
+}
+
+/** `--json`: the ended build task as the API answers it, and nothing else on stdout. */
+export interface BuildOutputOptions {
+  json?: boolean;
 }
 
 /** `testground build single`: builds the plan as `run single` would, and prints the artifact's id. */
 export async function buildSingle(
   client: ApiClient,
-  options: BuildSingleOptions & SubmitFlags,
+  options: BuildSingleOptions & SubmitFlags & BuildOutputOptions,
   output: Output,
 ): Promise<number> {
   const planDir = locatePlan(options.plan);
@@ -36,6 +45,7 @@ export async function buildSingle(
     testCase: options.testcase ?? testCase?.name ?? '',
     instances: options.instances ?? testCase?.minInstances ?? 1,
     buildConfig: options.buildConfig,
+    ...(options.dep ? { dependencies: options.dep } : {}),
     ...(options.builder ? { builder: options.builder } : {}),
     ...(options.runner ? { runner: options.runner } : {}),
   });
@@ -44,6 +54,7 @@ export async function buildSingle(
     await packPlanDirectory(planDir),
     submitOptions(options),
   );
+  if (options.json) return printSubmissionJson(client, submitted, { wait: true }, output);
   output.out(`build queued (task ${submitted.task_id})`);
   printWarnings(submitted, output);
   const task = await followToEnd(client, submitted, output);
@@ -58,18 +69,24 @@ export async function buildSingle(
  */
 export async function buildComposition(
   client: ApiClient,
-  options: { file: string; plan?: string; writeArtifacts?: boolean } & SubmitFlags,
+  options: { file: string; plan?: string; writeArtifacts?: boolean } & SubmitFlags & BuildOutputOptions,
   output: Output,
 ): Promise<number> {
   const { composition, archive } = await readCompositionWithPlan(options.file, options.plan);
   const submitted = await client.submitBuild(composition.text, archive, submitOptions(options));
-  output.out(`build queued (task ${submitted.task_id})`);
-  printWarnings(submitted, output);
-  const task = await followToEnd(client, submitted, output);
-  printOutcome(task, output);
+  let task: TaskView;
+  if (options.json) {
+    task = await followQuietly(client, submitted.task_id);
+  } else {
+    output.out(`build queued (task ${submitted.task_id})`);
+    printWarnings(submitted, output);
+    task = await followToEnd(client, submitted, output);
+    printOutcome(task, output);
+  }
   if (options.writeArtifacts && task.outcome === 'success') {
     const { file, written } = await writeArtifacts(composition, task.artifacts);
-    output.out(
+    // With --json, stdout holds the task alone; what was written goes to stderr.
+    (options.json ? output.err : output.out)(
       `wrote ${written.length} artifact${written.length === 1 ? '' : 's'} into ${file}` +
         (composition.templated
           ? ` (${options.file} is a template: the rendered composition with its artifacts went beside it)`
@@ -78,5 +95,6 @@ export async function buildComposition(
             : ''),
     );
   }
+  if (options.json) printJson(task, output);
   return exitCodeForOutcome(task.outcome);
 }

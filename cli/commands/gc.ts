@@ -1,12 +1,14 @@
 import type { GcReport } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
 import { exitCodes } from '../exit-codes.ts';
+import { printJson } from '../json-output.ts';
 import type { Output } from './run.ts';
 
 /** `testground gc [--dry-run]`: what is past retention, one line each, and what each kind holds afterwards. */
-export async function gc(client: ApiClient, dryRun: boolean, output: Output): Promise<number> {
+export async function gc(client: ApiClient, dryRun: boolean, output: Output, json = false): Promise<number> {
   const report = await client.gc(dryRun);
-  printGcReport(report, output);
+  if (json) printJson(report, output);
+  else printGcReport(report, output);
   return report.failures.length === 0 ? exitCodes.success : exitCodes.error;
 }
 

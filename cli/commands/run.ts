@@ -1,15 +1,16 @@
-import { appendFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import type { Submitted, TaskView } from '../../api/schemas.ts';
+import type { Submitted } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
 import { readCompositionWithPlan } from '../composition-file.ts';
 import { exitCodeForOutcome } from '../exit-codes.ts';
 import { inSingleRunTerms, inSingleRunWarning } from '../flag-names.ts';
 import { followToEnd } from '../follow-task.ts';
+import { withoutArtifacts } from '../ignore-artifacts.ts';
+import { collectOutputs, writeReports } from '../task-outputs.ts';
+import { printSubmissionJson } from '../json-output.ts';
 import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName } from '../plan-locator.ts';
 import { singleRunComposition } from '../single-composition.ts';
-import { isSingleRun, printOutcome, type Output } from '../task-printer.ts';
+import { printOutcome, type Output } from '../task-printer.ts';
 
 export type { Output } from '../task-printer.ts';
 // `build` follows its task the same way; it used to import this from here.
@@ -27,6 +28,8 @@ export interface RunSingleOptions {
   timeout?: string;
   /** Start from this artifact instead of building (`--use-build`). */
   useBuild?: string;
+  /** Packages the build takes at another version (`-d, --dep module=version`). */
+  dep?: Record<string, string>;
 }
 
 export interface WaitOptions {
@@ -37,6 +40,10 @@ export interface WaitOptions {
   junit?: string;
   /** Write the original's result file (CSV: run_id,task_id,outcome,error) here once it ends (implies wait). */
   resultFile?: string;
+  /** Return once queued (the default); the explicit opposite of `wait`, which commander keeps them apart from. */
+  detach?: boolean;
+  /** Print the submission (or, followed, the ended task) as the API answers it, and nothing else. */
+  json?: boolean;
 }
 
 /** Where the task comes from, for CI (`--metadata-*`), and whether it supersedes older queued ones. */
@@ -69,6 +76,7 @@ export async function runSingle(
     ...(options.builder ? { builder: options.builder } : {}),
     ...(options.runner ? { runner: options.runner } : {}),
     ...(options.useBuild ? { artifact: options.useBuild } : {}),
+    ...(options.dep ? { dependencies: options.dep } : {}),
   });
   const archive = await packPlanDirectory(planDir);
   const terms = { timeoutFlag: options.timeout !== undefined };
@@ -77,30 +85,46 @@ export async function runSingle(
     .catch((error: unknown) => {
       throw inSingleRunTerms(error, terms);
     });
+  if (options.json) return printSubmissionJson(client, submitted, options, output);
   const warnings = submitted.warnings.map((warning) => inSingleRunWarning(warning, terms));
-  return followRun(client, { ...submitted, warnings }, options, output);
+  return followRun(client, submitted, options, output, warnings);
 }
 
 /** `testground run composition -f comp.toml`: the plan is found by the composition's `global.plan`. */
 export async function runComposition(
   client: ApiClient,
-  options: { file: string; plan?: string; runIds?: string[] } & WaitOptions & SubmitFlags,
+  options: { file: string; plan?: string; runIds?: string[]; ignoreArtifacts?: boolean } & WaitOptions &
+    SubmitFlags,
   output: Output,
 ): Promise<number> {
   const { composition, archive } = await readCompositionWithPlan(options.file, options.plan);
-  const submitted = await client.submitRun(composition.text, archive, {
+  let text = composition.text;
+  if (options.ignoreArtifacts) {
+    const stripped = withoutArtifacts(composition.document);
+    text = stripped.text;
+    // stderr: with --json, stdout holds one document.
+    output.err(
+      `--ignore-artifacts: building every group afresh (${stripped.removed} artifact(s) of ${options.file} ignored)`,
+    );
+  }
+  const submitted = await client.submitRun(text, archive, {
     ...submitOptions(options),
     ...(options.runIds ? { runIds: options.runIds } : {}),
   });
+  if (options.json) return printSubmissionJson(client, submitted, options, output);
   return followRun(client, submitted, options, output);
 }
 
-/** Says what was queued and its warnings; with --wait, follows it, prints how it ended and exits by it. */
+/**
+ * Says what was queued and its warnings (as given: `run single` says them in flags); with --wait, follows
+ * it, prints how it ended and exits by it. The log's own copies of the warnings are not printed again.
+ */
 async function followRun(
   client: ApiClient,
   submitted: Submitted,
   options: WaitOptions,
   output: Output,
+  warnings: Submitted['warnings'] = submitted.warnings,
 ): Promise<number> {
   const runIds = submitted.runs.map((run) => run.id);
   output.out(
@@ -108,7 +132,7 @@ async function followRun(
       ? `run ${submitted.run_id} queued (task ${submitted.task_id})`
       : `runs ${runIds.join(', ')} queued (task ${submitted.task_id})`,
   );
-  printWarnings(submitted, output);
+  printWarnings({ ...submitted, warnings }, output);
   for (const older of submitted.superseded)
     output.out(`superseded (canceled) the older queued task ${older}`);
   if (!options.wait && !options.collect && !options.junit && !options.resultFile) {
@@ -119,65 +143,34 @@ async function followRun(
   const task = await followToEnd(client, submitted, output);
   printOutcome(task, output);
   await writeReports(client, task, options, output);
-  if (options.collect) {
-    // A task of one `default` run is that run, so the archive keeps the run's name.
-    const name = isSingleRun(task) ? task.run_id : task.id;
-    const file = path.resolve(options.collectFile ?? `${name}.tgz`);
-    try {
-      await client.downloadOutputs(task.id, file);
-      output.out(`outputs: ${file}`);
-    } catch (error) {
-      output.err(`could not collect the outputs: ${(error as Error).message}`);
-    }
-  }
+  await collectOutputs(client, task, options, output);
   return exitCodeForOutcome(task.outcome);
 }
 
-/** What the submission carries besides the composition: the task's metadata and `--supersede`. */
-export function submitOptions(flags: SubmitFlags): {
+/**
+ * What the submission carries besides the composition: the task's metadata and `--supersede`. In GitHub
+ * Actions the repository, branch and commit are known: they are the defaults of the `--metadata-*` flags
+ * (applied here rather than as commander defaults, so help reads the same inside and outside CI).
+ */
+export function submitOptions(
+  flags: SubmitFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): {
   metadata: { repo?: string; branch?: string; commit?: string };
   supersede: boolean;
 } {
+  const github = env.GITHUB_ACTIONS === 'true' ? env : {};
+  const repo = flags.metadataRepo || github.GITHUB_REPOSITORY;
+  const branch = flags.metadataBranch || github.GITHUB_HEAD_REF || github.GITHUB_REF_NAME;
+  const commit = flags.metadataCommit || github.GITHUB_SHA;
   return {
     metadata: {
-      ...(flags.metadataRepo ? { repo: flags.metadataRepo } : {}),
-      ...(flags.metadataBranch ? { branch: flags.metadataBranch } : {}),
-      ...(flags.metadataCommit ? { commit: flags.metadataCommit } : {}),
+      ...(repo ? { repo } : {}),
+      ...(branch ? { branch } : {}),
+      ...(commit ? { commit } : {}),
     },
     supersede: flags.supersede ?? false,
   };
-}
-
-/**
- * The reports a CI job asked for, once the task has ended: JUnit XML (`--junit`), the original's result file
- * (`--result-file`), and a Markdown summary appended to `$GITHUB_STEP_SUMMARY` when the job has one. A report
- * that cannot be written is said, and does not change the exit code: the outcome does.
- */
-async function writeReports(
-  client: ApiClient,
-  task: TaskView,
-  options: WaitOptions,
-  output: Output,
-): Promise<void> {
-  const wanted: { file: string; format: 'junit' | 'csv' | 'markdown'; append: boolean }[] = [
-    ...(options.junit ? [{ file: options.junit, format: 'junit' as const, append: false }] : []),
-    ...(options.resultFile ? [{ file: options.resultFile, format: 'csv' as const, append: false }] : []),
-    ...(process.env.GITHUB_STEP_SUMMARY
-      ? [{ file: process.env.GITHUB_STEP_SUMMARY, format: 'markdown' as const, append: true }]
-      : []),
-  ];
-  for (const report of wanted) {
-    try {
-      const body = await client.report(task.id, report.format);
-      const file = path.resolve(report.file);
-      await (report.append ? appendFile(file, body) : writeFile(file, body));
-      output.out(`${report.format === 'csv' ? 'result file' : `${report.format} report`}: ${file}`);
-    } catch (error) {
-      output.err(
-        `could not write the ${report.format} report to ${report.file}: ${(error as Error).message}`,
-      );
-    }
-  }
 }
 
 /** Each warning once, on stderr; the same lines in the task log are not printed again. */

@@ -1,15 +1,21 @@
 import type { ApiClient } from '../api-client.ts';
 import { exitCodes } from '../exit-codes.ts';
+import { printJson } from '../json-output.ts';
 import type { Output } from './run.ts';
 
 /** Prints each check and what `--fix` did; exits non-zero while something is still unhealthy. */
 export async function healthcheck(
   client: ApiClient,
-  runner: string,
-  fix: boolean,
+  options: { runner: string; fix?: boolean; json?: boolean },
   output: Output,
 ): Promise<number> {
+  const { runner } = options;
+  const fix = Boolean(options.fix);
   const report = await client.healthcheck(runner, fix);
+  if (options.json) {
+    printJson(report, output);
+    return report.ok ? exitCodes.success : exitCodes.failure;
+  }
   for (const check of report.checks) {
     output.out(`${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.message}`);
     if (check.fix) output.out(`     fixed: ${check.fix}`);

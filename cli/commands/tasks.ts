@@ -1,48 +1,84 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ReportFormat } from '../../api/schemas.ts';
+import type { ReportFormat, TaskList, TaskView } from '../../api/schemas.ts';
 import type { ApiClient } from '../api-client.ts';
-import { exitCodeForOutcome, exitCodes } from '../exit-codes.ts';
+import { exitCodeForTask, exitCodes } from '../exit-codes.ts';
 import { followTask } from '../follow-task.ts';
+import { printJson } from '../json-output.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { isSingleRun, printArtifacts, printOutcome, printRun, type Output } from '../task-printer.ts';
 
-export async function status(client: ApiClient, taskId: string, output: Output): Promise<number> {
-  const task = await client.getTask(taskId);
+/**
+ * `testground status -t <id>`: the task, its runs and their failures; with `extended`, also its composition,
+ * metadata and every instance. Exits by the task's outcome as `run --wait` does, `running` until it ends.
+ */
+export async function status(
+  client: ApiClient,
+  options: { task: string; extended?: boolean; json?: boolean },
+  output: Output,
+): Promise<number> {
+  const task = await client.getTask(options.task);
+  if (options.json) {
+    printJson(task, output);
+    return exitCodeForTask(task);
+  }
   const what = task.type === 'build' ? 'build' : `${task.instances} instances`;
   output.out(
     `task ${task.id} (${task.plan}/${task.case}, ${what}, ${task.builder} → ${task.runner}, by ${task.created_by})`,
   );
   for (const entry of task.states) output.out(`  ${entry.at}  ${entry.state}`);
   for (const warning of task.warnings) output.out(`  warning: ${warning.path}: ${warning.message}`);
+  if (options.extended) printExtended(task, output);
   if (task.type === 'build') {
     printOutcome(task, output);
-    return 0;
+    return exitCodeForTask(task);
   }
   if (isSingleRun(task)) {
-    for (const instance of task.result?.instances.filter((item) => item.outcome !== 'success') ?? []) {
+    const shown = options.extended
+      ? (task.result?.instances ?? [])
+      : (task.result?.instances.filter((item) => item.outcome !== 'success') ?? []);
+    for (const instance of shown) {
       output.out(`  ${instance.group}[${instance.index}]: ${instance.outcome} (${instance.reason})`);
     }
     printOutcome(task, output);
-    return 0;
+    return exitCodeForTask(task);
   }
-  for (const run of task.runs) printRun(run, output, { failures: true });
+  for (const run of task.runs) printRun(run, output, { failures: true, every: Boolean(options.extended) });
   if (task.artifacts.length > 0) printArtifacts(task, output);
   output.out(
     `task ${task.id}: ${task.state}${task.outcome ? `, outcome ${task.outcome}` : ''}${task.error ? ` (${task.error})` : ''}`,
   );
-  return 0;
+  return exitCodeForTask(task);
 }
 
+/** What the original's `status --extended` added: the input (composition, metadata) and the artifacts. */
+function printExtended(task: TaskView, output: Output): void {
+  const metadata = Object.entries(task.metadata).map(([key, value]) => `${key}=${value}`);
+  output.out(`  metadata: ${metadata.length > 0 ? metadata.join(', ') : 'none'}`);
+  if (task.supersedes.length > 0) output.out(`  superseded: ${task.supersedes.join(', ')}`);
+  if (task.cancel_requested) output.out('  cancel requested');
+  output.out('  composition:');
+  for (const line of JSON.stringify(task.composition, null, 2).split('\n')) output.out(`    ${line}`);
+  if (task.type === 'run' && task.artifacts.length > 0) printArtifacts(task, output);
+}
+
+/**
+ * `testground logs -t <id> [-f]`: the log so far (following, until the task ends); exits by the task's
+ * outcome, or `running` when it has not ended (only without -f).
+ */
 export async function logs(
   client: ApiClient,
-  taskId: string,
-  follow: boolean,
+  options: { task: string; follow?: boolean; json?: boolean },
   output: Output,
 ): Promise<number> {
-  if (follow) return exitCodeForOutcome((await followTask(client, taskId, output)).outcome);
-  await client.readLogs(taskId, (line) => output.out(formatLogLine(line)), { follow });
-  return 0;
+  // Following with progress and Ctrl-C is for a person; --json gives a script the API's lines as they come.
+  if (options.follow && !options.json) return exitCodeForTask(await followTask(client, options.task, output));
+  await client.readLogs(
+    options.task,
+    (line) => output.out(options.json ? JSON.stringify(line) : formatLogLine(line)),
+    { follow: Boolean(options.follow) },
+  );
+  return exitCodeForTask(await client.getTask(options.task));
 }
 
 /** `testground collect <id>`: one run's outputs by its run id, or every run's by the task id. */
@@ -67,10 +103,14 @@ const maxPage = 1000;
  */
 export async function listTasks(
   client: ApiClient,
-  filter: { state?: string; plan?: string; limit?: number; cursor?: string },
+  filter: { state?: string; plan?: string; limit?: number; cursor?: string; json?: boolean },
   output: Output,
 ): Promise<number> {
   const limit = filter.limit ?? 50;
+  if (filter.json) {
+    printJson(await collectTasks(client, filter, limit), output);
+    return exitCodes.success;
+  }
   output.out(
     ['ID'.padEnd(16), 'PLAN/CASE'.padEnd(28), 'STATE'.padEnd(10), 'OUTCOME'.padEnd(9), 'CREATED'].join(' '),
   );
@@ -99,6 +139,28 @@ export async function listTasks(
   }
   if (cursor !== undefined) output.err(`more tasks: testground tasks --cursor ${cursor}`);
   return 0;
+}
+
+/** Up to `limit` summaries, as one listing of the API's shape: `next_cursor` continues after the last. */
+async function collectTasks(
+  client: ApiClient,
+  filter: { state?: string; plan?: string; cursor?: string },
+  limit: number,
+): Promise<TaskList> {
+  const tasks: TaskList['tasks'] = [];
+  let cursor = filter.cursor;
+  while (tasks.length < limit) {
+    const page = await client.listTasks({
+      ...(filter.state ? { state: filter.state } : {}),
+      ...(filter.plan ? { plan: filter.plan } : {}),
+      limit: Math.min(limit - tasks.length, maxPage),
+      ...(cursor ? { cursor } : {}),
+    });
+    tasks.push(...page.tasks);
+    cursor = page.next_cursor ?? undefined;
+    if (cursor === undefined) break;
+  }
+  return { tasks, next_cursor: cursor ?? null };
 }
 
 export async function cancel(client: ApiClient, taskId: string, output: Output): Promise<number> {

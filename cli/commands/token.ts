@@ -12,6 +12,8 @@ import {
   type Role,
 } from '../../core/token-file.ts';
 import { exitCodes } from '../exit-codes.ts';
+import { printJson } from '../json-output.ts';
+import type { TokenListView } from '../json-views.ts';
 import type { Output } from '../task-printer.ts';
 
 /** The daemon's default: `<home>/tokens`, home being TESTGROUND_HOME or ~/.testground. */
@@ -50,12 +52,22 @@ export async function addToken(
 }
 
 /** Lists who has tokens, with the start of each hash to tell them apart (never a token). */
-export async function listTokens(file: string, output: Output): Promise<number> {
+export async function listTokens(file: string, output: Output, json = false): Promise<number> {
   if (!existsSync(file)) {
     output.err(`error: no tokens file at ${file}; "testground token add" creates it`);
     return exitCodes.rejected;
   }
-  for (const entry of parseTokenFile(await readFile(file, 'utf8'), file))
+  const entries = parseTokenFile(await readFile(file, 'utf8'), file);
+  if (json) {
+    const tokens: TokenListView['tokens'] = entries.map((entry) => ({
+      user: entry.user,
+      role: entry.role,
+      hash: entry.hash,
+    }));
+    printJson({ file, tokens }, output);
+    return exitCodes.success;
+  }
+  for (const entry of entries)
     output.out(`${entry.user}\t${entry.role}\t${entry.hash.slice(0, 'sha256:'.length + 12)}…`);
   return exitCodes.success;
 }

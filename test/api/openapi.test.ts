@@ -449,12 +449,18 @@ describe('the running app answers as its OpenAPI document says', () => {
     await untilState(submitted.task_id, ['complete']);
   });
 
-  it('gc, a dry run and a collection; a queue limit is a 429', async (t) => {
+  it('gc, a dry run and a collection; build purge; a queue limit is a 429', async (t) => {
     for (const query of ['?dry_run=true', '']) {
       const response = await request(api.app).post(`/api/v1/gc${query}`).set(auth);
       assert.equal(response.status, 200, JSON.stringify(response.body));
       contract.conforms('post', '/gc', response);
     }
+    const purged = await request(api.app).post('/api/v1/builders/exec%3Anode/purge?plan=placebo').set(auth);
+    assert.equal(purged.status, 200, JSON.stringify(purged.body));
+    contract.conforms('post', '/builders/{id}/purge', purged);
+    const unknown = await request(api.app).post('/api/v1/builders/exec%3Ago/purge?plan=placebo').set(auth);
+    assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+    contract.conforms('post', '/builders/{id}/purge', unknown);
     const limited = await buildTestApp(t, {
       admission: { maxActivePerUser: 0, maxActive: 1, uploadQuotaWindowMs: 60_000 },
     });

@@ -142,7 +142,7 @@ describe('testground run/build composition against the in-process app', () => {
       );
 
       const status = await cli('status', '-t', id);
-      assert.equal(status.code, 0);
+      assert.equal(status.code, 1, 'status exits by the outcome, as --wait does');
       assert.match(
         status.stdout,
         new RegExp(`^task ${id} \\(placebo/ok, 9 instances, exec:node → local:exec, by ci\\)$`, 'm'),

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { matchToken } from '../../api/auth.ts';
 import { parseTokenFile } from '../../core/token-file.ts';
+import { tokenListSchema } from '../../cli/json-views.ts';
 import { runCli as runTestground } from '../../cli/main.ts';
 import { scratchDir } from '../helpers/processes.ts';
 
@@ -50,6 +51,15 @@ describe('testground token', () => {
       ['bob user', 'vic viewer'],
     );
     assert.ok(listed.out.every((row) => !row.includes(token)));
+    const listedJson = await cli(['token', 'list', '--file', file, '--json']);
+    const view = tokenListSchema.parse(JSON.parse(listedJson.out.join('\n')));
+    assert.deepEqual(
+      view.tokens.map((entry) => [entry.user, entry.role, entry.hash]),
+      entries
+        .map((entry) => [entry.user, entry.role, entry.hash])
+        .concat([['vic', 'viewer', parseTokenFile(await readFile(file, 'utf8'), file)[1]!.hash]]),
+    );
+    assert.ok(!listedJson.out.join('\n').includes(token));
 
     await writeFile(file, `# kept comment\n${await readFile(file, 'utf8')}`);
     const revoked = await cli(['token', 'revoke', 'bob', '--file', file]);

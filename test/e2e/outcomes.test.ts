@@ -117,7 +117,7 @@ describe('placebo outcomes, timeouts and cancel (real daemon, local:exec)', () =
     assert.deepEqual(resumed, all.slice(3));
 
     const logs = await runCli(['--endpoint', daemon.url, 'logs', '-t', running]);
-    assert.equal(logs.code, 0);
+    assert.equal(logs.code, 4, 'logs exits by the outcome of the task, canceled');
     assert.match(logs.stdout, /task canceled/);
   });
 });

@@ -184,7 +184,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     logs: logBus,
     outputs,
     maintenance,
-    ...(retention ? { retention } : {}),
+    ...(retention ? { retention, buildCaches: retention } : {}),
     health,
     ...(auth ? { auth } : {}),
     uploadDir: dirs.uploads,
