@@ -5,6 +5,7 @@ import type { ApiClient } from '../api-client.ts';
 import { exitCodeForTask, exitCodes } from '../exit-codes.ts';
 import { followTask } from '../follow-task.ts';
 import { printJson } from '../json-output.ts';
+import { formatProgress } from '../progress-view.ts';
 import { formatLogLine } from '../log-printer.ts';
 import { isSingleRun, printArtifacts, printOutcome, printRun, type Output } from '../task-printer.ts';
 
@@ -29,6 +30,7 @@ export async function status(
   for (const entry of task.states) output.out(`  ${entry.at}  ${entry.state}`);
   for (const warning of task.warnings) output.out(`  warning: ${warning.path}: ${warning.message}`);
   if (options.extended) printExtended(task, output);
+  printRunningProgress(task, output);
   if (task.type === 'build') {
     printOutcome(task, output);
     return exitCodeForTask(task);
@@ -49,6 +51,16 @@ export async function status(
     `task ${task.id}: ${task.state}${task.outcome ? `, outcome ${task.outcome}` : ''}${task.error ? ` (${task.error})` : ''}`,
   );
   return exitCodeForTask(task);
+}
+
+/** Where a running task's runs are (instances by phase, barriers waited on), as `run --wait` shows it. */
+function printRunningProgress(task: TaskView, output: Output): void {
+  if (task.state !== 'running') return;
+  const several = task.runs.length > 1;
+  for (const progress of task.progress) {
+    const name = several ? task.runs.find((run) => run.id === progress.run)?.name : undefined;
+    for (const line of formatProgress(progress, name)) output.out(`  ${line}`);
+  }
 }
 
 /** What the original's `status --extended` added: the input (composition, metadata) and the artifacts. */
