@@ -288,7 +288,7 @@ describe('a composition of three [[runs]] through the real CLI and daemon (local
     assert.equal(ran.code, 2, ran.stdout);
     assert.match(
       ran.stderr,
-      /groups\[0\]\.run\.artifact: artifact "bundle:0{32}" \(run\.artifact, or --use-build\) is not known to this daemon/,
+      /^ {2}--use-build: artifact "bundle:0{32}" \(run\.artifact, or --use-build\) is not known to this daemon/m,
     );
   });
 });
