@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, readFile, realpath, rm } from 'node:fs/promises';
+import { cp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build as esbuild, type BuildOptions, type Message, type Plugin } from 'esbuild';
 import type { BuildDependency } from '../core/run.ts';
@@ -176,20 +176,33 @@ export async function bundlePlan(input: BundlePlanInput): Promise<string> {
     await reportDependencyOverrides(workDir, overrides, log, builderId);
   }
   const entry = await findEntry(workDir, input.buildConfig);
-  if (input.typecheck) {
+  const { typecheck } = input;
+  // The check and the bundling read the same files and need nothing of each other: they run side by side
+  // (tsc in a process of its own, esbuild on its threads), and the bundle is written only once both
+  // succeeded, so the check never sees a half-written bundle among the plan's files.
+  const checked = (async () => {
+    if (typecheck === undefined) return;
     await input.npm.planUser.reach(workDir);
-    await input.typecheck.check({
+    await typecheck.check({
       dir: workDir,
       log,
       builderId,
       planUser: input.npm.planUser,
       signal: input.signal,
     });
-  }
+  })();
   log.info(`${builderId}: bundling ${path.relative(workDir, entry)}`);
   const bundlePath = path.join(workDir, bundleName);
   // esbuild names importers by their real path; the plugin compares them with this.
-  const external = await bundle(entry, bundlePath, input.sdkEntry, await realpath(workDir), builderId);
+  const bundled = realpath(workDir).then((planRoot) =>
+    bundle(entry, bundlePath, input.sdkEntry, planRoot, builderId),
+  );
+  const [check, made] = await Promise.allSettled([checked, bundled]);
+  // A plan that does not type-check usually does not bundle either; tsc says more about why.
+  if (check.status === 'rejected') throw check.reason;
+  if (made.status === 'rejected') throw made.reason;
+  const { external, contents } = made.value;
+  await writeFile(bundlePath, contents);
   if (external.length > 0) {
     log.info(`${builderId}: loaded from node_modules beside the bundle at run time: ${external.join(', ')}`);
   }
@@ -237,22 +250,27 @@ async function findEntry(dir: string, buildConfig: Record<string, unknown>): Pro
   );
 }
 
-/** Bundles `entry` into `outfile`; returns the packages left to Node's loader, sorted. */
+/**
+ * Bundles `entry` as `outfile` would be, in memory; returns its bytes and the packages left to Node's
+ * loader, sorted.
+ */
 async function bundle(
   entry: string,
   outfile: string,
   sdkEntry: string,
   planRoot: string,
   builderId: string,
-): Promise<string[]> {
+): Promise<{ external: string[]; contents: Uint8Array }> {
   const external = new Set<string>();
+  let contents: Uint8Array | undefined;
   try {
-    await esbuild({
+    const result = await esbuild({
       ...nodeBundleOptions,
       // Locations in errors are relative to this: the plan's own paths (`index.ts:3:7`), not the daemon's cache.
       absWorkingDir: planRoot,
       entryPoints: [entry],
       outfile,
+      write: false,
       sourcemap: 'inline',
       alias: { [sdkImportName]: sdkEntry },
       plugins: [
@@ -260,6 +278,7 @@ async function bundle(
         confinedToPlan(planRoot, await realpath(sdkEntry)),
       ],
     });
+    contents = result.outputFiles[0]?.contents;
   } catch (error) {
     const errors = (error as { errors?: Message[] }).errors ?? [];
     const described = errors.map((message) => {
@@ -272,7 +291,8 @@ async function bundle(
       `${builderId}: bundling failed: ${described.join('; ') || (error as Error).message}`,
     );
   }
-  return [...external].sort();
+  if (contents === undefined) throw new BuildError(`${builderId}: bundling produced no output file`);
+  return { external: [...external].sort(), contents };
 }
 
 /**

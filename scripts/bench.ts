@@ -9,6 +9,7 @@ import path from 'node:path';
 import { DockerEngine } from '../docker/docker-engine.ts';
 import { labelFilter, planLabel } from '../docker/labels.ts';
 import { concurrencyLimit } from '../core/concurrency-limit.ts';
+import { buildBench } from './bench-build.ts';
 import { dashboardBench } from './bench-dashboard.ts';
 import { networkBench } from './bench-network.ts';
 import { runSyncBench } from './bench-sync.ts';
@@ -141,6 +142,7 @@ const parts: Record<string, () => Promise<Figures>> = {
   tasks: () => tasksBench(daemon),
   dashboard: () => dashboardBench(daemon),
   swarm: () => swarmBench(),
+  build: () => buildBench(daemon),
 };
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(parts);
 const unknown = chosen.filter((part) => !(part in parts));
