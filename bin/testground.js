@@ -5,12 +5,18 @@
 // to daemons over HTTP and never imports the daemon itself.
 import { register } from 'tsx/esm/api';
 
-// A reader that stops early (`testground tasks | head -1`) closes the pipe: that ends the command quietly, as
-// it ends ls or git, instead of with a stack trace. Any other write error is said in one line.
+// A reader that stops early (`testground tasks | head -1`) closes the pipe. That is no error of the
+// command: what it would still print is dropped, quietly instead of with a stack trace, and it goes on to
+// exit by what it was doing (a task's outcome, 130 after Ctrl-C), so `set -o pipefail` still sees that.
+// Any other write error is said in one line.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error) => {
-    if (error.code !== 'EPIPE') process.stderr.write(`error: cannot write the output: ${error.message}\n`);
-    process.exit(error.code === 'EPIPE' ? (process.exitCode ?? 0) : 1);
+    if (error.code === 'EPIPE') {
+      stream.write = () => true;
+      return;
+    }
+    process.stderr.write(`error: cannot write the output: ${error.message}\n`);
+    process.exit(1);
   });
 }
 

@@ -121,8 +121,13 @@ export class PlanTypeChecker {
     if (errors.length > shownErrors) for (const error of errors) log.error(`${builderId}: ${error}`);
     const listed = errors.slice(0, shownErrors).join('\n');
     const more = errors.length > shownErrors ? `\n… and ${errors.length - shownErrors} more` : '';
+    // TS1xxx are the parser's: such a plan is not valid TypeScript at all, and skipping the check won't help.
+    const syntax = errors.some((error) => / error TS1\d{3}: /.test(error));
+    const count = `${errors.length} error${errors.length === 1 ? '' : 's'}`;
     throw new BuildError(
-      `${builderId}: the plan does not type-check (${errors.length} error${errors.length === 1 ? '' : 's'}; build_config.typecheck = false skips the check):\n${listed}${more}`,
+      syntax
+        ? `${builderId}: the plan has syntax errors (${count}):\n${listed}${more}`
+        : `${builderId}: the plan does not type-check (${count}; build_config.typecheck = false skips the check):\n${listed}${more}`,
     );
   }
 

@@ -1,5 +1,6 @@
 import { describeEvent, parseEventLine } from '../core/contract/events.ts';
 import type { LogLine } from '../api/schemas.ts';
+import { briefError } from './task-printer.ts';
 import { formatProgressLine } from './progress-view.ts';
 
 /** One task log line as a person reads it; instance events are shown by their meaning, not as JSON. */
@@ -20,7 +21,8 @@ export function formatLogLine(line: LogLine): string {
     case 'progress':
       return `${time} progress of run ${line.run}: ${formatProgressLine(line)}`;
     case 'end':
-      return `${time} task ${String(line.state)}: ${String(line.outcome ?? '')}${line.error ? ` (${String(line.error)})` : ''}`;
+      // The log showed the error in full where it happened; a long one is not repeated at the end.
+      return `${time} task ${String(line.state)}: ${String(line.outcome ?? '')}${line.error ? ` (${String(briefError(String(line.error)))})` : ''}`;
     default:
       return `${time} ${JSON.stringify(line)}`;
   }

@@ -228,9 +228,9 @@ export function buildProgram(
       'cancel the older tasks still queued for the same repo, branch, plan and test case (CI: a new push makes them pointless)',
     );
   const buildConfigOption = (): Option =>
-    new Option('--build-cfg, --build-config <key=value>', 'build config entry (repeatable)')
-      .argParser(collectPair)
-      .default({});
+    new Option('--build-cfg, --build-config <key=value>', 'build config entry (repeatable)').argParser(
+      collectPair,
+    );
   const dependencyOption = (): Option =>
     new Option(
       '-d, --dep <module=version>',
@@ -251,16 +251,14 @@ export function buildProgram(
         .option('-r, --runner <id>', "runner (default: the manifest's)")
         .requiredOption('-i, --instances <n>', 'number of instances', parseInteger)
         .addOption(
-          new Option('--tp, --test-param <key=value>', 'test parameter (repeatable)')
-            .argParser(collectPair)
-            .default({}),
+          new Option('--tp, --test-param <key=value>', 'test parameter (repeatable)').argParser(collectPair),
         )
         .addOption(buildConfigOption())
         .addOption(dependencyOption())
         .addOption(
-          new Option('--run-cfg, --run-config <key=value>', 'run config entry (repeatable)')
-            .argParser(collectPair)
-            .default({}),
+          new Option('--run-cfg, --run-config <key=value>', 'run config entry (repeatable)').argParser(
+            collectPair,
+          ),
         )
         .option('--timeout <duration>', 'run timeout, like 90s or 10m (default 10m)')
         .option(
@@ -560,7 +558,8 @@ function parseList(value: string): string[] {
   return names;
 }
 
-function collectPair(value: string, previous: Record<string, string>): Record<string, string> {
+/** A repeatable `key=value` flag; no default, so help does not show an empty `{}` for it. */
+function collectPair(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const separator = value.indexOf('=');
   if (separator <= 0) throw new InvalidArgumentError(`${JSON.stringify(value)} is not key=value`);
   return { ...previous, [value.slice(0, separator)]: value.slice(separator + 1) };

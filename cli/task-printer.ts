@@ -15,7 +15,10 @@ export function isSingleRun(task: TaskView): boolean {
 }
 
 /** How the task ended: each run's per-group summary under its name, then the task's outcome. */
-export function printOutcome(task: TaskView, output: Output): void {
+export function printOutcome(task: TaskView, output: Output, options: { followed?: boolean } = {}): void {
+  // Following, the log showed a long error in full already; here its first line says which one it was.
+  const describeEnd = (state: string, outcome: string | null, error: string | null): string =>
+    describeEndOf(state, outcome, options.followed ? briefError(error) : error);
   if (task.type === 'build') {
     printArtifacts(task, output);
     output.out(`build ${task.id}: ${describeEnd(task.state, task.outcome, task.error)}`);
@@ -39,7 +42,7 @@ export function printRun(
   output: Output,
   options: { failures?: boolean; every?: boolean } = {},
 ): void {
-  output.out(`run ${run.name} (${run.id}): ${describeEnd(run.state, run.outcome, run.error)}`);
+  output.out(`run ${run.name} (${run.id}): ${describeEndOf(run.state, run.outcome, run.error)}`);
   if (!run.result) return;
   for (const line of formatGroupSummary(run.result.groups)) output.out(`  ${line}`);
   if (!options.failures) return;
@@ -57,8 +60,18 @@ export function printArtifacts(task: TaskView, output: Output): void {
   }
 }
 
+/**
+ * A multi-line error (a build's list of compiler errors) as its first line and `…`, for places that repeat
+ * an error shown in full elsewhere; a one-line error as it is.
+ */
+export function briefError(error: string | null): string | null {
+  if (error === null) return null;
+  const newline = error.indexOf('\n');
+  return newline === -1 ? error : `${error.slice(0, newline)} …`;
+}
+
 /** `complete, outcome failure (1 of 2 instances did not succeed)`, or `running` while it goes on. */
-function describeEnd(state: string, outcome: string | null, error: string | null): string {
+function describeEndOf(state: string, outcome: string | null, error: string | null): string {
   if (outcome === null && state !== 'complete' && state !== 'canceled') return state;
   return `${state}, outcome ${outcome ?? 'none'}${error ? ` (${error})` : ''}`;
 }

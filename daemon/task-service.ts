@@ -270,7 +270,9 @@ export class TaskService {
     assertTaskId(id);
     const task = await this.deps.store.get(id);
     if (!task)
-      throw new NotFoundError(`no task with id ${JSON.stringify(id)}; list tasks with GET /api/v1/tasks`);
+      throw new NotFoundError(
+        `no task with id ${JSON.stringify(id)}; list tasks with "testground tasks" (GET /api/v1/tasks)`,
+      );
     return task;
   }
 

@@ -5,15 +5,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What the installed tree was made from: the lock file's digest, kept beside it. A checkout gives the lock
+# file a new date without changing it, so its date alone would reinstall for nothing.
+lock_digest="$(sha256sum package-lock.json | cut -d' ' -f1)"
+installed_from="node_modules/.testground-lock-sha256"
 if [ ! -e node_modules ]; then
   # A fresh clone: exactly the lock file (it lists every platform's build of the optional dependencies,
   # e.g. msgpackr-extract's under BullMQ, so npm 10 and npm 11 both accept it).
   echo "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
-elif [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "$lock_digest" >"$installed_from"
+elif [ -f "$installed_from" ] && [ "$(cat "$installed_from")" = "$lock_digest" ]; then
+  : # installed from this very lock file
+elif [ -f "$installed_from" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # A lock changed since the last install (a pull): bring the installed tree to it without deleting it.
   echo "updating npm packages (npm install, from package-lock.json)"
   npm install --no-audit --no-fund --loglevel=error
+  echo "$lock_digest" >"$installed_from"
+else
+  # Installed before the digest was kept, and not older than the lock: note what it was made from.
+  echo "$lock_digest" >"$installed_from"
 fi
 
 as_root() {

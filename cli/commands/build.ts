@@ -17,7 +17,7 @@ export interface BuildSingleOptions {
   runner?: string;
   /** The test case's minimum unless given. */
   instances?: number;
-  buildConfig: Record<string, string>;
+  buildConfig?: Record<string, string>;
   /** Packages the build takes at another version (`-d, --dep module=version`). */
   dep?: Record<string, string>;
 }
@@ -58,7 +58,7 @@ export async function buildSingle(
   output.out(`build queued (task ${submitted.task_id})`);
   printWarnings(submitted, output);
   const task = await followToEnd(client, submitted, output);
-  printOutcome(task, output);
+  printOutcome(task, output, { followed: true });
   return exitCodeForOutcome(task.outcome);
 }
 
@@ -81,7 +81,7 @@ export async function buildComposition(
     output.out(`build queued (task ${submitted.task_id})`);
     printWarnings(submitted, output);
     task = await followToEnd(client, submitted, output);
-    printOutcome(task, output);
+    printOutcome(task, output, { followed: true });
   }
   if (options.writeArtifacts && task.outcome === 'success') {
     const { file, written } = await writeArtifacts(composition, task.artifacts);

@@ -22,9 +22,9 @@ export interface RunSingleOptions {
   builder?: string;
   runner?: string;
   instances: number;
-  testParam: Record<string, string>;
-  buildConfig: Record<string, string>;
-  runConfig: Record<string, string>;
+  testParam?: Record<string, string>;
+  buildConfig?: Record<string, string>;
+  runConfig?: Record<string, string>;
   timeout?: string;
   /** Start from this artifact instead of building (`--use-build`). */
   useBuild?: string;
@@ -141,7 +141,7 @@ async function followRun(
   }
   output.out(`dashboard: ${client.dashboardUrl(submitted.task_id)}`);
   const task = await followToEnd(client, submitted, output);
-  printOutcome(task, output);
+  printOutcome(task, output, { followed: true });
   await writeReports(client, task, options, output);
   await collectOutputs(client, task, options, output);
   return exitCodeForOutcome(task.outcome);

@@ -12,6 +12,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli as testground } from '../../cli/main.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { Gate } from '../helpers/fake-components.ts';
+import { BuildError } from '../../core/errors.ts';
 import { cliEntry, repoRoot, scratchDir } from '../helpers/processes.ts';
 
 interface Ran {
@@ -87,6 +89,70 @@ describe('CLI papercuts', () => {
     });
     assert.equal(ran.stderr, '', 'nothing on stderr');
     assert.equal(ran.code, 0);
+  });
+
+  it("keeps the task's outcome as the exit code when the reader closes the pipe early (pipefail sees it)", async () => {
+    // The run waits at the gate, so the CLI meets the closed pipe while it still follows the task.
+    const gate = new Gate();
+    api.runner.gate = gate;
+    api.runner.outcomes.set('single/0', 'failure');
+    try {
+      const started = api.runner.nextRun();
+      const ran = new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          [cliEntry, '--endpoint', endpoint, 'run', 'single', '-p', placebo, '-t', 'ok', '-i', '1', '--wait'],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        child.stdout.destroy();
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.once('close', (code) => resolve({ code, stderr }));
+      });
+      await started;
+      // Long enough for the CLI to print "queued" and follow the log (its writes meet EPIPE meanwhile).
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      gate.open();
+      const closedEarly = await ran;
+      assert.equal(closedEarly.stderr, '');
+      assert.equal(closedEarly.code, 1, 'a failed run exits 1, read whole or not');
+    } finally {
+      api.runner.gate = undefined;
+      api.runner.outcomes.clear();
+    }
+  });
+
+  it("says a build's long error in full once while following, and by its first line after", async () => {
+    api.builder.failure = new BuildError(
+      'exec:node: the plan does not type-check (2 errors; build_config.typecheck = false skips the check):\n' +
+        "index.ts:1:7 error TS2322: Type 'string' is not assignable to type 'number'.\n" +
+        "index.ts:2:7 error TS2322: Type 'number' is not assignable to type 'string'.",
+    );
+    try {
+      const ran = await cli(
+        '--endpoint',
+        endpoint,
+        'run',
+        'single',
+        '-p',
+        placebo,
+        '-t',
+        'ok',
+        '-i',
+        '1',
+        '--wait',
+      );
+      assert.equal(ran.code, 3, ran.stdout);
+      const said = ran.stdout.split('\n').filter((line) => line.includes('index.ts:1:7 error TS2322'));
+      assert.equal(said.length, 1, `the first compiler error is printed once:\n${ran.stdout}`);
+      assert.match(
+        ran.stdout,
+        /^run \w+: complete, outcome error \(exec:node: the plan does not type-check \(2 errors; build_config\.typecheck = false skips the check\): …\)$/m,
+      );
+      assert.match(ran.stdout, /task complete: error \(exec:node: the plan does not type-check .*: …\)$/m);
+    } finally {
+      api.builder.failure = undefined;
+    }
   });
 
   it("prints a refusal's problems once, one per line under a headline", async () => {
