@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds, from this host's own binaries, the two base images the compose deployment needs where nothing
-# can be pulled (docker-compose.yml; README "Running a shared daemon"), and prints the variables that
+# can be pulled (docker-compose.yml; docs/operating.md "Running a shared daemon"), and prints the variables that
 # point docker-compose at them:
 #
 #   bash scripts/compose-images.sh > .env && docker-compose up -d --build

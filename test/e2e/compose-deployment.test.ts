@@ -11,7 +11,7 @@ import { repoRoot, runCli, scratchDir, waitFor } from '../helpers/processes.ts';
 
 const execFileAsync = promisify(execFile);
 
-/** The deployment of README "Running a shared daemon", as a team brings it up: offline, with Debian's docker-compose. */
+/** The deployment of docs/operating.md "Running a shared daemon", as a team brings it up: offline, with Debian's docker-compose. */
 describe('the compose deployment (docker-compose.yml) brought up offline with docker-compose', () => {
   const project = `tgcompose${randomBytes(4).toString('hex')}`;
   const token = randomBytes(16).toString('hex');
