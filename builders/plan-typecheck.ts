@@ -127,7 +127,7 @@ export class PlanTypeChecker {
     throw new BuildError(
       syntax
         ? `${builderId}: the plan has syntax errors (${count}):\n${listed}${more}`
-        : `${builderId}: the plan does not type-check (${count}; build_config.typecheck = false skips the check):\n${listed}${more}`,
+        : `${builderId}: the plan does not type-check (${count}; build_config.typecheck = false (--build-cfg typecheck=false) skips the check):\n${listed}${more}`,
     );
   }
 

@@ -120,7 +120,7 @@ start_node() {
   ip -n "$namespace" addr add "$address/24" dev eth0
   ip -n "$namespace" link set eth0 up
   cat >"$dir/n$index/daemon.json" <<EOF
-{ "log-driver": "json-file", "storage-driver": "overlay2" }
+{ "log-driver": "json-file", "storage-driver": "overlay2", "cgroup-parent": "/tgsw-n$index" }
 EOF
   # The engine in its own network, mount and UTS namespaces (its node's hostname), its own /run and /var/lib/docker bound in.
   nohup nsenter --net="/run/netns/$namespace" unshare --mount --uts --propagation private bash -c "
@@ -186,8 +186,11 @@ down() {
   for namespace in $(ip netns list 2>/dev/null | awk '/^tgsw-n/ {print $1}'); do
     # Whatever still runs in a node (containers, shims, a killed engine's containerd) ends with it.
     for pid in $(ip netns pids "$namespace" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in $(node_container_pids "${namespace#tgsw-n}"); do kill -9 "$pid" 2>/dev/null || true; done
   done
   sleep 1
+  # The nodes' emptied container cgroups, deepest first.
+  find /sys/fs/cgroup/*/tgsw-n* -depth -type d -exec rmdir {} + 2>/dev/null || true
   for mountpoint in $(awk -v d="$dir" '$2 ~ "^"d {print $2}' /proc/mounts | sort -r); do
     umount -l "$mountpoint" 2>/dev/null || true
   done
@@ -197,9 +200,16 @@ down() {
   rm -rf "$certs_dir" "$dir"
 }
 
+# Every process of node I's containers: they have network namespaces of their own, so the node's namespace
+# does not hold them, and once their shim is gone nothing would stop them; the node's engine puts them all
+# under this cgroup (daemon.json's cgroup-parent).
+node_container_pids() {
+  find "/sys/fs/cgroup/pids/tgsw-n$1" -name cgroup.procs -exec cat {} + 2>/dev/null || true
+}
+
 kill_node() {
   local index=$1
-  for pid in $(ip netns pids "tgsw-n$index"); do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in $(ip netns pids "tgsw-n$index") $(node_container_pids "$index"); do kill -9 "$pid" 2>/dev/null || true; done
   echo "node $index ($(node_address "$index")) killed"
 }
 

@@ -109,7 +109,7 @@ export class RunEnv implements RunParams {
     if (value === undefined) {
       const known = Object.keys(this.testInstanceParams);
       throw new TestParamError(
-        `test param ${JSON.stringify(name)} is not set (set params: ${known.length > 0 ? known.join(', ') : 'none'}); give it a default in manifest.toml or set it in the composition`,
+        `test param ${JSON.stringify(name)} is not set (set params: ${known.length > 0 ? known.join(', ') : 'none'}); give it a default in manifest.toml, or set it in the composition (test_params) or with --test-param ${name}=… on run single`,
         name,
         undefined,
       );

@@ -73,7 +73,7 @@ describe('type-checking TypeScript plans before bundling', { concurrency: true }
     const { error, log } = await build(dir);
     assert.equal(
       error,
-      'exec:node: the plan does not type-check (2 errors; build_config.typecheck = false skips the check):\n' +
+      'exec:node: the plan does not type-check (2 errors; build_config.typecheck = false (--build-cfg typecheck=false) skips the check):\n' +
         "index.ts:3:70 error TS2345: Argument of type 'string' is not assignable to parameter of type 'number'.\n" +
         "lib/math.ts:2:9 error TS2322: Type 'string' is not assignable to type 'number'.",
     );

@@ -124,7 +124,7 @@ describe('CLI papercuts', () => {
 
   it("says a build's long error in full once while following, and by its first line after", async () => {
     api.builder.failure = new BuildError(
-      'exec:node: the plan does not type-check (2 errors; build_config.typecheck = false skips the check):\n' +
+      'exec:node: the plan does not type-check (2 errors; build_config.typecheck = false (--build-cfg typecheck=false) skips the check):\n' +
         "index.ts:1:7 error TS2322: Type 'string' is not assignable to type 'number'.\n" +
         "index.ts:2:7 error TS2322: Type 'number' is not assignable to type 'string'.",
     );
@@ -147,7 +147,7 @@ describe('CLI papercuts', () => {
       assert.equal(said.length, 1, `the first compiler error is printed once:\n${ran.stdout}`);
       assert.match(
         ran.stdout,
-        /^run \w+: complete, outcome error \(exec:node: the plan does not type-check \(2 errors; build_config\.typecheck = false skips the check\): …\)$/m,
+        /^run \w+: complete, outcome error \(exec:node: the plan does not type-check \(2 errors; build_config\.typecheck = false \(--build-cfg typecheck=false\) skips the check\): …\)$/m,
       );
       assert.match(ran.stdout, /task complete: error \(exec:node: the plan does not type-check .*: …\)$/m);
     } finally {

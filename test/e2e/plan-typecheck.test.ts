@@ -63,7 +63,10 @@ describe('a plan with a type error, through the CLI and the daemon', () => {
       said.includes("index.ts:3:7 error TS2322: Type 'string' is not assignable to type 'number'."),
       said,
     );
-    assert.ok(said.includes('build_config.typecheck = false skips the check'), said);
+    assert.ok(
+      said.includes('build_config.typecheck = false (--build-cfg typecheck=false) skips the check'),
+      said,
+    );
     assert.ok(!said.includes(path.join(scratch.dir, 'home')), `no path of the daemon's home:\n${said}`);
   });
 
