@@ -7,7 +7,8 @@ import { packPlanDirectory } from '../pack-plan.ts';
 import { locatePlan, readPlanName, readTestCases } from '../plan-locator.ts';
 import { singleRunComposition } from '../single-composition.ts';
 import { printOutcome, type Output } from '../task-printer.ts';
-import { followToEnd, printWarnings, submitOptions, type SubmitFlags } from './run.ts';
+import { followToEnd } from '../follow-task.ts';
+import { printWarnings, submitOptions, type SubmitFlags } from './run.ts';
 
 export interface BuildSingleOptions {
   plan: string;

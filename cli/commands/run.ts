@@ -13,8 +13,6 @@ import { singleRunComposition } from '../single-composition.ts';
 import { printOutcome, type Output } from '../task-printer.ts';
 
 export type { Output } from '../task-printer.ts';
-// `build` follows its task the same way; it used to import this from here.
-export { followToEnd } from '../follow-task.ts';
 
 export interface RunSingleOptions {
   plan: string;
