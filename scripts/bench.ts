@@ -2,7 +2,6 @@
  * Benchmarks, not tests: each figure is printed next to a floor measured on the same machine in the same
  * run, so it reads as a ratio rather than an absolute number that depends on the machine.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { DockerEngine } from '../docker/docker-engine.ts';
 import { labelFilter, planLabel } from '../docker/labels.ts';
 import { concurrencyLimit } from '../core/concurrency-limit.ts';
 import { buildBench } from './bench-build.ts';
+import { execBench, execStormBench } from './bench-exec.ts';
 import { dashboardBench } from './bench-dashboard.ts';
 import { networkBench } from './bench-network.ts';
 import { runSyncBench } from './bench-sync.ts';
@@ -17,7 +17,6 @@ import { tasksBench } from './bench-tasks.ts';
 import { swarmBench } from './bench-swarm.ts';
 import { runCli, startDaemonProcess, type DaemonProcess } from '../test/helpers/processes.ts';
 
-const execInstances = Number(process.env.BENCH_INSTANCES ?? 100);
 const dockerInstances = Number(process.env.BENCH_DOCKER_INSTANCES ?? 50);
 const networkInstances = Number(process.env.BENCH_NETWORK_INSTANCES ?? 100);
 
@@ -29,44 +28,6 @@ async function timedRun(daemon: DaemonProcess, args: string[]): Promise<number> 
   if (result.code !== 0)
     throw new Error(`benchmark run ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
   return performance.now() - started;
-}
-
-async function spawnFloor(count: number): Promise<number> {
-  const started = performance.now();
-  await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise((resolve) =>
-          spawn(process.execPath, ['-e', ''], { stdio: 'ignore' }).once('close', resolve),
-        ),
-    ),
-  );
-  return performance.now() - started;
-}
-
-async function execBench(daemon: DaemonProcess): Promise<Figures> {
-  const walkthrough = [
-    '--plan',
-    'example',
-    '--testcase',
-    'sync',
-    '--builder',
-    'exec:node',
-    '--runner',
-    'local:exec',
-    // The seed's sleeps (up to 10 s) would measure the plan, not the launch.
-    '--test-param',
-    'sleep_scale=0',
-  ];
-  await timedRun(daemon, [...walkthrough, '--instances', '2']); // builds and caches the bundle
-  const runMs = await timedRun(daemon, [...walkthrough, '--instances', String(execInstances)]);
-  const floorMs = await spawnFloor(execInstances);
-  return {
-    [`local:exec walkthrough, ${execInstances} instances (CLI submit → exit)`]: `${runMs.toFixed(0)} ms`,
-    [`  floor: spawn ${execInstances} bare node processes`]: `${floorMs.toFixed(0)} ms`,
-    '  ratio': `${(runMs / floorMs).toFixed(2)}x`,
-  };
 }
 
 /** The same containers the run starts (the placebo `ok` image), started and awaited directly. */
@@ -136,7 +97,9 @@ async function dockerBench(daemon: DaemonProcess): Promise<Figures> {
 // `npm run bench -- network docker`: only those parts; all of them by default.
 const parts: Record<string, () => Promise<Figures>> = {
   sync: () => runSyncBench(),
-  exec: () => execBench(daemon),
+  exec: () => execBench(daemon, Number(process.env.BENCH_INSTANCES ?? 100)),
+  storm: () =>
+    execStormBench(daemon, (process.env.BENCH_STORM_INSTANCES ?? '100,1000').split(',').map(Number)),
   docker: () => dockerBench(daemon),
   network: () => networkBench(daemon, networkInstances),
   tasks: () => tasksBench(daemon),

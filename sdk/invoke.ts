@@ -26,6 +26,9 @@ export interface RunTestCaseDeps {
 
 const defaultCloseTimeoutMs = 2_000;
 
+/** The metrics.out point recorded when the sync connection opens: its `ts` is when, its value how long it took. */
+export const syncConnectMark = 'sync:connect';
+
 type Verdict = { outcome: 'ok' } | { outcome: 'failure' | 'crash'; error: unknown };
 
 /**
@@ -41,16 +44,24 @@ export async function runTestCase(testCase: TestCase, deps: RunTestCaseDeps): Pr
     deps.writeStderr(`testground-sdk: cannot start the test case: ${describeThrown(error).message}\n`);
     return 1;
   }
-  // Where each instance waited, and when: a point per barrier in metrics.out (`barrier:<state>`, ms).
+  // The instance's lifecycle marks, for any plan: when its sync connection opened (`sync:connect`, how long
+  // opening it took) and when each barrier released it (`barrier:<state>`, how long it waited), as points
+  // in metrics.out whose `ts` is the moment. Benchmarks read a run's phases from them.
+  const recordMark = (name: string, ms: number): void => {
+    try {
+      runenv.metrics.recordPoint(name, ms, 'ms');
+    } catch {
+      // A measurement that cannot be written never fails the operation it measured.
+    }
+  };
   const client = new LazySyncClient(
-    () => deps.connect(runenv),
-    (state, waitedMs) => {
-      try {
-        runenv.metrics.recordPoint(`barrier:${state}`, waitedMs, 'ms');
-      } catch {
-        // A measurement that cannot be written never fails the barrier the plan waited at.
-      }
+    async () => {
+      const started = performance.now();
+      const connected = await deps.connect(runenv);
+      recordMark(syncConnectMark, performance.now() - started);
+      return connected;
     },
+    (state, waitedMs) => recordMark(`barrier:${state}`, waitedMs),
   );
 
   let decided = false;

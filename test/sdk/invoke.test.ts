@@ -3,7 +3,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { dispatchTestCase, runTestCase, type RunTestCaseDeps, type TestCase } from '../../sdk/invoke.ts';
+import {
+  dispatchTestCase,
+  runTestCase,
+  syncConnectMark,
+  type RunTestCaseDeps,
+  type TestCase,
+} from '../../sdk/invoke.ts';
+import { metricsFileName, parseMetricLine } from '../../core/contract/metrics.ts';
 import type { SyncClientApi } from '../../sdk/lazy-sync-client.ts';
 import type { RunEnv } from '../../sdk/runenv.ts';
 import { parseEventLine, type InstanceEvent } from '../../core/contract/events.ts';
@@ -153,6 +160,36 @@ describe('runTestCase', () => {
       [runenv?.testRun, runenv?.syncServiceHost, runenv?.syncServicePort],
       ['run-42', 'sync.test', 7070],
     );
+  });
+
+  it('marks when the sync connection opened and each barrier released it, as points in metrics.out', async () => {
+    const calls: string[] = [];
+    const h = harness();
+    h.deps.connect = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return fakeClient(calls);
+    };
+    const before = Date.now();
+    const code = await runTestCase(async (_runenv, client) => {
+      await client.signalEntry('a');
+      await client.barrier('all-ready', 1);
+    }, h.deps);
+    assert.equal(code, 0);
+    const outputs = h.deps.env.TEST_OUTPUTS_PATH!;
+    const points = readFileSync(path.join(outputs, metricsFileName), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => parseMetricLine(line)!);
+    assert.deepEqual(
+      points.map((point) => [point.name, point.type, point.unit]),
+      [
+        [syncConnectMark, 'point', 'ms'],
+        ['barrier:all-ready', 'point', 'ms'],
+      ],
+    );
+    const [connect, barrier] = points;
+    assert.ok(connect!.value >= 15, `the connection took 20 ms, the point says ${connect!.value}`);
+    assert.ok(connect!.ts / 1e6 >= before + 15 && connect!.ts <= barrier!.ts, 'ts is when it connected');
   });
 
   it('records a failure naming the connection error when the sync service cannot be reached', async () => {
