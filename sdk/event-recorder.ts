@@ -4,6 +4,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { encodeEventLine, type FinishOutcome, type SdkEvent } from '../core/contract/events.ts';
+import { mapStackToSources } from './stack-source-map.ts';
 
 /** Options of {@link EventRecorder}. */
 export interface EventRecorderOptions {
@@ -85,7 +86,10 @@ export function describeThrown(thrown: unknown): { message: string; stack: strin
   if (thrown instanceof Error) {
     return {
       message: thrown.message || thrown.name,
-      stack: thrown.stack ?? `${thrown.name}: ${thrown.message}`,
+      // In a bundle, this module's URL is the bundle's: its frames are read back in the plan's sources.
+      stack: thrown.stack
+        ? mapStackToSources(thrown.stack, import.meta.url)
+        : `${thrown.name}: ${thrown.message}`,
     };
   }
   let message: string;

@@ -32,6 +32,7 @@ import { removeRunNetwork, RunNetwork } from '../netns/run-network.ts';
 import type { NetworkShaper } from '../network/network-shaper.ts';
 import { PlanUser } from '../../builders/plan-user.ts';
 import { NetworkSide } from './network-side.ts';
+import { TakeBackBatcher } from './take-back-batcher.ts';
 
 const pidsFile = 'instance.pids';
 
@@ -210,9 +211,12 @@ export class LocalExecRunner implements Runner {
           });
         }
         const side = networkSide;
+        // Once per bundle rather than once per instance: a group's instances share it.
+        for (const bundle of new Set(specs.map((spec) => spec.bundle))) await this.planUser.reach(bundle);
+        const takeBack = new TakeBackBatcher((dirs) => this.planUser.takeBackTrees(dirs));
         const settled = await Promise.allSettled(
           specs.map((spec) =>
-            this.runInstance(input, spec, running, side, fault).catch((error: Error) => {
+            this.runInstance(input, spec, running, side, fault, takeBack).catch((error: Error) => {
               fault.report(error);
               throw error;
             }),
@@ -319,6 +323,7 @@ export class LocalExecRunner implements Runner {
     running: Set<ChildProcess>,
     networkSide: NetworkSide | undefined,
     fault: RunFault,
+    takeBack: TakeBackBatcher,
   ): Promise<InstanceResult> {
     const label = `${spec.group}[${spec.index}]`;
     // The stdout capture is the daemon's, beside the instance's temp directory and not in it: the daemon
@@ -349,9 +354,11 @@ export class LocalExecRunner implements Runner {
       await this.planUser.handOver(dir);
       await this.planUser.reach(dir);
     }
-    await this.planUser.reach(spec.bundle);
     // Last in the chain (after nsenter/unshare, which need root): setpriv execs node, so the pid is node's.
-    const node = this.planUser.command([process.execPath, '--enable-source-maps', spec.bundle]);
+    // Without --enable-source-maps: it parses the bundle's inline map at every start (~30 ms of CPU per
+    // instance here, a third of a bare node's start); the SDK maps the stacks it records itself
+    // (sdk/stack-source-map.ts), only when something failed.
+    const node = this.planUser.command([process.execPath, spec.bundle]);
     // In its namespace, under a hostname of its own (SDKs publish network configurations on
     // `network:<hostname>`): nsenter, unshare and sh each exec the next, so the pid is node's.
     const [file, ...args] = spec.netns
@@ -454,7 +461,7 @@ export class LocalExecRunner implements Runner {
     stop.dispose();
     // The outputs are the daemon's again before it reads them: whatever the instance left running can no
     // longer swap a file for a link while run.out is read or the outputs are archived.
-    await this.planUser.takeBackTree(spec.outputsPath).catch((error: Error) => {
+    await takeBack.takeBack(spec.outputsPath).catch((error: Error) => {
       input.log.warn(`local:exec: could not take back the outputs of ${label}: ${error.message}`);
     });
     if (networkSide && netns) await networkSide.release({ netns });
