@@ -211,7 +211,16 @@ export class LocalExecRunner implements Runner {
           });
         }
         const side = networkSide;
-        // Once per bundle rather than once per instance: a group's instances share it.
+        // A way to each bundle and to the directories that hold the instances' own, once per run rather than
+        // once per instance (each a walk up to /): an instance's own directories are then the plan user's.
+        const groupDirs = specs.flatMap((spec) => [
+          path.dirname(spec.outputsPath),
+          path.dirname(spec.tempPath),
+        ]);
+        for (const dir of new Set(groupDirs)) {
+          await mkdir(dir, { recursive: true });
+          await this.planUser.reach(dir);
+        }
         for (const bundle of new Set(specs.map((spec) => spec.bundle))) await this.planUser.reach(bundle);
         const takeBack = new TakeBackBatcher((dirs) => this.planUser.takeBackTrees(dirs));
         const settled = await Promise.allSettled(
@@ -349,11 +358,9 @@ export class LocalExecRunner implements Runner {
         );
       },
     });
-    // Its own two directories, and a way to its bundle; nothing else of the daemon's is the plan user's.
-    for (const dir of [spec.outputsPath, spec.tempPath]) {
-      await this.planUser.handOver(dir);
-      await this.planUser.reach(dir);
-    }
+    // Its own two directories (the way to them and to its bundle was made once for the run); nothing else
+    // of the daemon's is the plan user's.
+    for (const dir of [spec.outputsPath, spec.tempPath]) await this.planUser.handOver(dir);
     // Last in the chain (after nsenter/unshare, which need root): setpriv execs node, so the pid is node's.
     // Without --enable-source-maps: it parses the bundle's inline map at every start (~30 ms of CPU per
     // instance here, a third of a bare node's start); the SDK maps the stacks it records itself
