@@ -32,6 +32,7 @@ import { removeRunNetwork, RunNetwork } from '../netns/run-network.ts';
 import type { NetworkShaper } from '../network/network-shaper.ts';
 import { PlanUser } from '../../builders/plan-user.ts';
 import { NetworkSide } from './network-side.ts';
+import { SpawnTurns } from './spawn-turns.ts';
 import { TakeBackBatcher } from './take-back-batcher.ts';
 
 const pidsFile = 'instance.pids';
@@ -223,9 +224,10 @@ export class LocalExecRunner implements Runner {
         }
         for (const bundle of new Set(specs.map((spec) => spec.bundle))) await this.planUser.reach(bundle);
         const takeBack = new TakeBackBatcher((dirs) => this.planUser.takeBackTrees(dirs));
+        const turns = new SpawnTurns();
         const settled = await Promise.allSettled(
           specs.map((spec) =>
-            this.runInstance(input, spec, running, side, fault, takeBack).catch((error: Error) => {
+            this.runInstance(input, spec, running, side, fault, { takeBack, turns }).catch((error: Error) => {
               fault.report(error);
               throw error;
             }),
@@ -332,7 +334,7 @@ export class LocalExecRunner implements Runner {
     running: Set<ChildProcess>,
     networkSide: NetworkSide | undefined,
     fault: RunFault,
-    takeBack: TakeBackBatcher,
+    { takeBack, turns }: { takeBack: TakeBackBatcher; turns: SpawnTurns },
   ): Promise<InstanceResult> {
     const label = `${spec.group}[${spec.index}]`;
     // The stdout capture is the daemon's, beside the instance's temp directory and not in it: the daemon
@@ -408,8 +410,9 @@ export class LocalExecRunner implements Runner {
       });
       return output.notes.length > 0 ? { ...result, notes: [...output.notes] } : result;
     };
+    await turns.next();
     // Another instance's configuration was refused, or could not have its output written, while this one
-    // was being prepared: the run is stopping.
+    // was being prepared or waited for its turn: the run is stopping.
     if (networkSide?.refusals.first || fault.first) {
       await output.finish();
       return conclude({ kind: 'never-started' }, undefined, false);
