@@ -132,10 +132,13 @@ export async function stormBench(options: StormBenchOptions): Promise<StormResul
   const figures: Figures = { [title]: `${runMs.toFixed(0)} ms` };
   if (floor && floorMs !== undefined) {
     figures[`  floor: ${floor.label}`] = `${floorMs.toFixed(0)} ms`;
-    figures[`  ratio (${runner}, ${instances})`] = `${(runMs / floorMs).toFixed(2)}x`;
+    figures[`  ratio (${runner}, ${instances}, ${testcase})`] = `${(runMs / floorMs).toFixed(2)}x`;
   }
-  Object.assign(figures, formatTimeline(timeline(task, marks, cliStart, cliExit), `${runner}, ${instances}`));
-  Object.assign(figures, formatPhaseTable(phases, `${runner}, ${instances}`));
+  Object.assign(
+    figures,
+    formatTimeline(timeline(task, marks, cliStart, cliExit), `${runner}, ${instances}, ${testcase}`),
+  );
+  Object.assign(figures, formatPhaseTable(phases, `${runner}, ${instances}, ${testcase}`));
   return { runMs, ...(floorMs === undefined ? {} : { floorMs }), taskId, phases, figures };
 }
 
