@@ -41,10 +41,15 @@ export interface SyncServiceContainerOptions {
 
 /** A started sync service container and the daemon's connection to it. Close the connection with {@link close}. */
 export class SyncServiceContainer {
-  /** The name instances reach the service by on the run's network (`SYNC_SERVICE_HOST`). */
-  readonly host = defaultSyncServiceHost;
+  /**
+   * The name instances reach the service by on the run's network (`SYNC_SERVICE_HOST`): known before the
+   * container exists, so instances can be created while it starts.
+   */
+  static readonly host = defaultSyncServiceHost;
   /** The port instances reach it on (`SYNC_SERVICE_PORT`). */
-  readonly port = defaultSyncServicePort;
+  static readonly port = defaultSyncServicePort;
+  readonly host = SyncServiceContainer.host;
+  readonly port = SyncServiceContainer.port;
   readonly containerId: string;
   /** Where the daemon reaches it: 127.0.0.1 and this port. */
   readonly publishedPort: number;

@@ -80,6 +80,8 @@ interface RunObjects {
    * configuration (not the whole control subnet, whose gateway is the host: deny_all would not hold).
    */
   syncAddress: string;
+  /** Known once the engine created it; the run's stop spares it (the stopping instances still use it). */
+  syncContainerId: string | undefined;
   containers: Set<string>;
   /** Each group's resources as the host can give them. */
   resources: Map<string, ResolvedGroup['resources']>;
@@ -108,7 +110,7 @@ export class LocalDockerRunner implements Runner {
   }
 
   async run(input: RunInput): Promise<RunOutput> {
-    const { engine, daemonId } = this.options;
+    const { engine } = this.options;
     const logger = this.options.logger.child({ runId: input.runId });
     const runtime = await this.options.runtime.ensure({
       log: (line) => input.log.info(line),
@@ -123,38 +125,33 @@ export class LocalDockerRunner implements Runner {
       controlNetworkName: `tg-${input.runId}-control`,
       controlSubnet: '',
       syncAddress: '',
+      syncContainerId: undefined,
       containers: new Set(),
-      resources: clampToHost(input.run.groups, await engine.info(), input.log, this.id),
+      resources: new Map(),
     };
-    let sync: SyncServiceContainer | undefined;
+    let syncReady: Promise<SyncServiceContainer> | undefined;
     try {
-      objects.subnet = await this.createNetwork(objects.networkName, 'network', input);
-      objects.controlSubnet = await this.createNetwork(objects.controlNetworkName, 'control-network', input);
+      // The engine creates the two networks, and answers the host's resources, independently.
+      const [subnet, controlSubnet, info] = await settleAll([
+        this.createNetwork(objects.networkName, 'network', input),
+        this.createNetwork(objects.controlNetworkName, 'control-network', input),
+        engine.info(),
+      ]);
+      objects.subnet = subnet;
+      objects.controlSubnet = controlSubnet;
+      objects.resources = clampToHost(input.run.groups, info, input.log, this.id);
       input.log.info(
         `local:docker: network ${objects.networkName} with subnet ${objects.subnet} (the data network, TEST_SUBNET); control network ${objects.controlNetworkName} with subnet ${objects.controlSubnet} (the sync service)`,
       );
-      sync = await SyncServiceContainer.start({
-        engine,
-        image: syncImage,
-        runId: input.runId,
-        daemonId,
-        plan: input.run.plan,
-        testCase: input.run.testCase,
-        networkName: objects.controlNetworkName,
-        onCreated: (id) => objects.containers.add(id),
-        signal: input.signal,
-        ...(this.options.syncServiceStartTimeoutMs === undefined
-          ? {}
-          : { startTimeoutMs: this.options.syncServiceStartTimeoutMs }),
-      });
-      objects.syncAddress = await this.syncAddress(sync.containerId, objects.controlNetworkName);
-      input.log.info(
-        `local:docker: sync service ready (${sync.host}:${sync.port}, published on 127.0.0.1:${sync.publishedPort}) at ${objects.syncAddress}, which no network configuration cuts off`,
-      );
-      input.progress?.syncServiceAt({ host: '127.0.0.1', port: sync.publishedPort });
-      return { instances: await this.runInstances(input, objects, sync) };
+      // Instances reach the service by its alias and port, known before it exists: their containers are
+      // created while it starts, and started once it listens (runInstance).
+      syncReady = this.startSyncService(input, objects, syncImage);
+      return { instances: await this.runInstances(input, objects, syncReady) };
     } finally {
-      await sync?.close().catch(() => undefined);
+      await syncReady?.then(
+        (sync) => sync.close().catch(() => undefined),
+        () => undefined,
+      );
       if (isFlagSet(input.run.runConfig.keep_containers)) {
         input.log.info(
           `local:docker: keeping the containers and networks ${objects.networkName}, ${objects.controlNetworkName} (run_config.keep_containers)`,
@@ -170,16 +167,52 @@ export class LocalDockerRunner implements Runner {
     }
   }
 
+  /** Starts the run's sync service on the control network and says where it is, once it listens. */
+  private async startSyncService(
+    input: RunInput,
+    objects: RunObjects,
+    image: string,
+  ): Promise<SyncServiceContainer> {
+    const sync = await SyncServiceContainer.start({
+      engine: this.options.engine,
+      image,
+      runId: input.runId,
+      daemonId: this.options.daemonId,
+      plan: input.run.plan,
+      testCase: input.run.testCase,
+      networkName: objects.controlNetworkName,
+      onCreated: (id) => {
+        objects.syncContainerId = id;
+        objects.containers.add(id);
+      },
+      signal: input.signal,
+      ...(this.options.syncServiceStartTimeoutMs === undefined
+        ? {}
+        : { startTimeoutMs: this.options.syncServiceStartTimeoutMs }),
+    });
+    try {
+      objects.syncAddress = await this.syncAddress(sync.containerId, objects.controlNetworkName);
+    } catch (error) {
+      await sync.close().catch(() => undefined);
+      throw error;
+    }
+    input.log.info(
+      `local:docker: sync service ready (${sync.host}:${sync.port}, published on 127.0.0.1:${sync.publishedPort}) at ${objects.syncAddress}, which no network configuration cuts off`,
+    );
+    input.progress?.syncServiceAt({ host: '127.0.0.1', port: sync.publishedPort });
+    return sync;
+  }
+
   private async runInstances(
     input: RunInput,
     objects: RunObjects,
-    sync: SyncServiceContainer,
+    syncReady: Promise<SyncServiceContainer>,
   ): Promise<InstanceResult[]> {
     const { engine } = this.options;
     // The sync service stays up until the cleanup: the controller and the stopping instances still use it.
     const killAll = (): void => {
       for (const id of objects.containers) {
-        if (id !== sync.containerId) engine.killContainer(id, 'SIGKILL').catch(() => undefined);
+        if (id !== objects.syncContainerId) engine.killContainer(id, 'SIGKILL').catch(() => undefined);
       }
     };
     // An instance the engine would not create or start fails the run: the others, waiting for it at a
@@ -194,11 +227,17 @@ export class LocalDockerRunner implements Runner {
     // A refused network configuration ends the run at once (docs/network-emulation.md): the others
     // would wait for the refused instance's callback until the run timeout.
     const refusals = new RunRefusals({ runner: this.id, log: input.log, stopRun: killAll });
-    const controller = new NetworkController({
-      sync: sync.client,
-      shaper: this.options.networkShaper,
-      log: input.log,
+    let controller: NetworkController | undefined;
+    const ready = syncReady.then((sync) => {
+      controller = new NetworkController({
+        sync: sync.client,
+        shaper: this.options.networkShaper,
+        log: input.log,
+      });
+      return { sync, controller };
     });
+    // A service that does not start stops the instances created meanwhile; its error is the run's.
+    ready.catch(() => infrastructureFailed.abort());
     const limit = concurrencyLimit(this.options.startParallelism ?? 16);
     const instances = input.run.groups.flatMap((group) =>
       Array.from({ length: group.instances }, (_, index) => ({ group, index })),
@@ -210,8 +249,7 @@ export class LocalDockerRunner implements Runner {
           this.runInstance({
             input,
             objects,
-            sync,
-            controller,
+            ready,
             refusals,
             group,
             index,
@@ -226,21 +264,21 @@ export class LocalDockerRunner implements Runner {
           }),
         ),
       );
+      await ready;
       const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       // An instance that could not even be created is the infrastructure's fault, not the plan's.
       if (failed) throw failed.reason;
       return settled.map((result) => (result as PromiseFulfilledResult<InstanceResult>).value);
     } finally {
       stop.dispose();
-      await controller.close();
+      await controller?.close();
     }
   }
 
   private async runInstance(context: {
     input: RunInput;
     objects: RunObjects;
-    sync: SyncServiceContainer;
-    controller: NetworkController;
+    ready: Promise<{ sync: SyncServiceContainer; controller: NetworkController }>;
     refusals: RunRefusals;
     group: ResolvedGroup;
     index: number;
@@ -249,7 +287,7 @@ export class LocalDockerRunner implements Runner {
     stopped: () => StopReason | undefined;
     onOutputFailure: () => void;
   }): Promise<InstanceResult> {
-    const { input, objects, sync, controller, refusals, group, index, hostname } = context;
+    const { input, objects, refusals, group, index, hostname } = context;
     const label = `${group.id}[${index}]`;
     const { engine } = this.options;
     const artifact = input.artifacts.get(group.id);
@@ -286,8 +324,8 @@ export class LocalDockerRunner implements Runner {
           tempPath: '/temp',
           sidecar: true,
           subnet: objects.subnet,
-          syncServiceHost: sync.host,
-          syncServicePort: sync.port,
+          syncServiceHost: SyncServiceContainer.host,
+          syncServicePort: SyncServiceContainer.port,
           startTime: input.startTime,
         }),
         labels: createLabels({
@@ -316,9 +354,16 @@ export class LocalDockerRunner implements Runner {
         onStderr: (chunk) => output.write('stderr', chunk),
       });
       // An attachment to a container that never starts never ends by itself.
+      let ready: Awaited<typeof context.ready>;
+      try {
+        ready = await context.ready;
+      } catch (error) {
+        logs.close();
+        throw error;
+      }
       if (context.stopped() || refusals.first) {
         logs.close();
-        return { id, logs, running: false };
+        return { id, logs, running: false, ...ready };
       }
       try {
         await engine.startContainer(id);
@@ -326,13 +371,14 @@ export class LocalDockerRunner implements Runner {
         logs.close();
         throw error;
       }
-      return { id, logs, running: true };
+      return { id, logs, running: true, ...ready };
     });
 
     let ending: InstanceEnding = { kind: 'never-started' };
     let endedBeforeRefusal = false;
     let endedAt: Date | undefined;
     if (started?.running) {
+      const { sync, controller } = started;
       controller.serve({
         label,
         hostname,
@@ -354,6 +400,15 @@ export class LocalDockerRunner implements Runner {
       await controller.release(hostname);
       await started.logs.ended.catch(() => undefined);
       ending = { kind: 'exited', exitCode: exit.exitCode, signal: null, oomKilled: exit.oomKilled };
+    }
+    if (started && !isFlagSet(input.run.runConfig.keep_containers)) {
+      // Removed as soon as it is done, as the engine removes the rest at the end anyway: the work spreads
+      // over the run instead of adding to its end (a 500-instance run's removals take tens of seconds).
+      await engine.removeContainer(started.id, { force: true }).then(
+        () => objects.containers.delete(started.id),
+        // Left in the set: the run's cleanup tries again and reports it.
+        () => undefined,
+      );
     }
     return concludeCapturedInstance({
       group: group.id,
@@ -433,8 +488,11 @@ export class LocalDockerRunner implements Runner {
         limit(() => this.options.engine.removeContainer(id, { force: true })),
       ),
     );
-    await removeNetworkThoroughly(this.options.engine, objects.networkName);
-    await removeNetworkThoroughly(this.options.engine, objects.controlNetworkName);
+    // Both at once, and one that stays does not keep the other.
+    await settleAll([
+      removeNetworkThoroughly(this.options.engine, objects.networkName),
+      removeNetworkThoroughly(this.options.engine, objects.controlNetworkName),
+    ]);
   }
 
   async cleanupInterrupted(runId: string): Promise<void> {
@@ -455,4 +513,19 @@ export class LocalDockerRunner implements Runner {
   healthcheck(options: { fix: boolean; activeRunIds: ReadonlySet<string> }): Promise<HealthcheckCheck[]> {
     return this.maintenance.healthcheck(options);
   }
+}
+
+/**
+ * Like `Promise.all`, but settles every promise before it throws the first failure, so nothing a cleanup
+ * must know about (a network created beside a failed one) is still being made when it runs.
+ */
+async function settleAll<T extends readonly Promise<unknown>[]>(
+  promises: readonly [...T],
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }

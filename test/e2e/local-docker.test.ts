@@ -61,9 +61,12 @@ describe('local:docker through the real CLI, daemon and Docker engine', () => {
               const names = await Promise.all(
                 ids.map(async (id) => Object.keys((await engine.inspectContainer(id)).ipAddresses)),
               );
+              // Instances are created while the sync service starts and have addresses once started.
+              if (names.some((list) => list.length === 0)) throw new Error('not all started yet');
               return [...new Set(names.flat())].sort();
             };
-            // A container removed between the listing and its inspection: the run is ending; look again.
+            // A container not started yet, or removed between the listing and its inspection (the run is
+            // ending): look again.
             sawFullRun = await Promise.all([
               attached(objects.instances),
               attached(objects.syncServices),

@@ -1,6 +1,7 @@
 /**
  * LocalDockerRunner in-process against the real engine: a sync service that exits before it listens
- * ends the run with its output, and a run's objects are labelled once and for all (kept here with
+ * ends the run with its output (instances are created while it starts: theirs go too), an instance's
+ * container goes as soon as it ends, and a run's objects are labelled once and for all (kept here with
  * keep_containers, then removed by run id) while a stalled instance is stopped at the run timeout.
  */
 import assert from 'node:assert/strict';
@@ -197,6 +198,46 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
     assert.deepEqual(await runner.removeLeftovers(new Set()), { containers: 3, networks: 2 });
     assert.deepEqual(await engine.listContainers(filter, { all: true }), []);
     assert.deepEqual(await engine.listNetworks(filter), []);
+  });
+
+  it('removes an instance container as soon as it ends, while the rest of the run goes on', async () => {
+    const runner = new LocalDockerRunner({
+      engine,
+      runtime: runtimeImages,
+      syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
+      daemonId,
+      logger,
+    });
+    const runId = newRunId();
+    const input = runInput(runId, [group('ok'), group('stall')], { timeoutMs: 8_000 });
+    let ended = false;
+    const running = runner.run(input).finally(() => (ended = true));
+    const instancesOf = async (groupId: string): Promise<number> =>
+      (
+        await engine.listContainers(labelFilter({ [runIdLabel]: runId, [groupLabel]: groupId }), {
+          all: true,
+        })
+      ).length;
+    // `ok` is created, ends at once and goes; `stall` stays until the run timeout kills it.
+    let okSeen = false;
+    let okGoneWhileStalled = false;
+    while (!ended) {
+      const [ok, stall] = await Promise.all([instancesOf('ok'), instancesOf('stall')]);
+      if (ok > 0) okSeen = true;
+      if (okSeen && ok === 0 && stall === 1 && !ended) okGoneWhileStalled = true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const { instances } = await running;
+    assert.deepEqual(
+      instances.map((instance) => [instance.group, instance.outcome]),
+      [
+        ['ok', 'success'],
+        ['stall', 'timeout'],
+      ],
+      input.log.text(),
+    );
+    assert.ok(okGoneWhileStalled, 'the ended instance was removed before the run ended');
+    assert.deepEqual(await engine.listContainers(labelFilter({ [runIdLabel]: runId }), { all: true }), []);
   });
 
   it('clamps a group asking for more CPUs and memory than the host has, with a warning, and runs it', async () => {
