@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
-import { WebSocket, type RawData } from 'ws';
 import {
   encodeBarrierResponse,
   encodeErrorResponse,
   encodePublishResponse,
   encodeSignalEntryResponse,
-  encodeSubscribeResponse,
   encodeTopicItem,
 } from '../core/contract/sync-wire.ts';
+import type { FrameSocket, FrameSocketHandler } from './frame-socket.ts';
+import type { SubscribeFrames } from './subscribe-frames.ts';
 import { parseSyncRequest, type SyncRequest } from './sync-protocol.ts';
 import type { SyncStore, TopicSubscription } from './sync-store.ts';
 
@@ -15,32 +15,42 @@ import type { SyncStore, TopicSubscription } from './sync-store.ts';
  * Subscription replay pauses once this much is handed to `ws` but not yet written to the socket, so a
  * slow subscriber of a long topic costs a bounded buffer instead of a copy of the whole log.
  */
-const pauseAtUnflushedChars = 4 * 1024 * 1024;
-const resumeAtUnflushedChars = 1024 * 1024;
+const pauseAtUnflushedBytes = 4 * 1024 * 1024;
+const resumeAtUnflushedBytes = 1024 * 1024;
 
 /** Serves the requests of one WebSocket against the run's store; store items are encoded topic items. */
-export class SyncConnection {
-  private readonly ws: WebSocket;
+export class SyncConnection implements FrameSocketHandler {
+  private readonly socket: FrameSocket;
   private readonly store: SyncStore<string>;
+  private readonly frames: SubscribeFrames;
   private readonly log: Logger;
+  private readonly peer: string;
   private readonly barriers = new Map<string, () => void>();
   private readonly subscriptions = new Map<string, TopicSubscription>();
   private readonly paused = new Set<string>();
-  private unflushedChars = 0;
 
-  constructor(ws: WebSocket, store: SyncStore<string>, log: Logger) {
-    this.ws = ws;
+  constructor(
+    socket: FrameSocket,
+    store: SyncStore<string>,
+    frames: SubscribeFrames,
+    log: Logger,
+    peer: string,
+  ) {
+    this.socket = socket;
     this.store = store;
+    this.frames = frames;
     this.log = log;
-    ws.on('message', (data) => this.onMessage(data));
-    ws.on('close', (code) => this.onClose(code));
-    ws.on('error', (error) => this.log.warn({ err: error }, 'sync connection failed'));
+    // A child logger per connection would cost every handshake; the peer is added where a line is written.
+    this.peer = peer;
   }
 
-  private onMessage(data: RawData): void {
-    const parsed = parseSyncRequest(rawDataToString(data));
+  onMessage(text: string): void {
+    const parsed = parseSyncRequest(text);
     if (!parsed.ok) {
-      this.log.warn({ requestId: parsed.id, error: parsed.error }, 'rejected a malformed sync request');
+      this.log.warn(
+        { peer: this.peer, requestId: parsed.id, error: parsed.error },
+        'rejected a malformed sync request',
+      );
       this.send(encodeErrorResponse(parsed.id, parsed.error));
       return;
     }
@@ -48,7 +58,7 @@ export class SyncConnection {
       this.handle(parsed.request);
     } catch (error) {
       // A bug here must cost one request, not the service and every other instance's connection.
-      this.log.error({ err: error, requestId: parsed.request.id }, 'sync request failed');
+      this.log.error({ err: error, peer: this.peer, requestId: parsed.request.id }, 'sync request failed');
       const message = `internal error while handling ${parsed.request.kind} request ${parsed.request.id}: ${(error as Error).message}`;
       this.send(encodeErrorResponse(parsed.request.id, message));
     }
@@ -90,8 +100,9 @@ export class SyncConnection {
 
   private subscribe(id: string, topic: string): void {
     const subscription = this.store.subscribe(topic, (encodedItem) => {
-      this.sendItem(encodeSubscribeResponse(id, encodedItem));
-      if (this.unflushedChars < pauseAtUnflushedChars) return true;
+      if (!this.socket.isOpen) return false;
+      this.socket.sendFrame(this.frames.frame(id, encodedItem));
+      if (this.socket.unflushedBytes < pauseAtUnflushedBytes) return true;
       this.paused.add(id);
       return false;
     });
@@ -120,41 +131,25 @@ export class SyncConnection {
 
   /** Sends a reply; replies are one per request, so the request rate already bounds them. */
   private send(frame: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+    this.socket.send(frame);
   }
 
-  /** Sends a topic item, counting it until written so replay can pause behind a slow reader. */
-  private sendItem(frame: string): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    const chars = frame.length;
-    this.unflushedChars += chars;
-    this.ws.send(frame, () => {
-      this.unflushedChars -= chars;
-      if (this.paused.size > 0 && this.unflushedChars <= resumeAtUnflushedChars) this.resumePaused();
-    });
-  }
-
-  private resumePaused(): void {
+  onDrain(): void {
+    if (this.paused.size === 0 || this.socket.unflushedBytes > resumeAtUnflushedBytes) return;
     for (const id of [...this.paused]) {
-      if (this.unflushedChars >= pauseAtUnflushedChars) return;
+      if (this.socket.unflushedBytes >= pauseAtUnflushedBytes) return;
       this.paused.delete(id);
       this.subscriptions.get(id)?.resume();
     }
   }
 
-  private onClose(code: number): void {
+  onClose(code: number): void {
     // Barriers and subscriptions end with their connection; the counters and topic logs stay.
     for (const cancel of this.barriers.values()) cancel();
     for (const subscription of this.subscriptions.values()) subscription.cancel();
     this.barriers.clear();
     this.subscriptions.clear();
     this.paused.clear();
-    this.log.debug({ code }, 'sync connection closed');
+    this.log.debug({ peer: this.peer, code }, 'sync connection closed');
   }
-}
-
-function rawDataToString(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
 }
