@@ -72,6 +72,11 @@ export class FrameSocket {
     return new Promise((resolve) => this.socket.once('close', () => resolve()));
   }
 
+  /** The client's address and port, for log lines (read only when one is written: it costs a system call). */
+  get peer(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+  }
+
   get isOpen(): boolean {
     return this.state === 'open';
   }

@@ -1,13 +1,12 @@
 import type { Logger } from 'pino';
 import {
-  encodeBarrierResponse,
   encodeErrorResponse,
   encodePublishResponse,
   encodeSignalEntryResponse,
   encodeTopicItem,
 } from '../core/contract/sync-wire.ts';
 import type { FrameSocket, FrameSocketHandler } from './frame-socket.ts';
-import type { SubscribeFrames } from './subscribe-frames.ts';
+import type { SharedFrames } from './shared-frames.ts';
 import { parseSyncRequest, type SyncRequest } from './sync-protocol.ts';
 import type { SyncStore, TopicSubscription } from './sync-store.ts';
 
@@ -22,33 +21,25 @@ const resumeAtUnflushedBytes = 1024 * 1024;
 export class SyncConnection implements FrameSocketHandler {
   private readonly socket: FrameSocket;
   private readonly store: SyncStore<string>;
-  private readonly frames: SubscribeFrames;
+  private readonly frames: SharedFrames;
   private readonly log: Logger;
-  private readonly peer: string;
   private readonly barriers = new Map<string, () => void>();
   private readonly subscriptions = new Map<string, TopicSubscription>();
   private readonly paused = new Set<string>();
 
-  constructor(
-    socket: FrameSocket,
-    store: SyncStore<string>,
-    frames: SubscribeFrames,
-    log: Logger,
-    peer: string,
-  ) {
+  constructor(socket: FrameSocket, store: SyncStore<string>, frames: SharedFrames, log: Logger) {
     this.socket = socket;
     this.store = store;
     this.frames = frames;
-    this.log = log;
     // A child logger per connection would cost every handshake; the peer is added where a line is written.
-    this.peer = peer;
+    this.log = log;
   }
 
   onMessage(text: string): void {
     const parsed = parseSyncRequest(text);
     if (!parsed.ok) {
       this.log.warn(
-        { peer: this.peer, requestId: parsed.id, error: parsed.error },
+        { peer: this.socket.peer, requestId: parsed.id, error: parsed.error },
         'rejected a malformed sync request',
       );
       this.send(encodeErrorResponse(parsed.id, parsed.error));
@@ -58,7 +49,10 @@ export class SyncConnection implements FrameSocketHandler {
       this.handle(parsed.request);
     } catch (error) {
       // A bug here must cost one request, not the service and every other instance's connection.
-      this.log.error({ err: error, peer: this.peer, requestId: parsed.request.id }, 'sync request failed');
+      this.log.error(
+        { err: error, peer: this.socket.peer, requestId: parsed.request.id },
+        'sync request failed',
+      );
       const message = `internal error while handling ${parsed.request.kind} request ${parsed.request.id}: ${(error as Error).message}`;
       this.send(encodeErrorResponse(parsed.request.id, message));
     }
@@ -93,7 +87,7 @@ export class SyncConnection implements FrameSocketHandler {
     const cancel = this.store.waitBarrier(state, target, () => {
       reached = true;
       this.barriers.delete(id);
-      this.send(encodeBarrierResponse(id));
+      this.socket.sendFrame(this.frames.barrierFrame(id));
     });
     if (!reached) this.barriers.set(id, cancel);
   }
@@ -101,7 +95,7 @@ export class SyncConnection implements FrameSocketHandler {
   private subscribe(id: string, topic: string): void {
     const subscription = this.store.subscribe(topic, (encodedItem) => {
       if (!this.socket.isOpen) return false;
-      this.socket.sendFrame(this.frames.frame(id, encodedItem));
+      this.socket.sendFrame(this.frames.subscribeFrame(id, encodedItem));
       if (this.socket.unflushedBytes < pauseAtUnflushedBytes) return true;
       this.paused.add(id);
       return false;
@@ -150,6 +144,7 @@ export class SyncConnection implements FrameSocketHandler {
     this.barriers.clear();
     this.subscriptions.clear();
     this.paused.clear();
-    this.log.debug({ peer: this.peer, code }, 'sync connection closed');
+    if (this.log.isLevelEnabled('debug'))
+      this.log.debug({ peer: this.socket.peer, code }, 'sync connection closed');
   }
 }

@@ -11,7 +11,7 @@ import {
   maxHeadBytes,
   parseHttpHead,
 } from './http-head.ts';
-import { SubscribeFrames } from './subscribe-frames.ts';
+import { SharedFrames } from './shared-frames.ts';
 import { SyncConnection } from './sync-connection.ts';
 import { SyncStore, type StateCount } from './sync-store.ts';
 
@@ -53,6 +53,7 @@ const defaultMaxPayloadBytes = 4 * 1024 * 1024;
 const closeGraceMs = 1_000;
 /** A connection that has not finished its request head by then is cut, so idle sockets cannot pile up. */
 const handshakeTimeoutMs = 30_000;
+const handshakeSweepMs = 5_000;
 
 /**
  * Starts a sync service speaking CONTRACT §3 on any path. All state lives in memory, in one store per
@@ -72,10 +73,18 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
   }
   const log = options.logger?.child({ component: 'sync-service' }) ?? pino({ level: 'silent' });
   const store = new SyncStore<string>();
-  const frames = new SubscribeFrames();
+  const frames = new SharedFrames();
   const flusher = new FlushScheduler();
-  /** Sockets still reading their request head or answering plain HTTP; upgraded ones move to `connections`. */
-  const sockets = new Set<net.Socket>();
+  /**
+   * Sockets still reading their request head or answering plain HTTP, with when they connected; upgraded
+   * ones move to `connections`. One sweep cuts the slow ones, rather than a timer per connection.
+   */
+  const sockets = new Map<net.Socket, number>();
+  const sweeper = setInterval(() => {
+    const tooOld = performance.now() - handshakeTimeoutMs;
+    for (const [socket, connectedAt] of sockets) if (connectedAt < tooOld) socket.destroy();
+  }, handshakeSweepMs);
+  sweeper.unref();
   const connections = new Set<FrameSocket>();
   let closing: Promise<void> | undefined;
 
@@ -122,9 +131,9 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
     const frameSocket = new FrameSocket(socket, maxPayload, flusher);
     connections.add(frameSocket);
     socket.once('close', () => connections.delete(frameSocket));
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    frameSocket.start(new SyncConnection(frameSocket, store, frames, log, peer), rest);
-    log.debug({ peer, path: head.target }, 'sync connection opened');
+    frameSocket.start(new SyncConnection(frameSocket, store, frames, log), rest);
+    if (log.isLevelEnabled('debug'))
+      log.debug({ peer: frameSocket.peer, path: head.target }, 'sync connection opened');
   };
 
   // Reads the request head off the socket; everything after it belongs to the WebSocket.
@@ -133,10 +142,9 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
       socket.destroy();
       return;
     }
-    sockets.add(socket);
+    sockets.set(socket, performance.now());
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', (error) => log.debug({ err: error }, 'sync connection failed'));
-    socket.setTimeout(handshakeTimeoutMs, () => socket.destroy());
     let buffered: Buffer | undefined;
     const onData = (chunk: Buffer): void => {
       const scannedBytes = buffered?.length ?? 0;
@@ -157,7 +165,6 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
         return;
       }
       socket.removeListener('data', onData);
-      socket.setTimeout(0);
       onHead(socket, buffered.subarray(0, end), buffered.subarray(end));
     };
     socket.on('data', onData);
@@ -186,7 +193,8 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
   const shutdown = async (): Promise<void> => {
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
     // Sockets still in their handshake (or plain HTTP) have no close handshake to wait for.
-    for (const socket of sockets) socket.destroy();
+    clearInterval(sweeper);
+    for (const socket of sockets.keys()) socket.destroy();
     const open = [...connections];
     const allClosed = Promise.all(open.map((connection) => connection.closed));
     for (const connection of open) connection.close(1001, 'sync service shutting down');
