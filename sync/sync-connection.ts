@@ -7,7 +7,8 @@ import {
 } from '../core/contract/sync-wire.ts';
 import type { FrameSocket, FrameSocketHandler } from './frame-socket.ts';
 import type { SharedFrames } from './shared-frames.ts';
-import { parseSyncRequest, type SyncRequest } from './sync-protocol.ts';
+import type { SyncRequestReader } from './sync-request-reader.ts';
+import type { ParsedSyncRequest, SyncRequest } from './sync-request.ts';
 import type { SyncStore, TopicSubscription } from './sync-store.ts';
 
 /**
@@ -21,22 +22,68 @@ const resumeAtUnflushedBytes = 1024 * 1024;
 export class SyncConnection implements FrameSocketHandler {
   private readonly socket: FrameSocket;
   private readonly store: SyncStore<string>;
+  private readonly reader: SyncRequestReader;
   private readonly frames: SharedFrames;
   private readonly log: Logger;
   private readonly barriers = new Map<string, () => void>();
   private readonly subscriptions = new Map<string, TopicSubscription>();
   private readonly paused = new Set<string>();
 
-  constructor(socket: FrameSocket, store: SyncStore<string>, frames: SharedFrames, log: Logger) {
+  /** Frames that arrived while an earlier one waits for the request schema to load; undefined otherwise. */
+  private backlog: string[] | undefined;
+
+  constructor(
+    socket: FrameSocket,
+    store: SyncStore<string>,
+    reader: SyncRequestReader,
+    frames: SharedFrames,
+    log: Logger,
+  ) {
     this.socket = socket;
     this.store = store;
+    this.reader = reader;
     this.frames = frames;
     // A child logger per connection would cost every handshake; the peer is added where a line is written.
     this.log = log;
   }
 
   onMessage(text: string): void {
-    const parsed = parseSyncRequest(text);
+    if (this.backlog !== undefined) {
+      this.backlog.push(text);
+      return;
+    }
+    const parsed = this.reader.read(text);
+    if (parsed instanceof Promise) this.answerLater(parsed);
+    else this.answer(parsed);
+  }
+
+  /** Replies keep request order: frames arriving meanwhile wait behind the one being read. */
+  private answerLater(parsed: Promise<ParsedSyncRequest>): void {
+    this.backlog = [];
+    void parsed
+      .then(
+        (result) => this.answer(result),
+        (error: Error) =>
+          this.answer({
+            ok: false,
+            id: '',
+            error: `internal error: the request schema did not load: ${error.message}`,
+          }),
+      )
+      .finally(() => {
+        const backlog = this.backlog ?? [];
+        this.backlog = undefined;
+        for (const [index, text] of backlog.entries()) {
+          if (this.backlog !== undefined) {
+            (this.backlog as string[]).push(...backlog.slice(index));
+            return;
+          }
+          this.onMessage(text);
+        }
+      });
+  }
+
+  private answer(parsed: ParsedSyncRequest): void {
     if (!parsed.ok) {
       this.log.warn(
         { peer: this.socket.peer, requestId: parsed.id, error: parsed.error },

@@ -1,10 +1,15 @@
 /**
  * Parses the requests of the sync service's wire format (CONTRACT §3), no I/O. The shapes and the
- * response frames are the contract's (`core/contract/sync-wire.ts`); this is the server's strict reading.
+ * response frames are the contract's (`core/contract/sync-wire.ts`); this is the server's strict reading,
+ * with the schema that words every error. The service loads this file only when a frame is not plainly
+ * well-formed (`sync-request-reader.ts`): zod costs about 6 MiB of a process that may never need it.
  */
 import { z } from 'zod';
 import { syncOperations, type SyncOperationName } from '../core/contract/sync-wire.ts';
 import { rawJsonMember } from './raw-json.ts';
+import { readWellFormedRequest, type ParsedSyncRequest, type SyncRequest } from './sync-request.ts';
+
+export type { ParsedSyncRequest, SyncRequest };
 
 const name = (field: string) =>
   z.string({ error: `${field} must be a string` }).min(1, { error: `${field} must not be empty` });
@@ -45,17 +50,6 @@ const requestSchema = z.object(
   { error: 'a request must be a JSON object' },
 );
 
-/** One validated request. `payloadText` is the payload's JSON source text, exactly as the client sent it. */
-export type SyncRequest =
-  | { kind: 'cancel'; id: string }
-  | { kind: 'publish'; id: string; topic: string; payloadText: string }
-  | { kind: 'subscribe'; id: string; topic: string }
-  | { kind: 'barrier'; id: string; state: string; target: number }
-  | { kind: 'signal_entry'; id: string; state: string };
-
-/** Result of {@link parseSyncRequest}: a request, or the error to send back with the id when one was readable. */
-export type ParsedSyncRequest = { ok: true; request: SyncRequest } | { ok: false; id: string; error: string };
-
 /**
  * Parses one text frame into a request; never throws. A well-formed request is read by hand; anything else
  * goes through the schema, whose messages say what is wrong. Both accept exactly the same frames
@@ -85,46 +79,6 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; id
       error: `malformed request: not valid JSON (${(error as Error).message}); send one JSON object per text frame`,
     };
   }
-}
-
-/**
- * The request when `value` is one the schema accepts in its plain form (one operation, every field of the
- * right type), else undefined: the caller then asks the schema, which also words the error. Never wrong,
- * only sometimes unsure.
- */
-export function readWellFormedRequest(value: unknown, text: string): SyncRequest | undefined {
-  if (!isRecord(value)) return undefined;
-  const { id, is_cancel: isCancel, publish, subscribe, barrier, signal_entry: signalEntry } = value;
-  if (typeof id !== 'string') return undefined;
-  const operations =
-    (publish == null ? 0 : 1) +
-    (subscribe == null ? 0 : 1) +
-    (barrier == null ? 0 : 1) +
-    (signalEntry == null ? 0 : 1);
-  if (isCancel === true) return operations === 0 ? { kind: 'cancel', id } : undefined;
-  if (operations !== 1 || (isCancel != null && isCancel !== false)) return undefined;
-  if (signalEntry != null) {
-    if (!isRecord(signalEntry) || !isName(signalEntry.state)) return undefined;
-    return { kind: 'signal_entry', id, state: signalEntry.state };
-  }
-  if (barrier != null) {
-    if (!isRecord(barrier) || !isName(barrier.state)) return undefined;
-    const target = barrier.target;
-    if (typeof target !== 'number' || !Number.isSafeInteger(target)) return undefined;
-    return { kind: 'barrier', id, state: barrier.state, target };
-  }
-  if (subscribe != null) {
-    if (!isRecord(subscribe) || !isName(subscribe.topic)) return undefined;
-    return { kind: 'subscribe', id, topic: subscribe.topic };
-  }
-  if (!isRecord(publish) || !isName(publish.topic) || publish.payload === undefined) return undefined;
-  const payloadText = rawJsonMember(text, ['publish', 'payload']);
-  if (payloadText === undefined) return undefined;
-  return { kind: 'publish', id, topic: publish.topic, payloadText };
-}
-
-function isName(value: unknown): value is string {
-  return typeof value === 'string' && value !== '';
 }
 
 function parseWithSchema(value: unknown, text: string): ParsedSyncRequest {

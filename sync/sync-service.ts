@@ -13,6 +13,7 @@ import {
 } from './http-head.ts';
 import { SharedFrames } from './shared-frames.ts';
 import { SyncConnection } from './sync-connection.ts';
+import { SyncRequestReader } from './sync-request-reader.ts';
 import { SyncStore, type StateCount } from './sync-store.ts';
 
 /**
@@ -74,6 +75,7 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
   const log = options.logger?.child({ component: 'sync-service' }) ?? pino({ level: 'silent' });
   const store = new SyncStore<string>();
   const frames = new SharedFrames();
+  const reader = new SyncRequestReader();
   const flusher = new FlushScheduler();
   /**
    * Sockets still reading their request head or answering plain HTTP, with when they connected; upgraded
@@ -131,7 +133,7 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
     const frameSocket = new FrameSocket(socket, maxPayload, flusher);
     connections.add(frameSocket);
     socket.once('close', () => connections.delete(frameSocket));
-    frameSocket.start(new SyncConnection(frameSocket, store, frames, log), rest);
+    frameSocket.start(new SyncConnection(frameSocket, store, reader, frames, log), rest);
     if (log.isLevelEnabled('debug'))
       log.debug({ peer: frameSocket.peer, path: head.target }, 'sync connection opened');
   };

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  parseSyncRequest,
-  parseSyncRequestWithSchema,
-  readWellFormedRequest,
-} from '../../sync/sync-protocol.ts';
+import { parseSyncRequest, parseSyncRequestWithSchema } from '../../sync/sync-protocol.ts';
+import { readWellFormedRequest } from '../../sync/sync-request.ts';
 
 /** Frames every client sends, in the spellings clients use. */
 const goodFrames = [
