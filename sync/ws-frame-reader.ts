@@ -202,20 +202,28 @@ export class WsFrameReader {
   }
 }
 
-/** XORs the payload with the frame's masking key in place (the buffers are this reader's own). */
+/**
+ * XORs the payload with the frame's masking key in place (the buffers are this reader's own). Long payloads
+ * go four bytes at a time through an aligned 32-bit view: in plain JS that is what keeps a 1 MiB publish
+ * cheap without a native addon, which the single-file bundle could not carry anyway.
+ */
 function unmask(payload: Buffer, header: Buffer, keyAt: number): void {
-  const k0 = header[keyAt] as number;
-  const k1 = header[keyAt + 1] as number;
-  const k2 = header[keyAt + 2] as number;
-  const k3 = header[keyAt + 3] as number;
-  if ((k0 | k1 | k2 | k3) === 0) return;
+  const key = header.subarray(keyAt, keyAt + 4);
+  if ((key[0]! | key[1]! | key[2]! | key[3]!) === 0) return;
   const length = payload.length;
   let i = 0;
-  for (; i + 3 < length; i += 4) {
-    payload[i] = (payload[i] as number) ^ k0;
-    payload[i + 1] = (payload[i + 1] as number) ^ k1;
-    payload[i + 2] = (payload[i + 2] as number) ^ k2;
-    payload[i + 3] = (payload[i + 3] as number) ^ k3;
+  if (length >= 64) {
+    for (const misaligned = (4 - (payload.byteOffset & 3)) & 3; i < misaligned; i += 1) {
+      payload[i] = payload[i]! ^ key[i & 3]!;
+    }
+    const words = (length - i) >>> 2;
+    const view = new Uint32Array(payload.buffer, payload.byteOffset + i, words);
+    // The key rotated to start at byte i, read in the platform's byte order like the view.
+    const word = new Uint32Array(
+      Uint8Array.of(key[i & 3]!, key[(i + 1) & 3]!, key[(i + 2) & 3]!, key[(i + 3) & 3]!).buffer,
+    )[0]!;
+    for (let w = 0; w < words; w += 1) view[w] = view[w]! ^ word;
+    i += words * 4;
   }
-  for (; i < length; i += 1) payload[i] = (payload[i] as number) ^ (header[keyAt + (i & 3)] as number);
+  for (; i < length; i += 1) payload[i] = payload[i]! ^ key[i & 3]!;
 }
