@@ -418,9 +418,29 @@ interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `node <bundle>` as the runners do and waits for its "listening" line. */
-async function startServer(bundle: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [bundle], {
+/**
+ * The least a WebSocket handshake costs in Node: a bare `net` server that waits for the request head and
+ * writes a fixed 101 (no parsing, no key check, no state). Prints the service's "listening" line.
+ */
+const handshakeFloorScript = `
+const server = require('node:net').createServer({ noDelay: true }, (socket) => {
+  socket.on('error', () => {});
+  let head = '';
+  socket.on('data', (chunk) => {
+    if (head === undefined) return;
+    head += chunk.toString('latin1');
+    if (!head.includes('\\r\\n\\r\\n')) return;
+    head = undefined;
+    socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\\r\\n\\r\\n');
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log('sync service listening on ws://127.0.0.1:' + server.address().port));
+`;
+
+/** Starts `node <args>` (a bundle, as the runners start it) and waits for its "listening" line. */
+async function startServer(...args: string[]): Promise<ServerProcess> {
+  const bundle = args.join(' ').slice(0, 60);
+  const child = spawn(process.execPath, args, {
     env: {
       PATH: process.env.PATH ?? '',
       LOG_LEVEL: 'warn',
@@ -491,6 +511,7 @@ interface RoundFigures {
   idle: Memory;
   handshakeCpuMs: number;
   handshakesPerS: number;
+  floorHandshakeCpuMs: number;
   signalCpuMs: number;
   signalOpsPerS: number;
   signalLatencies: number[];
@@ -502,24 +523,48 @@ interface RoundFigures {
   fanoutGeneratorCpuUs: number;
 }
 
+/** Server CPU per handshake when the generators open their connections, which stay open. */
+async function openAll(
+  server: ServerProcess,
+  generators: Generator[],
+): Promise<{ cpuMs: number; perS: number }> {
+  const cpu = cpuMs(server.pid);
+  const opened = await Promise.all(
+    generators.map((g) =>
+      g.call<{ ms: number }>({ op: 'open', port: server.port, count: connections / generators.length }),
+    ),
+  );
+  return {
+    cpuMs: (cpuMs(server.pid) - cpu) / connections,
+    perS: connections / (Math.max(...opened.map((o) => o.ms)) / 1_000),
+  };
+}
+
+async function measureHandshakeFloor(generators: Generator[]): Promise<number> {
+  const server = await startServer('-e', handshakeFloorScript);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, idleSettleMs));
+    const { cpuMs: perHandshake } = await openAll(server, generators);
+    await Promise.all(generators.map((g) => g.call({ op: 'close' })));
+    return perHandshake;
+  } finally {
+    await server.stop();
+  }
+}
+
 async function measureRound(
   bundlePath: string,
   generators: Generator[],
   round: number,
+  floorHandshakeCpuMs: number,
 ): Promise<RoundFigures> {
   const server = await startServer(bundlePath);
   const generatorCpu = (): number => generators.reduce((sum, g) => sum + cpuMs(g.child.pid as number), 0);
-  const share = connections / generators.length;
   try {
     await new Promise((resolve) => setTimeout(resolve, idleSettleMs));
     const idle = memory(server.pid);
 
-    let cpu = cpuMs(server.pid);
-    const opened = await Promise.all(
-      generators.map((g) => g.call<{ ms: number }>({ op: 'open', port: server.port, count: share })),
-    );
-    const handshakeCpuMs = (cpuMs(server.pid) - cpu) / connections;
-    const handshakesPerS = connections / (Math.max(...opened.map((o) => o.ms)) / 1_000);
+    const { cpuMs: handshakeCpuMs, perS: handshakesPerS } = await openAll(server, generators);
 
     const state = `run:bench:plan:bench:case:bench:states:signal-${round}`;
     const perGenerator = signalClients / generators.length;
@@ -528,7 +573,7 @@ async function measureRound(
         g.call({ op: 'roundTrips', clients: perGenerator, state, durationMs: signalWarmupMs }),
       ),
     );
-    cpu = cpuMs(server.pid);
+    let cpu = cpuMs(server.pid);
     let generatorCpuStart = generatorCpu();
     const trips = await Promise.all(
       generators.map((g) =>
@@ -586,6 +631,7 @@ async function measureRound(
       idle,
       handshakeCpuMs,
       handshakesPerS,
+      floorHandshakeCpuMs,
       signalCpuMs,
       signalOpsPerS: signalOps / (signalMeasureMs / 1_000),
       signalLatencies: trips.flatMap((t) => t.latencies),
@@ -639,8 +685,10 @@ export async function runSyncBench(): Promise<Record<string, number | string>> {
     await bare.stop();
     for (let round = 0; round < rounds; round += 1) {
       const order = round % 2 === 0 ? (['before', 'now'] as const) : (['now', 'before'] as const);
+      const floorHandshakeCpuMs = await measureHandshakeFloor(generators);
       for (const which of order) {
-        const figures = await measureRound(which === 'now' ? bundles.now : bundles.before, generators, round);
+        const bundlePath = which === 'now' ? bundles.now : bundles.before;
+        const figures = await measureRound(bundlePath, generators, round, floorHandshakeCpuMs);
         (which === 'now' ? now : before).push(figures);
       }
     }
@@ -677,6 +725,7 @@ export async function runSyncBench(): Promise<Record<string, number | string>> {
       3,
       'ms',
     ),
+    '  handshake floor: bare net server writing a fixed 101': `${med(now, (r) => r.floorHandshakeCpuMs).toFixed(3)} ms`,
     '  handshakes per second': pair((r) => r.handshakesPerS, 0, '/s'),
     [`  barrier release, ${connections} waiters: p99 after the last signal was sent`]: p99Pair(
       (r) => r.barrierLatencies,
