@@ -1,7 +1,7 @@
 /**
  * Sync service benchmark (not a test): the service as the runners start it (the esbuild bundle of
  * `sync/service-entry.ts`, run by plain `node`) beside the same service as it was at commit db97d7a
- * ("before"), extracted with `git archive` into `.bench/` and bundled the same way. Both run in rounds that
+ * ("before"), extracted with `git archive` into `.testground/bench-sync/` and bundled the same way. Both run in rounds that
  * alternate which goes first, so load from elsewhere on the machine hits both alike; each figure is the
  * median of its rounds and is printed as a new/before ratio.
  *
@@ -24,7 +24,8 @@ import { parseSyncServiceListening } from '../core/contract/well-known.ts';
 const repoRoot = path.resolve(import.meta.dirname, '..');
 /** "Today's version" the issue compares against; kept runnable here, not in the tree. */
 const baselineCommit = 'db97d7a';
-const benchDir = path.join(repoRoot, '.bench', 'sync');
+// Inside the repo so esbuild finds node_modules; `.testground/` is already ignored by git, eslint and tsc.
+const benchDir = path.join(repoRoot, '.testground', 'bench-sync');
 
 const rounds = Number(process.env.BENCH_SYNC_ROUNDS ?? 3);
 const generatorCount = 2;
