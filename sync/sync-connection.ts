@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import {
   encodeErrorResponse,
   encodePublishResponse,
@@ -7,6 +6,7 @@ import {
 } from '../core/contract/sync-wire.ts';
 import type { FrameSocket, FrameSocketHandler } from './frame-socket.ts';
 import type { SharedFrames } from './shared-frames.ts';
+import type { SyncLogger } from './sync-logger.ts';
 import type { SyncRequestReader } from './sync-request-reader.ts';
 import type { ParsedSyncRequest, SyncRequest } from './sync-request.ts';
 import type { SyncStore, TopicSubscription } from './sync-store.ts';
@@ -24,7 +24,7 @@ export class SyncConnection implements FrameSocketHandler {
   private readonly store: SyncStore<string>;
   private readonly reader: SyncRequestReader;
   private readonly frames: SharedFrames;
-  private readonly log: Logger;
+  private readonly log: SyncLogger;
   private readonly barriers = new Map<string, () => void>();
   private readonly subscriptions = new Map<string, TopicSubscription>();
   private readonly paused = new Set<string>();
@@ -37,7 +37,7 @@ export class SyncConnection implements FrameSocketHandler {
     store: SyncStore<string>,
     reader: SyncRequestReader,
     frames: SharedFrames,
-    log: Logger,
+    log: SyncLogger,
   ) {
     this.socket = socket;
     this.store = store;

@@ -1,6 +1,5 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { pino, type Logger } from 'pino';
 import { FlushScheduler } from './flush-scheduler.ts';
 import { FrameSocket } from './frame-socket.ts';
 import {
@@ -13,6 +12,7 @@ import {
 } from './http-head.ts';
 import { SharedFrames } from './shared-frames.ts';
 import { SyncConnection } from './sync-connection.ts';
+import { silentLogger, type SyncLogger } from './sync-logger.ts';
 import { SyncRequestReader } from './sync-request-reader.ts';
 import { SyncStore, type StateCount } from './sync-store.ts';
 
@@ -34,7 +34,7 @@ export interface SyncServiceOptions {
   /** Port to listen on; default `0`, a free port chosen by the OS (read it back from `SyncService.port`). */
   port?: number;
   /** Parent logger; the service logs through a child `{ component: 'sync-service' }`. Silent when absent. */
-  logger?: Logger;
+  logger?: SyncLogger;
   /** Largest accepted frame in bytes; default 4 MiB. A larger frame closes its connection with code 1009. */
   maxPayloadBytes?: number;
 }
@@ -72,7 +72,7 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
   if (!Number.isInteger(maxPayload) || maxPayload <= 0) {
     throw new RangeError(`sync service maxPayloadBytes must be a positive integer, got ${maxPayload}`);
   }
-  const log = options.logger?.child({ component: 'sync-service' }) ?? pino({ level: 'silent' });
+  const log = (options.logger ?? silentLogger).child({ component: 'sync-service' });
   const store = new SyncStore<string>();
   const frames = new SharedFrames();
   const reader = new SyncRequestReader();
