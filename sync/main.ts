@@ -1,5 +1,5 @@
-import { pino } from 'pino';
 import { syncServiceListeningLine } from '../core/contract/well-known.ts';
+import { jsonLinesLogger } from './sync-logger.ts';
 import { startSyncService } from './sync-service.ts';
 
 /**
@@ -7,7 +7,7 @@ import { startSyncService } from './sync-service.ts';
  * Prints one line saying where it listens; logs (JSON, level from `LOG_LEVEL`) go to stderr.
  */
 export async function runSyncServiceCommand(options: { host: string; port: number }): Promise<void> {
-  const logger = pino({ level: process.env.LOG_LEVEL || 'info' }, pino.destination(2));
+  const logger = jsonLinesLogger(process.env.LOG_LEVEL || 'info', (line) => process.stderr.write(line));
   const service = await startSyncService({ host: options.host, port: options.port, logger });
   process.stdout.write(`${syncServiceListeningLine(service.host, service.port)}\n`);
 

@@ -1,46 +1,94 @@
-import type { Logger } from 'pino';
-import { WebSocket, type RawData } from 'ws';
 import {
-  encodeBarrierResponse,
   encodeErrorResponse,
   encodePublishResponse,
   encodeSignalEntryResponse,
-  encodeSubscribeResponse,
   encodeTopicItem,
 } from '../core/contract/sync-wire.ts';
-import { parseSyncRequest, type SyncRequest } from './sync-protocol.ts';
+import type { FrameSocket, FrameSocketHandler } from './frame-socket.ts';
+import type { SharedFrames } from './shared-frames.ts';
+import type { SyncLogger } from './sync-logger.ts';
+import type { SyncRequestReader } from './sync-request-reader.ts';
+import type { ParsedSyncRequest, SyncRequest } from './sync-request.ts';
 import type { SyncStore, TopicSubscription } from './sync-store.ts';
 
 /**
  * Subscription replay pauses once this much is handed to `ws` but not yet written to the socket, so a
  * slow subscriber of a long topic costs a bounded buffer instead of a copy of the whole log.
  */
-const pauseAtUnflushedChars = 4 * 1024 * 1024;
-const resumeAtUnflushedChars = 1024 * 1024;
+const pauseAtUnflushedBytes = 4 * 1024 * 1024;
+const resumeAtUnflushedBytes = 1024 * 1024;
 
 /** Serves the requests of one WebSocket against the run's store; store items are encoded topic items. */
-export class SyncConnection {
-  private readonly ws: WebSocket;
+export class SyncConnection implements FrameSocketHandler {
+  private readonly socket: FrameSocket;
   private readonly store: SyncStore<string>;
-  private readonly log: Logger;
+  private readonly reader: SyncRequestReader;
+  private readonly frames: SharedFrames;
+  private readonly log: SyncLogger;
   private readonly barriers = new Map<string, () => void>();
   private readonly subscriptions = new Map<string, TopicSubscription>();
   private readonly paused = new Set<string>();
-  private unflushedChars = 0;
 
-  constructor(ws: WebSocket, store: SyncStore<string>, log: Logger) {
-    this.ws = ws;
+  /** Frames that arrived while an earlier one waits for the request schema to load; undefined otherwise. */
+  private backlog: string[] | undefined;
+
+  constructor(
+    socket: FrameSocket,
+    store: SyncStore<string>,
+    reader: SyncRequestReader,
+    frames: SharedFrames,
+    log: SyncLogger,
+  ) {
+    this.socket = socket;
     this.store = store;
+    this.reader = reader;
+    this.frames = frames;
+    // A child logger per connection would cost every handshake; the peer is added where a line is written.
     this.log = log;
-    ws.on('message', (data) => this.onMessage(data));
-    ws.on('close', (code) => this.onClose(code));
-    ws.on('error', (error) => this.log.warn({ err: error }, 'sync connection failed'));
   }
 
-  private onMessage(data: RawData): void {
-    const parsed = parseSyncRequest(rawDataToString(data));
+  onMessage(text: string): void {
+    if (this.backlog !== undefined) {
+      this.backlog.push(text);
+      return;
+    }
+    const parsed = this.reader.read(text);
+    if (parsed instanceof Promise) this.answerLater(parsed);
+    else this.answer(parsed);
+  }
+
+  /** Replies keep request order: frames arriving meanwhile wait behind the one being read. */
+  private answerLater(parsed: Promise<ParsedSyncRequest>): void {
+    this.backlog = [];
+    void parsed
+      .then(
+        (result) => this.answer(result),
+        (error: Error) =>
+          this.answer({
+            ok: false,
+            id: '',
+            error: `internal error: the request schema did not load: ${error.message}`,
+          }),
+      )
+      .finally(() => {
+        const backlog = this.backlog ?? [];
+        this.backlog = undefined;
+        for (const [index, text] of backlog.entries()) {
+          if (this.backlog !== undefined) {
+            (this.backlog as string[]).push(...backlog.slice(index));
+            return;
+          }
+          this.onMessage(text);
+        }
+      });
+  }
+
+  private answer(parsed: ParsedSyncRequest): void {
     if (!parsed.ok) {
-      this.log.warn({ requestId: parsed.id, error: parsed.error }, 'rejected a malformed sync request');
+      this.log.warn(
+        { peer: this.socket.peer, requestId: parsed.id, error: parsed.error },
+        'rejected a malformed sync request',
+      );
       this.send(encodeErrorResponse(parsed.id, parsed.error));
       return;
     }
@@ -48,7 +96,10 @@ export class SyncConnection {
       this.handle(parsed.request);
     } catch (error) {
       // A bug here must cost one request, not the service and every other instance's connection.
-      this.log.error({ err: error, requestId: parsed.request.id }, 'sync request failed');
+      this.log.error(
+        { err: error, peer: this.socket.peer, requestId: parsed.request.id },
+        'sync request failed',
+      );
       const message = `internal error while handling ${parsed.request.kind} request ${parsed.request.id}: ${(error as Error).message}`;
       this.send(encodeErrorResponse(parsed.request.id, message));
     }
@@ -83,15 +134,16 @@ export class SyncConnection {
     const cancel = this.store.waitBarrier(state, target, () => {
       reached = true;
       this.barriers.delete(id);
-      this.send(encodeBarrierResponse(id));
+      this.socket.sendFrame(this.frames.barrierFrame(id));
     });
     if (!reached) this.barriers.set(id, cancel);
   }
 
   private subscribe(id: string, topic: string): void {
     const subscription = this.store.subscribe(topic, (encodedItem) => {
-      this.sendItem(encodeSubscribeResponse(id, encodedItem));
-      if (this.unflushedChars < pauseAtUnflushedChars) return true;
+      if (!this.socket.isOpen) return false;
+      this.socket.sendFrame(this.frames.subscribeFrame(id, encodedItem));
+      if (this.socket.unflushedBytes < pauseAtUnflushedBytes) return true;
       this.paused.add(id);
       return false;
     });
@@ -120,41 +172,26 @@ export class SyncConnection {
 
   /** Sends a reply; replies are one per request, so the request rate already bounds them. */
   private send(frame: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+    this.socket.send(frame);
   }
 
-  /** Sends a topic item, counting it until written so replay can pause behind a slow reader. */
-  private sendItem(frame: string): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    const chars = frame.length;
-    this.unflushedChars += chars;
-    this.ws.send(frame, () => {
-      this.unflushedChars -= chars;
-      if (this.paused.size > 0 && this.unflushedChars <= resumeAtUnflushedChars) this.resumePaused();
-    });
-  }
-
-  private resumePaused(): void {
+  onDrain(): void {
+    if (this.paused.size === 0 || this.socket.unflushedBytes > resumeAtUnflushedBytes) return;
     for (const id of [...this.paused]) {
-      if (this.unflushedChars >= pauseAtUnflushedChars) return;
+      if (this.socket.unflushedBytes >= pauseAtUnflushedBytes) return;
       this.paused.delete(id);
       this.subscriptions.get(id)?.resume();
     }
   }
 
-  private onClose(code: number): void {
+  onClose(code: number): void {
     // Barriers and subscriptions end with their connection; the counters and topic logs stay.
     for (const cancel of this.barriers.values()) cancel();
     for (const subscription of this.subscriptions.values()) subscription.cancel();
     this.barriers.clear();
     this.subscriptions.clear();
     this.paused.clear();
-    this.log.debug({ code }, 'sync connection closed');
+    if (this.log.isLevelEnabled('debug'))
+      this.log.debug({ peer: this.socket.peer, code }, 'sync connection closed');
   }
-}
-
-function rawDataToString(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
 }

@@ -1,10 +1,15 @@
 /**
  * Parses the requests of the sync service's wire format (CONTRACT §3), no I/O. The shapes and the
- * response frames are the contract's (`core/contract/sync-wire.ts`); this is the server's strict reading.
+ * response frames are the contract's (`core/contract/sync-wire.ts`); this is the server's strict reading,
+ * with the schema that words every error. The service loads this file only when a frame is not plainly
+ * well-formed (`sync-request-reader.ts`): zod costs about 6 MiB of a process that may never need it.
  */
 import { z } from 'zod';
 import { syncOperations, type SyncOperationName } from '../core/contract/sync-wire.ts';
 import { rawJsonMember } from './raw-json.ts';
+import { readWellFormedRequest, type ParsedSyncRequest, type SyncRequest } from './sync-request.ts';
+
+export type { ParsedSyncRequest, SyncRequest };
 
 const name = (field: string) =>
   z.string({ error: `${field} must be a string` }).min(1, { error: `${field} must not be empty` });
@@ -45,22 +50,28 @@ const requestSchema = z.object(
   { error: 'a request must be a JSON object' },
 );
 
-/** One validated request. `payloadText` is the payload's JSON source text, exactly as the client sent it. */
-export type SyncRequest =
-  | { kind: 'cancel'; id: string }
-  | { kind: 'publish'; id: string; topic: string; payloadText: string }
-  | { kind: 'subscribe'; id: string; topic: string }
-  | { kind: 'barrier'; id: string; state: string; target: number }
-  | { kind: 'signal_entry'; id: string; state: string };
-
-/** Result of {@link parseSyncRequest}: a request, or the error to send back with the id when one was readable. */
-export type ParsedSyncRequest = { ok: true; request: SyncRequest } | { ok: false; id: string; error: string };
-
-/** Parses one text frame into a request; never throws. */
+/**
+ * Parses one text frame into a request; never throws. A well-formed request is read by hand; anything else
+ * goes through the schema, whose messages say what is wrong. Both accept exactly the same frames
+ * (test/sync/sync-protocol.test.ts compares them on a corpus), the hand-written reading is just cheaper.
+ */
 export function parseSyncRequest(text: string): ParsedSyncRequest {
-  let value: unknown;
+  const json = parseJson(text);
+  if (!json.ok) return json;
+  const request = readWellFormedRequest(json.value, text);
+  if (request !== undefined) return { ok: true, request };
+  return parseWithSchema(json.value, text);
+}
+
+/** {@link parseSyncRequest} with the schema alone: the reference the fast path is tested against. */
+export function parseSyncRequestWithSchema(text: string): ParsedSyncRequest {
+  const json = parseJson(text);
+  return json.ok ? parseWithSchema(json.value, text) : json;
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false; id: string; error: string } {
   try {
-    value = JSON.parse(text);
+    return { ok: true, value: JSON.parse(text) };
   } catch (error) {
     return {
       ok: false,
@@ -68,6 +79,9 @@ export function parseSyncRequest(text: string): ParsedSyncRequest {
       error: `malformed request: not valid JSON (${(error as Error).message}); send one JSON object per text frame`,
     };
   }
+}
+
+function parseWithSchema(value: unknown, text: string): ParsedSyncRequest {
   const id = isRecord(value) && typeof value.id === 'string' ? value.id : '';
   const parsed = requestSchema.safeParse(value, { reportInput: true });
   if (!parsed.success) {

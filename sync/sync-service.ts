@@ -1,8 +1,19 @@
-import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { pino, type Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { FlushScheduler } from './flush-scheduler.ts';
+import { FrameSocket } from './frame-socket.ts';
+import {
+  acceptUpgrade,
+  findHeadEnd,
+  httpResponse,
+  isUpgradeRequest,
+  maxHeadBytes,
+  parseHttpHead,
+} from './http-head.ts';
+import { SharedFrames } from './shared-frames.ts';
 import { SyncConnection } from './sync-connection.ts';
+import { silentLogger, type SyncLogger } from './sync-logger.ts';
+import { SyncRequestReader } from './sync-request-reader.ts';
 import { SyncStore, type StateCount } from './sync-store.ts';
 
 /**
@@ -23,7 +34,7 @@ export interface SyncServiceOptions {
   /** Port to listen on; default `0`, a free port chosen by the OS (read it back from `SyncService.port`). */
   port?: number;
   /** Parent logger; the service logs through a child `{ component: 'sync-service' }`. Silent when absent. */
-  logger?: Logger;
+  logger?: SyncLogger;
   /** Largest accepted frame in bytes; default 4 MiB. A larger frame closes its connection with code 1009. */
   maxPayloadBytes?: number;
 }
@@ -41,6 +52,9 @@ export interface SyncService {
 const defaultMaxPayloadBytes = 4 * 1024 * 1024;
 /** How long connected clients get to answer the close handshake before their sockets are cut. */
 const closeGraceMs = 1_000;
+/** A connection that has not finished its request head by then is cut, so idle sockets cannot pile up. */
+const handshakeTimeoutMs = 30_000;
+const handshakeSweepMs = 5_000;
 
 /**
  * Starts a sync service speaking CONTRACT §3 on any path. All state lives in memory, in one store per
@@ -58,33 +72,104 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
   if (!Number.isInteger(maxPayload) || maxPayload <= 0) {
     throw new RangeError(`sync service maxPayloadBytes must be a positive integer, got ${maxPayload}`);
   }
-  const log = options.logger?.child({ component: 'sync-service' }) ?? pino({ level: 'silent' });
+  const log = (options.logger ?? silentLogger).child({ component: 'sync-service' });
   const store = new SyncStore<string>();
-
-  const server = http.createServer((request, response) => {
-    if (request.method === 'GET' && request.url === syncStatusPath) {
-      const status: SyncStatus = { states: store.stateCounts() };
-      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      response.end(JSON.stringify(status));
-      return;
-    }
-    response.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket' });
-    response.end('this is the testground sync service; connect with a WebSocket client to ws://HOST:PORT\n');
-  });
-  // noServer keeps ws from re-emitting the HTTP server's errors, which would crash without a listener.
-  const wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
+  const frames = new SharedFrames();
+  const reader = new SyncRequestReader();
+  const flusher = new FlushScheduler();
+  /**
+   * Sockets still reading their request head or answering plain HTTP, with when they connected; upgraded
+   * ones move to `connections`. One sweep cuts the slow ones, rather than a timer per connection.
+   */
+  const sockets = new Map<net.Socket, number>();
+  const sweeper = setInterval(() => {
+    const tooOld = performance.now() - handshakeTimeoutMs;
+    for (const [socket, connectedAt] of sockets) if (connectedAt < tooOld) socket.destroy();
+  }, handshakeSweepMs);
+  sweeper.unref();
+  const connections = new Set<FrameSocket>();
   let closing: Promise<void> | undefined;
 
-  server.on('upgrade', (request, socket, head) => {
+  const answerHttp = (socket: net.Socket, method: string, target: string): void => {
+    if (method === 'GET' && target === syncStatusPath) {
+      const status: SyncStatus = { states: store.stateCounts() };
+      socket.end(
+        httpResponse(200, 'OK', 'application/json', JSON.stringify(status), { 'Cache-Control': 'no-store' }),
+      );
+      return;
+    }
+    socket.end(
+      httpResponse(
+        426,
+        'Upgrade Required',
+        'text/plain; charset=utf-8',
+        'this is the testground sync service; connect with a WebSocket client to ws://HOST:PORT\n',
+        { Upgrade: 'websocket' },
+      ),
+    );
+  };
+
+  const onHead = (socket: net.Socket, headBytes: Buffer, rest: Buffer): void => {
+    const head = parseHttpHead(headBytes);
+    if (head === undefined) {
+      socket.end(httpResponse(400, 'Bad Request', 'text/plain; charset=utf-8', 'not an HTTP/1.1 request\n'));
+      return;
+    }
+    if (!isUpgradeRequest(head)) {
+      answerHttp(socket, head.method, head.target);
+      return;
+    }
+    const accepted = acceptUpgrade(head);
+    if (!accepted.ok) {
+      socket.end(httpResponse(400, 'Bad Request', 'text/plain; charset=utf-8', `${accepted.reason}\n`));
+      return;
+    }
     if (closing !== undefined) {
       socket.destroy();
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      const peer = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
-      new SyncConnection(ws, store, log.child({ peer }));
-      log.debug({ peer, path: request.url }, 'sync connection opened');
-    });
+    sockets.delete(socket);
+    socket.write(accepted.response);
+    const frameSocket = new FrameSocket(socket, maxPayload, flusher);
+    connections.add(frameSocket);
+    socket.once('close', () => connections.delete(frameSocket));
+    frameSocket.start(new SyncConnection(frameSocket, store, reader, frames, log), rest);
+    if (log.isLevelEnabled('debug'))
+      log.debug({ peer: frameSocket.peer, path: head.target }, 'sync connection opened');
+  };
+
+  // Reads the request head off the socket; everything after it belongs to the WebSocket.
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    if (closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    sockets.set(socket, performance.now());
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', (error) => log.debug({ err: error }, 'sync connection failed'));
+    let buffered: Buffer | undefined;
+    const onData = (chunk: Buffer): void => {
+      const scannedBytes = buffered?.length ?? 0;
+      buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
+      const end = findHeadEnd(buffered, scannedBytes);
+      if (end < 0) {
+        if (buffered.length > maxHeadBytes) {
+          socket.removeListener('data', onData);
+          socket.end(
+            httpResponse(
+              431,
+              'Request Header Fields Too Large',
+              'text/plain; charset=utf-8',
+              `request head over ${maxHeadBytes} bytes\n`,
+            ),
+          );
+        }
+        return;
+      }
+      socket.removeListener('data', onData);
+      onHead(socket, buffered.subarray(0, end), buffered.subarray(end));
+    };
+    socket.on('data', onData);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -109,21 +194,20 @@ export async function startSyncService(options: SyncServiceOptions = {}): Promis
 
   const shutdown = async (): Promise<void> => {
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const clients = [...wss.clients];
-    const allClosed = Promise.all(
-      clients.map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve()))),
-    );
-    for (const ws of clients) ws.close(1001, 'sync service shutting down');
+    // Sockets still in their handshake (or plain HTTP) have no close handshake to wait for.
+    clearInterval(sweeper);
+    for (const socket of sockets.keys()) socket.destroy();
+    const open = [...connections];
+    const allClosed = Promise.all(open.map((connection) => connection.closed));
+    for (const connection of open) connection.close(1001, 'sync service shutting down');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       allClosed,
       new Promise<void>((resolve) => (timer = setTimeout(resolve, closeGraceMs))),
     ]);
     clearTimeout(timer);
-    for (const ws of wss.clients) ws.terminate();
-    server.closeAllConnections();
+    for (const connection of connections) connection.terminate();
     await serverClosed;
-    await new Promise<void>((resolve) => wss.close(() => resolve()));
     log.info('sync service closed');
   };
 

@@ -1,0 +1,85 @@
+/**
+ * Encodes the frames a WebSocket server sends (RFC 6455 §5.2: unmasked). Several frames become one buffer,
+ * so a socket gets one write per tick however many replies and topic items it is owed.
+ */
+
+/** A frame waiting to be written: a text message's string, or a whole frame already encoded. */
+export type OutgoingFrame = string | Buffer;
+
+const finText = 0x81;
+export const opClose = 0x8;
+export const opPong = 0xa;
+
+function headerBytes(payloadBytes: number): number {
+  return payloadBytes < 126 ? 2 : payloadBytes < 65_536 ? 4 : 10;
+}
+
+function writeHeader(out: Buffer, offset: number, firstByte: number, payloadBytes: number): number {
+  out[offset] = firstByte;
+  if (payloadBytes < 126) {
+    out[offset + 1] = payloadBytes;
+    return offset + 2;
+  }
+  if (payloadBytes < 65_536) {
+    out[offset + 1] = 126;
+    out.writeUInt16BE(payloadBytes, offset + 2);
+    return offset + 4;
+  }
+  out[offset + 1] = 127;
+  out.writeUInt32BE(Math.floor(payloadBytes / 2 ** 32), offset + 2);
+  out.writeUInt32BE(payloadBytes >>> 0, offset + 6);
+  return offset + 10;
+}
+
+/** One text frame, complete, to be shared by every socket that is sent the same message. */
+export function encodeTextFrame(text: string): Buffer {
+  const payloadBytes = Buffer.byteLength(text);
+  const out = Buffer.allocUnsafe(headerBytes(payloadBytes) + payloadBytes);
+  out.write(text, writeHeader(out, 0, finText, payloadBytes));
+  return out;
+}
+
+/** A control frame (close, pong): at most 125 bytes of payload. */
+export function encodeControlFrame(opcode: number, payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(2 + payload.length);
+  payload.copy(out, writeHeader(out, 0, 0x80 | opcode, payload.length));
+  return out;
+}
+
+/** A close frame with `code` and a reason, cut to fit in a control frame; no payload for 1005. */
+export function encodeCloseFrame(code: number, reason = ''): Buffer {
+  if (code === 1005) return encodeControlFrame(opClose, Buffer.alloc(0));
+  const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
+  payload.writeUInt16BE(code, 0);
+  payload.write(reason, 2);
+  return encodeControlFrame(opClose, payload.subarray(0, 125));
+}
+
+/** Every frame of `frames`, in order, in one buffer. */
+export function encodeFrames(frames: readonly OutgoingFrame[]): Buffer {
+  const sizes = new Array<number>(frames.length);
+  let total = 0;
+  for (let i = 0; i < frames.length; i += 1) {
+    const frame = frames[i] as OutgoingFrame;
+    if (typeof frame === 'string') {
+      const payloadBytes = Buffer.byteLength(frame);
+      sizes[i] = payloadBytes;
+      total += headerBytes(payloadBytes) + payloadBytes;
+    } else {
+      total += frame.length;
+    }
+  }
+  const out = Buffer.allocUnsafe(total);
+  let offset = 0;
+  for (let i = 0; i < frames.length; i += 1) {
+    const frame = frames[i] as OutgoingFrame;
+    if (typeof frame === 'string') {
+      const payloadBytes = sizes[i] as number;
+      offset = writeHeader(out, offset, finText, payloadBytes);
+      offset += out.write(frame, offset);
+    } else {
+      offset += frame.copy(out, offset);
+    }
+  }
+  return out;
+}
