@@ -131,7 +131,7 @@ export async function stormBench(options: StormBenchOptions): Promise<StormResul
     options.title ?? `storm: ${runner}, ${instances} instances of ${plan} ${testcase} (CLI submit → exit)`;
   const figures: Figures = { [title]: `${runMs.toFixed(0)} ms` };
   if (floor && floorMs !== undefined) {
-    figures[`  floor: ${floor.label}`] = `${floorMs.toFixed(0)} ms`;
+    figures[`  floor (${runner}, ${instances}, ${testcase}): ${floor.label}`] = `${floorMs.toFixed(0)} ms`;
     figures[`  ratio (${runner}, ${instances}, ${testcase})`] = `${(runMs / floorMs).toFixed(2)}x`;
   }
   Object.assign(
