@@ -23,6 +23,7 @@ import { DockerEngine } from '../docker/docker-engine.ts';
 import { daemonLabel, labelFilter, planLabel } from '../docker/labels.ts';
 import { runCli, type DaemonProcess } from '../test/helpers/processes.ts';
 import { stormBench } from './bench-storm.ts';
+import { processCpuMs } from './process-cpu.ts';
 
 type Figures = Record<string, string>;
 
@@ -46,27 +47,21 @@ async function enginePids(): Promise<number[]> {
   return pids;
 }
 
-/** utime + stime + cutime + cstime of `pid`, ms (the helpers it waited for count: setup-resolver is one). */
-async function processCpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = [11, 12, 13, 14].reduce((sum, index) => sum + Number(fields[index] ?? 0), 0);
-  return (ticks * 1_000) / 100;
-}
-
 async function measure(work: () => Promise<void>): Promise<Measured> {
   const pids = await enginePids();
-  const cpu = async (): Promise<number | undefined> => {
+  const cpu = (): number | undefined => {
     if (pids.length === 0) return undefined;
-    const each = await Promise.all(pids.map((pid) => processCpuMs(pid).catch(() => Number.NaN)));
-    const total = each.reduce((sum, value) => sum + value, 0);
-    return Number.isNaN(total) ? undefined : total;
+    try {
+      return pids.reduce((sum, pid) => sum + processCpuMs(pid, { children: true }), 0);
+    } catch {
+      return undefined; // an engine process went away meanwhile
+    }
   };
-  const cpuBefore = await cpu();
+  const cpuBefore = cpu();
   const started = performance.now();
   await work();
   const ms = performance.now() - started;
-  const cpuAfter = await cpu();
+  const cpuAfter = cpu();
   return {
     ms,
     engineCpuMs: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore,
@@ -177,21 +172,23 @@ function perContainer(measured: Measured, count: number): string {
     : `engine CPU ${(measured.engineCpuMs / count).toFixed(0)} ms/container`;
 }
 
+/** The trivial run both parts start: placebo `ok`, built by docker:node, on local:docker. */
+const placeboOnDocker = [
+  '--plan',
+  'placebo',
+  '--testcase',
+  'ok',
+  '--builder',
+  'docker:node',
+  '--runner',
+  'local:docker',
+];
+
 export async function dockerBench(daemon: DaemonProcess, instances: number): Promise<Figures> {
   const engine = new DockerEngine();
   await engine.ping();
-  const trivial = [
-    '--plan',
-    'placebo',
-    '--testcase',
-    'ok',
-    '--builder',
-    'docker:node',
-    '--runner',
-    'local:docker',
-  ];
-  await timedRun(daemon, [...trivial, '--instances', '2']); // builds the images
-  const run = await measure(() => timedRun(daemon, [...trivial, '--instances', String(instances)]));
+  await timedRun(daemon, [...placeboOnDocker, '--instances', '2']); // builds the images
+  const run = await measure(() => timedRun(daemon, [...placeboOnDocker, '--instances', String(instances)]));
   const floor = await measure(() => dockerFloor(engine, instances));
   const model = await measure(() => dockerFloor(engine, instances, { runNetworks: true }));
   const engineRatio = (a: Measured, b: Measured): string =>
@@ -216,18 +213,7 @@ export async function dockerStormBench(daemon: DaemonProcess): Promise<Figures> 
   const engine = new DockerEngine();
   await engine.ping();
   // The direct floor needs the placebo image; one small run builds it (or finds it cached).
-  await timedRun(daemon, [
-    '--plan',
-    'placebo',
-    '--testcase',
-    'ok',
-    '--builder',
-    'docker:node',
-    '--runner',
-    'local:docker',
-    '--instances',
-    '1',
-  ]);
+  await timedRun(daemon, [...placeboOnDocker, '--instances', '1']);
   let figures: Figures = {};
   for (const instances of counts) {
     const result = await stormBench({

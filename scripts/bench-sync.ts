@@ -18,6 +18,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build as esbuild } from 'esbuild';
+import { processCpuMs } from './process-cpu.ts';
 import { nodeBundleOptions } from '../builders/node-bundle.ts';
 import { parseSyncServiceListening } from '../core/contract/well-known.ts';
 
@@ -37,7 +38,6 @@ const fanoutItems = Number(process.env.BENCH_SYNC_FANOUT_ITEMS ?? 100);
 /** Publishes in flight at once: enough to saturate the service, as a busy topic does. */
 const fanoutWindow = 10;
 const idleSettleMs = 1_000;
-const clockTicksPerSecond = 100;
 
 // ---------------------------------------------------------------------------------------------------
 // Load generator (runs in child processes): raw TCP, hand-made frames, no `ws`, so it stays cheap.
@@ -388,13 +388,6 @@ class Generator {
   }
 }
 
-/** Milliseconds of CPU (user + system, all threads) a process has used so far. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1_000) / clockTicksPerSecond;
-}
-
 interface Memory {
   rssMiB: number;
   privateDirtyMiB: number;
@@ -529,14 +522,14 @@ async function openAll(
   server: ServerProcess,
   generators: Generator[],
 ): Promise<{ cpuMs: number; perS: number }> {
-  const cpu = cpuMs(server.pid);
+  const cpu = processCpuMs(server.pid);
   const opened = await Promise.all(
     generators.map((g) =>
       g.call<{ ms: number }>({ op: 'open', port: server.port, count: connections / generators.length }),
     ),
   );
   return {
-    cpuMs: (cpuMs(server.pid) - cpu) / connections,
+    cpuMs: (processCpuMs(server.pid) - cpu) / connections,
     perS: connections / (Math.max(...opened.map((o) => o.ms)) / 1_000),
   };
 }
@@ -560,7 +553,8 @@ async function measureRound(
   floorHandshakeCpuMs: number,
 ): Promise<RoundFigures> {
   const server = await startServer(bundlePath);
-  const generatorCpu = (): number => generators.reduce((sum, g) => sum + cpuMs(g.child.pid as number), 0);
+  const generatorCpu = (): number =>
+    generators.reduce((sum, g) => sum + processCpuMs(g.child.pid as number), 0);
   try {
     await new Promise((resolve) => setTimeout(resolve, idleSettleMs));
     const idle = memory(server.pid);
@@ -574,7 +568,7 @@ async function measureRound(
         g.call({ op: 'roundTrips', clients: perGenerator, state, durationMs: signalWarmupMs }),
       ),
     );
-    let cpu = cpuMs(server.pid);
+    let cpu = processCpuMs(server.pid);
     let generatorCpuStart = generatorCpu();
     const trips = await Promise.all(
       generators.map((g) =>
@@ -587,7 +581,7 @@ async function measureRound(
       ),
     );
     const signalOps = trips.reduce((sum, t) => sum + t.ops, 0);
-    const signalCpuMs = (cpuMs(server.pid) - cpu) / signalOps;
+    const signalCpuMs = (processCpuMs(server.pid) - cpu) / signalOps;
     const signalGeneratorCpuMs = (generatorCpu() - generatorCpuStart) / signalOps;
 
     const barrierState = `run:bench:plan:bench:case:bench:states:barrier-${round}`;
@@ -607,7 +601,7 @@ async function measureRound(
 
     const topic = `run:bench:plan:bench:case:bench:topics:fanout-${round}`;
     await Promise.all(generators.map((g) => g.call({ op: 'subscribe', topic })));
-    cpu = cpuMs(server.pid);
+    cpu = processCpuMs(server.pid);
     generatorCpuStart = generatorCpu();
     const collected = Promise.all(
       generators.map((g) =>
@@ -623,7 +617,7 @@ async function measureRound(
     });
     const results = await collected;
     const deliveries = connections * fanoutItems;
-    const fanoutCpuUs = ((cpuMs(server.pid) - cpu) * 1_000) / deliveries;
+    const fanoutCpuUs = ((processCpuMs(server.pid) - cpu) * 1_000) / deliveries;
     const fanoutGeneratorCpuUs = ((generatorCpu() - generatorCpuStart) * 1_000) / deliveries;
     const fanoutPerS = deliveries / ((Math.max(...results.map((r) => r.last)) - startedAt) / 1_000);
 

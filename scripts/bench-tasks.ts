@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -13,6 +12,7 @@ import type { ResolvedRun, RunResult } from '../core/run.ts';
 import { TaskStore } from '../daemon/task-store.ts';
 import type { Composition } from '../plan/composition.ts';
 import type { DaemonProcess } from '../test/helpers/processes.ts';
+import { processCpuMs } from './process-cpu.ts';
 
 const storedTasks = Number(process.env.BENCH_TASKS ?? 1_000);
 const clients = Number(process.env.BENCH_TASK_CLIENTS ?? 50);
@@ -180,24 +180,16 @@ async function bareServer(body: Buffer): Promise<{ url: string; pid: number; clo
   };
 }
 
-/** CPU time (user + system) a process has used so far, in ms. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime: fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 /** {@link load}, with the CPU time the server's process spent per request. */
 async function loadMeasuringServer(
   url: string,
   pid: number,
 ): Promise<Awaited<ReturnType<typeof load>> & { cpuPerRequestMs: number }> {
-  const before = cpuMs(pid);
+  const before = processCpuMs(pid);
   const measured = await load(url);
   // The warm-up's requests (one per client) count too: their CPU is in the difference.
   const requests = (measured.perSecond * durationMs) / 1000 + clients;
-  return { ...measured, cpuPerRequestMs: (cpuMs(pid) - before) / requests };
+  return { ...measured, cpuPerRequestMs: (processCpuMs(pid) - before) / requests };
 }
 
 export async function tasksBench(daemon: DaemonProcess): Promise<Figures> {

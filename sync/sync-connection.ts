@@ -12,7 +12,7 @@ import type { ParsedSyncRequest, SyncRequest } from './sync-request.ts';
 import type { SyncStore, TopicSubscription } from './sync-store.ts';
 
 /**
- * Subscription replay pauses once this much is handed to `ws` but not yet written to the socket, so a
+ * Subscription replay pauses once this much is queued or buffered but not yet written to the socket, so a
  * slow subscriber of a long topic costs a bounded buffer instead of a copy of the whole log.
  */
 const pauseAtUnflushedBytes = 4 * 1024 * 1024;
