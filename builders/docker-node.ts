@@ -21,7 +21,7 @@ import type { Artifact } from '../core/artifact.ts';
 
 // Bump when the image layout or how it is built changes, so older images are not reused (5: npm as the
 // plan user, lifecycle scripts only with npm_scripts = true; 6: TypeScript plans type-checked).
-const builderVersion = 'docker-node/6';
+const builderVersion = 'docker-node/7';
 
 /** The Node runtime image to build on, for the docker builders' `base_image` key. */
 export const baseImageSchema = z

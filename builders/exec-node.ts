@@ -16,7 +16,7 @@ import type { PlanTypeChecker } from './plan-typecheck.ts';
 
 // Bump when the bundle layout or how it is built changes, so old cache entries are not reused (5: npm as
 // the plan user, lifecycle scripts only with npm_scripts = true; 6: TypeScript plans type-checked).
-const builderVersion = 'exec-node/6';
+const builderVersion = 'exec-node/7';
 
 /** Whether a Node builder's build config leaves the type check on (the default). */
 export function typecheckWanted(config: { typecheck?: boolean | 'true' | 'false' | undefined }): boolean {

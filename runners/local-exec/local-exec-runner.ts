@@ -364,7 +364,7 @@ export class LocalExecRunner implements Runner {
     // of the daemon's is the plan user's.
     for (const dir of [spec.outputsPath, spec.tempPath]) await this.planUser.handOver(dir);
     // Last in the chain (after nsenter/unshare, which need root): setpriv execs node, so the pid is node's.
-    // Without --enable-source-maps: it parses the bundle's inline map at every start (~30 ms of CPU per
+    // Without --enable-source-maps: it reads and parses the bundle's map at every start (~30 ms of CPU per
     // instance here, a third of a bare node's start); the SDK maps the stacks it records itself
     // (sdk/stack-source-map.ts), only when something failed.
     const node = this.planUser.command([process.execPath, spec.bundle]);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
@@ -12,9 +12,10 @@ const run = promisify(execFile);
 const scratch = scratchDir('stack-map');
 after(() => scratch.cleanup());
 
-// A plan whose test case throws on a known line, bundled with the SDK as exec:node bundles it (an inline
-// map), then run by a plain `node`, without --enable-source-maps, as local:exec runs instances.
-async function bundledPlan(): Promise<string> {
+// A plan whose test case throws on a known line, bundled with the SDK as exec:node bundles it (its map
+// beside it, `linked`) or as it did before (`inline`), then run by a plain `node`, without
+// --enable-source-maps, as local:exec runs instances.
+async function bundledPlan(sourcemap: 'linked' | 'inline'): Promise<string> {
   const plan = path.join(scratch.dir, 'plan.ts');
   writeFileSync(
     plan,
@@ -30,28 +31,39 @@ async function bundledPlan(): Promise<string> {
       '}',
     ].join('\n'),
   );
-  const outfile = path.join(scratch.dir, 'out', 'bundle.mjs');
+  const outfile = path.join(scratch.dir, sourcemap, 'bundle.mjs');
   await build({
     entryPoints: [plan],
     outfile,
     bundle: true,
     platform: 'node',
     format: 'esm',
-    sourcemap: 'inline',
+    sourcemap,
   });
   return outfile;
 }
 
 describe('mapStackToSources', () => {
-  it("records a bundled plan's stack in its own source lines without --enable-source-maps", async () => {
-    const bundle = await bundledPlan();
+  for (const sourcemap of ['linked', 'inline'] as const) {
+    it(`records a bundled plan's stack in its own source lines without --enable-source-maps (${sourcemap} map)`, async () => {
+      const bundle = await bundledPlan(sourcemap);
+      assert.equal(existsSync(`${bundle}.map`), sourcemap === 'linked');
+      const { stdout } = await run(process.execPath, [bundle]);
+      assert.match(stdout, /^Error: peer 3 never answered\n/);
+      assert.match(stdout, new RegExp(`at deepInThePlan \\(${path.join(scratch.dir, 'plan.ts')}:3:9\\)`));
+      assert.doesNotMatch(stdout, /bundle\.mjs/);
+    });
+  }
+
+  it('leaves a stack as the bundle has it when the map it names is gone', async () => {
+    const bundle = await bundledPlan('linked');
+    rmSync(`${bundle}.map`);
     const { stdout } = await run(process.execPath, [bundle]);
     assert.match(stdout, /^Error: peer 3 never answered\n/);
-    assert.match(stdout, new RegExp(`at deepInThePlan \\(${path.join(scratch.dir, 'plan.ts')}:3:9\\)`));
-    assert.doesNotMatch(stdout, /bundle\.mjs/);
+    assert.match(stdout, /at deepInThePlan \(file:\/\/.*bundle\.mjs:\d+:\d+\)/);
   });
 
-  it('leaves a stack alone when its file has no inline map, or the stack names another file', () => {
+  it('leaves a stack alone when its file names no map, or the stack names another file', () => {
     const own = path.join(repoRoot, 'sdk/stack-source-map.ts');
     const stack = `Error: x\n    at f (file://${own}:10:5)`;
     assert.equal(mapStackToSources(stack, own), stack);
