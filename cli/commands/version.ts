@@ -1,11 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+// Read when the CLI was loaded (bundled into it, when it runs as one bundle: bin/cli-bundle.js).
+import packageJson from '../../package.json' with { type: 'json' };
 import { exitCodes } from '../exit-codes.ts';
 import { printJson } from '../json-output.ts';
 import type { VersionView } from '../json-views.ts';
 import type { Output } from '../task-printer.ts';
-
-const packageFile = path.resolve(import.meta.dirname, '../../package.json');
 
 // `version` must answer quickly even when the endpoint is a black hole.
 const daemonTimeoutMs = 3_000;
@@ -16,7 +14,7 @@ const daemonTimeoutMs = 3_000;
  */
 export async function version(endpoint: string, json: boolean, output: Output): Promise<number> {
   const view: VersionView = {
-    cli: (JSON.parse(await readFile(packageFile, 'utf8')) as { version?: string }).version ?? 'unknown',
+    cli: (packageJson as { version?: string }).version ?? 'unknown',
     daemon: { endpoint, ...(await daemonVersion(endpoint)) },
   };
   if (json) {
