@@ -1,7 +1,7 @@
 /**
  * `npm run build:sdk` (and `npm pack` of sdk/, whose prepack runs it): the SDK as a package of its own in
- * sdk/dist/: `index.js`, one ES module for Node 20 with everything it imports bundled (ws included, so the
- * package has no dependencies and installs offline), and `types/`, the declarations tsc generates from the
+ * sdk/dist/: `index.js`, one ES module for Node 20 with everything it imports bundled (so the package has no
+ * dependencies and installs offline), and `types/`, the declarations tsc generates from the
  * sources (`types/sdk/index.d.ts` is the entry). A plan written outside this repository gets the types by
  * `npm install <path to testground-sdk-<version>.tgz>` or a `file:` dependency; the builders still bundle
  * the SDK of the daemon that builds the plan, whatever the plan installed.

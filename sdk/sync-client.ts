@@ -1,8 +1,7 @@
 /**
  * Client of the sync service (CONTRACT §3) for test plans: sends requests and routes each reply to its
- * request by id. Depends on `ws` and Node only, because plans bundle it.
+ * request by id. Depends on Node only, because plans bundle it.
  */
-import { WebSocket, type RawData } from 'ws';
 import {
   decodeSyncResponse,
   encodeCancelRequest,
@@ -14,6 +13,7 @@ import {
   type SyncResponse,
   type SyncScope,
 } from '../core/contract/sync-wire.ts';
+import type { ClientWebSocket } from './client-websocket.ts';
 import { openSyncSocket, syncClientOptionsFromEnv, type SyncClientOptions } from './sync-connect.ts';
 import { SyncConnectionError, SyncRequestError } from './sync-errors.ts';
 import { TopicSubscription, type Subscription } from './topic-subscription.ts';
@@ -27,34 +27,39 @@ const closeHandshakeMs = 1_000;
 
 /** A connection to the sync service, with every state and topic name namespaced to one run and test case. */
 export class SyncClient {
-  private readonly ws: WebSocket;
+  private readonly ws: ClientWebSocket;
   private readonly url: string;
   private readonly scope: SyncScope;
   private readonly routes = new Map<string, Route>();
   private nextId = 0;
   private failure: SyncConnectionError | undefined;
   private closing: Promise<void> | undefined;
+  /** Called when the connection has closed; {@link close} waits on it. */
+  private closed: () => void = () => {};
 
   /** Use {@link connectSyncClient}; this takes an already open socket. */
-  constructor(ws: WebSocket, scope: SyncScope) {
+  constructor(ws: ClientWebSocket, scope: SyncScope) {
     this.ws = ws;
     this.url = ws.url;
     this.scope = { runId: scope.runId, plan: scope.plan, testCase: scope.testCase };
-    ws.on('message', (data) => this.onMessage(data));
-    ws.on('error', (error) => {
-      this.failure ??= new SyncConnectionError(
-        `connection to the sync service at ${this.url} failed: ${error.message}`,
-        { cause: error },
-      );
-    });
-    ws.on('close', (code, reason) => {
-      const closedByUser = this.closing !== undefined;
-      this.failure ??= new SyncConnectionError(
-        closedByUser
-          ? 'the sync client was closed'
-          : `connection to the sync service at ${this.url} closed (code ${code}${reason.length > 0 ? `, ${reason.toString()}` : ''}); its pending requests cannot complete`,
-      );
-      this.failAll(closedByUser);
+    ws.listen({
+      onMessage: (text) => this.onMessage(text),
+      onError: (error) => {
+        this.failure ??= new SyncConnectionError(
+          `connection to the sync service at ${this.url} failed: ${error.message}`,
+          { cause: error },
+        );
+      },
+      onClose: (code, reason) => {
+        const closedByUser = this.closing !== undefined;
+        this.failure ??= new SyncConnectionError(
+          closedByUser
+            ? 'the sync client was closed'
+            : `connection to the sync service at ${this.url} closed (code ${code}${reason.length > 0 ? `, ${reason}` : ''}); its pending requests cannot complete`,
+        );
+        this.failAll(closedByUser);
+        this.closed();
+      },
     });
   }
 
@@ -181,15 +186,15 @@ export class SyncClient {
       // Settle everything now rather than after the close handshake, and refuse new requests.
       this.failure ??= new SyncConnectionError('the sync client was closed');
       this.failAll(true);
-      if (this.ws.readyState === WebSocket.CLOSED) {
+      if (this.ws.isClosed) {
         resolve();
         return;
       }
       const timer = setTimeout(() => this.ws.terminate(), closeHandshakeMs);
-      this.ws.once('close', () => {
+      this.closed = () => {
         clearTimeout(timer);
         resolve();
-      });
+      };
       this.ws.close(1000, 'sync client closed');
     });
     return this.closing;
@@ -257,15 +262,15 @@ export class SyncClient {
     const text = encodeSyncRequest(id, body);
     this.routes.set(id, route);
     // A failed send shows up as the socket's close, which rejects every route.
-    this.ws.send(text, () => {});
+    this.ws.send(text);
   }
 
   private sendCancel(id: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeCancelRequest(id), () => {});
+    this.ws.send(encodeCancelRequest(id));
   }
 
-  private onMessage(data: RawData): void {
-    const response = decodeSyncResponse(rawDataToText(data));
+  private onMessage(text: string): void {
+    const response = decodeSyncResponse(text);
     if (response === undefined) return;
     // Unknown ids are replies to requests given up on (cancelled subscriptions, aborted barriers).
     this.routes.get(response.id)?.onResponse(response);
@@ -293,12 +298,6 @@ export function connectSyncClientFromEnv(
   options: { connectTimeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<SyncClient> {
   return connectSyncClient({ ...syncClientOptionsFromEnv(env), ...options });
-}
-
-function rawDataToText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
 }
 
 function readSeq(field: { seq?: unknown } | null, kind: string, id: string): number {

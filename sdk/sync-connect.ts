@@ -2,7 +2,7 @@
  * Opening the WebSocket to the sync service: where it is (given, or from the instance environment), and
  * retrying with backoff while it is not reachable yet.
  */
-import { WebSocket } from 'ws';
+import { openClientWebSocket, type ClientWebSocket } from './client-websocket.ts';
 import { parseSyncServiceEnv, type SyncServiceEnvironment } from '../core/contract/instance-env.ts';
 import type { SyncScope } from '../core/contract/sync-wire.ts';
 import { SyncConnectionError } from './sync-errors.ts';
@@ -38,7 +38,7 @@ export function syncServiceUrl(host: string, port: number): string {
  * Opens a WebSocket to the sync service, retrying with backoff for up to `connectTimeoutMs` (default
  * 60 s) while it is not reachable yet.
  */
-export async function openSyncSocket(endpoint: SyncEndpoint): Promise<WebSocket> {
+export async function openSyncSocket(endpoint: SyncEndpoint): Promise<ClientWebSocket> {
   const url = syncServiceUrl(endpoint.host, endpoint.port);
   const timeoutMs = endpoint.connectTimeoutMs ?? defaultConnectTimeoutMs;
   const deadline = Date.now() + timeoutMs;
@@ -47,7 +47,8 @@ export async function openSyncSocket(endpoint: SyncEndpoint): Promise<WebSocket>
     endpoint.signal?.throwIfAborted();
     let lastError: Error;
     try {
-      return await openSocket(url, Math.min(Math.max(deadline - Date.now(), 1), attemptTimeoutMs));
+      const attemptMs = Math.min(Math.max(deadline - Date.now(), 1), attemptTimeoutMs);
+      return await openClientWebSocket(endpoint.host, endpoint.port, url, attemptMs);
     } catch (error) {
       lastError = error as Error;
     }
@@ -81,22 +82,6 @@ export function syncClientOptionsFor(environment: SyncServiceEnvironment): SyncC
  */
 export function syncClientOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SyncClientOptions {
   return syncClientOptionsFor(parseSyncServiceEnv(env));
-}
-
-function openSocket(url: string, handshakeTimeoutMs: number): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false });
-    const onError = (error: Error): void => {
-      ws.off('open', onOpen);
-      reject(error);
-    };
-    const onOpen = (): void => {
-      ws.off('error', onError);
-      resolve(ws);
-    };
-    ws.once('error', onError);
-    ws.once('open', onOpen);
-  });
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

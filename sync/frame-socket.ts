@@ -1,13 +1,13 @@
 import type { Socket } from 'node:net';
 import type { FlushScheduler } from './flush-scheduler.ts';
-import { WsFrameReader } from './ws-frame-reader.ts';
+import { WsFrameReader } from '../core/contract/ws-frame-reader.ts';
 import {
   encodeCloseFrame,
   encodeControlFrame,
   encodeFrames,
   opPong,
   type OutgoingFrame,
-} from './ws-frame-writer.ts';
+} from '../core/contract/ws-frame-writer.ts';
 
 /** What a {@link FrameSocket} tells the connection it serves. */
 export interface FrameSocketHandler {

@@ -1,5 +1,5 @@
 import { encodeBarrierResponse, encodeSubscribeResponse } from '../core/contract/sync-wire.ts';
-import { encodeTextFrame } from './ws-frame-writer.ts';
+import { encodeTextFrame } from '../core/contract/ws-frame-writer.ts';
 
 /** Frames kept for the newest topic item at most; beyond it each subscriber's frame is encoded for it alone. */
 const maxItemFramesBytes = 1024 * 1024;

@@ -94,7 +94,7 @@ describe('openSyncSocket', () => {
     const service = await startSyncService();
     after(() => service.close());
     const ws = await openSyncSocket({ host: '127.0.0.1', port: service.port });
-    assert.equal(ws.url, `ws://127.0.0.1:${service.port}/`);
+    assert.equal(ws.url, `ws://127.0.0.1:${service.port}`);
     ws.terminate();
   });
 

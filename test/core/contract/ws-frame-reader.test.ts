@@ -1,19 +1,28 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { WsFrameReader } from '../../sync/ws-frame-reader.ts';
+import { WsFrameReader, type WsPeer } from '../../../core/contract/ws-frame-reader.ts';
+import {
+  encodeCloseFrame,
+  encodeMaskedFrame,
+  encodeTextFrame,
+} from '../../../core/contract/ws-frame-writer.ts';
 
-type Event = ['message', string] | ['ping', string] | ['close', number] | ['error', number, string];
+type Event = ['message', string] | ['ping', string] | ['close', number, string] | ['error', number, string];
 
-function reader(maxPayloadBytes = 1024): { reader: WsFrameReader; events: Event[] } {
+function reader(maxPayloadBytes = 1024, peer: WsPeer = 'client'): { reader: WsFrameReader; events: Event[] } {
   const events: Event[] = [];
   return {
     events,
-    reader: new WsFrameReader(maxPayloadBytes, {
-      onMessage: (text) => events.push(['message', text]),
-      onPing: (payload) => events.push(['ping', payload.toString()]),
-      onCloseFrame: (code) => events.push(['close', code]),
-      onProtocolError: (code, reason) => events.push(['error', code, reason]),
-    }),
+    reader: new WsFrameReader(
+      maxPayloadBytes,
+      {
+        onMessage: (text) => events.push(['message', text]),
+        onPing: (payload) => events.push(['ping', payload.toString()]),
+        onCloseFrame: (code, reason) => events.push(['close', code, reason]),
+        onProtocolError: (code, reason) => events.push(['error', code, reason]),
+      },
+      peer,
+    ),
   };
 }
 
@@ -76,10 +85,38 @@ describe('WsFrameReader', () => {
     code.writeUInt16BE(1000);
     const first = reader();
     first.reader.push(Buffer.concat([frame(8, code), frame(1, 'after')]));
-    assert.deepEqual(first.events, [['close', 1000]]);
+    assert.deepEqual(first.events, [['close', 1000, '']]);
     const second = reader();
     second.reader.push(frame(8, ''));
-    assert.deepEqual(second.events, [['close', 1005]]);
+    assert.deepEqual(second.events, [['close', 1005, '']]);
+  });
+
+  it('reads what a server sends (unmasked) when told the peer is a server, and refuses masked frames from it', () => {
+    const fromServer = reader(1024, 'server');
+    fromServer.reader.push(
+      Buffer.concat([encodeTextFrame('x'.repeat(300)), encodeCloseFrame(1001, 'going away')]),
+    );
+    assert.deepEqual(fromServer.events, [
+      ['message', 'x'.repeat(300)],
+      ['close', 1001, 'going away'],
+    ]);
+    const masked = reader(1024, 'server');
+    masked.reader.push(frame(1, 'hi'));
+    assert.deepEqual(masked.events, [['error', 1002, 'server frames must not be masked (RFC 6455 §5.1)']]);
+  });
+
+  it('reads back what encodeMaskedFrame masks, short and long, each with a key of its own', () => {
+    const { reader: r, events } = reader(1 << 20);
+    const long = 'ü'.repeat(70_000);
+    const first = encodeMaskedFrame(1, Buffer.from('short'));
+    const second = encodeMaskedFrame(1, Buffer.from('short'));
+    r.push(Buffer.concat([first, second, encodeMaskedFrame(1, Buffer.from(long))]));
+    assert.deepEqual(events, [
+      ['message', 'short'],
+      ['message', 'short'],
+      ['message', long],
+    ]);
+    assert.notDeepEqual(first.subarray(2, 6), second.subarray(2, 6));
   });
 
   const violations: [string, Buffer, number, RegExp][] = [

@@ -1,18 +1,33 @@
 /**
- * Reads the frames a WebSocket client sends (RFC 6455 §5): masked, possibly fragmented, with control frames
- * in between. No I/O: bytes go in through {@link WsFrameReader.push}, messages and control frames come out
- * through the handler. The service speaks WebSocket itself rather than through `ws` so that it can batch
- * its writes per socket per tick and skip Node's HTTP parser on every connection.
+ * Reads the frames a WebSocket peer sends (RFC 6455 §5): masked when the peer is a client, unmasked when
+ * it is a server, possibly fragmented, with control frames in between. No I/O: bytes go in through
+ * {@link WsFrameReader.push}, messages and control frames come out through the handler. Both ends of the
+ * sync protocol speak WebSocket with it rather than through `ws`: the service to batch its writes per
+ * socket per tick and skip Node's HTTP parser on every connection, the SDK because loading `ws` cost every
+ * instance ~16 ms of CPU at start on the reference machine.
  */
-import { isUtf8 } from 'node:buffer';
+import { maskInPlace } from './ws-mask.ts';
+
+// Decodes and checks at once (faster than checking, then decoding, for the short messages the sync
+// protocol sends); the contract imports nothing, Node's modules included, so this is the global one.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The text of `bytes`, or undefined when they are not valid UTF-8. */
+function decodeUtf8(bytes: Buffer): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
 
 /** What a reader reports, in the order the frames arrived. */
 export interface WsFrameHandler {
   /** A complete text (or binary) message, decoded as UTF-8. */
   onMessage(text: string): void;
   onPing(payload: Buffer): void;
-  /** The peer's close frame; `code` is 1005 when it carried none. */
-  onCloseFrame(code: number): void;
+  /** The peer's close frame; `code` is 1005 when it carried none, `reason` empty when it gave none. */
+  onCloseFrame(code: number, reason: string): void;
   /** The peer broke the protocol; the connection must be closed with `code`. Nothing is read after it. */
   onProtocolError(code: number, reason: string): void;
 }
@@ -32,9 +47,13 @@ function isValidCloseCode(code: number): boolean {
   );
 }
 
+/** Who sends the frames read: a client masks every frame (RFC 6455 §5.1), a server none (§5.1 too). */
+export type WsPeer = 'client' | 'server';
+
 export class WsFrameReader {
   private readonly maxPayloadBytes: number;
   private readonly handler: WsFrameHandler;
+  private readonly peer: WsPeer;
   private chunks: Buffer[] = [];
   private buffered = 0;
   /** Pieces of a fragmented message, and its opcode (0 when none is in progress). */
@@ -43,9 +62,10 @@ export class WsFrameReader {
   private fragmentedOpcode = 0;
   private stopped = false;
 
-  constructor(maxPayloadBytes: number, handler: WsFrameHandler) {
+  constructor(maxPayloadBytes: number, handler: WsFrameHandler, peer: WsPeer = 'client') {
     this.maxPayloadBytes = maxPayloadBytes;
     this.handler = handler;
+    this.peer = peer;
   }
 
   /** Reads every complete frame in what arrived so far; keeps the rest for the next push. */
@@ -77,16 +97,23 @@ export class WsFrameReader {
     const fin = (b0 & 0x80) !== 0;
     const opcode = b0 & 0x0f;
     if ((b0 & 0x70) !== 0) return this.fail(1002, 'RSV bits must be 0: no extension was negotiated');
-    if ((b1 & 0x80) === 0) return this.fail(1002, 'client frames must be masked (RFC 6455 §5.1)');
+    const masked = (b1 & 0x80) !== 0;
+    if (this.peer === 'client' && !masked) {
+      return this.fail(1002, 'client frames must be masked (RFC 6455 §5.1)');
+    }
+    if (this.peer === 'server' && masked) {
+      return this.fail(1002, 'server frames must not be masked (RFC 6455 §5.1)');
+    }
+    const maskBytes = masked ? 4 : 0;
     const length7 = b1 & 0x7f;
-    let headerBytes = 6;
+    let headerBytes = 2 + maskBytes;
     let length = length7;
     if (length7 === 126) {
-      headerBytes = 8;
+      headerBytes = 4 + maskBytes;
       if (this.buffered < 4) return false;
       length = first.readUInt16BE(2);
     } else if (length7 === 127) {
-      headerBytes = 14;
+      headerBytes = 10 + maskBytes;
       if (this.buffered < 10) return false;
       const high = first.readUInt32BE(2);
       const low = first.readUInt32BE(6);
@@ -113,7 +140,7 @@ export class WsFrameReader {
 
     const header = this.take(headerBytes);
     const payload = this.take(length);
-    unmask(payload, header, headerBytes - 4);
+    if (masked) maskInPlace(payload, header.subarray(headerBytes - 4, headerBytes));
 
     if (opcode >= 0x8) {
       this.control(opcode, payload);
@@ -136,8 +163,9 @@ export class WsFrameReader {
       this.fragmentedOpcode = 0;
     }
     // Binary frames are read as text too, as the service always did; only text frames promise UTF-8.
-    if (messageOpcode === opText && !isUtf8(message)) return this.fail(1007, 'text frame is not valid UTF-8');
-    this.handler.onMessage(message.toString('utf8'));
+    const text = messageOpcode === opText ? decodeUtf8(message) : message.toString('utf8');
+    if (text === undefined) return this.fail(1007, 'text frame is not valid UTF-8');
+    this.handler.onMessage(text);
     return true;
   }
 
@@ -156,12 +184,13 @@ export class WsFrameReader {
       this.fail(1002, `invalid close code ${code}`);
       return;
     }
-    if (!isUtf8(payload.subarray(2))) {
+    const reason = decodeUtf8(payload.subarray(2));
+    if (reason === undefined) {
       this.fail(1007, 'close reason is not valid UTF-8');
       return;
     }
     this.stop();
-    this.handler.onCloseFrame(code);
+    this.handler.onCloseFrame(code, reason);
   }
 
   /** Removes and returns the next `count` buffered bytes, copying only when they span chunks. */
@@ -200,30 +229,4 @@ export class WsFrameReader {
     this.handler.onProtocolError(code, reason);
     return false;
   }
-}
-
-/**
- * XORs the payload with the frame's masking key in place (the buffers are this reader's own). Long payloads
- * go four bytes at a time through an aligned 32-bit view: in plain JS that is what keeps a 1 MiB publish
- * cheap without a native addon, which the single-file bundle could not carry anyway.
- */
-function unmask(payload: Buffer, header: Buffer, keyAt: number): void {
-  const key = header.subarray(keyAt, keyAt + 4);
-  if ((key[0]! | key[1]! | key[2]! | key[3]!) === 0) return;
-  const length = payload.length;
-  let i = 0;
-  if (length >= 64) {
-    for (const misaligned = (4 - (payload.byteOffset & 3)) & 3; i < misaligned; i += 1) {
-      payload[i] = payload[i]! ^ key[i & 3]!;
-    }
-    const words = (length - i) >>> 2;
-    const view = new Uint32Array(payload.buffer, payload.byteOffset + i, words);
-    // The key rotated to start at byte i, read in the platform's byte order like the view.
-    const word = new Uint32Array(
-      Uint8Array.of(key[i & 3]!, key[(i + 1) & 3]!, key[(i + 2) & 3]!, key[(i + 3) & 3]!).buffer,
-    )[0]!;
-    for (let w = 0; w < words; w += 1) view[w] = view[w]! ^ word;
-    i += words * 4;
-  }
-  for (; i < length; i += 1) payload[i] = payload[i]! ^ key[i & 3]!;
 }
