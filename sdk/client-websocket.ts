@@ -5,7 +5,7 @@
  * `ws`: loading `ws` cost every instance ~16 ms of CPU at start on the 2-core reference machine, a tenth of
  * what a bare `node` takes to start, for features (compression, a server, browser events) it never used.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { WsFrameReader } from '../core/contract/ws-frame-reader.ts';
 import {
@@ -200,9 +200,7 @@ export function checkHandshakeResponse(head: string, key: string): string | unde
     if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
   }
   if (headers.get('upgrade')?.toLowerCase() !== 'websocket') return 'the server did not upgrade to websocket';
-  const accept = createHash('sha1')
-    .update(key + handshakeGuid)
-    .digest('base64');
+  const accept = hash('sha1', key + handshakeGuid, 'base64');
   if (headers.get('sec-websocket-accept') !== accept) return 'invalid Sec-WebSocket-Accept header';
   if (headers.has('sec-websocket-extensions'))
     return 'the server chose an extension the client did not offer';
