@@ -21,7 +21,7 @@ import type { Artifact } from '../core/artifact.ts';
 
 // Bump when the image layout or how it is built changes, so older images are not reused (5: npm as the
 // plan user, lifecycle scripts only with npm_scripts = true; 6: TypeScript plans type-checked).
-const builderVersion = 'docker-node/7';
+const builderVersion = 'docker-node/8';
 
 /** The Node runtime image to build on, for the docker builders' `base_image` key. */
 export const baseImageSchema = z
@@ -151,11 +151,13 @@ export class DockerNodeBuilder implements Builder {
 }
 
 function planDockerfile(runtime: RuntimeImage): string {
-  // FROM the image id, not the ref: the content hash was computed for exactly this image.
+  // FROM the image id, not the ref: the content hash was computed for exactly this image. Without
+  // --enable-source-maps, as local:exec starts instances: Node would read and parse `bundle.mjs.map` at every
+  // start; the SDK maps the stacks it records itself (sdk/stack-source-map.ts), when something failed.
   return `FROM ${runtime.imageId}
 COPY app/ /app/
 WORKDIR /app
-ENTRYPOINT ["node", "--enable-source-maps", "/app/${bundleName}"]
+ENTRYPOINT ["node", "/app/${bundleName}"]
 `;
 }
 

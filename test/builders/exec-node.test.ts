@@ -17,7 +17,7 @@ const fixtures = path.join(repoRoot, 'test/fixtures/bundle-plans');
 
 /** Runs a bundle as local:exec runs an instance (no sync service needed), and returns its messages. */
 async function runInstance(bundle: string, testCase: string, cwd: string): Promise<string[]> {
-  const { stdout } = await run(process.execPath, ['--enable-source-maps', bundle], {
+  const { stdout } = await run(process.execPath, [bundle], {
     cwd,
     env: {
       PATH: process.env.PATH ?? '',
