@@ -42,6 +42,9 @@ const suffix = randomBytes(4).toString('hex');
 const daemonId = `tests-runner-${suffix}`;
 // The broken sync service's image is this test file's alone: everything labelled with this id goes.
 const brokenDaemonId = `tests-runner-broken-${suffix}`;
+// The test that sweeps its daemon's leftovers runs beside the others (the suite is concurrent): under a
+// daemon id of its own, its sweep cannot take the objects of their runs, which are in progress.
+const sweepingDaemonId = `tests-runner-sweeping-${suffix}`;
 const scope = testScope('runner');
 let engine: DockerEngine;
 let runtimeImages: RuntimeImageProvider;
@@ -68,6 +71,7 @@ after(async () => {
   if (engine) {
     await removeScope(engine, labelFilter({ [daemonLabel]: daemonId }));
     await removeScope(engine, labelFilter({ [daemonLabel]: brokenDaemonId }));
+    await removeScope(engine, labelFilter({ [daemonLabel]: sweepingDaemonId }));
     await removeScope(engine, scope.filter);
   }
   if (scratch) await rm(scratch, { recursive: true, force: true });
@@ -150,7 +154,7 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
       engine,
       runtime: runtimeImages,
       syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
-      daemonId,
+      daemonId: sweepingDaemonId,
       logger,
     });
     const runId = newRunId();
@@ -180,7 +184,7 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
           Object.fromEntries(Object.entries(container.labels).filter(([key]) => runLabelKeys.includes(key))),
         )
         .sort((a, b) => (a[groupLabel] ?? '').localeCompare(b[groupLabel] ?? ''));
-    const common = { [runIdLabel]: runId, [daemonLabel]: daemonId, [planLabel]: 'runner-test' };
+    const common = { [runIdLabel]: runId, [daemonLabel]: sweepingDaemonId, [planLabel]: 'runner-test' };
     assert.deepEqual(labelsOf('sync-service'), [{ ...common, [roleLabel]: 'sync-service' }]);
     assert.deepEqual(labelsOf('instance'), [
       { ...common, [roleLabel]: 'instance', [groupLabel]: 'ok', [instanceLabel]: '0' },
