@@ -166,7 +166,9 @@ describe('LinuxNetworkShaper on real namespaces', { concurrency: false }, () => 
         routing_policy: 'allow_all',
       }),
     );
-    const towardB = await throughput(a, b, 3_000);
+    // Over the same window as the default-class tests: over [1 s, 2.9 s] TCP was still recovering from
+    // its slow-start overshoot of the 10 Mbit/s queue in some runs (8.4 Mbit/s), alone on a quiet machine.
+    const towardB = await throughput(a, b);
     const towardC = await throughput(a, c, 3_000);
     t.diagnostic(
       `network-fidelity lab per-link toward-B(10Mbit/s) ${towardB.toFixed(2)}Mbit/s toward-C(unlimited) ${towardC.toFixed(0)}Mbit/s`,
