@@ -40,15 +40,33 @@ if (unknown.length > 0) {
 }
 const home = await mkdtemp(path.join(os.tmpdir(), 'tg-bench-'));
 const daemon = await startDaemonProcess({ home });
-let results: Figures = {};
+console.log(
+  `\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
+);
+// Each part's figures as soon as it ends, so a long run shows progress, and a part that fails costs only
+// its own figures: it is said, the next part runs, and the command exits 1 at the end.
+const failed: string[] = [];
 try {
-  for (const part of chosen) results = { ...results, ...(await parts[part]?.()) };
+  for (const part of chosen) {
+    try {
+      printFigures((await parts[part]?.()) ?? {});
+    } catch (error) {
+      failed.push(part);
+      console.error(
+        `bench part ${part} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
+    }
+  }
 } finally {
   await daemon.stop();
   await rm(home, { recursive: true, force: true });
 }
-const width = Math.max(...Object.keys(results).map((key) => key.length));
-console.log(
-  `\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
-);
-for (const [key, value] of Object.entries(results)) console.log(`${key.padEnd(width)}  ${value}`);
+if (failed.length > 0) {
+  console.error(`failed: ${failed.join(', ')}`);
+  process.exitCode = 1;
+}
+
+function printFigures(figures: Figures): void {
+  const width = Math.max(0, ...Object.keys(figures).map((key) => key.length));
+  for (const [key, value] of Object.entries(figures)) console.log(`${key.padEnd(width)}  ${value}`);
+}
