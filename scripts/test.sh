@@ -33,7 +33,7 @@ format=$!
 # one at a time: on two cores shared with three container-heavy files, a userspace delayer and TCP
 # receivers wake late and the figures measure the machine instead of the shaper. Two at a time was not
 # enough either: beside the local:exec netns e2e file, the lab's per-rule 10 Mbit/s class carried 6.6–7.4
-# Mbit/s (three runs of three), alone 9.3–9.6 (eight of eight), and beside three busy CPU loops 9.6.
+# Mbit/s (three runs of three), alone 9.3–9.5 (six of six), and beside three busy CPU loops 9.6.
 mapfile -t measuring < <(grep -l "network-fidelity" "${files[@]}")
 mapfile -t others < <(grep -L "network-fidelity" "${files[@]}")
 
