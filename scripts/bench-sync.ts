@@ -21,6 +21,8 @@ import { build as esbuild } from 'esbuild';
 import { processCpuMs } from './process-cpu.ts';
 import { nodeBundleOptions } from '../builders/node-bundle.ts';
 import { parseSyncServiceListening } from '../core/contract/well-known.ts';
+import { encodeMaskedFrame } from '../core/contract/ws-frame-writer.ts';
+import { opText } from '../core/contract/ws-opcodes.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 /** "Today's version" the issue compares against; kept runnable here, not in the tree. */
@@ -43,27 +45,9 @@ const idleSettleMs = 1_000;
 // Load generator (runs in child processes): raw TCP, hand-made frames, no `ws`, so it stays cheap.
 // ---------------------------------------------------------------------------------------------------
 
-/** The same masking key on every frame: valid (RFC 6455 only asks that clients mask), and lets frames be encoded once. */
-const maskKey = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
-
+/** A text frame as a client sends it (masked), encoded the way the SDK encodes it. */
 function maskedFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  const length = payload.length;
-  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  const out = Buffer.allocUnsafe(header + 4 + length);
-  out[0] = 0x81;
-  if (length < 126) out[1] = 0x80 | length;
-  else if (length < 65_536) {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(length, 2);
-  } else {
-    out[1] = 0x80 | 127;
-    out.writeBigUInt64BE(BigInt(length), 2);
-  }
-  maskKey.copy(out, header);
-  for (let i = 0; i < length; i += 1)
-    out[header + 4 + i] = (payload[i] as number) ^ (maskKey[i & 3] as number);
-  return out;
+  return encodeMaskedFrame(opText, Buffer.from(text));
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes of this machine. */

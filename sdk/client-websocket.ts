@@ -8,13 +8,8 @@
 import { hash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { WsFrameReader } from '../core/contract/ws-frame-reader.ts';
-import {
-  closePayload,
-  encodeMaskedFrame,
-  opClose,
-  opPong,
-  opText,
-} from '../core/contract/ws-frame-writer.ts';
+import { closePayload, encodeMaskedFrame } from '../core/contract/ws-frame-writer.ts';
+import { opClose, opPong, opText } from '../core/contract/ws-opcodes.ts';
 
 /** The GUID every accepting server hashes with the client's key (RFC 6455 §1.3). */
 const handshakeGuid = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';

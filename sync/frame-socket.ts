@@ -5,9 +5,9 @@ import {
   encodeCloseFrame,
   encodeControlFrame,
   encodeFrames,
-  opPong,
   type OutgoingFrame,
 } from '../core/contract/ws-frame-writer.ts';
+import { opPong } from '../core/contract/ws-opcodes.ts';
 
 /** What a {@link FrameSocket} tells the connection it serves. */
 export interface FrameSocketHandler {

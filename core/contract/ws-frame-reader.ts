@@ -7,6 +7,7 @@
  * instance ~16 ms of CPU at start on the reference machine.
  */
 import { maskInPlace } from './ws-mask.ts';
+import { opBinary, opClose, opContinuation, opPing, opPong, opText } from './ws-opcodes.ts';
 
 // Decodes and checks at once (faster than checking, then decoding, for the short messages the sync
 // protocol sends); the contract imports nothing, Node's modules included, so this is the global one.
@@ -31,13 +32,6 @@ export interface WsFrameHandler {
   /** The peer broke the protocol; the connection must be closed with `code`. Nothing is read after it. */
   onProtocolError(code: number, reason: string): void;
 }
-
-const opContinuation = 0x0;
-const opText = 0x1;
-const opBinary = 0x2;
-const opClose = 0x8;
-const opPing = 0x9;
-const opPong = 0xa;
 
 /** Close codes a peer may send (RFC 6455 §7.4.1, and the 3000–4999 range for applications). */
 function isValidCloseCode(code: number): boolean {

@@ -4,14 +4,12 @@
  * with a fresh random key each, as a client sends them.
  */
 import { maskInPlace } from './ws-mask.ts';
+import { opClose, opText } from './ws-opcodes.ts';
 
 /** A frame waiting to be written: a text message's string, or a whole frame already encoded. */
 export type OutgoingFrame = string | Buffer;
 
-const finText = 0x81;
-export const opText = 0x1;
-export const opClose = 0x8;
-export const opPong = 0xa;
+const finText = 0x80 | opText;
 
 function headerBytes(payloadBytes: number): number {
   return payloadBytes < 126 ? 2 : payloadBytes < 65_536 ? 4 : 10;
