@@ -69,7 +69,8 @@ async function measure(work: () => Promise<void>): Promise<Measured> {
   };
 }
 
-async function timedRun(daemon: DaemonProcess, args: string[]): Promise<void> {
+/** `testground run single <args> --wait` against `daemon`; throws with the CLI's output unless it exits 0. */
+export async function runToEnd(daemon: DaemonProcess, args: string[]): Promise<void> {
   const result = await runCli(['--endpoint', daemon.url, 'run', 'single', ...args, '--wait']);
   if (result.code !== 0)
     throw new Error(`benchmark run ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
@@ -180,23 +181,18 @@ function perContainer(measured: Measured, count: number): string {
     : `engine CPU ${(measured.engineCpuMs / count).toFixed(0)} ms/container`;
 }
 
-/** The trivial run both parts start: placebo `ok`, built by docker:node, on local:docker. */
-const placeboOnDocker = [
-  '--plan',
-  'placebo',
-  '--testcase',
-  'ok',
-  '--builder',
-  'docker:node',
-  '--runner',
-  'local:docker',
-];
+/** The trivial run the Docker benches start: placebo `ok`, built by docker:node, on `runner`. */
+export function placeboOn(runner: string): string[] {
+  return ['--plan', 'placebo', '--testcase', 'ok', '--builder', 'docker:node', '--runner', runner];
+}
+
+const placeboOnDocker = placeboOn('local:docker');
 
 export async function dockerBench(daemon: DaemonProcess, instances: number): Promise<Figures> {
   const engine = new DockerEngine();
   await engine.ping();
-  await timedRun(daemon, [...placeboOnDocker, '--instances', '2']); // builds the images
-  const run = await measure(() => timedRun(daemon, [...placeboOnDocker, '--instances', String(instances)]));
+  await runToEnd(daemon, [...placeboOnDocker, '--instances', '2']); // builds the images
+  const run = await measure(() => runToEnd(daemon, [...placeboOnDocker, '--instances', String(instances)]));
   const floor = await measure(() => dockerFloor(engine, instances));
   const model = await measure(() => dockerFloor(engine, instances, { runNetworks: true }));
   const engineRatio = (a: Measured, b: Measured): string =>
@@ -221,7 +217,7 @@ export async function dockerStormBench(daemon: DaemonProcess): Promise<Figures> 
   const engine = new DockerEngine();
   await engine.ping();
   // The direct floor needs the placebo image; one small run builds it (or finds it cached).
-  await timedRun(daemon, [...placeboOnDocker, '--instances', '1']);
+  await runToEnd(daemon, [...placeboOnDocker, '--instances', '1']);
   let figures: Figures = {};
   for (const instances of counts) {
     const result = await stormBench({

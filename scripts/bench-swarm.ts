@@ -9,8 +9,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, startDaemonProcess, type DaemonProcess } from '../test/helpers/processes.ts';
+import { startDaemonProcess, type DaemonProcess } from '../test/helpers/processes.ts';
 import { ensureSwarmCluster } from '../test/helpers/swarm-cluster.ts';
+import { placeboOn, runToEnd } from './bench-docker.ts';
 
 const instances = Number(process.env.BENCH_SWARM_INSTANCES ?? 100);
 
@@ -18,26 +19,7 @@ type Figures = Record<string, string | number>;
 
 async function timedRun(daemon: DaemonProcess, runner: string, count: number): Promise<number> {
   const started = performance.now();
-  const result = await runCli([
-    '--endpoint',
-    daemon.url,
-    'run',
-    'single',
-    '--plan',
-    'placebo',
-    '--testcase',
-    'ok',
-    '--builder',
-    'docker:node',
-    '--runner',
-    runner,
-    '--instances',
-    String(count),
-    '--wait',
-  ]);
-  if (result.code !== 0) {
-    throw new Error(`benchmark run on ${runner} failed:\n${result.stdout}\n${result.stderr}`);
-  }
+  await runToEnd(daemon, [...placeboOn(runner), '--instances', String(count)]);
   return performance.now() - started;
 }
 
