@@ -118,6 +118,17 @@ function runInput(
 
 const newRunId = (): string => `t${randomBytes(5).toString('hex')}`;
 
+/** A runner on the test engine with the real sync service bundle, its objects labelled with `id`. */
+function newRunner(id: string): LocalDockerRunner {
+  return new LocalDockerRunner({
+    engine,
+    runtime: runtimeImages,
+    syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
+    daemonId: id,
+    logger,
+  });
+}
+
 describe('LocalDockerRunner', { concurrency: true }, () => {
   it('ends the run with an error naming the sync service output when the service exits before it listens', async () => {
     const broken = path.join(scratch, 'broken-sync-service.mjs');
@@ -150,13 +161,7 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
   });
 
   it('labels every object of a run, stops a stalled instance at the run timeout, and keeps the objects when asked', async () => {
-    const runner = new LocalDockerRunner({
-      engine,
-      runtime: runtimeImages,
-      syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
-      daemonId: sweepingDaemonId,
-      logger,
-    });
+    const runner = newRunner(sweepingDaemonId);
     const runId = newRunId();
     const input = runInput(runId, [group('ok'), group('stall')], {
       timeoutMs: 8_000,
@@ -205,13 +210,7 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
   });
 
   it('removes an instance container as soon as it ends, while the rest of the run goes on', async () => {
-    const runner = new LocalDockerRunner({
-      engine,
-      runtime: runtimeImages,
-      syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
-      daemonId,
-      logger,
-    });
+    const runner = newRunner(daemonId);
     const runId = newRunId();
     const input = runInput(runId, [group('ok'), group('stall')], { timeoutMs: 8_000 });
     let ended = false;
@@ -245,13 +244,7 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
   });
 
   it('clamps a group asking for more CPUs and memory than the host has, with a warning, and runs it', async () => {
-    const runner = new LocalDockerRunner({
-      engine,
-      runtime: runtimeImages,
-      syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
-      daemonId,
-      logger,
-    });
+    const runner = newRunner(daemonId);
     const host = await engine.info();
     const greedy: ResolvedGroup = {
       ...group('ok'),
@@ -275,13 +268,7 @@ describe('LocalDockerRunner', { concurrency: true }, () => {
   });
 
   it('ends the run at once, not at its timeout, when the engine will not create one of its instances', async () => {
-    const runner = new LocalDockerRunner({
-      engine,
-      runtime: runtimeImages,
-      syncService: new SyncServiceBundle(path.join(scratch, 'sync-service')),
-      daemonId,
-      logger,
-    });
+    const runner = newRunner(daemonId);
     const input = runInput(newRunId(), [group('stall'), group('missing')], { timeoutMs: 120_000 });
     const missingImage = `testground-test/no-such-image:${suffix}`;
     input.artifacts = new Map([
