@@ -16,6 +16,11 @@ const handshakeGuid = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const maxResponseHeadBytes = 16 * 1024;
 /** The largest message taken from the service, as `ws` allowed a client by default. */
 const maxMessageBytes = 100 * 1024 * 1024;
+/**
+ * How long the server gets to end the connection once the closing handshake began (by either side): a
+ * server that never answers our close frame, or keeps the connection open after its own, is cut then.
+ */
+const closingGraceMs = 1_000;
 
 export interface ClientWebSocketHandlers {
   /** A text message from the server. */
@@ -37,6 +42,7 @@ export class ClientWebSocket {
   private state: State = 'open';
   private closeCode = 1006;
   private closeReason = '';
+  private closingTimer: NodeJS.Timeout | undefined;
   // What arrived before handlers were attached (a message right after the handshake).
   private early: Array<(handlers: ClientWebSocketHandlers) => void> = [];
 
@@ -53,7 +59,7 @@ export class ClientWebSocket {
           this.closeReason = reason;
           // Answer the server's close (RFC 6455 §5.5.1), then let the server end the TCP connection.
           if (this.state === 'open') this.write(encodeMaskedFrame(opClose, closePayload(code)));
-          this.state = 'closing';
+          this.startClosing();
           this.socket.end();
         },
         onProtocolError: (code, reason) => {
@@ -71,6 +77,7 @@ export class ClientWebSocket {
     socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
     socket.on('error', (error) => this.emit((handlers) => handlers.onError(error)));
     socket.on('close', () => {
+      clearTimeout(this.closingTimer);
       this.state = 'closed';
       this.reader.stop();
       this.emit((handlers) => handlers.onClose(this.closeCode, this.closeReason));
@@ -100,10 +107,10 @@ export class ClientWebSocket {
     this.write(encodeMaskedFrame(opText, Buffer.from(text)));
   }
 
-  /** Starts the closing handshake: the server answers, then ends the connection. */
+  /** Starts the closing handshake: the server answers, then ends the connection (within 1 s, or it is cut). */
   close(code: number, reason: string): void {
     if (this.state !== 'open') return;
-    this.state = 'closing';
+    this.startClosing();
     this.closeCode = code;
     this.closeReason = reason;
     this.write(encodeMaskedFrame(opClose, closePayload(code, reason)));
@@ -112,6 +119,11 @@ export class ClientWebSocket {
   /** Ends the connection at once, without the closing handshake. */
   terminate(): void {
     this.socket.destroy();
+  }
+
+  private startClosing(): void {
+    this.state = 'closing';
+    this.closingTimer ??= setTimeout(() => this.socket.destroy(), closingGraceMs);
   }
 
   private write(frame: Buffer): void {

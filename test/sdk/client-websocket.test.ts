@@ -175,6 +175,22 @@ describe('the SDK WebSocket client (sdk/client-websocket.ts)', () => {
     assert.deepEqual(events, ['close 1000 ']);
   });
 
+  it('cuts the connection 1 s into a closing handshake the server never finishes, from either side', async () => {
+    // One server sends its close frame and keeps the connection open; the other never answers ours.
+    const lingering = await fakeServer(accepting, (peer) => peer.socket.write(encodeCloseFrame(1001, 'bye')));
+    const silent = await fakeServer(accepting);
+    const theirs = record(await open(lingering.port));
+    const ours = await open(silent.port);
+    const oursRecord = record(ours);
+    const started = performance.now();
+    ours.close(1000, 'done');
+    await Promise.all([theirs.closed, oursRecord.closed]);
+    const tookMs = performance.now() - started;
+    assert.deepEqual(theirs.events, ['close 1001 bye']);
+    assert.deepEqual(oursRecord.events, ['close 1000 done']);
+    assert.ok(tookMs >= 900 && tookMs < 3_000, `closed after ${tookMs.toFixed(0)} ms`);
+  });
+
   it('fails the connection when the server masks its frames, naming the rule', async () => {
     const masked = Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x69 ^ 1, 0x69 ^ 2]);
     const { port, peers } = await fakeServer((key) => Buffer.concat([Buffer.from(accepting(key)), masked]));
