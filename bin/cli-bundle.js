@@ -47,13 +47,8 @@ function freshBundle({ root, dir, currentFile }) {
     return undefined;
   }
   for (const [file, size, mtimeMs] of current.inputs) {
-    let stat;
-    try {
-      stat = statSync(path.join(root, file));
-    } catch {
-      return undefined;
-    }
-    if (stat.size !== size || stat.mtimeMs !== mtimeMs) return undefined;
+    const stat = statSync(path.join(root, file), { throwIfNoEntry: false });
+    if (stat?.size !== size || stat.mtimeMs !== mtimeMs) return undefined;
   }
   return path.join(dir, current.bundle);
 }

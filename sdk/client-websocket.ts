@@ -93,10 +93,6 @@ export class ClientWebSocket {
     for (const event of early) event(handlers);
   }
 
-  get isOpen(): boolean {
-    return this.state === 'open';
-  }
-
   get isClosed(): boolean {
     return this.state === 'closed';
   }
